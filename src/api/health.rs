@@ -1,0 +1,71 @@
+//! `GET /health` and `GET /auth/health`: is the server up and its storage working?
+
+use std::sync::Arc;
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use crate::app::AppState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Liveness and storage health.
+    Health,
+}
+
+/// Health report.
+#[derive(Object)]
+pub struct HealthBody {
+    /// `ok` or `degraded`.
+    status: String,
+    version: String,
+    /// `ok` or `error`.
+    storage: String,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// Everything works.
+    #[oai(status = 200)]
+    Ok(Json<HealthBody>),
+    /// Storage is failing.
+    #[oai(status = 503)]
+    Degraded(Json<HealthBody>),
+}
+
+pub struct HealthApi {
+    pub state: Arc<AppState>,
+}
+
+impl HealthApi {
+    fn report(&self) -> HealthResponse {
+        let healthy = self.state.store.is_healthy();
+        let body = |status: &str, storage: &str| {
+            Json(HealthBody {
+                status: status.into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                storage: storage.into(),
+            })
+        };
+        if healthy {
+            HealthResponse::Ok(body("ok", "ok"))
+        } else {
+            HealthResponse::Degraded(body("degraded", "error"))
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Health check (storage is probed in the background every few seconds).
+    #[oai(path = "/health", method = "get")]
+    async fn health(&self) -> HealthResponse {
+        self.report()
+    }
+
+    /// The same health check under `/auth`, for proxies that route only `/auth/*`.
+    #[oai(path = "/auth/health", method = "get")]
+    async fn auth_health(&self) -> HealthResponse {
+        self.report()
+    }
+}

@@ -1,0 +1,260 @@
+//! The HTTP API: thin poem-openapi handlers over `auth::*`.
+//!
+//! This module holds what every handler shares: the security schemes (a
+//! Bearer token, documented as an OAuth2 password flow so `/docs` can log in,
+//! or the `soloauth_access` cookie), the CSRF rule for cookie-authenticated
+//! writes, the request's [`ClientInfo`], and [`SecretInput`], the string type
+//! for passwords and codes in request bodies.
+
+pub mod cookies;
+pub mod health;
+pub mod login;
+pub mod page;
+pub mod session;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use poem::http::Method;
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::auth::{ApiKey, Bearer};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApiService, SecurityScheme,
+};
+
+use crate::app::AppState;
+use crate::auth::sessions::{self, ClientInfo, Principal};
+use crate::error::ApiError;
+use crate::secret::SecretString;
+
+/// Name of the access-token cookie.
+pub const ACCESS_COOKIE: &str = "soloauth_access";
+/// Name of the refresh-token cookie.
+pub const REFRESH_COOKIE: &str = "soloauth_refresh";
+
+fn state(req: &Request) -> Result<&Arc<AppState>, ApiError> {
+    req.data::<Arc<AppState>>()
+        .ok_or_else(|| ApiError::internal("application state missing"))
+}
+
+/// Refuses a state-changing request authenticated by cookie unless it comes
+/// from the public origin (`Origin`) or the browser says it is same-origin.
+pub fn check_csrf(req: &Request, state: &AppState) -> Result<(), ApiError> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let origin_ok =
+        header("origin").is_some_and(|o| o.eq_ignore_ascii_case(&state.config.public_origin));
+    let same_origin = header("sec-fetch-site") == Some("same-origin");
+    if origin_ok || same_origin {
+        Ok(())
+    } else {
+        Err(ApiError::Csrf)
+    }
+}
+
+/// Authenticates an access token and records activity on its session.
+fn principal(state: &AppState, token: &str) -> poem::Result<Principal> {
+    let principal = sessions::authenticate(state, token)?;
+    let _ = state.store.touch_session(&principal.session, state.now());
+    Ok(principal)
+}
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    principal(state(req)?, &bearer.token)
+}
+
+async fn check_cookie(req: &Request, key: ApiKey) -> poem::Result<Principal> {
+    let state = state(req)?;
+    let principal = principal(state, &key.key)?;
+    check_csrf(req, state)?;
+    Ok(principal)
+}
+
+/// `Authorization: Bearer <access token>`; `/docs` gets one through the password flow.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "bearer",
+    ty = "oauth2",
+    flows(password(token_url = "/auth/login")),
+    checker = "check_bearer"
+)]
+pub struct BearerAuth(pub Principal);
+
+/// The `soloauth_access` cookie set at login (browsers).
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "cookie",
+    ty = "api_key",
+    key_name = "soloauth_access",
+    key_in = "cookie",
+    checker = "check_cookie"
+)]
+pub struct CookieAuth(pub Principal);
+
+/// An authenticated request, by Bearer token or cookie.
+#[derive(SecurityScheme)]
+pub enum Auth {
+    Bearer(BearerAuth),
+    Cookie(CookieAuth),
+}
+
+impl Auth {
+    /// The authenticated session and token claims.
+    pub fn principal(&self) -> &Principal {
+        match self {
+            Auth::Bearer(b) => &b.0,
+            Auth::Cookie(c) => &c.0,
+        }
+    }
+}
+
+impl<'a> FromRequest<'a> for ClientInfo {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let state = state(req)?;
+        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+        let ip = crate::client_ip::client_ip(peer, req.headers(), &state.config.trusted_proxies)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let user_agent = req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(256)
+            .collect();
+        Ok(ClientInfo { ip, user_agent })
+    }
+}
+
+/// A password or code in a request body: a JSON string that goes straight into
+/// a [`SecretString`] (redacted `Debug`, zeroized on drop).
+pub struct SecretInput(pub SecretString);
+
+impl Type for SecretInput {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string_password".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "password")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for SecretInput {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::String(s)) if s.len() <= 1024 => {
+                Ok(SecretInput(SecretString::from(s)))
+            }
+            Some(serde_json::Value::String(_)) => Err(ParseError::custom("too long")),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SecretInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| SecretInput(SecretString::from(s)))
+    }
+}
+
+impl ToJSON for SecretInput {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String("[REDACTED]".into()))
+    }
+}
+
+/// An optional JSON body: an empty body (with or without a Content-Type) is
+/// `None`, so a browser can call `POST /auth/refresh` with only its cookie.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json; charset=utf-8",
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        let bytes = body.take()?.into_vec().await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        if !req
+            .content_type()
+            .is_some_and(|ct| ct.starts_with("application/json"))
+        {
+            return Err(
+                ApiError::BadRequest("expected Content-Type: application/json".into()).into(),
+            );
+        }
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+        T::parse_from_json(Some(value))
+            .map(|v| OptionalJson(Some(v)))
+            .map_err(|e| ApiError::BadRequest(e.into_message()).into())
+    }
+}
+
+/// Every API group served.
+pub type Apis = (
+    login::LoginApi,
+    session::SessionApi,
+    health::HealthApi,
+    page::PageApi,
+);
+
+/// The OpenAPI service with every endpoint.
+pub fn service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            login::LoginApi {
+                state: state.clone(),
+            },
+            session::SessionApi {
+                state: state.clone(),
+            },
+            health::HealthApi { state },
+            page::PageApi,
+        ),
+        "soloauth",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("A small authentication server for one person: password + TOTP, JWT sessions, forward auth.")
+}

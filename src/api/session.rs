@@ -1,0 +1,107 @@
+//! `GET /auth/me`, `GET /auth/sessions`, `DELETE /auth/sessions/{id}`.
+
+use std::sync::Arc;
+
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::Auth;
+use crate::app::AppState;
+use crate::auth::sessions;
+use crate::auth::sessions::ClientInfo;
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Tags)]
+enum ApiTags {
+    /// The signed-in account and its sessions.
+    Account,
+}
+
+/// Who is signed in.
+#[derive(Object)]
+pub struct MeResponse {
+    username: String,
+    totp_enabled: bool,
+    recovery_codes_remaining: u32,
+    session_id: String,
+    /// Methods used at login: `pwd`, and `otp` after a second factor.
+    amr: Vec<String>,
+}
+
+/// One login session.
+#[derive(Object)]
+pub struct SessionInfo {
+    id: String,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    ip: String,
+    user_agent: String,
+    /// True for the session making this request.
+    current: bool,
+}
+
+#[derive(ApiResponse)]
+pub enum RevokedResponse {
+    /// The session is revoked.
+    #[oai(status = 204)]
+    Done,
+}
+
+pub struct SessionApi {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi(tag = "ApiTags::Account")]
+impl SessionApi {
+    /// The signed-in account.
+    #[oai(path = "/auth/me", method = "get")]
+    async fn me(&self, auth: Auth) -> ApiResult<Json<MeResponse>> {
+        let p = auth.principal();
+        Ok(Json(MeResponse {
+            username: self.state.credentials.username().to_string(),
+            totp_enabled: false,
+            recovery_codes_remaining: 0,
+            session_id: p.session.id.clone(),
+            amr: p.claims.amr.clone(),
+        }))
+    }
+
+    /// Every live session, newest first.
+    #[oai(path = "/auth/sessions", method = "get")]
+    async fn list(&self, auth: Auth) -> ApiResult<Json<Vec<SessionInfo>>> {
+        let current = &auth.principal().session.id;
+        let all = self.state.store.list_sessions(self.state.now())?;
+        Ok(Json(
+            all.into_iter()
+                .map(|s| SessionInfo {
+                    current: &s.id == current,
+                    created_at: rfc3339(s.created_at),
+                    last_seen_at: rfc3339(s.last_seen_at),
+                    expires_at: rfc3339(s.expires_at),
+                    id: s.id,
+                    ip: s.ip,
+                    user_agent: s.user_agent,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Revoke one session (its tokens stop working at once).
+    #[oai(path = "/auth/sessions/:id", method = "delete")]
+    async fn revoke(
+        &self,
+        auth: Auth,
+        client: ClientInfo,
+        id: Path<String>,
+    ) -> ApiResult<RevokedResponse> {
+        if !sessions::revoke(&self.state, &id.0).await? {
+            return Err(ApiError::NotFound("no such session".into()));
+        }
+        tracing::info!(event = "session_revoked", ip = %client.ip, session_id = %id.0,
+            by = %auth.principal().session.id);
+        Ok(RevokedResponse::Done)
+    }
+}

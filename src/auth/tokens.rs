@@ -1,0 +1,223 @@
+//! JWT access tokens: HS256 only, a `kid` naming the key, time injected.
+//!
+//! Tokens are signed with the current secret; the current and every previous
+//! secret (`AUTH_JWT_PREVIOUS_SECRETS`) verify. Each key's `kid` is derived
+//! from the secret itself (a truncated SHA-256 under a label), so it is stable
+//! across restarts, names the key without revealing it, and lets verification
+//! pick the one key to try. Expiry and not-before are checked against the
+//! injected `now`, not the library's own clock, so tests never sleep.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::secret::{ExposeSecret, SecretString};
+
+/// The `iss` and `aud` of every access token.
+pub const ISSUER: &str = "soloauth";
+/// The audience of access tokens.
+pub const AUDIENCE: &str = "soloauth";
+/// Seconds of clock skew tolerated on `nbf`/`iat`.
+const LEEWAY: i64 = 5;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub amr: Vec<String>,
+}
+
+impl AccessClaims {
+    /// Claims for a new token of session `sid`, valid `ttl` seconds from `now`.
+    pub fn new(sub: &str, sid: &str, amr: &[String], now: i64, ttl: i64) -> Self {
+        AccessClaims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: sub.into(),
+            sid: sid.into(),
+            iat: now,
+            nbf: now,
+            exp: now + ttl,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            amr: amr.to_vec(),
+        }
+    }
+}
+
+struct VerifyKey {
+    kid: String,
+    key: DecodingKey,
+}
+
+/// Signing and verification keys for access tokens.
+pub struct JwtKeys {
+    kid: String,
+    signing: EncodingKey,
+    verifying: Vec<VerifyKey>,
+    validation: Validation,
+}
+
+/// The key id of a secret: 16 hex digits of SHA-256("soloauth-kid:" ‖ secret).
+pub fn key_id(secret: &[u8]) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"soloauth-kid:")
+        .chain_update(secret)
+        .finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+impl JwtKeys {
+    /// Keys from the current secret and the previous ones (verify only).
+    pub fn new(current: &SecretString, previous: &[SecretString]) -> Self {
+        let current_bytes = current.expose_secret().as_bytes();
+        let mut verifying = vec![VerifyKey {
+            kid: key_id(current_bytes),
+            key: DecodingKey::from_secret(current_bytes),
+        }];
+        for old in previous {
+            let bytes = old.expose_secret().as_bytes();
+            verifying.push(VerifyKey {
+                kid: key_id(bytes),
+                key: DecodingKey::from_secret(bytes),
+            });
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false; // checked against the injected clock
+        validation.validate_nbf = false;
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        JwtKeys {
+            kid: key_id(current_bytes),
+            signing: EncodingKey::from_secret(current_bytes),
+            verifying,
+            validation,
+        }
+    }
+
+    /// Signs `claims` with the current key.
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, String> {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.signing).map_err(|e| e.to_string())
+    }
+
+    /// Verifies signature, algorithm, `kid`, `iss`, `aud`, `nbf` and `exp` at `now`.
+    /// Any failure is `None`: callers answer `401 invalid_token` whatever the cause.
+    pub fn verify(&self, token: &str, now: i64) -> Option<AccessClaims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::HS256 {
+            return None;
+        }
+        let kid = header.kid?;
+        let key = self.verifying.iter().find(|k| k.kid == kid)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &self.validation).ok()?;
+        let claims = data.claims;
+        if now >= claims.exp || claims.nbf > now + LEEWAY || claims.iat > now + LEEWAY {
+            return None;
+        }
+        Some(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.repeat(32))
+    }
+
+    fn claims() -> AccessClaims {
+        AccessClaims::new("admin", "sid-1", &["pwd".into()], NOW, 1800)
+    }
+
+    #[test]
+    fn round_trip_and_expiry_with_injected_time() {
+        let keys = JwtKeys::new(&secret("a"), &[]);
+        let token = keys.sign(&claims()).unwrap();
+        assert_eq!(keys.verify(&token, NOW).unwrap(), claims());
+        assert!(keys.verify(&token, NOW + 1799).is_some());
+        assert!(keys.verify(&token, NOW + 1800).is_none(), "expired");
+        assert!(keys.verify(&token, NOW - 60).is_none(), "not yet valid");
+    }
+
+    #[test]
+    fn previous_keys_verify_but_do_not_sign() {
+        let old = JwtKeys::new(&secret("o"), &[]);
+        let token = old.sign(&claims()).unwrap();
+        let rotated = JwtKeys::new(&secret("n"), &[secret("o")]);
+        assert!(rotated.verify(&token, NOW).is_some());
+        let fresh = rotated.sign(&claims()).unwrap();
+        assert!(old.verify(&fresh, NOW).is_none());
+        assert!(JwtKeys::new(&secret("n"), &[])
+            .verify(&token, NOW)
+            .is_none());
+    }
+
+    #[test]
+    fn forged_tokens_are_refused() {
+        let keys = JwtKeys::new(&secret("a"), &[]);
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let body = b64(&serde_json::to_value(claims()).unwrap());
+        let kid = key_id(secret("a").expose_secret().as_bytes());
+        // alg none
+        let none = format!(
+            "{}.{body}.",
+            b64(&serde_json::json!({"alg":"none","kid":kid}))
+        );
+        assert!(keys.verify(&none, NOW).is_none());
+        // HS512 with the right secret
+        let mut h = Header::new(Algorithm::HS512);
+        h.kid = Some(kid.clone());
+        let hs512 = jsonwebtoken::encode(
+            &h,
+            &claims(),
+            &EncodingKey::from_secret("a".repeat(32).as_bytes()),
+        )
+        .unwrap();
+        assert!(keys.verify(&hs512, NOW).is_none());
+        // wrong audience / issuer
+        for (field, value) in [("aud", "other"), ("iss", "evil")] {
+            let mut c = serde_json::to_value(claims()).unwrap();
+            c[field] = value.into();
+            let mut h = Header::new(Algorithm::HS256);
+            h.kid = Some(kid.clone());
+            let t =
+                jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret("a".repeat(32).as_bytes()))
+                    .unwrap();
+            assert!(keys.verify(&t, NOW).is_none(), "{field}");
+        }
+        // tampered payload
+        let good = keys.sign(&claims()).unwrap();
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let mut c = serde_json::to_value(claims()).unwrap();
+        c["sub"] = "root".into();
+        let forged_body = b64(&c);
+        parts[1] = &forged_body;
+        assert!(keys.verify(&parts.join("."), NOW).is_none());
+        // garbage
+        for junk in ["", "a.b.c", "....", "eyJ.eyJ.sig"] {
+            assert!(keys.verify(junk, NOW).is_none());
+        }
+    }
+
+    #[test]
+    fn kid_is_stable_and_distinct() {
+        assert_eq!(key_id(b"x"), key_id(b"x"));
+        assert_ne!(key_id(b"x"), key_id(b"y"));
+        assert_eq!(key_id(b"x").len(), 16);
+    }
+}

@@ -1,0 +1,199 @@
+//! First run: secrets that the environment does not give are generated once
+//! and kept in the data directory, so restarts and redeploys reuse them.
+//!
+//! Each generated secret is its own file (`jwt_secret`, `encryption_key`,
+//! `admin_password_hash`), mode 0600, written atomically (temp file, fsync,
+//! rename, fsync the directory). A secret set in the environment always wins
+//! over the file. When no password hash is configured, a random admin password
+//! is generated, only its argon2id hash is kept, and the password itself is
+//! returned once so the caller can print it. Deleting `admin_password_hash`
+//! makes the next start generate a new password; tokens and sessions survive.
+//! In production nothing is generated: config validation already refused a
+//! start without explicit secrets.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use crate::auth::password::{check_phc, hash_password};
+use crate::config::{Config, MIN_JWT_SECRET_LEN};
+use crate::secret::{random_token, ExposeSecret, SecretString};
+
+/// The secrets the server runs with, from the environment or the data dir.
+pub struct Keys {
+    pub admin_password_hash: SecretString,
+    pub jwt_secret: SecretString,
+    pub jwt_previous_secrets: Vec<SecretString>,
+    pub encryption_keys: Vec<SecretString>,
+    /// Set only on the run that generated the admin password: print it once.
+    pub generated_password: Option<SecretString>,
+}
+
+/// Creates the data directory (mode 0700) if needed.
+pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    }
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `dir/name` atomically with mode 0600.
+fn write_secret_file(dir: &Path, name: &str, contents: &str) -> Result<(), String> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let _ = fs::remove_file(&tmp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(fail)?;
+    file.write_all(contents.as_bytes()).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    fs::rename(&tmp, &path).map_err(fail)?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// Reads `dir/name` if it exists.
+fn read_secret_file(dir: &Path, name: &str) -> Result<Option<SecretString>, String> {
+    let path = dir.join(name);
+    match fs::read_to_string(&path) {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_string()))),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// The configured secret, else the kept one, else a new one made by `generate`
+/// and kept. `validate` checks a kept file (it may have been edited by hand).
+fn resolve_one(
+    configured: Option<&SecretString>,
+    dir: &Path,
+    file: &str,
+    validate: impl Fn(&str) -> bool,
+    generate: impl FnOnce() -> Result<String, String>,
+) -> Result<SecretString, String> {
+    if let Some(s) = configured {
+        return Ok(s.clone());
+    }
+    if let Some(kept) = read_secret_file(dir, file)? {
+        if !validate(kept.expose_secret()) {
+            return Err(format!(
+                "{} is not valid; fix or delete it",
+                dir.join(file).display()
+            ));
+        }
+        return Ok(kept);
+    }
+    let fresh = generate()?;
+    write_secret_file(dir, file, &fresh)?;
+    tracing::info!(file = %dir.join(file).display(), "generated a secret and kept it (mode 0600)");
+    Ok(SecretString::from(fresh))
+}
+
+/// Resolves every secret for `config`, generating missing ones outside production.
+pub fn resolve(config: &Config) -> Result<Keys, String> {
+    ensure_data_dir(&config.data_dir)?;
+    let dir = config.data_dir.as_path();
+    if config.production
+        && (config.admin_password_hash.is_none()
+            || config.jwt_secret.is_none()
+            || config.encryption_keys.is_empty())
+    {
+        return Err("production requires every secret in the environment".into());
+    }
+    let jwt_secret = resolve_one(
+        config.jwt_secret.as_ref(),
+        dir,
+        "jwt_secret",
+        |s| s.len() >= MIN_JWT_SECRET_LEN,
+        || Ok(random_token(48).expose_secret().to_string()),
+    )?;
+    let encryption_keys = match config.encryption_keys.is_empty() {
+        false => config.encryption_keys.clone(),
+        true => vec![resolve_one(
+            None,
+            dir,
+            "encryption_key",
+            |s| fernet::Fernet::new(s).is_some(),
+            || Ok(fernet::Fernet::generate_key()),
+        )?],
+    };
+    let mut generated_password = None;
+    let admin_password_hash = resolve_one(
+        config.admin_password_hash.as_ref(),
+        dir,
+        "admin_password_hash",
+        |s| check_phc(s).is_ok(),
+        || {
+            let password = random_token(18);
+            let hash = hash_password(password.expose_secret().as_bytes());
+            generated_password = Some(password);
+            hash
+        },
+    )?;
+    Ok(Keys {
+        admin_password_hash,
+        jwt_secret,
+        jwt_previous_secrets: config.jwt_previous_secrets.clone(),
+        encryption_keys,
+        generated_password,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev_config(dir: &Path) -> Config {
+        let dir = dir.to_str().unwrap().to_string();
+        Config::from_lookup(&move |name| (name == "AUTH_DATA_DIR").then(|| dir.clone())).unwrap()
+    }
+
+    #[test]
+    fn first_run_generates_then_reuses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = dev_config(tmp.path());
+        let first = resolve(&config).unwrap();
+        assert!(first.generated_password.is_some());
+        for file in ["jwt_secret", "encryption_key", "admin_password_hash"] {
+            let mode = fs::metadata(tmp.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+        let second = resolve(&config).unwrap();
+        assert!(second.generated_password.is_none());
+        assert_eq!(
+            first.jwt_secret.expose_secret(),
+            second.jwt_secret.expose_secret()
+        );
+        assert_eq!(
+            first.admin_password_hash.expose_secret(),
+            second.admin_password_hash.expose_secret()
+        );
+        let hash = first.admin_password_hash.expose_secret();
+        let password = first.generated_password.unwrap();
+        assert!(!hash.contains(password.expose_secret()));
+    }
+
+    #[test]
+    fn corrupt_kept_secret_is_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("jwt_secret"), "short").unwrap();
+        let err = resolve(&dev_config(tmp.path())).err().unwrap();
+        assert!(err.contains("jwt_secret"));
+        assert!(!err.contains("short"));
+    }
+}

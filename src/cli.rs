@@ -1,0 +1,262 @@
+//! Command-line interface: `serve` (the default) and the host-side tools.
+//!
+//! Commands that open the data directory (`check`, `revoke-sessions`) need the
+//! server stopped: sled admits one process at a time, and they say so and exit
+//! non-zero when it is running.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::password::{check_phc, hash_password};
+use crate::config::Config;
+use crate::secret::{random_token, ExposeSecret, SecretString};
+use crate::storage::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "soloauth",
+    version,
+    about = "A small authentication server for one person"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Hash a password for AUTH_ADMIN_PASSWORD_HASH (prompts without echo, or reads stdin).
+    HashPassword,
+    /// Print fresh secrets as ready-to-paste environment lines.
+    GenSecrets,
+    /// Pre-flight: validate configuration and data directory; non-zero on any problem.
+    Check,
+    /// Exit 0 when the local server answers /health with 200 (for Docker HEALTHCHECK).
+    Healthcheck,
+    /// Revoke every session (all devices must log in again).
+    RevokeSessions,
+}
+
+/// Prints configuration problems and returns the failure code.
+fn report_config_problems(problems: &[String]) -> ExitCode {
+    eprintln!("soloauth: configuration problems:");
+    for p in problems {
+        eprintln!("  - {p}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Loads config or prints every problem.
+pub fn load_config() -> Result<Config, ExitCode> {
+    for name in Config::unknown_env_vars() {
+        eprintln!("soloauth: warning: unknown variable {name} is ignored");
+    }
+    Config::from_env().map_err(|problems| report_config_problems(&problems))
+}
+
+/// Reads a password: a no-echo prompt (twice) on a terminal, else one line of stdin.
+fn read_password() -> Result<SecretString, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        Ok(SecretString::from(first))
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        Ok(SecretString::from(
+            line.trim_end_matches(['\r', '\n']).to_string(),
+        ))
+    }
+}
+
+/// `soloauth hash-password`.
+pub fn hash_password_command() -> ExitCode {
+    let password = match read_password() {
+        Ok(p) if !p.expose_secret().is_empty() => p,
+        Ok(_) => {
+            eprintln!("soloauth: empty password");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("soloauth: cannot read the password: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if password.expose_secret().chars().count() < 12 {
+        eprintln!("soloauth: warning: a password shorter than 12 characters is easy to guess");
+    }
+    match hash_password(password.expose_secret().as_bytes()) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("soloauth: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `soloauth gen-secrets`.
+pub fn gen_secrets_command() -> ExitCode {
+    let password = random_token(18);
+    let hash = match hash_password(password.expose_secret().as_bytes()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("soloauth: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("# soloauth secrets — keep these private (e.g. in .env, mode 0600)");
+    println!("# admin password (not needed by the server; store it in your password manager):");
+    println!("#   {}", password.expose_secret());
+    println!("AUTH_ADMIN_PASSWORD_HASH='{hash}'");
+    println!("AUTH_JWT_SECRET={}", random_token(48).expose_secret());
+    println!("AUTH_ENCRYPTION_KEY={}", fernet::Fernet::generate_key());
+    ExitCode::SUCCESS
+}
+
+/// `soloauth check`.
+pub fn check_command() -> ExitCode {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut problems = Vec::new();
+    if let Err(e) = crate::bootstrap::ensure_data_dir(&config.data_dir) {
+        problems.push(e);
+    } else {
+        let probe = config.data_dir.join(".write-test");
+        match std::fs::write(&probe, b"ok") {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => problems.push(format!(
+                "data directory {} is not writable: {e}",
+                config.data_dir.display()
+            )),
+        }
+        for (file, valid) in [
+            ("jwt_secret", (|s: &str| s.len() >= 32) as fn(&str) -> bool),
+            ("encryption_key", |s: &str| fernet::Fernet::new(s).is_some()),
+            ("admin_password_hash", |s: &str| check_phc(s).is_ok()),
+        ] {
+            if let Ok(contents) = std::fs::read_to_string(config.data_dir.join(file)) {
+                if !valid(contents.trim()) {
+                    problems.push(format!(
+                        "{} is not valid",
+                        config.data_dir.join(file).display()
+                    ));
+                }
+            }
+        }
+        if let Err(e) = Store::open(&config.data_dir) {
+            problems.push(e.to_string());
+        }
+    }
+    if problems.is_empty() {
+        println!(
+            "soloauth: configuration ok ({} mode, data in {}, listening on {}, public URL {})",
+            if config.production {
+                "production"
+            } else {
+                "development"
+            },
+            config.data_dir.display(),
+            config.bind,
+            config.public_url
+        );
+        ExitCode::SUCCESS
+    } else {
+        report_config_problems(&problems)
+    }
+}
+
+/// Where to reach a server bound to `bind` from this host.
+fn local_target(bind: SocketAddr) -> SocketAddr {
+    let ip = match bind.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bind.port())
+}
+
+/// `soloauth healthcheck`: a bare HTTP/1.0 GET, so the image needs no curl.
+pub fn healthcheck_command() -> ExitCode {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let target = local_target(config.bind);
+    let attempt = || -> std::io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+        stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut head = String::new();
+        stream.take(4096).read_to_string(&mut head)?;
+        Ok(head)
+    };
+    match attempt() {
+        Ok(resp) if resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200") => {
+            println!("healthy");
+            ExitCode::SUCCESS
+        }
+        Ok(resp) => {
+            eprintln!(
+                "unhealthy: {}",
+                resp.lines().next().unwrap_or("no response")
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: cannot reach {target}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the store for a host-side command, explaining a running server.
+fn open_store(config: &Config) -> Result<Store, ExitCode> {
+    Store::open(&config.data_dir).map_err(|e| {
+        eprintln!("soloauth: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `soloauth revoke-sessions`.
+pub fn revoke_sessions_command() -> ExitCode {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = match open_store(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store
+        .delete_sessions_except(None)
+        .and_then(|n| store.flush_blocking().map(|_| n))
+    {
+        Ok(n) => {
+            println!("revoked {n} session(s)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("soloauth: storage error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

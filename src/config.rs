@@ -1,0 +1,513 @@
+//! Configuration: raw environment → validated [`Config`], in two steps.
+//!
+//! [`Config::from_lookup`] reads every `AUTH_*` variable through a lookup
+//! function (the process environment in production, a map in tests), reads
+//! `NAME_FILE` for each secret, and validates everything at once: the error is
+//! the full list of problems, so one failed start tells the operator all they
+//! must fix. Secrets that are absent stay `None` here; `bootstrap` fills them
+//! from (or generates them into) the data directory outside production.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+use crate::secret::{ExposeSecret, SecretString};
+
+/// Minimum length of a JWT signing secret, in bytes.
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+/// Every variable the server reads (unknown `AUTH_*` names draw a warning).
+pub const KNOWN_VARS: &[&str] = &[
+    "AUTH_ENV",
+    "AUTH_ADMIN_USERNAME",
+    "AUTH_ADMIN_PASSWORD_HASH",
+    "AUTH_JWT_SECRET",
+    "AUTH_JWT_PREVIOUS_SECRETS",
+    "AUTH_ENCRYPTION_KEY",
+    "AUTH_TOTP_SECRET",
+    "AUTH_DATA_DIR",
+    "AUTH_BIND",
+    "AUTH_PUBLIC_URL",
+    "AUTH_COOKIE_DOMAIN",
+    "AUTH_COOKIE_SECURE",
+    "AUTH_ACCESS_TTL_SECONDS",
+    "AUTH_REFRESH_TTL_SECONDS",
+    "AUTH_MAX_FAILED_ATTEMPTS",
+    "AUTH_LOCKOUT_MINUTES",
+    "AUTH_RATE_PER_MINUTE",
+    "AUTH_RATE_BURST",
+    "AUTH_ACCOUNT_MAX_FAILURES",
+    "AUTH_TOTP_ISSUER",
+    "AUTH_TRUSTED_PROXIES",
+    "AUTH_LOG_FORMAT",
+];
+
+/// Variables that hold secrets and may also come from `NAME_FILE`.
+const SECRET_VARS: &[&str] = &[
+    "AUTH_ADMIN_PASSWORD_HASH",
+    "AUTH_JWT_SECRET",
+    "AUTH_JWT_PREVIOUS_SECRETS",
+    "AUTH_ENCRYPTION_KEY",
+    "AUTH_TOTP_SECRET",
+];
+
+/// Secrets `AUTH_ENV=production` requires explicitly.
+const REQUIRED_IN_PRODUCTION: &[&str] = &[
+    "AUTH_ADMIN_PASSWORD_HASH",
+    "AUTH_JWT_SECRET",
+    "AUTH_ENCRYPTION_KEY",
+];
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub production: bool,
+    pub admin_username: String,
+    pub admin_password_hash: Option<SecretString>,
+    pub jwt_secret: Option<SecretString>,
+    pub jwt_previous_secrets: Vec<SecretString>,
+    pub encryption_keys: Vec<SecretString>,
+    pub totp_secret: Option<SecretString>,
+    pub data_dir: PathBuf,
+    pub bind: SocketAddr,
+    /// The public URL without a trailing slash, e.g. `https://auth.example.com`.
+    pub public_url: String,
+    /// `scheme://host[:port]` of the public URL, as browsers send in `Origin`.
+    pub public_origin: String,
+    /// The host (and port) of the public URL.
+    pub public_host: String,
+    pub cookie_domain: Option<String>,
+    pub cookie_secure: bool,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub max_failed_attempts: u32,
+    pub lockout_minutes: u32,
+    pub rate_per_minute: u32,
+    pub rate_burst: u32,
+    pub account_max_failures: u32,
+    pub totp_issuer: String,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log_format: LogFormat,
+}
+
+/// Collects problems while reading, so all are reported together.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    /// A plain variable; empty counts as unset.
+    fn var(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A secret, from `NAME` or the file named by `NAME_FILE`.
+    fn secret(&mut self, name: &str) -> Option<SecretString> {
+        let file_var = format!("{name}_FILE");
+        match (self.var(name), self.var(&file_var)) {
+            (Some(_), Some(_)) => {
+                self.problems
+                    .push(format!("set {name} or {file_var}, not both"));
+                None
+            }
+            (Some(v), None) => Some(SecretString::from(v.trim().to_string())),
+            (None, Some(path)) => match std::fs::read_to_string(path.trim()) {
+                Ok(v) if !v.trim().is_empty() => Some(SecretString::from(v.trim().to_string())),
+                Ok(_) => {
+                    self.problems.push(format!("{file_var}: the file is empty"));
+                    None
+                }
+                Err(e) => {
+                    self.problems
+                        .push(format!("{file_var}: cannot read {}: {e}", path.trim()));
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+    }
+
+    fn parse<T: std::str::FromStr>(&mut self, name: &str, default: T, what: &str) -> T {
+        match self.var(name) {
+            None => default,
+            Some(v) => v.trim().parse().unwrap_or_else(|_| {
+                self.problems.push(format!("{name}={v:?} is not {what}"));
+                default
+            }),
+        }
+    }
+
+    /// A whole number of at least `min`.
+    fn number(&mut self, name: &str, default: u32, min: u32) -> u32 {
+        let n = self.parse(name, default, "a whole number");
+        if n < min {
+            self.problems.push(format!("{name} must be at least {min}"));
+            return default;
+        }
+        n
+    }
+}
+
+/// Splits a comma-separated secret list into trimmed, non-empty parts.
+fn split_secret_list(list: Option<SecretString>) -> Vec<SecretString> {
+    list.map(|s| {
+        s.expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| SecretString::from(p.to_string()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `(origin, host)` of an absolute http(s) URL, or `None`.
+pub fn origin_and_host(url: &str) -> Option<(String, String)> {
+    let uri: poem::http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    let host = authority.as_str().to_ascii_lowercase();
+    Some((format!("{scheme}://{host}"), host))
+}
+
+impl Config {
+    /// Reads and validates the process environment.
+    pub fn from_env() -> Result<Config, Vec<String>> {
+        Config::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// `AUTH_*` variables in the process environment that soloauth does not know.
+    pub fn unknown_env_vars() -> Vec<String> {
+        std::env::vars()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("AUTH_"))
+            .filter(|k| {
+                let base = k.strip_suffix("_FILE").unwrap_or(k);
+                !KNOWN_VARS.contains(&k.as_str())
+                    && !(k.ends_with("_FILE") && SECRET_VARS.contains(&base))
+            })
+            .collect()
+    }
+
+    /// Reads and validates configuration through `lookup`; on failure, every problem.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<String>> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+
+        let production = match r.var("AUTH_ENV").as_deref().map(str::trim) {
+            None | Some("development") => false,
+            Some("production") => true,
+            Some(other) => {
+                r.problems.push(format!(
+                    "AUTH_ENV={other:?} must be \"development\" or \"production\""
+                ));
+                true
+            }
+        };
+
+        let admin_password_hash = r.secret("AUTH_ADMIN_PASSWORD_HASH");
+        let jwt_secret = r.secret("AUTH_JWT_SECRET");
+        let jwt_previous_secrets = split_secret_list(r.secret("AUTH_JWT_PREVIOUS_SECRETS"));
+        let encryption_keys = split_secret_list(r.secret("AUTH_ENCRYPTION_KEY"));
+        let totp_secret = r.secret("AUTH_TOTP_SECRET");
+
+        if production {
+            for name in REQUIRED_IN_PRODUCTION {
+                if r.var(name).is_none() && r.var(&format!("{name}_FILE")).is_none() {
+                    r.problems.push(format!(
+                        "{name} is required when AUTH_ENV=production (see `soloauth gen-secrets`)"
+                    ));
+                }
+            }
+        }
+        if let Some(hash) = &admin_password_hash {
+            if let Err(why) = crate::auth::password::check_phc(hash.expose_secret()) {
+                r.problems
+                    .push(format!("AUTH_ADMIN_PASSWORD_HASH is not usable: {why}"));
+            }
+        }
+        for (name, secret) in jwt_secret.iter().map(|s| ("AUTH_JWT_SECRET", s)).chain(
+            jwt_previous_secrets
+                .iter()
+                .map(|s| ("AUTH_JWT_PREVIOUS_SECRETS", s)),
+        ) {
+            if secret.expose_secret().len() < MIN_JWT_SECRET_LEN {
+                r.problems.push(format!(
+                    "{name}: every secret must be at least {MIN_JWT_SECRET_LEN} bytes"
+                ));
+            }
+        }
+        if encryption_keys
+            .iter()
+            .any(|k| fernet::Fernet::new(k.expose_secret()).is_none())
+        {
+            r.problems.push(
+                "AUTH_ENCRYPTION_KEY: every key must be a Fernet key (32 bytes, URL-safe base64)"
+                    .into(),
+            );
+        }
+        if let Some(secret) = &totp_secret {
+            if let Err(why) = crate::auth::totp::check_base32_secret(secret.expose_secret()) {
+                r.problems.push(format!("AUTH_TOTP_SECRET: {why}"));
+            }
+        }
+
+        let admin_username = r
+            .var("AUTH_ADMIN_USERNAME")
+            .map(|u| u.trim().to_string())
+            .unwrap_or_else(|| "admin".into());
+        if admin_username.len() > 128 || admin_username.chars().any(char::is_control) {
+            r.problems
+                .push("AUTH_ADMIN_USERNAME must be at most 128 printable characters".into());
+        }
+
+        let data_dir = PathBuf::from(r.var("AUTH_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let bind = r.parse(
+            "AUTH_BIND",
+            SocketAddr::from(([0, 0, 0, 0], 8001)),
+            "an address like 0.0.0.0:8001",
+        );
+
+        let public_url = r
+            .var("AUTH_PUBLIC_URL")
+            .unwrap_or_else(|| "http://localhost:8001".into())
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        let (public_origin, public_host) = origin_and_host(&public_url).unwrap_or_else(|| {
+            r.problems.push(format!(
+                "AUTH_PUBLIC_URL={public_url:?} must be an absolute http:// or https:// URL"
+            ));
+            ("http://localhost:8001".into(), "localhost:8001".into())
+        });
+
+        let cookie_domain = r
+            .var("AUTH_COOKIE_DOMAIN")
+            .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase());
+        if let Some(domain) = &cookie_domain {
+            let host = public_host.split(':').next().unwrap_or_default();
+            if host != domain && !host.ends_with(&format!(".{domain}")) {
+                r.problems.push(format!(
+                    "AUTH_COOKIE_DOMAIN={domain:?} must be the public host or a parent of it ({host})"
+                ));
+            }
+        }
+        let secure_default = !public_url.to_ascii_lowercase().starts_with("http://");
+        let cookie_secure = r.parse("AUTH_COOKIE_SECURE", secure_default, "true or false");
+
+        let access_ttl = i64::from(r.number("AUTH_ACCESS_TTL_SECONDS", 1800, 10));
+        let refresh_ttl = i64::from(r.number("AUTH_REFRESH_TTL_SECONDS", 604_800, 60));
+        if refresh_ttl < access_ttl {
+            r.problems.push(
+                "AUTH_REFRESH_TTL_SECONDS must not be shorter than AUTH_ACCESS_TTL_SECONDS".into(),
+            );
+        }
+        let max_failed_attempts = r.number("AUTH_MAX_FAILED_ATTEMPTS", 5, 1);
+        let lockout_minutes = r.number("AUTH_LOCKOUT_MINUTES", 15, 1);
+        let rate_per_minute = r.number("AUTH_RATE_PER_MINUTE", 10, 1);
+        let rate_burst = r.number("AUTH_RATE_BURST", 5, 1);
+        let account_max_failures = r.number("AUTH_ACCOUNT_MAX_FAILURES", 100, 1);
+        let totp_issuer = r
+            .var("AUTH_TOTP_ISSUER")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| "soloauth".into());
+        if totp_issuer.contains(':') {
+            r.problems.push(
+                "AUTH_TOTP_ISSUER must not contain ':' (authenticator apps split on it)".into(),
+            );
+        }
+
+        let mut trusted_proxies = Vec::new();
+        for part in r
+            .var("AUTH_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let parsed = part
+                .parse::<IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(IpNet::from));
+            match parsed {
+                Ok(net) => trusted_proxies.push(net),
+                Err(_) => r.problems.push(format!(
+                    "AUTH_TRUSTED_PROXIES: {part:?} is not an IP address or CIDR"
+                )),
+            }
+        }
+
+        let log_format = match r.var("AUTH_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                r.problems.push(format!(
+                    "AUTH_LOG_FORMAT={other:?} must be \"pretty\" or \"json\""
+                ));
+                LogFormat::Pretty
+            }
+        };
+
+        if !r.problems.is_empty() {
+            return Err(r.problems);
+        }
+        Ok(Config {
+            production,
+            admin_username,
+            admin_password_hash,
+            jwt_secret,
+            jwt_previous_secrets,
+            encryption_keys,
+            totp_secret,
+            data_dir,
+            bind,
+            public_url,
+            public_origin,
+            public_host,
+            cookie_domain,
+            cookie_secure,
+            access_ttl,
+            refresh_ttl,
+            max_failed_attempts,
+            lockout_minutes,
+            rate_per_minute,
+            rate_burst,
+            account_max_failures,
+            totp_issuer,
+            trusted_proxies,
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(&move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_without_any_variable() {
+        let c = load(&[]).unwrap();
+        assert!(!c.production);
+        assert_eq!(c.admin_username, "admin");
+        assert_eq!(c.bind.to_string(), "0.0.0.0:8001");
+        assert_eq!(c.public_origin, "http://localhost:8001");
+        assert!(!c.cookie_secure, "http public URL means non-Secure cookies");
+        assert_eq!(c.access_ttl, 1800);
+        assert_eq!(c.refresh_ttl, 604_800);
+        assert_eq!(c.max_failed_attempts, 5);
+        assert_eq!(c.account_max_failures, 100);
+        assert!(c.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn production_lists_every_missing_secret() {
+        let problems = load(&[("AUTH_ENV", "production")]).unwrap_err();
+        for name in REQUIRED_IN_PRODUCTION {
+            assert!(
+                problems.iter().any(|p| p.contains(name)),
+                "{name} missing from {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_problem_reported_at_once() {
+        let problems = load(&[
+            ("AUTH_JWT_SECRET", "short"),
+            ("AUTH_BIND", "nope"),
+            ("AUTH_ACCESS_TTL_SECONDS", "-3"),
+            ("AUTH_ENCRYPTION_KEY", "not-a-key"),
+            ("AUTH_TRUSTED_PROXIES", "10.0.0.0/8,garbage"),
+            ("AUTH_LOG_FORMAT", "xml"),
+        ])
+        .unwrap_err();
+        assert_eq!(problems.len(), 6, "{problems:?}");
+    }
+
+    #[test]
+    fn problems_never_echo_secrets() {
+        let problems = load(&[("AUTH_JWT_SECRET", "tooshort-secret-value")]).unwrap_err();
+        assert!(!problems.join(" ").contains("tooshort-secret-value"));
+    }
+
+    #[test]
+    fn secret_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt");
+        std::fs::write(&path, "x".repeat(40) + "\n").unwrap();
+        let c = load(&[("AUTH_JWT_SECRET_FILE", path.to_str().unwrap())]).unwrap();
+        assert_eq!(c.jwt_secret.unwrap().expose_secret(), "x".repeat(40));
+        let problems = load(&[
+            ("AUTH_JWT_SECRET_FILE", "/nonexistent/file"),
+            ("AUTH_ENCRYPTION_KEY", &fernet::Fernet::generate_key()),
+        ])
+        .unwrap_err();
+        assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn secret_lists_split_on_commas() {
+        let (k1, k2) = (
+            fernet::Fernet::generate_key(),
+            fernet::Fernet::generate_key(),
+        );
+        let c = load(&[
+            ("AUTH_ENCRYPTION_KEY", &format!("{k1}, {k2}")),
+            (
+                "AUTH_JWT_PREVIOUS_SECRETS",
+                &format!("{},{}", "a".repeat(32), "b".repeat(32)),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.encryption_keys.len(), 2);
+        assert_eq!(c.jwt_previous_secrets.len(), 2);
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure_and_checks_domain() {
+        let c = load(&[
+            ("AUTH_PUBLIC_URL", "https://auth.example.com/"),
+            ("AUTH_COOKIE_DOMAIN", ".example.com"),
+        ])
+        .unwrap();
+        assert!(c.cookie_secure);
+        assert_eq!(c.public_url, "https://auth.example.com");
+        assert_eq!(c.cookie_domain.as_deref(), Some("example.com"));
+        assert!(load(&[
+            ("AUTH_PUBLIC_URL", "https://auth.example.com"),
+            ("AUTH_COOKIE_DOMAIN", "other.org"),
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn bare_ips_are_trusted_proxies() {
+        let c = load(&[("AUTH_TRUSTED_PROXIES", "172.16.0.0/12, 127.0.0.1, ::1")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 3);
+    }
+}

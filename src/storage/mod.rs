@@ -1,0 +1,163 @@
+//! Durable state in an embedded sled database under the data directory.
+//!
+//! One tree per concern (see [`trees`]), typed records encoded as JSON, and a
+//! schema version in `meta`. Every function that changes state the client will
+//! be told about is followed by [`Store::flush`] before the response, so an
+//! acknowledged change survives `kill -9`. sled allows one process at a time:
+//! opening a data directory another process holds fails with
+//! [`OpenError::InUse`], which the CLI reports as "stop the server first".
+
+pub mod sessions;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The on-disk layout this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Names of the sled trees.
+pub mod trees {
+    pub const META: &str = "meta";
+    pub const SESSIONS: &str = "sessions";
+    pub const RETIRED_REFRESH: &str = "retired_refresh";
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "the data directory {0} is in use by another soloauth process (stop the server first)"
+    )]
+    InUse(String),
+    #[error("the data directory was written by a newer soloauth (schema {found}, this build knows {SCHEMA_VERSION})")]
+    TooNew { found: u32 },
+    #[error("cannot open the database in {dir}: {source}")]
+    Sled { dir: String, source: sled::Error },
+}
+
+/// The database and its trees.
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    pub(crate) sessions: sled::Tree,
+    pub(crate) retired_refresh: sled::Tree,
+    healthy: AtomicBool,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir/db` and checks its schema version.
+    pub fn open(dir: &Path) -> Result<Store, OpenError> {
+        let path = dir.join("db");
+        let shown = path.display().to_string();
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|e| match &e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    OpenError::InUse(dir.display().to_string())
+                }
+                sled::Error::Io(io) if io.to_string().contains("lock") => {
+                    OpenError::InUse(dir.display().to_string())
+                }
+                _ => OpenError::Sled {
+                    dir: shown.clone(),
+                    source: e,
+                },
+            })?;
+        let open_tree = |name: &str| {
+            db.open_tree(name).map_err(|e| OpenError::Sled {
+                dir: shown.clone(),
+                source: e,
+            })
+        };
+        let store = Store {
+            meta: open_tree(trees::META)?,
+            sessions: open_tree(trees::SESSIONS)?,
+            retired_refresh: open_tree(trees::RETIRED_REFRESH)?,
+            db,
+            healthy: AtomicBool::new(true),
+        };
+        store.check_schema().map_err(|e| match e {
+            SchemaError::TooNew(found) => OpenError::TooNew { found },
+            SchemaError::Sled(source) => OpenError::Sled { dir: shown, source },
+        })?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), SchemaError> {
+        match self.meta.get("schema_version")? {
+            Some(raw) => {
+                let found = decode::<u32>(&raw).unwrap_or(0);
+                if found > SCHEMA_VERSION {
+                    return Err(SchemaError::TooNew(found));
+                }
+            }
+            None => {
+                self.meta
+                    .insert("schema_version", encode(&SCHEMA_VERSION))?;
+                self.db.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes everything to disk; call before acknowledging a change.
+    pub async fn flush(&self) -> Result<(), sled::Error> {
+        let result = self.db.flush_async().await.map(|_| ());
+        self.healthy.store(result.is_ok(), Ordering::Relaxed);
+        result
+    }
+
+    /// Writes everything to disk, blocking (shutdown and CLI).
+    pub fn flush_blocking(&self) -> Result<(), sled::Error> {
+        self.db.flush().map(|_| ())
+    }
+
+    /// A real round trip through the database: write, flush and read back a probe.
+    pub async fn probe(&self, now: i64) -> bool {
+        let ok = async {
+            self.meta.insert("health_probe", encode(&now))?;
+            self.db.flush_async().await?;
+            let back = self.meta.get("health_probe")?;
+            Ok::<bool, sled::Error>(back.and_then(|v| decode::<i64>(&v)) == Some(now))
+        }
+        .await
+        .unwrap_or(false);
+        self.healthy.store(ok, Ordering::Relaxed);
+        ok
+    }
+
+    /// The outcome of the last probe or flush, plus a cheap read now.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed) && self.meta.get("schema_version").is_ok()
+    }
+}
+
+enum SchemaError {
+    TooNew(u32),
+    Sled(sled::Error),
+}
+
+impl From<sled::Error> for SchemaError {
+    fn from(e: sled::Error) -> Self {
+        SchemaError::Sled(e)
+    }
+}
+
+/// Encodes a record for storage.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Decodes a stored record; a record that does not decode reads as absent.
+pub(crate) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Option<T> {
+    match serde_json::from_slice(raw) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(error = %e, "undecodable record in storage");
+            None
+        }
+    }
+}

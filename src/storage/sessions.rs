@@ -1,0 +1,318 @@
+//! Sessions and refresh-token rotation.
+//!
+//! A session record (key: session id) holds the SHA-256 of its current refresh
+//! token. Rotation is one sled transaction over `sessions` and
+//! `retired_refresh`: it checks the presented hash against the current one,
+//! swaps in the new hash, and files the old hash as retired. Transactions are
+//! serializable, so of N concurrent rotations with one token exactly one sees
+//! its hash current; the rest find it retired, which is reuse: the session is
+//! deleted (revoked) in the same transaction. Deleting a session is revoking
+//! it: every access token naming it fails on its next use.
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{abort, ConflictableTransactionError, TransactionError, Transactional};
+
+use super::{decode, encode, Store};
+use crate::secret::ct_eq;
+
+/// A login session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Session {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: String,
+    pub user_agent: String,
+    /// Authentication methods used at login (`pwd`, `otp`).
+    pub amr: Vec<String>,
+    /// Hex SHA-256 of the current refresh token's random part.
+    pub refresh_hash: String,
+}
+
+/// What a rotation attempt found.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The token was current; here is the session as updated.
+    Rotated(Session),
+    /// The token was already rotated out: the session is now revoked.
+    Reused,
+    /// No such session, session expired, or the token never belonged to it.
+    Invalid,
+}
+
+/// A retired refresh hash: which session it belonged to, until when to keep it.
+#[derive(Serialize, Deserialize)]
+struct Retired {
+    sid: String,
+    keep_until: i64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn retired_key(sid: &str, hash: &[u8; 32]) -> Vec<u8> {
+    let mut key = sid.as_bytes().to_vec();
+    key.push(b'/');
+    key.extend_from_slice(hash);
+    key
+}
+
+impl Store {
+    /// Stores a new session (not flushed: call [`Store::flush`]).
+    pub fn put_session(&self, session: &Session) -> Result<(), sled::Error> {
+        self.sessions
+            .insert(session.id.as_bytes(), encode(session))?;
+        Ok(())
+    }
+
+    /// The session `id` if it exists and has not expired at `now`.
+    pub fn live_session(&self, id: &str, now: i64) -> Result<Option<Session>, sled::Error> {
+        Ok(self
+            .sessions
+            .get(id.as_bytes())?
+            .and_then(|raw| decode::<Session>(&raw))
+            .filter(|s| s.expires_at > now))
+    }
+
+    /// Every live session, newest first.
+    pub fn list_sessions(&self, now: i64) -> Result<Vec<Session>, sled::Error> {
+        let mut all = Vec::new();
+        for item in self.sessions.iter() {
+            let (_, raw) = item?;
+            if let Some(s) = decode::<Session>(&raw).filter(|s| s.expires_at > now) {
+                all.push(s);
+            }
+        }
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(all)
+    }
+
+    /// Records activity on a session at most once a minute (not flushed: a
+    /// lost `last_seen_at` update is harmless).
+    pub fn touch_session(&self, session: &Session, now: i64) -> Result<(), sled::Error> {
+        if now - session.last_seen_at < 60 {
+            return Ok(());
+        }
+        let updated = Session {
+            last_seen_at: now,
+            ..session.clone()
+        };
+        // Compare-and-swap so a concurrent rotation is never overwritten.
+        let _ = self.sessions.compare_and_swap(
+            session.id.as_bytes(),
+            Some(encode(session)),
+            Some(encode(&updated)),
+        )?;
+        Ok(())
+    }
+
+    /// Deletes (revokes) session `id`; true if it existed.
+    pub fn delete_session(&self, id: &str) -> Result<bool, sled::Error> {
+        let existed = self.sessions.remove(id.as_bytes())?.is_some();
+        self.forget_retired(id)?;
+        Ok(existed)
+    }
+
+    /// Deletes every session except `keep`; returns how many went.
+    pub fn delete_sessions_except(&self, keep: Option<&str>) -> Result<usize, sled::Error> {
+        let mut removed = 0;
+        for key in self.sessions.iter().keys() {
+            let key = key?;
+            if keep.is_some_and(|k| k.as_bytes() == key.as_ref()) {
+                continue;
+            }
+            if self.sessions.remove(&key)?.is_some() {
+                removed += 1;
+            }
+            self.forget_retired(&String::from_utf8_lossy(&key))?;
+        }
+        Ok(removed)
+    }
+
+    fn forget_retired(&self, sid: &str) -> Result<(), sled::Error> {
+        let mut prefix = sid.as_bytes().to_vec();
+        prefix.push(b'/');
+        for key in self.retired_refresh.scan_prefix(&prefix).keys() {
+            self.retired_refresh.remove(key?)?;
+        }
+        Ok(())
+    }
+
+    /// Atomically rotates session `sid` from `presented` to `new_hash`, sliding
+    /// its expiry to `new_expiry` (not flushed: call [`Store::flush`]).
+    pub fn rotate_refresh(
+        &self,
+        sid: &str,
+        presented: &[u8; 32],
+        new_hash: &[u8; 32],
+        now: i64,
+        new_expiry: i64,
+    ) -> Result<Rotation, sled::Error> {
+        let presented_hex = hex(presented);
+        let result = (&self.sessions, &self.retired_refresh).transaction(|(sessions, retired)| {
+            let Some(session) = sessions
+                .get(sid.as_bytes())?
+                .and_then(|raw| decode::<Session>(&raw))
+            else {
+                return abort(Rotation::Invalid);
+            };
+            if session.expires_at <= now {
+                return abort(Rotation::Invalid);
+            }
+            if !ct_eq(session.refresh_hash.as_bytes(), presented_hex.as_bytes()) {
+                if retired.get(retired_key(sid, presented))?.is_some() {
+                    sessions.remove(sid.as_bytes())?;
+                    return Ok(Rotation::Reused);
+                }
+                return abort(Rotation::Invalid);
+            }
+            let updated = Session {
+                refresh_hash: hex(new_hash),
+                last_seen_at: now,
+                expires_at: new_expiry,
+                ..session
+            };
+            sessions.insert(sid.as_bytes(), encode(&updated))?;
+            let record = Retired {
+                sid: sid.to_string(),
+                keep_until: new_expiry,
+            };
+            retired.insert(retired_key(sid, presented), encode(&record))?;
+            Ok::<_, ConflictableTransactionError<Rotation>>(Rotation::Rotated(updated))
+        });
+        match result {
+            Ok(Rotation::Reused) => {
+                self.forget_retired(sid)?;
+                Ok(Rotation::Reused)
+            }
+            Ok(rotation) => Ok(rotation),
+            Err(TransactionError::Abort(rotation)) => Ok(rotation),
+            Err(TransactionError::Storage(e)) => Err(e),
+        }
+    }
+
+    /// Removes expired sessions and retired hashes nobody needs; returns how
+    /// many sessions went.
+    pub fn purge_expired(&self, now: i64) -> Result<usize, sled::Error> {
+        let mut removed = 0;
+        for item in self.sessions.iter() {
+            let (key, raw) = item?;
+            let expired = decode::<Session>(&raw).is_none_or(|s| s.expires_at <= now);
+            if expired && self.sessions.remove(&key)?.is_some() {
+                removed += 1;
+            }
+        }
+        for item in self.retired_refresh.iter() {
+            let (key, raw) = item?;
+            let stale = decode::<Retired>(&raw).is_none_or(|r| {
+                r.keep_until <= now || !self.sessions.contains_key(r.sid.as_bytes()).unwrap_or(true)
+            });
+            if stale {
+                self.retired_refresh.remove(&key)?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Number of live sessions (for metrics).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    fn session(id: &str, hash: &[u8; 32]) -> Session {
+        Session {
+            id: id.into(),
+            created_at: 100,
+            last_seen_at: 100,
+            expires_at: 1_000,
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            amr: vec!["pwd".into()],
+            refresh_hash: hex(hash),
+        }
+    }
+
+    #[test]
+    fn rotate_then_reuse_revokes() {
+        let (_dir, store) = store();
+        store.put_session(&session("s1", &[1; 32])).unwrap();
+        assert!(matches!(
+            store.rotate_refresh("s1", &[1; 32], &[2; 32], 200, 2_000).unwrap(),
+            Rotation::Rotated(s) if s.expires_at == 2_000
+        ));
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh("s1", &[9; 32], &[3; 32], 200, 2_000)
+                    .unwrap(),
+                Rotation::Invalid
+            ),
+            "a token that never belonged to the session does not revoke it"
+        );
+        assert!(store.live_session("s1", 200).unwrap().is_some());
+        assert!(matches!(
+            store
+                .rotate_refresh("s1", &[1; 32], &[3; 32], 200, 2_000)
+                .unwrap(),
+            Rotation::Reused
+        ));
+        assert!(store.live_session("s1", 200).unwrap().is_none());
+        assert!(matches!(
+            store
+                .rotate_refresh("s1", &[2; 32], &[3; 32], 200, 2_000)
+                .unwrap(),
+            Rotation::Invalid
+        ));
+    }
+
+    #[test]
+    fn expired_sessions_are_invalid_and_purged() {
+        let (_dir, store) = store();
+        store.put_session(&session("old", &[1; 32])).unwrap();
+        assert!(store.live_session("old", 1_000).unwrap().is_none());
+        assert!(matches!(
+            store
+                .rotate_refresh("old", &[1; 32], &[2; 32], 1_000, 9_000)
+                .unwrap(),
+            Rotation::Invalid
+        ));
+        assert_eq!(store.purge_expired(1_000).unwrap(), 1);
+        assert_eq!(store.session_count(), 0);
+    }
+
+    #[test]
+    fn concurrent_rotations_have_one_winner() {
+        let (_dir, store) = store();
+        let store = std::sync::Arc::new(store);
+        store.put_session(&session("s", &[1; 32])).unwrap();
+        let handles: Vec<_> = (0..16u8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    store
+                        .rotate_refresh("s", &[1; 32], &[i + 10; 32], 200, 2_000)
+                        .unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<Rotation> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let winners = results
+            .iter()
+            .filter(|r| matches!(r, Rotation::Rotated(_)))
+            .count();
+        assert_eq!(winners, 1, "{results:?}");
+    }
+}

@@ -1,0 +1,124 @@
+//! The HTTP shell around the API: routes, embedded static files, and the
+//! middleware every response passes through (security headers, the 16 KiB body
+//! limit, and JSON errors for everything the framework itself refuses).
+
+use std::sync::Arc;
+
+use poem::endpoint::EmbeddedFilesEndpoint;
+use poem::error::ResponseError;
+use poem::http::{header, HeaderValue};
+use poem::middleware::CookieJarManager;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Largest accepted request body, in bytes.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The login page's Content-Security-Policy: no inline script or style.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+/// `/docs` (Swagger UI) needs inline script and style; it gets this, alone.
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+
+/// The files of `static/`, embedded in the binary.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "static/"]
+pub struct Assets;
+
+/// Adds the security headers; `no-store` on everything but static assets.
+async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_string();
+    let mut resp = match next.call(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) => error_response(err),
+    };
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        resp = ensure_json_error(resp).await;
+    }
+    let headers = resp.headers_mut();
+    let csp = if path.starts_with("/docs") {
+        DOCS_CSP
+    } else {
+        PAGE_CSP
+    };
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("content-security-policy", HeaderValue::from_static(csp));
+    if !path.starts_with("/static/") && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(resp)
+}
+
+/// Any error as the contract's JSON body.
+fn error_response(err: poem::Error) -> Response {
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return api.as_response();
+    }
+    let message = err.to_string();
+    ApiError::from_status(err.status(), message).as_response()
+}
+
+/// Turns a non-JSON error response (from the framework) into a JSON one.
+async fn ensure_json_error(resp: Response) -> Response {
+    let is_json = resp
+        .content_type()
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let status = resp.status();
+    let message = resp.into_body().into_string().await.unwrap_or_default();
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        message
+    };
+    ApiError::from_status(status, message).as_response()
+}
+
+/// Refuses bodies over [`BODY_LIMIT`] with `413`, declared or streamed.
+async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        return Err(ApiError::PayloadTooLarge(BODY_LIMIT).into());
+    }
+    let body = req.take_body();
+    let bytes = body
+        .into_bytes_limit(BODY_LIMIT)
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge(BODY_LIMIT),
+            other => ApiError::BadRequest(format!("cannot read the request body: {other}")),
+        })?;
+    req.set_body(bytes);
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The whole application as one endpoint.
+pub fn app(state: Arc<AppState>) -> impl Endpoint {
+    let api = crate::api::service(state.clone());
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .nest("/static", EmbeddedFilesEndpoint::<Assets>::new())
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .around(limit_body)
+        .with(CookieJarManager::new())
+        .data(state)
+        .around(security_headers)
+}

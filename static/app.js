@@ -1,0 +1,50 @@
+// soloauth minimal login page: signs in with the HttpOnly cookies the server sets.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options = {}) {
+  const resp = await fetch(path, {
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json" },
+    ...options,
+  });
+  const body = resp.status === 204 ? null : await resp.json().catch(() => null);
+  return { resp, body };
+}
+
+async function showMe() {
+  const { resp, body } = await api("/auth/me");
+  const signedIn = resp.ok;
+  $("login").hidden = signedIn;
+  $("signed-in").hidden = !signedIn;
+  if (signedIn) $("who").textContent = body.username;
+}
+
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = event.target.querySelector("button");
+  button.disabled = true;
+  $("message").textContent = "";
+  try {
+    const { resp, body } = await api("/auth/login", {
+      method: "POST",
+      body: JSON.stringify({ username: $("username").value, password: $("password").value }),
+    });
+    if (resp.ok) {
+      $("password").value = "";
+      await showMe();
+    } else {
+      $("message").textContent = (body && body.message) || "Sign-in failed";
+    }
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  await api("/auth/logout", { method: "POST" });
+  await showMe();
+});
+
+showMe();
