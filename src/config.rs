@@ -198,8 +198,8 @@ impl Config {
             .filter(|k| k.starts_with("AUTH_"))
             .filter(|k| {
                 let base = k.strip_suffix("_FILE").unwrap_or(k);
-                !KNOWN_VARS.contains(&k.as_str())
-                    && !(k.ends_with("_FILE") && SECRET_VARS.contains(&base))
+                let known_secret_file = k.ends_with("_FILE") && SECRET_VARS.contains(&base);
+                !(KNOWN_VARS.contains(&k.as_str()) || known_secret_file)
             })
             .collect()
     }

@@ -90,6 +90,7 @@ impl App {
             .run_with_graceful_shutdown(web::app(self.state.clone()), shutdown, Some(GRACE))
             .await;
         housekeeping.abort();
+        let _ = housekeeping.await;
         if let Err(e) = self.state.store.flush_blocking() {
             tracing::error!(error = %e, "final flush failed");
         }

@@ -22,7 +22,8 @@ enum ApiTags {
 /// Credentials for `POST /auth/login`.
 #[derive(Object, serde::Deserialize)]
 pub struct LoginBody {
-    username: String,
+    /// Held as a secret too: people type passwords into the username field.
+    username: SecretInput,
     password: SecretInput,
     /// A current TOTP code, to log in in one step when TOTP is on.
     totp_code: Option<SecretInput>,
@@ -100,7 +101,7 @@ impl LoginApi {
         let state = &self.state;
         let ok = state
             .credentials
-            .verify(&body.username, body.password.0)
+            .verify(body.username.0.expose_secret(), body.password.0)
             .await?;
         if !ok {
             tracing::info!(event = "login_failure", ip = %client.ip, reason = "credentials");

@@ -92,7 +92,7 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<TokenPair> {
         Rotation::Rotated(session) => Ok(TokenPair {
             access_token: issue_access(state, &session, now)?,
             refresh_token: next.token,
-            session,
+            session: *session,
         }),
         Rotation::Reused => {
             tracing::warn!(session_id = %sid, "refresh token reuse: session revoked");

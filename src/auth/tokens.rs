@@ -145,8 +145,9 @@ mod tests {
     #[test]
     fn round_trip_and_expiry_with_injected_time() {
         let keys = JwtKeys::new(&secret("a"), &[]);
-        let token = keys.sign(&claims()).unwrap();
-        assert_eq!(keys.verify(&token, NOW).unwrap(), claims());
+        let claims = claims();
+        let token = keys.sign(&claims).unwrap();
+        assert_eq!(keys.verify(&token, NOW).unwrap(), claims);
         assert!(keys.verify(&token, NOW + 1799).is_some());
         assert!(keys.verify(&token, NOW + 1800).is_none(), "expired");
         assert!(keys.verify(&token, NOW - 60).is_none(), "not yet valid");

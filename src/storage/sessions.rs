@@ -34,7 +34,7 @@ pub struct Session {
 #[derive(Debug)]
 pub enum Rotation {
     /// The token was current; here is the session as updated.
-    Rotated(Session),
+    Rotated(Box<Session>),
     /// The token was already rotated out: the session is now revoked.
     Reused,
     /// No such session, session expired, or the token never belonged to it.
@@ -85,7 +85,7 @@ impl Store {
                 all.push(s);
             }
         }
-        all.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        all.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(all)
     }
 
@@ -180,7 +180,7 @@ impl Store {
                 keep_until: new_expiry,
             };
             retired.insert(retired_key(sid, presented), encode(&record))?;
-            Ok::<_, ConflictableTransactionError<Rotation>>(Rotation::Rotated(updated))
+            Ok::<_, ConflictableTransactionError<Rotation>>(Rotation::Rotated(Box::new(updated)))
         });
         match result {
             Ok(Rotation::Reused) => {

@@ -1,0 +1,11 @@
+//! Integration tests: the real server on 127.0.0.1:0 with a temp data dir,
+//! spoken to over HTTP. In-process servers get a manual clock; the `process`
+//! tests run the real binary (first run, kill -9, signals, logs, CLI).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod hygiene;
+mod login;
+mod process;
+mod refresh;
+mod tokens;

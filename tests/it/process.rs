@@ -1,0 +1,425 @@
+//! The real binary: first run, production fail-fast, kill -9, SIGTERM, logs
+//! that hold no secret, and the CLI.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::common::{binary, client, password_hash, Process, Tokens, PASSWORD};
+
+fn data_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn serve(dir: &std::path::Path) -> Command {
+    let mut cmd = binary();
+    cmd.env("AUTH_DATA_DIR", dir);
+    cmd
+}
+
+async fn post(url: &str, body: Value) -> (u16, Value) {
+    let r = client().post(url).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(url: &str, bearer: &str) -> u16 {
+    client()
+        .get(url)
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn generated_password(logs: &str) -> String {
+    logs.lines()
+        .find_map(|l| l.trim().strip_prefix("admin password: "))
+        .expect("the first run prints the admin password")
+        .to_string()
+}
+
+#[tokio::test]
+async fn first_run_generates_secrets_prints_password_once_and_restart_reuses_all() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = data_dir();
+    let first = Process::start(serve(dir.path()));
+    let password = generated_password(&first.all_logs());
+    let (status, body) = post(
+        &first.url("/auth/login"),
+        json!({"username": "admin", "password": password}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let t = Tokens::from(&body);
+    for file in ["jwt_secret", "encryption_key", "admin_password_hash"] {
+        let meta = std::fs::metadata(dir.path().join(file)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{file}");
+    }
+    let hash = std::fs::read_to_string(dir.path().join("admin_password_hash")).unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(!hash.contains(&password));
+    drop(first);
+
+    let second = Process::start(serve(dir.path()));
+    let logs = second.all_logs();
+    assert!(
+        !logs.contains("admin password"),
+        "printed only on the first run"
+    );
+    assert!(!logs.contains(&password));
+    assert_eq!(
+        get(&second.url("/auth/me"), &t.access).await,
+        200,
+        "tokens survive a restart"
+    );
+    let (status, _) = post(
+        &second.url("/auth/login"),
+        json!({"username": "admin", "password": password}),
+    )
+    .await;
+    assert_eq!(status, 200, "the same password still works");
+}
+
+#[test]
+fn production_refuses_to_start_and_names_every_missing_secret() {
+    let dir = data_dir();
+    let out = serve(dir.path())
+        .env("AUTH_ENV", "production")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for name in [
+        "AUTH_ADMIN_PASSWORD_HASH",
+        "AUTH_JWT_SECRET",
+        "AUTH_ENCRYPTION_KEY",
+    ] {
+        assert!(stderr.contains(name), "{name} not named in: {stderr}");
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing generated"
+    );
+    // A short JWT secret is named too, alongside the others.
+    let out = serve(dir.path())
+        .env("AUTH_ENV", "production")
+        .env("AUTH_JWT_SECRET", "too-short")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+    assert!(
+        !stderr.contains("too-short"),
+        "the secret itself is not echoed"
+    );
+}
+
+#[tokio::test]
+async fn production_starts_with_every_secret_given() {
+    let dir = data_dir();
+    let key = fernet::Fernet::generate_key();
+    let mut cmd = serve(dir.path());
+    cmd.env("AUTH_ENV", "production")
+        .env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
+        .env("AUTH_JWT_SECRET", "p".repeat(40))
+        .env("AUTH_ENCRYPTION_KEY", &key);
+    let p = Process::start(cmd);
+    let (status, _) = post(
+        &p.url("/auth/login"),
+        json!({"username": "admin", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        !dir.path().join("jwt_secret").exists(),
+        "nothing generated in production"
+    );
+}
+
+#[tokio::test]
+async fn kill_9_right_after_a_refresh_loses_nothing() {
+    let dir = data_dir();
+    let env = |cmd: &mut Command| {
+        cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
+    };
+    let mut cmd = serve(dir.path());
+    env(&mut cmd);
+    let mut p = Process::start(cmd);
+    let (_, body) = post(
+        &p.url("/auth/login"),
+        json!({"username": "admin", "password": PASSWORD}),
+    )
+    .await;
+    let mut t = Tokens::from(&body);
+    for round in 0..3 {
+        let old = t.clone();
+        let (status, body) =
+            post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+        assert_eq!(status, 200);
+        t = Tokens::from(&body);
+        p.kill9();
+        let mut cmd = serve(dir.path());
+        env(&mut cmd);
+        p = Process::start(cmd);
+        let (status, body) = post(
+            &p.url("/auth/refresh"),
+            json!({"refresh_token": old.refresh}),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("token_reused")),
+            "round {round}"
+        );
+        // That reuse revoked the session, durably: log in again for the next round.
+        p.kill9();
+        let mut cmd = serve(dir.path());
+        env(&mut cmd);
+        p = Process::start(cmd);
+        let (status, _) = post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+        assert_eq!(status, 401, "revocation survived kill -9");
+        let (_, body) = post(
+            &p.url("/auth/login"),
+            json!({"username": "admin", "password": PASSWORD}),
+        )
+        .await;
+        t = Tokens::from(&body);
+    }
+    // And a rotation acknowledged just before kill -9 is the one that works after.
+    let (_, body) = post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+    let acknowledged = Tokens::from(&body);
+    p.kill9();
+    let mut cmd = serve(dir.path());
+    env(&mut cmd);
+    let p = Process::start(cmd);
+    let (status, _) = post(
+        &p.url("/auth/refresh"),
+        json!({"refresh_token": acknowledged.refresh}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = data_dir();
+    let mut cmd = serve(dir.path());
+    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
+    let mut p = Process::start(cmd);
+    let (_, body) = post(
+        &p.url("/auth/login"),
+        json!({"username": "admin", "password": PASSWORD}),
+    )
+    .await;
+    let t = Tokens::from(&body);
+    let pid = p.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = p.child.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    assert!(p.all_logs().contains("soloauth stopped"));
+    let mut cmd = serve(dir.path());
+    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
+    let p = Process::start(cmd);
+    assert_eq!(get(&p.url("/auth/me"), &t.access).await, 200);
+}
+
+#[tokio::test]
+async fn no_secret_ever_reaches_the_logs() {
+    let dir = data_dir();
+    let jwt_secret = "s".repeat(48);
+    let mut cmd = serve(dir.path());
+    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
+        .env("AUTH_JWT_SECRET", &jwt_secret)
+        .env("RUST_LOG", "trace");
+    let p = Process::start(cmd);
+    let (_, body) = post(
+        &p.url("/auth/login"),
+        json!({"username": "admin", "password": PASSWORD}),
+    )
+    .await;
+    let t = Tokens::from(&body);
+    post(
+        &p.url("/auth/login"),
+        json!({"username": "admin", "password": "wrong-password-123"}),
+    )
+    .await;
+    post(
+        &p.url("/auth/login"),
+        json!({"username": "not-admin", "password": PASSWORD}),
+    )
+    .await;
+    let (_, body) = post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+    let t2 = Tokens::from(&body);
+    post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+    get(&p.url("/auth/me"), &t2.access).await;
+    client()
+        .post(p.url("/auth/logout"))
+        .bearer_auth(&t2.access)
+        .send()
+        .await
+        .unwrap();
+    let logs = p.all_logs();
+    assert!(
+        logs.contains("login_success") && logs.contains("login_failure"),
+        "auth decisions are logged"
+    );
+    let key = std::fs::read_to_string(dir.path().join("encryption_key")).unwrap();
+    let hash = password_hash();
+    let hash_tail = hash.rsplit('$').next().unwrap();
+    for (what, secret) in [
+        ("password", PASSWORD),
+        ("wrong password", "wrong-password-123"),
+        ("hash", hash),
+        ("hash output", hash_tail),
+        ("jwt secret", jwt_secret.as_str()),
+        ("encryption key", key.trim()),
+        ("access token", t.access.as_str()),
+        ("refresh token", t.refresh.as_str()),
+        ("refresh secret part", t.refresh.split('.').nth(1).unwrap()),
+        ("rotated refresh token", t2.refresh.as_str()),
+        (
+            "access token signature",
+            t2.access.rsplit('.').next().unwrap(),
+        ),
+    ] {
+        assert!(!logs.contains(secret), "{what} found in the logs");
+    }
+}
+
+fn run(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn hash_password_output_logs_in() {
+    let (ok, hash, _) = run(binary().arg("hash-password"), "my new long password\n");
+    assert!(ok);
+    let hash = hash.trim();
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    let dir = data_dir();
+    let mut cmd = serve(dir.path());
+    cmd.env("AUTH_ADMIN_PASSWORD_HASH", hash);
+    let p = Process::start(cmd);
+    let (status, _) = post(
+        &p.url("/auth/login"),
+        json!({"username": "admin", "password": "my new long password"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (ok, _, err) = run(binary().arg("hash-password"), "");
+    assert!(!ok, "an empty password is refused: {err}");
+}
+
+#[tokio::test]
+async fn gen_secrets_prints_a_working_production_config() {
+    let (ok, out, _) = run(binary().arg("gen-secrets"), "");
+    assert!(ok);
+    let dir = data_dir();
+    let mut cmd = serve(dir.path());
+    cmd.env("AUTH_ENV", "production");
+    let mut password = String::new();
+    for line in out.lines() {
+        if let Some(p) = line.strip_prefix("#   ") {
+            password = p.trim().to_string();
+        } else if let Some((k, v)) = line.split_once('=') {
+            cmd.env(k, v.trim_matches('\''));
+        }
+    }
+    let (ok, check_out, check_err) = run(
+        &mut serve(dir.path()).arg("check").env("AUTH_ENV", "production"),
+        "",
+    );
+    assert!(!ok, "check fails without the secrets: {check_out}");
+    assert!(check_err.contains("AUTH_JWT_SECRET"));
+    let p = Process::start(cmd);
+    let (status, _) = post(
+        &p.url("/auth/login"),
+        json!({"username": "admin", "password": password}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn check_healthcheck_and_revoke_sessions() {
+    let dir = data_dir();
+    let (ok, out, err) = run(serve(dir.path()).arg("check"), "");
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("configuration ok"));
+    let (ok, _, err) = run(
+        serve(dir.path())
+            .arg("check")
+            .env("AUTH_BIND", "nonsense")
+            .env("AUTH_RATE_BURST", "x"),
+        "",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("AUTH_BIND") && err.contains("AUTH_RATE_BURST"),
+        "every problem listed: {err}"
+    );
+
+    let mut cmd = serve(dir.path());
+    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
+    let mut p = Process::start(cmd);
+    let (_, body) = post(
+        &p.url("/auth/login"),
+        json!({"username": "admin", "password": PASSWORD}),
+    )
+    .await;
+    let t = Tokens::from(&body);
+    let port = p.base.rsplit(':').next().unwrap().to_string();
+    let (ok, out, err) = run(
+        binary()
+            .arg("healthcheck")
+            .env("AUTH_BIND", format!("0.0.0.0:{port}")),
+        "",
+    );
+    assert!(ok, "healthcheck: {out}{err}");
+    let (ok, _, err) = run(serve(dir.path()).arg("revoke-sessions"), "");
+    assert!(!ok, "refused while the server runs");
+    assert!(err.contains("in use"), "{err}");
+    p.kill9();
+    let (ok, out, _) = run(
+        binary()
+            .arg("healthcheck")
+            .env("AUTH_BIND", format!("127.0.0.1:{port}")),
+        "",
+    );
+    assert!(!ok, "healthcheck fails with the server down: {out}");
+    let (ok, out, err) = run(serve(dir.path()).arg("revoke-sessions"), "");
+    assert!(ok, "{err}");
+    assert!(out.contains("revoked 1 session"), "{out}");
+    let mut cmd = serve(dir.path());
+    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
+    let p = Process::start(cmd);
+    assert_eq!(get(&p.url("/auth/me"), &t.access).await, 401);
+}
