@@ -238,18 +238,23 @@ pub fn binary() -> Command {
 impl Process {
     /// Starts `cmd` and waits for its "listening" log line.
     pub fn start(mut cmd: Command) -> Process {
-        let mut child = cmd
+        let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Owned by a Process at once, so Drop kills and reaps it on any panic.
+        let mut process = Process {
+            child,
+            base: String::new(),
+            logs: Arc::new(std::sync::Mutex::new(Vec::new())),
+        };
         let (tx, rx) = mpsc::channel::<String>();
         for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
+            Box::new(process.child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(process.child.stderr.take().unwrap()),
         ] {
-            let logs = logs.clone();
+            let logs = process.logs.clone();
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -261,17 +266,14 @@ impl Process {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = rx.recv_timeout(remaining).unwrap_or_else(|_| {
-                panic!("server did not start; logs: {:?}", logs.lock().unwrap())
-            });
+            let line = rx
+                .recv_timeout(remaining)
+                .unwrap_or_else(|_| panic!("server did not start; logs: {}", process.all_logs()));
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 if v["fields"]["message"] == "soloauth listening" {
-                    let addr = v["fields"]["addr"].as_str().unwrap().to_string();
-                    return Process {
-                        child,
-                        base: format!("http://{addr}"),
-                        logs,
-                    };
+                    let addr = v["fields"]["addr"].as_str().unwrap();
+                    process.base = format!("http://{addr}");
+                    return process;
                 }
             }
         }

@@ -354,7 +354,7 @@ async fn gen_secrets_prints_a_working_production_config() {
         }
     }
     let (ok, check_out, check_err) = run(
-        &mut serve(dir.path()).arg("check").env("AUTH_ENV", "production"),
+        serve(dir.path()).arg("check").env("AUTH_ENV", "production"),
         "",
     );
     assert!(!ok, "check fails without the secrets: {check_out}");

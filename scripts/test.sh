@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every check soloauth has, installing what the machine lacks first.
+# Exits non-zero on any failure. Safe to run with no standard input (CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- prerequisites ---------------------------------------------------------
+step "checking prerequisites"
+command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
+
+# --- static checks ---------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+# --- tests -----------------------------------------------------------------
+step "cargo test (unit + integration over real HTTP)"
+cargo test --all-targets
+
+step "all checks passed"
