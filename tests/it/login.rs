@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{Server, PASSWORD};
+use crate::common::{Reply, Server, PASSWORD};
 
 #[tokio::test]
 async fn json_login_returns_the_contract_token_response_and_cookies() {
@@ -185,6 +185,18 @@ async fn logout_revokes_and_clears_cookies() {
     );
 }
 
+/// `POST /auth/logout` authenticated by cookie, with one extra header.
+async fn cookie_logout(s: &Server, access: &str, header: Option<(&str, &str)>) -> Reply {
+    let mut req = s
+        .http
+        .post(s.url("/auth/logout"))
+        .header("cookie", format!("soloauth_access={access}"));
+    if let Some((name, value)) = header {
+        req = req.header(name, value);
+    }
+    s.send(req).await
+}
+
 #[tokio::test]
 async fn cookie_writes_need_a_matching_origin_bearer_does_not() {
     let s = Server::start().await;
@@ -196,48 +208,22 @@ async fn cookie_writes_need_a_matching_origin_bearer_does_not() {
         .await;
     assert_eq!(r.status, 200);
     // Writes by cookie without (or with a foreign) Origin are refused, and change nothing.
-    for origin in [
+    for header in [
         None,
-        Some("https://evil.example"),
-        Some("http://localhost:8001.evil.com"),
+        Some(("origin", "https://evil.example")),
+        Some(("origin", "http://localhost:8001.evil.com")),
+        Some(("sec-fetch-site", "cross-site")),
     ] {
-        let mut req = s.http.post(s.url("/auth/logout")).header("cookie", &cookie);
-        if let Some(o) = origin {
-            req = req.header("origin", o);
-        }
-        let r = s.send(req).await;
-        assert_eq!(r.status, 403, "{origin:?}");
+        let r = cookie_logout(&s, &t.access, header).await;
+        assert_eq!(r.status, 403, "{header:?}");
         assert_eq!(r.error(), "csrf");
     }
     assert_eq!(s.get("/auth/me", Some(&t.access)).await.status, 200);
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/auth/logout"))
-                .header("cookie", &cookie)
-                .header("sec-fetch-site", "cross-site"),
-        )
-        .await;
-    assert_eq!(r.status, 403);
     // A matching Origin or a same-origin fetch passes.
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/auth/logout"))
-                .header("cookie", &cookie)
-                .header("origin", "http://localhost:8001"),
-        )
-        .await;
+    let r = cookie_logout(&s, &t.access, Some(("origin", "http://localhost:8001"))).await;
     assert_eq!(r.status, 204);
     let t2 = s.login().await;
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/auth/logout"))
-                .header("cookie", format!("soloauth_access={}", t2.access))
-                .header("sec-fetch-site", "same-origin"),
-        )
-        .await;
+    let r = cookie_logout(&s, &t2.access, Some(("sec-fetch-site", "same-origin"))).await;
     assert_eq!(r.status, 204);
     // Bearer writes are exempt.
     let t3 = s.login().await;

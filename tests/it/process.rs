@@ -24,6 +24,22 @@ async fn post(url: &str, body: Value) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Starts the binary on `dir` with the test password's hash.
+fn start_known(dir: &std::path::Path) -> Process {
+    let mut cmd = serve(dir);
+    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
+    Process::start(cmd)
+}
+
+async fn login(p: &Process, password: &str) -> (u16, Value) {
+    let body = json!({"username": "admin", "password": password});
+    post(&p.url("/auth/login"), body).await
+}
+
+async fn refresh(p: &Process, token: &str) -> (u16, Value) {
+    post(&p.url("/auth/refresh"), json!({ "refresh_token": token })).await
+}
+
 async fn get(url: &str, bearer: &str) -> u16 {
     client()
         .get(url)
@@ -48,11 +64,7 @@ async fn first_run_generates_secrets_prints_password_once_and_restart_reuses_all
     let dir = data_dir();
     let first = Process::start(serve(dir.path()));
     let password = generated_password(&first.all_logs());
-    let (status, body) = post(
-        &first.url("/auth/login"),
-        json!({"username": "admin", "password": password}),
-    )
-    .await;
+    let (status, body) = login(&first, &password).await;
     assert_eq!(status, 200);
     let t = Tokens::from(&body);
     for file in ["jwt_secret", "encryption_key", "admin_password_hash"] {
@@ -76,11 +88,7 @@ async fn first_run_generates_secrets_prints_password_once_and_restart_reuses_all
         200,
         "tokens survive a restart"
     );
-    let (status, _) = post(
-        &second.url("/auth/login"),
-        json!({"username": "admin", "password": password}),
-    )
-    .await;
+    let (status, _) = login(&second, &password).await;
     assert_eq!(status, 200, "the same password still works");
 }
 
@@ -128,11 +136,7 @@ async fn production_starts_with_every_secret_given() {
         .env("AUTH_JWT_SECRET", "p".repeat(40))
         .env("AUTH_ENCRYPTION_KEY", &key);
     let p = Process::start(cmd);
-    let (status, _) = post(
-        &p.url("/auth/login"),
-        json!({"username": "admin", "password": PASSWORD}),
-    )
-    .await;
+    let (status, _) = login(&p, PASSWORD).await;
     assert_eq!(status, 200);
     assert!(
         !dir.path().join("jwt_secret").exists(),
@@ -143,33 +147,17 @@ async fn production_starts_with_every_secret_given() {
 #[tokio::test]
 async fn kill_9_right_after_a_refresh_loses_nothing() {
     let dir = data_dir();
-    let env = |cmd: &mut Command| {
-        cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
-    };
-    let mut cmd = serve(dir.path());
-    env(&mut cmd);
-    let mut p = Process::start(cmd);
-    let (_, body) = post(
-        &p.url("/auth/login"),
-        json!({"username": "admin", "password": PASSWORD}),
-    )
-    .await;
+    let mut p = start_known(dir.path());
+    let (_, body) = login(&p, PASSWORD).await;
     let mut t = Tokens::from(&body);
     for round in 0..3 {
         let old = t.clone();
-        let (status, body) =
-            post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+        let (status, body) = refresh(&p, &t.refresh).await;
         assert_eq!(status, 200);
         t = Tokens::from(&body);
         p.kill9();
-        let mut cmd = serve(dir.path());
-        env(&mut cmd);
-        p = Process::start(cmd);
-        let (status, body) = post(
-            &p.url("/auth/refresh"),
-            json!({"refresh_token": old.refresh}),
-        )
-        .await;
+        p = start_known(dir.path());
+        let (status, body) = refresh(&p, &old.refresh).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (401, Some("token_reused")),
@@ -177,44 +165,26 @@ async fn kill_9_right_after_a_refresh_loses_nothing() {
         );
         // That reuse revoked the session, durably: log in again for the next round.
         p.kill9();
-        let mut cmd = serve(dir.path());
-        env(&mut cmd);
-        p = Process::start(cmd);
-        let (status, _) = post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+        p = start_known(dir.path());
+        let (status, _) = refresh(&p, &t.refresh).await;
         assert_eq!(status, 401, "revocation survived kill -9");
-        let (_, body) = post(
-            &p.url("/auth/login"),
-            json!({"username": "admin", "password": PASSWORD}),
-        )
-        .await;
+        let (_, body) = login(&p, PASSWORD).await;
         t = Tokens::from(&body);
     }
     // And a rotation acknowledged just before kill -9 is the one that works after.
-    let (_, body) = post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+    let (_, body) = refresh(&p, &t.refresh).await;
     let acknowledged = Tokens::from(&body);
     p.kill9();
-    let mut cmd = serve(dir.path());
-    env(&mut cmd);
-    let p = Process::start(cmd);
-    let (status, _) = post(
-        &p.url("/auth/refresh"),
-        json!({"refresh_token": acknowledged.refresh}),
-    )
-    .await;
+    let p = start_known(dir.path());
+    let (status, _) = refresh(&p, &acknowledged.refresh).await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn sigterm_shuts_down_gracefully() {
     let dir = data_dir();
-    let mut cmd = serve(dir.path());
-    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
-    let mut p = Process::start(cmd);
-    let (_, body) = post(
-        &p.url("/auth/login"),
-        json!({"username": "admin", "password": PASSWORD}),
-    )
-    .await;
+    let mut p = start_known(dir.path());
+    let (_, body) = login(&p, PASSWORD).await;
     let t = Tokens::from(&body);
     let pid = p.child.id().to_string();
     assert!(Command::new("kill")
@@ -225,9 +195,7 @@ async fn sigterm_shuts_down_gracefully() {
     let status = p.child.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
     assert!(p.all_logs().contains("soloauth stopped"));
-    let mut cmd = serve(dir.path());
-    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
-    let p = Process::start(cmd);
+    let p = start_known(dir.path());
     assert_eq!(get(&p.url("/auth/me"), &t.access).await, 200);
 }
 
@@ -240,25 +208,17 @@ async fn no_secret_ever_reaches_the_logs() {
         .env("AUTH_JWT_SECRET", &jwt_secret)
         .env("RUST_LOG", "trace");
     let p = Process::start(cmd);
-    let (_, body) = post(
-        &p.url("/auth/login"),
-        json!({"username": "admin", "password": PASSWORD}),
-    )
-    .await;
+    let (_, body) = login(&p, PASSWORD).await;
     let t = Tokens::from(&body);
-    post(
-        &p.url("/auth/login"),
-        json!({"username": "admin", "password": "wrong-password-123"}),
-    )
-    .await;
+    login(&p, "wrong-password-123").await;
     post(
         &p.url("/auth/login"),
         json!({"username": "not-admin", "password": PASSWORD}),
     )
     .await;
-    let (_, body) = post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+    let (_, body) = refresh(&p, &t.refresh).await;
     let t2 = Tokens::from(&body);
-    post(&p.url("/auth/refresh"), json!({"refresh_token": t.refresh})).await;
+    refresh(&p, &t.refresh).await;
     get(&p.url("/auth/me"), &t2.access).await;
     client()
         .post(p.url("/auth/logout"))
@@ -328,11 +288,7 @@ async fn hash_password_output_logs_in() {
     let mut cmd = serve(dir.path());
     cmd.env("AUTH_ADMIN_PASSWORD_HASH", hash);
     let p = Process::start(cmd);
-    let (status, _) = post(
-        &p.url("/auth/login"),
-        json!({"username": "admin", "password": "my new long password"}),
-    )
-    .await;
+    let (status, _) = login(&p, "my new long password").await;
     assert_eq!(status, 200);
     let (ok, _, err) = run(binary().arg("hash-password"), "");
     assert!(!ok, "an empty password is refused: {err}");
@@ -360,11 +316,7 @@ async fn gen_secrets_prints_a_working_production_config() {
     assert!(!ok, "check fails without the secrets: {check_out}");
     assert!(check_err.contains("AUTH_JWT_SECRET"));
     let p = Process::start(cmd);
-    let (status, _) = post(
-        &p.url("/auth/login"),
-        json!({"username": "admin", "password": password}),
-    )
-    .await;
+    let (status, _) = login(&p, &password).await;
     assert_eq!(status, 200);
 }
 
@@ -387,14 +339,8 @@ async fn check_healthcheck_and_revoke_sessions() {
         "every problem listed: {err}"
     );
 
-    let mut cmd = serve(dir.path());
-    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
-    let mut p = Process::start(cmd);
-    let (_, body) = post(
-        &p.url("/auth/login"),
-        json!({"username": "admin", "password": PASSWORD}),
-    )
-    .await;
+    let mut p = start_known(dir.path());
+    let (_, body) = login(&p, PASSWORD).await;
     let t = Tokens::from(&body);
     let port = p.base.rsplit(':').next().unwrap().to_string();
     let (ok, out, err) = run(
@@ -418,8 +364,6 @@ async fn check_healthcheck_and_revoke_sessions() {
     let (ok, out, err) = run(serve(dir.path()).arg("revoke-sessions"), "");
     assert!(ok, "{err}");
     assert!(out.contains("revoked 1 session"), "{out}");
-    let mut cmd = serve(dir.path());
-    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
-    let p = Process::start(cmd);
+    let p = start_known(dir.path());
     assert_eq!(get(&p.url("/auth/me"), &t.access).await, 401);
 }
