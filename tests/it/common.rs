@@ -196,15 +196,15 @@ impl Server {
         self.send(req).await
     }
 
+    /// `POST /auth/login` with JSON credentials.
+    pub async fn try_login(&self, username: &str, password: &str) -> Reply {
+        let body = serde_json::json!({"username": username, "password": password});
+        self.post("/auth/login", body, None).await
+    }
+
     /// Logs in with the test password; panics unless 200.
     pub async fn login(&self) -> Tokens {
-        let r = self
-            .post(
-                "/auth/login",
-                serde_json::json!({"username": "admin", "password": PASSWORD}),
-                None,
-            )
-            .await;
+        let r = self.try_login("admin", PASSWORD).await;
         assert_eq!(r.status, 200, "{}", r.body);
         Tokens::from(&r.body)
     }

@@ -7,13 +7,7 @@ use crate::common::{Reply, Server, PASSWORD};
 #[tokio::test]
 async fn json_login_returns_the_contract_token_response_and_cookies() {
     let s = Server::start().await;
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": PASSWORD}),
-            None,
-        )
-        .await;
+    let r = s.try_login("admin", PASSWORD).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let b = &r.body;
     assert_eq!(b["token_type"], "Bearer");
@@ -53,13 +47,7 @@ async fn cookies_are_secure_with_domain_for_an_https_public_url() {
         ("AUTH_COOKIE_DOMAIN", "example.com"),
     ])
     .await;
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": PASSWORD}),
-            None,
-        )
-        .await;
+    let r = s.try_login("admin", PASSWORD).await;
     let cookies = r.set_cookies();
     assert!(cookies.iter().all(|c| c.contains("Secure")), "{cookies:?}");
     let access = cookies
@@ -86,20 +74,8 @@ async fn form_login_works_for_oauth2_password_clients() {
 #[tokio::test]
 async fn wrong_username_and_wrong_password_look_identical() {
     let s = Server::start().await;
-    let wrong_pw = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": "nope"}),
-            None,
-        )
-        .await;
-    let wrong_user = s
-        .post(
-            "/auth/login",
-            json!({"username": "root", "password": PASSWORD}),
-            None,
-        )
-        .await;
+    let wrong_pw = s.try_login("admin", "nope").await;
+    let wrong_user = s.try_login("root", PASSWORD).await;
     assert_eq!(wrong_pw.status, 401);
     assert_eq!(wrong_pw.error(), "invalid_credentials");
     assert_eq!(wrong_pw.status, wrong_user.status);
