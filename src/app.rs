@@ -2,9 +2,12 @@
 
 use crate::auth::password::CredentialChecker;
 use crate::auth::tokens::JwtKeys;
+use crate::auth::totp;
+use crate::auth::vault::Vault;
 use crate::bootstrap::Keys;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::secret::{random_bytes, secret_bytes, ExposeSecret, SecretBytes};
 use crate::storage::Store;
 
 /// Everything a request may need, built once at start.
@@ -14,18 +17,52 @@ pub struct AppState {
     pub store: Store,
     pub jwt: JwtKeys,
     pub credentials: CredentialChecker,
+    pub vault: Vault,
+    /// `AUTH_TOTP_SECRET`, decoded: TOTP managed by the environment.
+    pub env_totp: Option<SecretBytes>,
+    /// The key of the recovery-code hashes (kept encrypted in the store).
+    pub pepper: SecretBytes,
 }
+
+/// The message when stored secrets do not decrypt with the configured keys.
+const UNDECRYPTABLE: &str = "AUTH_ENCRYPTION_KEY cannot decrypt the secrets stored in the data \
+directory. If you changed the key, list the new one first and keep the old one after it \
+(AUTH_ENCRYPTION_KEY=new,old), start, then run `soloauth rotate-keys`. If the old key is lost, \
+run `soloauth reset-totp` (TOTP off, recovery codes void) and enroll again.";
 
 impl AppState {
     /// Builds the state from validated config, resolved secrets and an open store.
+    /// Refuses to start when stored secrets cannot be decrypted, rather than
+    /// locking the owner out at the first login.
     pub fn new(config: Config, keys: &Keys, store: Store, clock: Clock) -> Result<Self, String> {
         let credentials = CredentialChecker::new(
             config.admin_username.clone(),
             keys.admin_password_hash.clone(),
         )?;
+        let vault = Vault::new(&keys.encryption_keys)?;
+        let env_totp = match &config.totp_secret {
+            Some(s) => Some(secret_bytes(
+                totp::decode_base32(s.expose_secret())?.to_vec(),
+            )),
+            None => None,
+        };
+        let sled_err = |e: sled::Error| format!("storage error: {e}");
+        let encrypted_pepper = store
+            .recovery_pepper(|| vault.encrypt(&random_bytes(32)))
+            .map_err(sled_err)?;
+        let pepper = vault
+            .decrypt(&encrypted_pepper)
+            .ok_or(UNDECRYPTABLE)?
+            .to_vec();
+        if let Some(active) = store.totp_active().map_err(sled_err)? {
+            vault.decrypt(&active.encrypted).ok_or(UNDECRYPTABLE)?;
+        }
         Ok(AppState {
             jwt: JwtKeys::new(&keys.jwt_secret, &keys.jwt_previous_secrets),
             credentials,
+            vault,
+            env_totp,
+            pepper: secret_bytes(pepper),
             config,
             clock,
             store,

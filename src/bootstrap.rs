@@ -30,6 +30,31 @@ pub struct Keys {
     pub generated_password: Option<SecretString>,
 }
 
+/// The secrets kept in the data directory and how to tell a kept one is usable.
+pub const KEPT_SECRETS: [(&str, fn(&str) -> bool); 3] = [
+    ("jwt_secret", |s| s.len() >= MIN_JWT_SECRET_LEN),
+    ("encryption_key", |s| fernet::Fernet::new(s).is_some()),
+    ("admin_password_hash", |s| check_phc(s).is_ok()),
+];
+
+fn validator(file: &str) -> fn(&str) -> bool {
+    KEPT_SECRETS
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map_or(|_| false, |(_, valid)| *valid)
+}
+
+/// Problems with the kept secret files that exist (for `soloauth check`).
+pub fn check_kept(dir: &Path) -> Vec<String> {
+    KEPT_SECRETS
+        .iter()
+        .filter_map(|(file, valid)| {
+            let contents = fs::read_to_string(dir.join(file)).ok()?;
+            (!valid(contents.trim())).then(|| format!("{} is not valid", dir.join(file).display()))
+        })
+        .collect()
+}
+
 /// Creates the data directory (mode 0700) if needed.
 pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
     if !dir.exists() {
@@ -75,19 +100,18 @@ fn read_secret_file(dir: &Path, name: &str) -> Result<Option<SecretString>, Stri
 }
 
 /// The configured secret, else the kept one, else a new one made by `generate`
-/// and kept. `validate` checks a kept file (it may have been edited by hand).
+/// and kept. A kept file is validated (it may have been edited by hand).
 fn resolve_one(
     configured: Option<&SecretString>,
     dir: &Path,
     file: &str,
-    validate: impl Fn(&str) -> bool,
     generate: impl FnOnce() -> Result<String, String>,
 ) -> Result<SecretString, String> {
     if let Some(s) = configured {
         return Ok(s.clone());
     }
     if let Some(kept) = read_secret_file(dir, file)? {
-        if !validate(kept.expose_secret()) {
+        if !validator(file)(kept.expose_secret()) {
             return Err(format!(
                 "{} is not valid; fix or delete it",
                 dir.join(file).display()
@@ -101,7 +125,9 @@ fn resolve_one(
     Ok(SecretString::from(fresh))
 }
 
-/// Resolves every secret for `config`, generating missing ones outside production.
+/// Resolves every secret for `config`, generating missing ones outside
+/// production. Call it while holding the data directory (the store open), so
+/// two processes can never generate different secrets into one directory.
 pub fn resolve(config: &Config) -> Result<Keys, String> {
     ensure_data_dir(&config.data_dir)?;
     let dir = config.data_dir.as_path();
@@ -112,29 +138,20 @@ pub fn resolve(config: &Config) -> Result<Keys, String> {
     {
         return Err("production requires every secret in the environment".into());
     }
-    let jwt_secret = resolve_one(
-        config.jwt_secret.as_ref(),
-        dir,
-        "jwt_secret",
-        |s| s.len() >= MIN_JWT_SECRET_LEN,
-        || Ok(random_token(48).expose_secret().to_string()),
-    )?;
+    let jwt_secret = resolve_one(config.jwt_secret.as_ref(), dir, "jwt_secret", || {
+        Ok(random_token(48).expose_secret().to_string())
+    })?;
     let encryption_keys = match config.encryption_keys.is_empty() {
         false => config.encryption_keys.clone(),
-        true => vec![resolve_one(
-            None,
-            dir,
-            "encryption_key",
-            |s| fernet::Fernet::new(s).is_some(),
-            || Ok(fernet::Fernet::generate_key()),
-        )?],
+        true => vec![resolve_one(None, dir, "encryption_key", || {
+            Ok(fernet::Fernet::generate_key())
+        })?],
     };
     let mut generated_password = None;
     let admin_password_hash = resolve_one(
         config.admin_password_hash.as_ref(),
         dir,
         "admin_password_hash",
-        |s| check_phc(s).is_ok(),
         || {
             let password = random_token(18);
             let hash = hash_password(password.expose_secret().as_bytes());

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::password::{check_phc, hash_password};
+use crate::auth::password::hash_password;
 use crate::config::Config;
 use crate::secret::{random_token, ExposeSecret, SecretString};
 use crate::storage::Store;
@@ -148,20 +148,7 @@ pub fn check_command() -> ExitCode {
                 config.data_dir.display()
             )),
         }
-        for (file, valid) in [
-            ("jwt_secret", (|s: &str| s.len() >= 32) as fn(&str) -> bool),
-            ("encryption_key", |s: &str| fernet::Fernet::new(s).is_some()),
-            ("admin_password_hash", |s: &str| check_phc(s).is_ok()),
-        ] {
-            if let Ok(contents) = std::fs::read_to_string(config.data_dir.join(file)) {
-                if !valid(contents.trim()) {
-                    problems.push(format!(
-                        "{} is not valid",
-                        config.data_dir.join(file).display()
-                    ));
-                }
-            }
-        }
+        problems.extend(crate::bootstrap::check_kept(&config.data_dir));
         if let Err(e) = Store::open(&config.data_dir) {
             problems.push(e.to_string());
         }

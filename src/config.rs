@@ -181,7 +181,12 @@ pub fn origin_and_host(url: &str) -> Option<(String, String)> {
     if authority.as_str().contains('@') {
         return None;
     }
-    let host = authority.as_str().to_ascii_lowercase();
+    let mut host = authority.as_str().to_ascii_lowercase();
+    // Browsers leave the default port out of `Origin`.
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    if let Some(stripped) = host.strip_suffix(default_port) {
+        host = stripped.to_string();
+    }
     Some((format!("{scheme}://{host}"), host))
 }
 
@@ -273,9 +278,13 @@ impl Config {
             .var("AUTH_ADMIN_USERNAME")
             .map(|u| u.trim().to_string())
             .unwrap_or_else(|| "admin".into());
-        if admin_username.len() > 128 || admin_username.chars().any(char::is_control) {
-            r.problems
-                .push("AUTH_ADMIN_USERNAME must be at most 128 printable characters".into());
+        if admin_username.len() > 128
+            || admin_username.chars().any(char::is_control)
+            || admin_username.contains(':')
+        {
+            r.problems.push(
+                "AUTH_ADMIN_USERNAME must be at most 128 printable characters, without ':'".into(),
+            );
         }
 
         let data_dir = PathBuf::from(r.var("AUTH_DATA_DIR").unwrap_or_else(|| "./data".into()));
@@ -503,6 +512,14 @@ mod tests {
             ("AUTH_COOKIE_DOMAIN", "other.org"),
         ])
         .is_err());
+    }
+
+    #[test]
+    fn default_ports_are_left_out_of_the_origin() {
+        let c = load(&[("AUTH_PUBLIC_URL", "https://auth.example.com:443/")]).unwrap();
+        assert_eq!(c.public_origin, "https://auth.example.com");
+        let c = load(&[("AUTH_PUBLIC_URL", "http://10.0.0.5:8001")]).unwrap();
+        assert_eq!(c.public_origin, "http://10.0.0.5:8001");
     }
 
     #[test]

@@ -52,8 +52,11 @@ impl App {
     /// Resolves secrets (generating them on a first run outside production),
     /// opens the store and builds the state. Prints a generated admin password once.
     pub fn open(config: Config, clock: Clock) -> Result<App, String> {
-        let keys = bootstrap::resolve(&config)?;
+        // The store first: it locks the data directory before any secret is
+        // generated into it.
+        bootstrap::ensure_data_dir(&config.data_dir)?;
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+        let keys = bootstrap::resolve(&config)?;
         if let Some(password) = &keys.generated_password {
             println!(
                 "\n  soloauth first run: admin username: {}\n  admin password: {}\n  (shown once; only its hash is kept in {})\n",
@@ -107,6 +110,9 @@ async fn housekeeping(state: Arc<AppState>) {
         let now = state.now();
         if !state.store.probe(now).await {
             tracing::error!("storage probe failed");
+        }
+        if let Err(e) = state.store.purge_expired_factors(now) {
+            tracing::error!(error = %e, "purging expired challenges failed");
         }
         match state.store.purge_expired(now) {
             Ok(0) => {}

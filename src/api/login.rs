@@ -9,6 +9,7 @@ use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags};
 
 use super::{cookies, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
 use crate::app::AppState;
+use crate::auth::factors::{self, SecondFactor};
 use crate::auth::sessions::{self, ClientInfo, TokenPair};
 use crate::error::{ApiError, ApiResult};
 use crate::secret::{ExposeSecret, SecretString};
@@ -34,6 +35,16 @@ pub struct LoginBody {
 pub enum LoginRequest {
     Json(Json<LoginBody>),
     Form(Form<LoginBody>),
+}
+
+/// The second step of a login: the `mfa_token` and one of `code` or `recovery_code`.
+#[derive(Object)]
+pub struct LoginTotpBody {
+    mfa_token: SecretInput,
+    /// A current 6-digit TOTP code.
+    code: Option<SecretInput>,
+    /// One of the recovery codes (case, spaces and dashes ignored).
+    recovery_code: Option<SecretInput>,
 }
 
 /// `POST /auth/refresh` body; the `soloauth_refresh` cookie may stand in for it.
@@ -68,8 +79,9 @@ pub enum LogoutResponse {
     Done,
 }
 
-fn token_response(state: &AppState, pair: TokenPair) -> Json<TokenResponse> {
-    Json(TokenResponse {
+fn token_response(state: &AppState, pair: TokenPair) -> ApiResult<Json<TokenResponse>> {
+    let totp_enabled = factors::status(state)?.totp_enabled;
+    Ok(Json(TokenResponse {
         access_token: pair.access_token,
         token_type: "Bearer".into(),
         expires_in: state.config.access_ttl,
@@ -78,9 +90,23 @@ fn token_response(state: &AppState, pair: TokenPair) -> Json<TokenResponse> {
         session_id: pair.session.id,
         user: UserInfo {
             username: state.credentials.username().to_string(),
-            totp_enabled: false,
+            totp_enabled,
         },
-    })
+    }))
+}
+
+/// Starts the session after every factor checked out, and sets the cookies.
+async fn finish_login(
+    state: &AppState,
+    jar: &CookieJar,
+    client: &ClientInfo,
+    amr: &[&str],
+) -> ApiResult<Json<TokenResponse>> {
+    let amr = amr.iter().map(|m| m.to_string()).collect();
+    let pair = sessions::start(state, amr, client).await?;
+    tracing::info!(event = "login_success", ip = %client.ip, session_id = %pair.session.id);
+    cookies::set(jar, &state.config, &pair);
+    token_response(state, pair)
 }
 
 pub struct LoginApi {
@@ -89,7 +115,9 @@ pub struct LoginApi {
 
 #[OpenApi(tag = "ApiTags::Login")]
 impl LoginApi {
-    /// Log in with username and password.
+    /// Log in with username and password. With TOTP on, add `totp_code` to
+    /// log in in one step; without it the answer is `403 mfa_required` with an
+    /// `mfa_token` for `POST /auth/login/totp`.
     #[oai(path = "/auth/login", method = "post")]
     async fn login(
         &self,
@@ -107,10 +135,50 @@ impl LoginApi {
             tracing::info!(event = "login_failure", ip = %client.ip, reason = "credentials");
             return Err(ApiError::InvalidCredentials);
         }
-        let pair = sessions::start(state, vec!["pwd".into()], &client).await?;
-        tracing::info!(event = "login_success", ip = %client.ip, session_id = %pair.session.id);
-        cookies::set(jar, &state.config, &pair);
-        Ok(token_response(state, pair))
+        if !factors::status(state)?.totp_enabled {
+            return finish_login(state, jar, &client, &["pwd"]).await;
+        }
+        let Some(code) = body.totp_code else {
+            let mfa_token = factors::start_challenge(state).await?;
+            tracing::info!(event = "mfa_required", ip = %client.ip);
+            return Err(ApiError::MfaRequired {
+                mfa_token: mfa_token.expose_secret().to_string(),
+                expires_in: factors::MFA_TTL,
+            });
+        };
+        if !factors::verify_totp_code(state, &code.0).await? {
+            tracing::info!(event = "mfa_failure", ip = %client.ip, reason = "totp");
+            return Err(ApiError::InvalidCode);
+        }
+        finish_login(state, jar, &client, &["pwd", "otp"]).await
+    }
+
+    /// The second step of a login: the `mfa_token` from `403 mfa_required`
+    /// with a TOTP `code` or a `recovery_code`. The token is single-use and
+    /// good for 5 minutes; a few wrong codes end it.
+    #[oai(path = "/auth/login/totp", method = "post")]
+    async fn login_totp(
+        &self,
+        jar: &CookieJar,
+        client: ClientInfo,
+        body: Json<LoginTotpBody>,
+    ) -> ApiResult<Json<TokenResponse>> {
+        let state = &self.state;
+        let body = body.0;
+        let factor = match (body.code, body.recovery_code) {
+            (Some(code), None) => SecondFactor::Totp(code.0),
+            (None, Some(code)) => SecondFactor::Recovery(code.0),
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "give exactly one of code or recovery_code".into(),
+                ))
+            }
+        };
+        if let Err(err) = factors::complete_challenge(state, &body.mfa_token.0, &factor).await {
+            tracing::info!(event = "mfa_failure", ip = %client.ip, reason = err.code());
+            return Err(err);
+        }
+        finish_login(state, jar, &client, &["pwd", "otp"]).await
     }
 
     /// Exchange a refresh token (body or `soloauth_refresh` cookie) for a new pair.
@@ -138,11 +206,11 @@ impl LoginApi {
             Ok(pair) => {
                 tracing::info!(event = "refresh", ip = %client.ip, session_id = %pair.session.id);
                 cookies::set(jar, &state.config, &pair);
-                Ok(token_response(state, pair))
+                token_response(state, pair)
             }
             Err(err) => {
                 if matches!(err, ApiError::TokenReused) {
-                    tracing::warn!(event = "refresh_reuse", ip = %client.ip);
+                    tracing::warn!(event = "refresh_reuse", ip = %client.ip, "refresh token reuse: session revoked");
                     cookies::clear(jar, &state.config);
                 }
                 Err(err)

@@ -8,8 +8,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::Auth;
 use crate::app::AppState;
-use crate::auth::sessions;
 use crate::auth::sessions::ClientInfo;
+use crate::auth::{factors, sessions};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
 
@@ -60,10 +60,11 @@ impl SessionApi {
     #[oai(path = "/auth/me", method = "get")]
     async fn me(&self, auth: Auth) -> ApiResult<Json<MeResponse>> {
         let p = auth.principal();
+        let factors = factors::status(&self.state)?;
         Ok(Json(MeResponse {
             username: self.state.credentials.username().to_string(),
-            totp_enabled: false,
-            recovery_codes_remaining: 0,
+            totp_enabled: factors.totp_enabled,
+            recovery_codes_remaining: factors.recovery_codes_remaining as u32,
             session_id: p.session.id.clone(),
             amr: p.claims.amr.clone(),
         }))

@@ -7,7 +7,6 @@
 //! with the same parameters as the real one, so it costs exactly the same time
 //! and gives exactly the same answer as a wrong password.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier as _};
@@ -50,8 +49,10 @@ pub struct CredentialChecker {
     username: String,
     hash: Arc<SecretString>,
     dummy_hash: Arc<String>,
+    /// One permit per core: verifications running at once.
     permits: Semaphore,
-    waiting: AtomicUsize,
+    /// Running plus waiting verifications; `try_acquire` failing sheds load.
+    admitted: Semaphore,
 }
 
 impl CredentialChecker {
@@ -71,7 +72,7 @@ impl CredentialChecker {
             hash: Arc::new(hash),
             dummy_hash: Arc::new(dummy_hash),
             permits: Semaphore::new(cores),
-            waiting: AtomicUsize::new(0),
+            admitted: Semaphore::new(cores + MAX_WAITING),
         })
     }
 
@@ -84,13 +85,13 @@ impl CredentialChecker {
     /// argon2 verification, whichever is wrong.
     pub async fn verify(&self, username: &str, password: SecretString) -> ApiResult<bool> {
         let user_ok = ct_eq(username.as_bytes(), self.username.as_bytes());
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(ApiError::Busy { retry_after: 1 });
-        }
-        let permit = self.permits.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let _permit = permit.map_err(ApiError::internal)?;
+        // Permits are released on drop, so a client that hangs up while
+        // queued frees its place.
+        let _admitted = self
+            .admitted
+            .try_acquire()
+            .map_err(|_| ApiError::Busy { retry_after: 1 })?;
+        let _running = self.permits.acquire().await.map_err(ApiError::internal)?;
         let hash = self.hash.clone();
         let dummy = self.dummy_hash.clone();
         let password_ok = tokio::task::spawn_blocking(move || {

@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::secret::{random_token, ExposeSecret, SecretString};
+use crate::secret::{random_token, to_hex, ExposeSecret, SecretString};
 
 /// Random bytes in a refresh token.
 const RANDOM_BYTES: usize = 32;
@@ -15,7 +15,8 @@ const RANDOM_BYTES: usize = 32;
 /// A freshly minted refresh token and the hash to store.
 pub struct NewRefreshToken {
     pub token: SecretString,
-    pub hash: [u8; 32],
+    /// Hex SHA-256 of the random part.
+    pub hash: String,
 }
 
 /// Mints a refresh token for session `sid`.
@@ -29,7 +30,7 @@ pub fn mint(sid: &str) -> NewRefreshToken {
 }
 
 /// Splits a presented token into its session id and the hash of its random part.
-pub fn parse(token: &str) -> Option<(&str, [u8; 32])> {
+pub fn parse(token: &str) -> Option<(&str, String)> {
     let (sid, random) = token.trim().split_once('.')?;
     let well_formed = |s: &str, len: usize| {
         s.len() == len
@@ -42,8 +43,8 @@ pub fn parse(token: &str) -> Option<(&str, [u8; 32])> {
     Some((sid, hash_part(random)))
 }
 
-fn hash_part(random: &str) -> [u8; 32] {
-    Sha256::digest(random.as_bytes()).into()
+fn hash_part(random: &str) -> String {
+    to_hex(&Sha256::digest(random.as_bytes()))
 }
 
 #[cfg(test)]

@@ -32,10 +32,6 @@ pub struct Principal {
     pub session: Session,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn issue_access(state: &AppState, session: &Session, now: i64) -> ApiResult<String> {
     let claims = AccessClaims::new(
         state.credentials.username(),
@@ -62,9 +58,9 @@ pub async fn start(
         last_seen_at: now,
         expires_at: now + state.config.refresh_ttl,
         ip: client.ip.clone(),
-        user_agent: client.user_agent.chars().take(256).collect(),
+        user_agent: client.user_agent.clone(),
         amr,
-        refresh_hash: hex(&refresh.hash),
+        refresh_hash: refresh.hash,
     };
     state.store.put_session(&session)?;
     state.store.flush().await?;
@@ -94,10 +90,7 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<TokenPair> {
             refresh_token: next.token,
             session: *session,
         }),
-        Rotation::Reused => {
-            tracing::warn!(session_id = %sid, "refresh token reuse: session revoked");
-            Err(ApiError::TokenReused)
-        }
+        Rotation::Reused => Err(ApiError::TokenReused),
         Rotation::Invalid => Err(ApiError::InvalidToken),
     }
 }

@@ -70,7 +70,7 @@ pub fn key_id(secret: &[u8]) -> String {
         .chain_update(b"soloauth-kid:")
         .chain_update(secret)
         .finalize();
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::secret::to_hex(&digest[..8])
 }
 
 impl JwtKeys {

@@ -7,6 +7,7 @@
 //! opening a data directory another process holds fails with
 //! [`OpenError::InUse`], which the CLI reports as "stop the server first".
 
+pub mod factors;
 pub mod sessions;
 
 use std::path::Path;
@@ -22,6 +23,8 @@ pub mod trees {
     pub const META: &str = "meta";
     pub const SESSIONS: &str = "sessions";
     pub const RETIRED_REFRESH: &str = "retired_refresh";
+    pub const FACTORS: &str = "factors";
+    pub const MFA_CHALLENGES: &str = "mfa_challenges";
 }
 
 /// Why the store could not be opened.
@@ -43,6 +46,8 @@ pub struct Store {
     meta: sled::Tree,
     pub(crate) sessions: sled::Tree,
     pub(crate) retired_refresh: sled::Tree,
+    pub(crate) factors: sled::Tree,
+    pub(crate) mfa_challenges: sled::Tree,
     healthy: AtomicBool,
 }
 
@@ -76,6 +81,8 @@ impl Store {
             meta: open_tree(trees::META)?,
             sessions: open_tree(trees::SESSIONS)?,
             retired_refresh: open_tree(trees::RETIRED_REFRESH)?,
+            factors: open_tree(trees::FACTORS)?,
+            mfa_challenges: open_tree(trees::MFA_CHALLENGES)?,
             db,
             healthy: AtomicBool::new(true),
         };

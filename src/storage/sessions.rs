@@ -48,15 +48,8 @@ struct Retired {
     keep_until: i64,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn retired_key(sid: &str, hash: &[u8; 32]) -> Vec<u8> {
-    let mut key = sid.as_bytes().to_vec();
-    key.push(b'/');
-    key.extend_from_slice(hash);
-    key
+fn retired_key(sid: &str, hash: &str) -> String {
+    format!("{sid}/{hash}")
 }
 
 impl Store {
@@ -145,12 +138,11 @@ impl Store {
     pub fn rotate_refresh(
         &self,
         sid: &str,
-        presented: &[u8; 32],
-        new_hash: &[u8; 32],
+        presented: &str,
+        new_hash: &str,
         now: i64,
         new_expiry: i64,
     ) -> Result<Rotation, sled::Error> {
-        let presented_hex = hex(presented);
         let result = (&self.sessions, &self.retired_refresh).transaction(|(sessions, retired)| {
             let Some(session) = sessions
                 .get(sid.as_bytes())?
@@ -161,15 +153,18 @@ impl Store {
             if session.expires_at <= now {
                 return abort(Rotation::Invalid);
             }
-            if !ct_eq(session.refresh_hash.as_bytes(), presented_hex.as_bytes()) {
-                if retired.get(retired_key(sid, presented))?.is_some() {
+            if !ct_eq(session.refresh_hash.as_bytes(), presented.as_bytes()) {
+                if retired
+                    .get(retired_key(sid, presented).as_bytes())?
+                    .is_some()
+                {
                     sessions.remove(sid.as_bytes())?;
                     return Ok(Rotation::Reused);
                 }
                 return abort(Rotation::Invalid);
             }
             let updated = Session {
-                refresh_hash: hex(new_hash),
+                refresh_hash: new_hash.to_string(),
                 last_seen_at: now,
                 expires_at: new_expiry,
                 ..session
@@ -179,7 +174,7 @@ impl Store {
                 sid: sid.to_string(),
                 keep_until: new_expiry,
             };
-            retired.insert(retired_key(sid, presented), encode(&record))?;
+            retired.insert(retired_key(sid, presented).as_bytes(), encode(&record))?;
             Ok::<_, ConflictableTransactionError<Rotation>>(Rotation::Rotated(Box::new(updated)))
         });
         match result {
@@ -232,7 +227,7 @@ mod tests {
         (dir, store)
     }
 
-    fn session(id: &str, hash: &[u8; 32]) -> Session {
+    fn session(id: &str, hash: &str) -> Session {
         Session {
             id: id.into(),
             created_at: 100,
@@ -241,39 +236,33 @@ mod tests {
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
             amr: vec!["pwd".into()],
-            refresh_hash: hex(hash),
+            refresh_hash: hash.to_string(),
         }
     }
 
     #[test]
     fn rotate_then_reuse_revokes() {
         let (_dir, store) = store();
-        store.put_session(&session("s1", &[1; 32])).unwrap();
+        store.put_session(&session("s1", "h1")).unwrap();
         assert!(matches!(
-            store.rotate_refresh("s1", &[1; 32], &[2; 32], 200, 2_000).unwrap(),
+            store.rotate_refresh("s1", "h1", "h2", 200, 2_000).unwrap(),
             Rotation::Rotated(s) if s.expires_at == 2_000
         ));
         assert!(
             matches!(
-                store
-                    .rotate_refresh("s1", &[9; 32], &[3; 32], 200, 2_000)
-                    .unwrap(),
+                store.rotate_refresh("s1", "h9", "h3", 200, 2_000).unwrap(),
                 Rotation::Invalid
             ),
             "a token that never belonged to the session does not revoke it"
         );
         assert!(store.live_session("s1", 200).unwrap().is_some());
         assert!(matches!(
-            store
-                .rotate_refresh("s1", &[1; 32], &[3; 32], 200, 2_000)
-                .unwrap(),
+            store.rotate_refresh("s1", "h1", "h3", 200, 2_000).unwrap(),
             Rotation::Reused
         ));
         assert!(store.live_session("s1", 200).unwrap().is_none());
         assert!(matches!(
-            store
-                .rotate_refresh("s1", &[2; 32], &[3; 32], 200, 2_000)
-                .unwrap(),
+            store.rotate_refresh("s1", "h2", "h3", 200, 2_000).unwrap(),
             Rotation::Invalid
         ));
     }
@@ -281,11 +270,11 @@ mod tests {
     #[test]
     fn expired_sessions_are_invalid_and_purged() {
         let (_dir, store) = store();
-        store.put_session(&session("old", &[1; 32])).unwrap();
+        store.put_session(&session("old", "h1")).unwrap();
         assert!(store.live_session("old", 1_000).unwrap().is_none());
         assert!(matches!(
             store
-                .rotate_refresh("old", &[1; 32], &[2; 32], 1_000, 9_000)
+                .rotate_refresh("old", "h1", "h2", 1_000, 9_000)
                 .unwrap(),
             Rotation::Invalid
         ));
@@ -297,13 +286,13 @@ mod tests {
     fn concurrent_rotations_have_one_winner() {
         let (_dir, store) = store();
         let store = std::sync::Arc::new(store);
-        store.put_session(&session("s", &[1; 32])).unwrap();
+        store.put_session(&session("s", "h1")).unwrap();
         let handles: Vec<_> = (0..16u8)
             .map(|i| {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     store
-                        .rotate_refresh("s", &[1; 32], &[i + 10; 32], 200, 2_000)
+                        .rotate_refresh("s", "h1", &format!("n{i}"), 200, 2_000)
                         .unwrap()
                 })
             })

@@ -1,0 +1,138 @@
+//! TOTP enrollment and recovery codes: `/auth/totp/*`, `/auth/recovery-codes`.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::{Auth, SecretInput};
+use crate::app::AppState;
+use crate::auth::factors;
+use crate::error::{ApiError, ApiResult};
+use crate::secret::{ExposeSecret, SecretString};
+
+#[derive(Tags)]
+enum ApiTags {
+    /// The second factor: TOTP enrollment and recovery codes.
+    Totp,
+}
+
+/// A new TOTP secret to add to an authenticator app.
+#[derive(Object)]
+pub struct SetupResponse {
+    /// Base32, for manual entry.
+    secret: String,
+    /// `otpauth://totp/…`, what the QR code holds.
+    otpauth_uri: String,
+    /// The QR code as a `data:image/png;base64,…` URL.
+    qr_png: String,
+}
+
+/// A TOTP code from the authenticator app.
+#[derive(Object)]
+pub struct CodeBody {
+    code: SecretInput,
+}
+
+/// Password and a current code, to turn TOTP off.
+#[derive(Object)]
+pub struct DisableBody {
+    password: SecretInput,
+    /// A current TOTP code (or, if the device is lost, a recovery code).
+    code: SecretInput,
+}
+
+/// Recovery codes, shown this once.
+#[derive(Object)]
+pub struct RecoveryCodesResponse {
+    recovery_codes: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum QrResponse {
+    /// The pending enrollment's QR code.
+    #[oai(status = 200, content_type = "image/png")]
+    Png(Binary<Vec<u8>>),
+}
+
+#[derive(ApiResponse)]
+pub enum DisabledResponse {
+    /// TOTP is off; other sessions are revoked.
+    #[oai(status = 204)]
+    Done,
+}
+
+fn codes_response(codes: Vec<SecretString>) -> Json<RecoveryCodesResponse> {
+    Json(RecoveryCodesResponse {
+        recovery_codes: codes
+            .iter()
+            .map(|c| c.expose_secret().to_string())
+            .collect(),
+    })
+}
+
+pub struct TotpApi {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi(tag = "ApiTags::Totp")]
+impl TotpApi {
+    /// Start enrolling an authenticator app: a new secret, pending for 10 minutes.
+    #[oai(path = "/auth/totp/setup", method = "post")]
+    async fn setup(&self, _auth: Auth) -> ApiResult<Json<SetupResponse>> {
+        let e = factors::begin_enrollment(&self.state).await?;
+        let png = base64::engine::general_purpose::STANDARD.encode(&e.qr_png);
+        Ok(Json(SetupResponse {
+            secret: e.secret.expose_secret().to_string(),
+            otpauth_uri: e.otpauth_uri.expose_secret().to_string(),
+            qr_png: format!("data:image/png;base64,{png}"),
+        }))
+    }
+
+    /// The pending enrollment's QR code as a PNG image.
+    #[oai(path = "/auth/totp/qr.png", method = "get")]
+    async fn qr(&self, _auth: Auth) -> ApiResult<QrResponse> {
+        let e = factors::pending_enrollment(&self.state)?;
+        Ok(QrResponse::Png(Binary(e.qr_png)))
+    }
+
+    /// Confirm enrollment with a code from the app: TOTP turns on, other
+    /// sessions are revoked, and the 10 recovery codes are returned once.
+    #[oai(path = "/auth/totp/confirm", method = "post")]
+    async fn confirm(
+        &self,
+        auth: Auth,
+        body: Json<CodeBody>,
+    ) -> ApiResult<Json<RecoveryCodesResponse>> {
+        let sid = &auth.principal().session.id;
+        let codes = factors::confirm_enrollment(&self.state, &body.0.code.0, sid).await?;
+        Ok(codes_response(codes))
+    }
+
+    /// Turn TOTP off (password and a current code); other sessions are revoked.
+    #[oai(path = "/auth/totp/disable", method = "post")]
+    async fn disable(&self, auth: Auth, body: Json<DisableBody>) -> ApiResult<DisabledResponse> {
+        let state = &self.state;
+        let body = body.0;
+        let username = state.credentials.username().to_string();
+        if !state.credentials.verify(&username, body.password.0).await? {
+            return Err(ApiError::InvalidCredentials);
+        }
+        factors::disable(state, &body.code.0, &auth.principal().session.id).await?;
+        Ok(DisabledResponse::Done)
+    }
+
+    /// Replace the recovery codes (needs a current TOTP code); the old ones
+    /// stop working and other sessions are revoked.
+    #[oai(path = "/auth/recovery-codes", method = "post")]
+    async fn regenerate(
+        &self,
+        auth: Auth,
+        body: Json<CodeBody>,
+    ) -> ApiResult<Json<RecoveryCodesResponse>> {
+        let sid = &auth.principal().session.id;
+        let codes = factors::regenerate_codes(&self.state, &body.0.code.0, sid).await?;
+        Ok(codes_response(codes))
+    }
+}
