@@ -30,14 +30,17 @@ pub struct Keys {
     pub generated_password: Option<SecretString>,
 }
 
+/// Tells whether a kept secret file's contents are usable.
+type Validator = fn(&str) -> bool;
+
 /// The secrets kept in the data directory and how to tell a kept one is usable.
-pub const KEPT_SECRETS: [(&str, fn(&str) -> bool); 3] = [
+pub const KEPT_SECRETS: [(&str, Validator); 3] = [
     ("jwt_secret", |s| s.len() >= MIN_JWT_SECRET_LEN),
     ("encryption_key", |s| fernet::Fernet::new(s).is_some()),
     ("admin_password_hash", |s| check_phc(s).is_ok()),
 ];
 
-fn validator(file: &str) -> fn(&str) -> bool {
+fn validator(file: &str) -> Validator {
     KEPT_SECRETS
         .iter()
         .find(|(name, _)| *name == file)

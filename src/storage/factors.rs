@@ -108,7 +108,7 @@ impl Store {
     ) -> Result<bool, sled::Error> {
         committed(self.factors.transaction(|t| {
             let still_pending = tx_get::<StoredTotp>(t, PENDING)?.is_some_and(|p| &p == pending);
-            let step_fresh = !tx_get::<i64>(t, LAST_STEP)?.is_some_and(|last| step <= last);
+            let step_fresh = tx_get::<i64>(t, LAST_STEP)?.is_none_or(|last| step > last);
             if !still_pending || !step_fresh || t.get(ACTIVE)?.is_some() {
                 return abort(());
             }
