@@ -41,6 +41,10 @@ pub enum Command {
     Healthcheck,
     /// Revoke every session (all devices must log in again).
     RevokeSessions,
+    /// Lost device: turn TOTP off, void the recovery codes, revoke every session.
+    ResetTotp,
+    /// Re-encrypt stored secrets with the first AUTH_ENCRYPTION_KEY.
+    RotateKeys,
 }
 
 /// Prints configuration problems and returns the failure code.
@@ -215,35 +219,79 @@ pub fn healthcheck_command() -> ExitCode {
     }
 }
 
-/// Opens the store for a host-side command, explaining a running server.
-fn open_store(config: &Config) -> Result<Store, ExitCode> {
-    Store::open(&config.data_dir).map_err(|e| {
-        eprintln!("soloauth: {e}");
-        ExitCode::FAILURE
-    })
-}
-
-/// `soloauth revoke-sessions`.
-pub fn revoke_sessions_command() -> ExitCode {
+/// Runs `work` on the store of the configured data directory, flushes, and
+/// prints what it returns; the server must be stopped.
+fn with_store(work: impl FnOnce(&Config, &Store) -> Result<String, String>) -> ExitCode {
     let config = match load_config() {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let store = match open_store(&config) {
+    let store = match Store::open(&config.data_dir) {
         Ok(s) => s,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("soloauth: {e}");
+            return ExitCode::FAILURE;
+        }
     };
-    match store
-        .delete_sessions_except(None)
-        .and_then(|n| store.flush_blocking().map(|_| n))
-    {
-        Ok(n) => {
-            println!("revoked {n} session(s)");
+    let result = work(&config, &store).and_then(|message| {
+        store
+            .flush_blocking()
+            .map(|_| message)
+            .map_err(|e| format!("storage error: {e}"))
+    });
+    match result {
+        Ok(message) => {
+            println!("{message}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("soloauth: storage error: {e}");
+            eprintln!("soloauth: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn storage_error(e: sled::Error) -> String {
+    format!("storage error: {e}")
+}
+
+/// `soloauth revoke-sessions`.
+pub fn revoke_sessions_command() -> ExitCode {
+    with_store(|_, store| {
+        let n = store.delete_sessions_except(None).map_err(storage_error)?;
+        Ok(format!("revoked {n} session(s)"))
+    })
+}
+
+/// `soloauth reset-totp`.
+pub fn reset_totp_command() -> ExitCode {
+    with_store(|config, store| {
+        store.reset_factors().map_err(storage_error)?;
+        let n = store.delete_sessions_except(None).map_err(storage_error)?;
+        let mut message =
+            format!("TOTP is off, recovery codes are void, {n} session(s) revoked; sign in with the password and enroll again");
+        if config.totp_secret.is_some() {
+            message.push_str(
+                "\nwarning: AUTH_TOTP_SECRET is set, so TOTP stays on until you remove it",
+            );
+        }
+        Ok(message)
+    })
+}
+
+/// `soloauth rotate-keys`.
+pub fn rotate_keys_command() -> ExitCode {
+    with_store(|config, store| {
+        let keys = crate::bootstrap::resolve(config)?;
+        let vault = crate::auth::vault::Vault::new(&keys.encryption_keys)?;
+        match store.reencrypt_factors(|t| vault.reencrypt(t)).map_err(storage_error)? {
+            Ok(n) => Ok(format!(
+                "re-encrypted {n} stored secret(s) with the first AUTH_ENCRYPTION_KEY; older keys may now be removed"
+            )),
+            Err(unreadable) => Err(format!(
+                "no configured key decrypts: {}; nothing was changed for those (add the old key to AUTH_ENCRYPTION_KEY)",
+                unreadable.join(", ")
+            )),
+        }
+    })
 }

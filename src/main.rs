@@ -60,5 +60,7 @@ fn main() -> ExitCode {
         Command::Check => cli::check_command(),
         Command::Healthcheck => cli::healthcheck_command(),
         Command::RevokeSessions => cli::revoke_sessions_command(),
+        Command::ResetTotp => cli::reset_totp_command(),
+        Command::RotateKeys => cli::rotate_keys_command(),
     }
 }

@@ -134,6 +134,15 @@ impl Store {
         self.factors.apply_batch(batch)
     }
 
+    /// Forgets every second-factor secret, the recovery-code pepper included
+    /// (for a lost device or a lost encryption key; a new pepper is made at
+    /// the next start).
+    pub fn reset_factors(&self) -> Result<(), sled::Error> {
+        self.disable_totp()?;
+        self.factors.remove(PEPPER)?;
+        Ok(())
+    }
+
     /// The current recovery codes (empty when none).
     pub fn recovery_codes(&self) -> Result<RecoveryCodes, sled::Error> {
         Ok(self.factor(RECOVERY)?.unwrap_or_default())

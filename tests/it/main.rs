@@ -9,3 +9,4 @@ mod login;
 mod process;
 mod refresh;
 mod tokens;
+mod totp;

@@ -1,0 +1,746 @@
+//! The second factor over HTTP: enrollment, two-step login, replay, recovery
+//! codes, regenerate, disable, env-managed TOTP, key rotation, restarts, and
+//! that the data directory holds no plaintext secret.
+
+use base64::Engine;
+use serde_json::{json, Value};
+use soloauth::auth::totp;
+
+use crate::common::{binary, password_hash, Reply, Server, Tokens, PASSWORD};
+
+/// What a finished enrollment leaves the test: the secret and the codes.
+struct Enrolled {
+    secret: Vec<u8>,
+    codes: Vec<String>,
+}
+
+fn code(s: &Server, secret: &[u8]) -> String {
+    totp::code_at(secret, s.clock.now())
+}
+
+/// Enrolls with the current code and steps the clock past it.
+async fn enroll(s: &Server, access: &str) -> Enrolled {
+    let setup = s.post("/auth/totp/setup", json!(null), Some(access)).await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    let secret = totp::decode_base32(setup.body["secret"].as_str().unwrap())
+        .unwrap()
+        .to_vec();
+    let r = s
+        .post(
+            "/auth/totp/confirm",
+            json!({"code": code(s, &secret)}),
+            Some(access),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let codes = r.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    s.clock.advance(30);
+    Enrolled { secret, codes }
+}
+
+/// Password step: returns the `mfa_token`.
+async fn password_step(s: &Server) -> String {
+    let r = s.try_login("admin", PASSWORD).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.error(), "mfa_required");
+    assert_eq!(r.body["expires_in"], 300);
+    assert!(
+        r.set_cookies().is_empty(),
+        "no session before the second factor"
+    );
+    r.body["mfa_token"].as_str().unwrap().to_string()
+}
+
+async fn code_step(s: &Server, mfa_token: &str, factor: Value) -> Reply {
+    let mut body = factor;
+    body["mfa_token"] = json!(mfa_token);
+    s.post("/auth/login/totp", body, None).await
+}
+
+async fn two_step_login(s: &Server, secret: &[u8]) -> Tokens {
+    let token = password_step(s).await;
+    let r = code_step(s, &token, json!({"code": code(s, secret)})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.clock.advance(30);
+    Tokens::from(&r.body)
+}
+
+#[tokio::test]
+async fn enroll_confirm_then_log_in_in_two_steps_or_one() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let setup = s
+        .post("/auth/totp/setup", json!(null), Some(&t.access))
+        .await;
+    assert_eq!(setup.status, 200);
+    let secret_b32 = setup.body["secret"].as_str().unwrap();
+    assert_eq!(secret_b32.len(), 32, "160 bits");
+    let uri = setup.body["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/soloauth:admin?"), "{uri}");
+    assert!(uri.contains(&format!("secret={secret_b32}")) && uri.contains("issuer=soloauth"));
+    let data_url = setup.body["qr_png"].as_str().unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(data_url.strip_prefix("data:image/png;base64,").unwrap())
+        .unwrap();
+    assert_eq!(&png[..4], b"\x89PNG");
+    let qr = s
+        .send(
+            s.http
+                .get(s.url("/auth/totp/qr.png"))
+                .bearer_auth(&t.access),
+        )
+        .await;
+    assert_eq!(qr.status, 200);
+    assert_eq!(qr.headers["content-type"], "image/png");
+
+    let secret = totp::decode_base32(secret_b32).unwrap().to_vec();
+    let r = s
+        .post(
+            "/auth/totp/confirm",
+            json!({"code": code(&s, &secret)}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let codes = r.body["recovery_codes"].as_array().unwrap();
+    assert_eq!(codes.len(), 10);
+    let me = s.get("/auth/me", Some(&t.access)).await.body;
+    assert_eq!(me["totp_enabled"], true);
+    assert_eq!(me["recovery_codes_remaining"], 10);
+    s.clock.advance(30);
+
+    let tokens = two_step_login(&s, &secret).await;
+    let me = s.get("/auth/me", Some(&tokens.access)).await.body;
+    assert_eq!(me["amr"], json!(["pwd", "otp"]));
+
+    let r = s
+        .post(
+            "/auth/login",
+            json!({"username": "admin", "password": PASSWORD, "totp_code": code(&s, &secret)}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "one-step login: {}", r.body);
+    assert_eq!(r.body["user"]["totp_enabled"], true);
+}
+
+#[tokio::test]
+async fn wrong_codes_are_refused_and_change_nothing() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let setup = s
+        .post("/auth/totp/setup", json!(null), Some(&t.access))
+        .await;
+    let secret = totp::decode_base32(setup.body["secret"].as_str().unwrap())
+        .unwrap()
+        .to_vec();
+    let r = s
+        .post(
+            "/auth/totp/confirm",
+            json!({"code": "000000"}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
+    assert_eq!(
+        s.get("/auth/me", Some(&t.access)).await.body["totp_enabled"],
+        false
+    );
+    // The right code still confirms afterwards.
+    let r = s
+        .post(
+            "/auth/totp/confirm",
+            json!({"code": code(&s, &secret)}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    s.clock.advance(30);
+
+    let mfa = password_step(&s).await;
+    let r = code_step(&s, &mfa, json!({"code": "123456"})).await;
+    assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
+    let r = code_step(&s, &mfa, json!({"recovery_code": "AAAAA-AAAAA"})).await;
+    assert_eq!(r.error(), "invalid_code");
+    // The token survives a wrong code, and the right one still works.
+    let r = code_step(&s, &mfa, json!({"code": code(&s, &secret)})).await;
+    assert_eq!(r.status, 200);
+    // Single use.
+    s.clock.advance(30);
+    let r = code_step(&s, &mfa, json!({"code": code(&s, &secret)})).await;
+    assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_token"));
+    // A one-step login with a wrong code.
+    let r = s
+        .post(
+            "/auth/login",
+            json!({"username": "admin", "password": PASSWORD, "totp_code": "999999"}),
+            None,
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
+    // Neither or both factors: 400.
+    let mfa = password_step(&s).await;
+    for body in [json!({}), json!({"code": "1", "recovery_code": "2"})] {
+        assert_eq!(code_step(&s, &mfa, body).await.status, 400);
+    }
+}
+
+#[tokio::test]
+async fn mfa_tokens_expire_die_after_five_misses_and_are_no_access_tokens() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let e = enroll(&s, &t.access).await;
+    let mfa = password_step(&s).await;
+    assert_eq!(
+        s.get("/auth/me", Some(&mfa)).await.status,
+        401,
+        "not an access token"
+    );
+    let r = code_step(&s, &t.access, json!({"code": code(&s, &e.secret)})).await;
+    assert_eq!(
+        r.error(),
+        "invalid_token",
+        "an access token is not an mfa_token"
+    );
+    s.clock.advance(301);
+    let r = code_step(&s, &mfa, json!({"code": code(&s, &e.secret)})).await;
+    assert_eq!(r.error(), "invalid_token", "expired");
+    let mfa = password_step(&s).await;
+    for _ in 0..5 {
+        assert_eq!(
+            code_step(&s, &mfa, json!({"code": "000000"})).await.error(),
+            "invalid_code"
+        );
+    }
+    let r = code_step(&s, &mfa, json!({"code": code(&s, &e.secret)})).await;
+    assert_eq!(r.error(), "invalid_token", "dead after five misses");
+}
+
+#[tokio::test]
+async fn a_code_works_once_even_across_restarts_and_the_confirm_step_counts() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let setup = s
+        .post("/auth/totp/setup", json!(null), Some(&t.access))
+        .await;
+    let secret = totp::decode_base32(setup.body["secret"].as_str().unwrap())
+        .unwrap()
+        .to_vec();
+    let confirm_code = code(&s, &secret);
+    let r = s
+        .post(
+            "/auth/totp/confirm",
+            json!({"code": confirm_code}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let mfa = password_step(&s).await;
+    let r = code_step(&s, &mfa, json!({"code": confirm_code})).await;
+    assert_eq!(r.error(), "invalid_code", "the confirm code is spent");
+    s.clock.advance(30);
+    let fresh = code(&s, &secret);
+    assert_eq!(
+        code_step(&s, &mfa, json!({"code": fresh})).await.status,
+        200
+    );
+    let s = s.restart().await;
+    let mfa = password_step(&s).await;
+    let r = code_step(&s, &mfa, json!({"code": fresh})).await;
+    assert_eq!(r.error(), "invalid_code", "replay refused after a restart");
+    // A code from a step before the last used one is refused too.
+    let earlier = totp::code_at(&secret, s.clock.now() - 30);
+    assert_eq!(
+        code_step(&s, &mfa, json!({"code": earlier})).await.error(),
+        "invalid_code"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_password_leaves_the_code_usable() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let e = enroll(&s, &t.access).await;
+    let c = code(&s, &e.secret);
+    let r = s
+        .post(
+            "/auth/login",
+            json!({"username": "admin", "password": "wrong", "totp_code": c}),
+            None,
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_credentials");
+    let r = s
+        .post(
+            "/auth/login",
+            json!({"username": "admin", "password": PASSWORD, "totp_code": c}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn recovery_codes_work_once_in_any_case_spacing_or_dashes() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let e = enroll(&s, &t.access).await;
+    let typed = e.codes[0].to_lowercase().replace('-', " ");
+    let mfa = password_step(&s).await;
+    let r = code_step(&s, &mfa, json!({"recovery_code": typed})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let me = s
+        .get("/auth/me", Some(&Tokens::from(&r.body).access))
+        .await
+        .body;
+    assert_eq!(me["recovery_codes_remaining"], 9);
+    let mfa = password_step(&s).await;
+    let r = code_step(&s, &mfa, json!({"recovery_code": e.codes[0]})).await;
+    assert_eq!(r.error(), "invalid_code", "used once");
+    // Concurrent use of one code: exactly one wins.
+    let tokens = futures_util::future::join_all((0..4).map(|_| password_step(&s))).await;
+    let replies = futures_util::future::join_all(
+        tokens
+            .iter()
+            .map(|m| code_step(&s, m, json!({"recovery_code": e.codes[1]}))),
+    )
+    .await;
+    assert_eq!(replies.iter().filter(|r| r.status == 200).count(), 1);
+}
+
+#[tokio::test]
+async fn regenerating_voids_old_codes_and_revokes_other_sessions() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let e = enroll(&s, &t.access).await;
+    let other = two_step_login(&s, &e.secret).await;
+    let r = s
+        .post(
+            "/auth/recovery-codes",
+            json!({"code": "000000"}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_code");
+    let r = s
+        .post(
+            "/auth/recovery-codes",
+            json!({"code": code(&s, &e.secret)}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    s.clock.advance(30);
+    let fresh: Vec<String> = r.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().into())
+        .collect();
+    assert_eq!(fresh.len(), 10);
+    assert_eq!(
+        s.get("/auth/me", Some(&other.access)).await.status,
+        401,
+        "other session revoked"
+    );
+    assert_eq!(
+        s.get("/auth/me", Some(&t.access)).await.status,
+        200,
+        "this one kept"
+    );
+    let mfa = password_step(&s).await;
+    assert_eq!(
+        code_step(&s, &mfa, json!({"recovery_code": e.codes[2]}))
+            .await
+            .error(),
+        "invalid_code",
+        "old codes void"
+    );
+    assert_eq!(
+        code_step(&s, &mfa, json!({"recovery_code": fresh[0]}))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn disabling_needs_password_and_code_and_revokes_other_sessions() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let e = enroll(&s, &t.access).await;
+    let other = two_step_login(&s, &e.secret).await;
+    let r = s
+        .post(
+            "/auth/totp/disable",
+            json!({"password": "wrong", "code": code(&s, &e.secret)}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_credentials");
+    let r = s
+        .post(
+            "/auth/totp/disable",
+            json!({"password": PASSWORD, "code": "000000"}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.error(), "invalid_code");
+    let r = s
+        .post(
+            "/auth/totp/disable",
+            json!({"password": PASSWORD, "code": code(&s, &e.secret)}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(s.get("/auth/me", Some(&other.access)).await.status, 401);
+    let me = s.get("/auth/me", Some(&t.access)).await.body;
+    assert_eq!(
+        (
+            me["totp_enabled"].clone(),
+            me["recovery_codes_remaining"].clone()
+        ),
+        (json!(false), json!(0))
+    );
+    assert_eq!(
+        s.try_login("admin", PASSWORD).await.status,
+        200,
+        "password alone again"
+    );
+    let r = s
+        .post(
+            "/auth/totp/disable",
+            json!({"password": PASSWORD, "code": "000000"}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.error()), (409, "totp_not_enabled"));
+}
+
+#[tokio::test]
+async fn enrollment_state_conflicts_and_pending_expiry() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let r = s
+        .post(
+            "/auth/totp/confirm",
+            json!({"code": "123456"}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.error()), (409, "totp_not_enabled"));
+    let r = s
+        .post(
+            "/auth/recovery-codes",
+            json!({"code": "123456"}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.error(), "totp_not_enabled");
+    let setup = s
+        .post("/auth/totp/setup", json!(null), Some(&t.access))
+        .await;
+    let secret = totp::decode_base32(setup.body["secret"].as_str().unwrap())
+        .unwrap()
+        .to_vec();
+    s.clock.advance(601);
+    let r = s
+        .post(
+            "/auth/totp/confirm",
+            json!({"code": code(&s, &secret)}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(
+        r.error(),
+        "totp_not_enabled",
+        "a pending enrollment expires after 10 minutes"
+    );
+    let e = enroll(&s, &t.access).await;
+    assert!(!e.codes.is_empty());
+    let r = s
+        .post("/auth/totp/setup", json!(null), Some(&t.access))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.error()),
+        (409, "totp_already_enabled")
+    );
+    for path in [
+        "/auth/totp/setup",
+        "/auth/totp/confirm",
+        "/auth/totp/disable",
+        "/auth/recovery-codes",
+    ] {
+        assert_eq!(
+            s.post(path, json!({"code": "1"}), None).await.status,
+            401,
+            "{path} needs auth"
+        );
+    }
+}
+
+#[tokio::test]
+async fn env_managed_totp_is_on_from_start_and_refuses_enrollment() {
+    let secret_b32 = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let s = Server::start_with(&[("AUTH_TOTP_SECRET", secret_b32)]).await;
+    let secret = totp::decode_base32(secret_b32).unwrap().to_vec();
+    let t = two_step_login(&s, &secret).await;
+    assert_eq!(
+        s.get("/auth/me", Some(&t.access)).await.body["totp_enabled"],
+        true
+    );
+    for path in ["/auth/totp/setup", "/auth/totp/confirm"] {
+        let r = s
+            .post(path, json!({"code": "123456"}), Some(&t.access))
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.error()),
+            (409, "totp_managed_by_env"),
+            "{path}"
+        );
+    }
+    let r = s.get("/auth/totp/qr.png", Some(&t.access)).await;
+    assert_eq!(r.error(), "totp_managed_by_env");
+    let r = s
+        .post(
+            "/auth/totp/disable",
+            json!({"password": PASSWORD, "code": code(&s, &secret)}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.error(), "totp_managed_by_env");
+    // Recovery codes can still be made for an env-managed secret.
+    let r = s
+        .post(
+            "/auth/recovery-codes",
+            json!({"code": code(&s, &secret)}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn totp_state_survives_restart_and_key_rotation() {
+    let (old_key, new_key) = (
+        fernet::Fernet::generate_key(),
+        fernet::Fernet::generate_key(),
+    );
+    let s = Server::start_with(&[("AUTH_ENCRYPTION_KEY", &old_key)]).await;
+    let t = s.login().await;
+    let e = enroll(&s, &t.access).await;
+    let s = s.restart().await;
+    two_step_login(&s, &e.secret).await;
+    // New key first, old key still listed: everything still decrypts.
+    let both = format!("{new_key},{old_key}");
+    let mut s = s.restart_with(&[("AUTH_ENCRYPTION_KEY", &both)]).await;
+    two_step_login(&s, &e.secret).await;
+    // rotate-keys on the host, with the server stopped.
+    s.stop().await;
+    let out = binary()
+        .arg("rotate-keys")
+        .env("AUTH_DATA_DIR", s.dir.path())
+        .env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
+        .env("AUTH_ENCRYPTION_KEY", &both)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Only the new key now: TOTP and recovery codes still work.
+    let s = s.restart_with(&[("AUTH_ENCRYPTION_KEY", &new_key)]).await;
+    two_step_login(&s, &e.secret).await;
+    let mfa = password_step(&s).await;
+    assert_eq!(
+        code_step(&s, &mfa, json!({"recovery_code": e.codes[0]}))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_key_that_cannot_decrypt_stops_the_start_with_advice() {
+    let s = Server::start_with(&[("AUTH_ENCRYPTION_KEY", &fernet::Fernet::generate_key())]).await;
+    let t = s.login().await;
+    enroll(&s, &t.access).await;
+    let mut s = s;
+    s.stop().await;
+    let mut env = std::collections::HashMap::new();
+    env.insert(
+        "AUTH_DATA_DIR".to_string(),
+        s.dir.path().to_str().unwrap().to_string(),
+    );
+    env.insert(
+        "AUTH_ADMIN_PASSWORD_HASH".to_string(),
+        password_hash().to_string(),
+    );
+    env.insert(
+        "AUTH_ENCRYPTION_KEY".to_string(),
+        fernet::Fernet::generate_key(),
+    );
+    let config = soloauth::config::Config::from_lookup(&|n| env.get(n).cloned()).unwrap();
+    let err = soloauth::App::open(config, soloauth::clock::Clock::System)
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("rotate-keys") && err.contains("reset-totp"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn reset_totp_on_the_host_turns_it_off_and_revokes_sessions() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    enroll(&s, &t.access).await;
+    let mut s = s;
+    s.stop().await;
+    let out = binary()
+        .arg("reset-totp")
+        .env("AUTH_DATA_DIR", s.dir.path())
+        .env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = s.restart().await;
+    assert_eq!(
+        s.get("/auth/me", Some(&t.access)).await.status,
+        401,
+        "sessions revoked"
+    );
+    let r = s.try_login("admin", PASSWORD).await;
+    assert_eq!(r.status, 200, "password alone after a reset");
+    assert_eq!(r.body["user"]["totp_enabled"], false);
+}
+
+#[tokio::test]
+async fn the_data_dir_holds_no_plaintext_secret_or_recovery_code() {
+    let mut s = Server::start().await;
+    let t = s.login().await;
+    let e = enroll(&s, &t.access).await;
+    // A pending enrollment too (after disabling), so both records are on disk.
+    let r = s
+        .post(
+            "/auth/totp/disable",
+            json!({"password": PASSWORD, "code": code(&s, &e.secret)}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let setup = s
+        .post("/auth/totp/setup", json!(null), Some(&t.access))
+        .await;
+    let pending_b32 = setup.body["secret"].as_str().unwrap().to_string();
+    s.stop().await;
+    let mut needles: Vec<Vec<u8>> = vec![
+        totp::to_base32(&e.secret).into_bytes(),
+        e.secret.clone(),
+        pending_b32.clone().into_bytes(),
+        totp::decode_base32(&pending_b32).unwrap().to_vec(),
+    ];
+    for c in &e.codes {
+        needles.push(c.clone().into_bytes());
+        needles.push(c.replace('-', "").into_bytes());
+    }
+    let mut stack = vec![s.dir.path().to_path_buf()];
+    let mut files = 0;
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        files += 1;
+        let bytes = std::fs::read(&path).unwrap();
+        for needle in &needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "plaintext secret in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(files > 3, "looked at the database files");
+}
+
+/// The QR code decodes (zbarimg) to the exact URI, and a code from an
+/// independent generator (oathtool) confirms the enrollment. `scripts/test.sh`
+/// installs both and sets SOLOAUTH_REQUIRE_TOOLS=1, which makes their absence
+/// a failure instead of a skip.
+#[tokio::test]
+async fn qr_decodes_with_zbarimg_and_oathtool_codes_are_accepted() {
+    let have = |tool: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !(have("zbarimg") && have("oathtool")) {
+        assert!(
+            std::env::var("SOLOAUTH_REQUIRE_TOOLS").is_err(),
+            "zbarimg and oathtool are required (apt-get install zbar-tools oathtool)"
+        );
+        eprintln!("skipping: zbarimg or oathtool not installed");
+        return;
+    }
+    // Real time here: oathtool computes the code for now.
+    let s = Server::start().await;
+    s.clock.advance(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - s.clock.now(),
+    );
+    let t = s.login().await;
+    let setup = s
+        .post("/auth/totp/setup", json!(null), Some(&t.access))
+        .await;
+    let uri = setup.body["otpauth_uri"].as_str().unwrap().to_string();
+    let raw = s
+        .http
+        .get(s.url("/auth/totp/qr.png"))
+        .bearer_auth(&t.access)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("qr.png");
+    std::fs::write(&file, &raw).unwrap();
+    let out = std::process::Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uri);
+    let secret_b32 = setup.body["secret"].as_str().unwrap();
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", secret_b32])
+        .output()
+        .unwrap();
+    let oath_code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let r = s
+        .post(
+            "/auth/totp/confirm",
+            json!({"code": oath_code}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.status, 200, "oathtool's code: {}", r.body);
+}
