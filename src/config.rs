@@ -480,6 +480,40 @@ mod tests {
     }
 
     #[test]
+    fn every_secret_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, value: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("{value}\n")).unwrap();
+            path.to_str().unwrap().to_string()
+        };
+        let hash = crate::auth::password::hash_password(b"pw").unwrap();
+        let key = fernet::Fernet::generate_key();
+        let files = [
+            ("AUTH_ADMIN_PASSWORD_HASH_FILE", write("hash", &hash)),
+            ("AUTH_JWT_SECRET_FILE", write("jwt", &"j".repeat(32))),
+            (
+                "AUTH_JWT_PREVIOUS_SECRETS_FILE",
+                write("prev", &"p".repeat(32)),
+            ),
+            ("AUTH_ENCRYPTION_KEY_FILE", write("key", &key)),
+            ("AUTH_TOTP_SECRET_FILE", write("totp", "JBSWY3DPEHPK3PXP")),
+        ];
+        let mut vars: Vec<(&str, &str)> = files.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        vars.push(("AUTH_ENV", "production"));
+        let c = load(&vars).unwrap();
+        assert_eq!(c.admin_password_hash.unwrap().expose_secret(), hash);
+        assert_eq!(c.jwt_previous_secrets.len(), 1);
+        assert_eq!(c.encryption_keys[0].expose_secret(), key);
+        assert!(c.totp_secret.is_some());
+        let both = load(&[
+            ("AUTH_JWT_SECRET", &"x".repeat(32)),
+            ("AUTH_JWT_SECRET_FILE", &files[1].1),
+        ]);
+        assert!(both.unwrap_err()[0].contains("not both"));
+    }
+
+    #[test]
     fn secret_lists_split_on_commas() {
         let (k1, k2) = (
             fernet::Fernet::generate_key(),

@@ -225,3 +225,61 @@ async fn sessions_expire_and_are_cleaned_up() {
         "expired session not listed"
     );
 }
+
+#[tokio::test]
+async fn cookie_delete_of_a_session_needs_origin_too() {
+    let s = Server::start().await;
+    let victim = s.login().await;
+    let me = s.login().await;
+    let path = s.url(&format!("/auth/sessions/{}", victim.sid));
+    let cookie = format!("soloauth_access={}", me.access);
+    let r = s.send(s.http.delete(&path).header("cookie", &cookie)).await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "csrf"));
+    assert_eq!(
+        s.get("/auth/me", Some(&victim.access)).await.status,
+        200,
+        "nothing changed"
+    );
+    let r = s
+        .send(
+            s.http
+                .delete(&path)
+                .header("cookie", &cookie)
+                .header("origin", "http://localhost:8001"),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(s.get("/auth/me", Some(&victim.access)).await.status, 401);
+}
+
+#[tokio::test]
+async fn form_login_with_a_missing_field_is_400_and_reads_need_a_token() {
+    let s = Server::start().await;
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/auth/login"))
+                .form(&[("username", "admin")]),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.error()), (400, "bad_request"));
+    for path in ["/auth/sessions", "/auth/me"] {
+        let r = s.get(path, None).await;
+        assert_eq!(
+            (r.status.as_u16(), r.error()),
+            (401, "invalid_token"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cookie_secure_can_be_turned_off_explicitly() {
+    let s = Server::start_with(&[
+        ("AUTH_PUBLIC_URL", "https://auth.example.com"),
+        ("AUTH_COOKIE_SECURE", "false"),
+    ])
+    .await;
+    let r = s.try_login("admin", PASSWORD).await;
+    assert!(r.set_cookies().iter().all(|c| !c.contains("Secure")));
+}
