@@ -1,5 +1,6 @@
 //! The shared application state every handler reaches.
 
+use crate::auth::lockout::RateLimits;
 use crate::auth::password::CredentialChecker;
 use crate::auth::tokens::JwtKeys;
 use crate::auth::totp;
@@ -7,6 +8,7 @@ use crate::auth::vault::Vault;
 use crate::bootstrap::Keys;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::secret::{random_bytes, secret_bytes, ExposeSecret, SecretBytes};
 use crate::storage::Store;
 
@@ -22,6 +24,8 @@ pub struct AppState {
     pub env_totp: Option<SecretBytes>,
     /// The key of the recovery-code hashes (kept encrypted in the store).
     pub pepper: SecretBytes,
+    pub rate_limits: RateLimits,
+    pub metrics: Metrics,
 }
 
 /// The message when stored secrets do not decrypt with the configured keys.
@@ -63,6 +67,8 @@ impl AppState {
             vault,
             env_totp,
             pepper: secret_bytes(pepper),
+            rate_limits: RateLimits::new(&config),
+            metrics: Metrics::new(),
             config,
             clock,
             store,

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod secret;
 pub mod storage;
 pub mod web;
@@ -114,6 +116,11 @@ async fn housekeeping(state: Arc<AppState>) {
         if let Err(e) = state.store.purge_expired_factors(now) {
             tracing::error!(error = %e, "purging expired challenges failed");
         }
+        let window = i64::from(state.config.lockout_minutes) * 60;
+        if let Err(e) = state.store.purge_lockouts(now, window) {
+            tracing::error!(error = %e, "purging old lockout records failed");
+        }
+        state.rate_limits.forget_idle();
         match state.store.purge_expired(now) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "purged expired sessions"),

@@ -32,10 +32,20 @@ pub struct Assets;
 /// Adds the security headers; `no-store` on everything but static assets.
 async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let state = req.data::<Arc<AppState>>().cloned();
+    let started = std::time::Instant::now();
     let mut resp = match next.call(req).await {
         Ok(resp) => resp.into_response(),
         Err(err) => error_response(err),
     };
+    if let Some(state) = state {
+        state
+            .metrics
+            .latency
+            .with_label_values(&[crate::metrics::route_label(&path), method.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
     if resp.status().is_client_error() || resp.status().is_server_error() {
         resp = ensure_json_error(resp).await;
     }
@@ -119,6 +129,6 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .nest("/", api)
         .around(limit_body)
         .with(CookieJarManager::new())
-        .data(state)
         .around(security_headers)
+        .data(state)
 }

@@ -1,8 +1,9 @@
-//! `GET /health` and `GET /auth/health`: is the server up and its storage working?
+//! `GET /health`, `GET /auth/health` (is the server up and its storage
+//! working?) and `GET /metrics`.
 
 use std::sync::Arc;
 
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::app::AppState;
@@ -67,5 +68,11 @@ impl HealthApi {
     #[oai(path = "/auth/health", method = "get")]
     async fn auth_health(&self) -> HealthResponse {
         self.report()
+    }
+
+    /// Prometheus metrics (text exposition format).
+    #[oai(path = "/metrics", method = "get")]
+    async fn metrics(&self) -> PlainText<String> {
+        PlainText(self.state.metrics.render(self.state.store.session_count()))
     }
 }

@@ -7,9 +7,11 @@ use poem::Request;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags};
 
-use super::{cookies, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
+use super::{cookies, guarded, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
 use crate::app::AppState;
+use crate::audit::{self, Kind};
 use crate::auth::factors::{self, SecondFactor};
+use crate::auth::lockout;
 use crate::auth::sessions::{self, ClientInfo, TokenPair};
 use crate::error::{ApiError, ApiResult};
 use crate::secret::{ExposeSecret, SecretString};
@@ -102,9 +104,18 @@ async fn finish_login(
     client: &ClientInfo,
     amr: &[&str],
 ) -> ApiResult<Json<TokenResponse>> {
-    let amr = amr.iter().map(|m| m.to_string()).collect();
+    lockout::record_success(state, client.ip).await?;
+    let amr: Vec<String> = amr.iter().map(|m| m.to_string()).collect();
+    let detail = format!("amr={}", amr.join("+"));
     let pair = sessions::start(state, amr, client).await?;
-    tracing::info!(event = "login_success", ip = %client.ip, session_id = %pair.session.id);
+    state.metrics.logins.with_label_values(&["success"]).inc();
+    audit::record(
+        state,
+        Kind::LoginSuccess,
+        &client.ip_str(),
+        Some(&pair.session.id),
+        &detail,
+    );
     cookies::set(jar, &state.config, &pair);
     token_response(state, pair)
 }
@@ -127,30 +138,35 @@ impl LoginApi {
     ) -> ApiResult<Json<TokenResponse>> {
         let (LoginRequest::Json(Json(body)) | LoginRequest::Form(Form(body))) = body;
         let state = &self.state;
-        let ok = state
-            .credentials
-            .verify(body.username.0.expose_secret(), body.password.0)
-            .await?;
-        if !ok {
-            tracing::info!(event = "login_failure", ip = %client.ip, reason = "credentials");
-            return Err(ApiError::InvalidCredentials);
-        }
-        if !factors::status(state)?.totp_enabled {
-            return finish_login(state, jar, &client, &["pwd"]).await;
-        }
-        let Some(code) = body.totp_code else {
-            let mfa_token = factors::start_challenge(state).await?;
-            tracing::info!(event = "mfa_required", ip = %client.ip);
-            return Err(ApiError::MfaRequired {
-                mfa_token: mfa_token.expose_secret().to_string(),
-                expires_in: factors::MFA_TTL,
-            });
-        };
-        if !factors::verify_totp_code(state, &code.0).await? {
-            tracing::info!(event = "mfa_failure", ip = %client.ip, reason = "totp");
-            return Err(ApiError::InvalidCode);
-        }
-        finish_login(state, jar, &client, &["pwd", "otp"]).await
+        lockout::check_rate(state, client.ip, "/auth/login")?;
+        let amr = guarded(state, &client, "login", async {
+            let user = body.username.0.expose_secret();
+            if !state.credentials.verify(user, body.password.0).await? {
+                return Err(ApiError::InvalidCredentials);
+            }
+            if !factors::status(state)?.totp_enabled {
+                return Ok(vec!["pwd"]);
+            }
+            let Some(code) = &body.totp_code else {
+                let mfa_token = factors::start_challenge(state).await?;
+                state
+                    .metrics
+                    .logins
+                    .with_label_values(&["mfa_required"])
+                    .inc();
+                return Err(ApiError::MfaRequired {
+                    mfa_token: mfa_token.expose_secret().to_string(),
+                    expires_in: factors::MFA_TTL,
+                });
+            };
+            if !factors::verify_totp_code(state, &code.0).await? {
+                return Err(ApiError::InvalidCode);
+            }
+            state.metrics.mfa.with_label_values(&["success"]).inc();
+            Ok(vec!["pwd", "otp"])
+        })
+        .await?;
+        finish_login(state, jar, &client, &amr).await
     }
 
     /// The second step of a login: the `mfa_token` from `403 mfa_required`
@@ -174,10 +190,10 @@ impl LoginApi {
                 ))
             }
         };
-        if let Err(err) = factors::complete_challenge(state, &body.mfa_token.0, &factor).await {
-            tracing::info!(event = "mfa_failure", ip = %client.ip, reason = err.code());
-            return Err(err);
-        }
+        lockout::check_rate(state, client.ip, "/auth/login/totp")?;
+        let attempt = factors::complete_challenge(state, &body.mfa_token.0, &factor, &client);
+        guarded(state, &client, "login_totp", attempt).await?;
+        state.metrics.mfa.with_label_values(&["success"]).inc();
         finish_login(state, jar, &client, &["pwd", "otp"]).await
     }
 
@@ -192,6 +208,7 @@ impl LoginApi {
         body: OptionalJson<RefreshBody>,
     ) -> ApiResult<Json<TokenResponse>> {
         let state = &self.state;
+        lockout::check_rate(state, client.ip, "/auth/refresh")?;
         let from_body = body.0.and_then(|b| b.refresh_token).map(|s| s.0);
         let presented: SecretString = match from_body {
             Some(token) => token,
@@ -204,13 +221,29 @@ impl LoginApi {
         let result = sessions::rotate(state, presented.expose_secret()).await;
         match result {
             Ok(pair) => {
+                state
+                    .metrics
+                    .refreshes
+                    .with_label_values(&["success"])
+                    .inc();
                 tracing::info!(event = "refresh", ip = %client.ip, session_id = %pair.session.id);
                 cookies::set(jar, &state.config, &pair);
                 token_response(state, pair)
             }
             Err(err) => {
-                if matches!(err, ApiError::TokenReused) {
-                    tracing::warn!(event = "refresh_reuse", ip = %client.ip, "refresh token reuse: session revoked");
+                let reused = matches!(err, ApiError::TokenReused);
+                let outcome = if reused { "reuse" } else { "invalid" };
+                state.metrics.refreshes.with_label_values(&[outcome]).inc();
+                if reused {
+                    let sid = presented.expose_secret().split('.').next().unwrap_or("");
+                    let detail = "session revoked";
+                    audit::record(
+                        state,
+                        Kind::RefreshReuse,
+                        &client.ip_str(),
+                        Some(sid),
+                        detail,
+                    );
                     cookies::clear(jar, &state.config);
                 }
                 Err(err)
@@ -228,7 +261,13 @@ impl LoginApi {
     ) -> ApiResult<LogoutResponse> {
         let sid = &auth.principal().session.id;
         sessions::revoke(&self.state, sid).await?;
-        tracing::info!(event = "session_revoked", ip = %client.ip, session_id = %sid, reason = "logout");
+        audit::record(
+            &self.state,
+            Kind::SessionRevoked,
+            &client.ip_str(),
+            Some(sid),
+            "reason=logout",
+        );
         cookies::clear(jar, &self.state.config);
         Ok(LogoutResponse::Done)
     }

@@ -7,6 +7,7 @@
 //! for passwords and codes in request bodies.
 
 pub mod cookies;
+pub mod events;
 pub mod health;
 pub mod login;
 pub mod page;
@@ -26,6 +27,8 @@ use poem_openapi::{
 };
 
 use crate::app::AppState;
+use crate::audit::{self, Kind};
+use crate::auth::lockout;
 use crate::auth::sessions::{self, ClientInfo, Principal};
 use crate::error::ApiError;
 use crate::secret::SecretString;
@@ -117,8 +120,7 @@ impl<'a> FromRequest<'a> for ClientInfo {
         let state = state(req)?;
         let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
         let ip = crate::client_ip::client_ip(peer, req.headers(), &state.config.trusted_proxies)
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let user_agent = req
             .headers()
             .get("user-agent")
@@ -129,6 +131,36 @@ impl<'a> FromRequest<'a> for ClientInfo {
             .collect();
         Ok(ClientInfo { ip, user_agent })
     }
+}
+
+/// Runs an attempt that checks a password or a code: refused while the
+/// account or this IP is locked; a wrong password or code is audited and
+/// counts towards the lockouts. `what` names the attempt in the audit detail.
+pub async fn guarded<T>(
+    state: &AppState,
+    client: &ClientInfo,
+    what: &str,
+    attempt: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    lockout::check_locked(state, client.ip)?;
+    let result = attempt.await;
+    let (kind, metric, reason) = match &result {
+        Err(ApiError::InvalidCredentials) => {
+            (Kind::LoginFailure, &state.metrics.logins, "credentials")
+        }
+        Err(ApiError::InvalidCode) => (Kind::MfaFailure, &state.metrics.mfa, "code"),
+        _ => return result,
+    };
+    metric.with_label_values(&["failure"]).inc();
+    audit::record(
+        state,
+        kind,
+        &client.ip_str(),
+        None,
+        &format!("reason={reason} via={what}"),
+    );
+    lockout::record_failure(state, client.ip).await?;
+    result
 }
 
 /// A password or code in a request body: a JSON string that goes straight into
@@ -238,6 +270,7 @@ pub type Apis = (
     login::LoginApi,
     session::SessionApi,
     totp::TotpApi,
+    events::EventsApi,
     health::HealthApi,
     page::PageApi,
 );
@@ -253,6 +286,9 @@ pub fn service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             totp::TotpApi {
+                state: state.clone(),
+            },
+            events::EventsApi {
                 state: state.clone(),
             },
             health::HealthApi { state },

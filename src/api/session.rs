@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::Auth;
 use crate::app::AppState;
+use crate::audit::{self, Kind};
 use crate::auth::sessions::ClientInfo;
 use crate::auth::{factors, sessions};
 use crate::clock::rfc3339;
@@ -101,8 +102,14 @@ impl SessionApi {
         if !sessions::revoke(&self.state, &id.0).await? {
             return Err(ApiError::NotFound("no such session".into()));
         }
-        tracing::info!(event = "session_revoked", ip = %client.ip, session_id = %id.0,
-            by = %auth.principal().session.id);
+        let detail = format!("by={}", auth.principal().session.id);
+        audit::record(
+            &self.state,
+            Kind::SessionRevoked,
+            &client.ip_str(),
+            Some(&id.0),
+            &detail,
+        );
         Ok(RevokedResponse::Done)
     }
 }

@@ -6,9 +6,10 @@ use base64::Engine;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{Auth, SecretInput};
+use super::{guarded, Auth, SecretInput};
 use crate::app::AppState;
 use crate::auth::factors;
+use crate::auth::sessions::ClientInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::secret::{ExposeSecret, SecretString};
 
@@ -103,23 +104,33 @@ impl TotpApi {
     async fn confirm(
         &self,
         auth: Auth,
+        client: ClientInfo,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
         let sid = &auth.principal().session.id;
-        let codes = factors::confirm_enrollment(&self.state, &body.0.code.0, sid).await?;
+        let codes = factors::confirm_enrollment(&self.state, &body.0.code.0, sid, &client).await?;
         Ok(codes_response(codes))
     }
 
     /// Turn TOTP off (password and a current code); other sessions are revoked.
     #[oai(path = "/auth/totp/disable", method = "post")]
-    async fn disable(&self, auth: Auth, body: Json<DisableBody>) -> ApiResult<DisabledResponse> {
+    async fn disable(
+        &self,
+        auth: Auth,
+        client: ClientInfo,
+        body: Json<DisableBody>,
+    ) -> ApiResult<DisabledResponse> {
         let state = &self.state;
         let body = body.0;
-        let username = state.credentials.username().to_string();
-        if !state.credentials.verify(&username, body.password.0).await? {
-            return Err(ApiError::InvalidCredentials);
-        }
-        factors::disable(state, &body.code.0, &auth.principal().session.id).await?;
+        let sid = &auth.principal().session.id;
+        guarded(state, &client, "totp_disable", async {
+            let username = state.credentials.username();
+            if !state.credentials.verify(username, body.password.0).await? {
+                return Err(ApiError::InvalidCredentials);
+            }
+            factors::disable(state, &body.code.0, sid, &client).await
+        })
+        .await?;
         Ok(DisabledResponse::Done)
     }
 
@@ -129,10 +140,13 @@ impl TotpApi {
     async fn regenerate(
         &self,
         auth: Auth,
+        client: ClientInfo,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
+        let state = &self.state;
         let sid = &auth.principal().session.id;
-        let codes = factors::regenerate_codes(&self.state, &body.0.code.0, sid).await?;
+        let attempt = factors::regenerate_codes(state, &body.0.code.0, sid, &client);
+        let codes = guarded(state, &client, "recovery_codes", attempt).await?;
         Ok(codes_response(codes))
     }
 }

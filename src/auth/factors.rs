@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::app::AppState;
+use crate::audit::{self, Kind};
+use crate::auth::sessions::ClientInfo;
 use crate::auth::{recovery, totp};
 use crate::error::{ApiError, ApiResult};
 use crate::secret::{random_token, ExposeSecret, SecretString};
@@ -83,15 +85,26 @@ pub async fn verify_totp_code(state: &AppState, code: &SecretString) -> ApiResul
 }
 
 /// Checks a recovery code and, if right, spends it (durably).
-pub async fn use_recovery_code(state: &AppState, code: &SecretString) -> ApiResult<bool> {
+pub async fn use_recovery_code(
+    state: &AppState,
+    code: &SecretString,
+    client: &ClientInfo,
+) -> ApiResult<bool> {
     let Some(hash) = recovery::hash(state.pepper.expose_secret(), code) else {
         return Ok(false);
     };
     let spent = state.store.spend_recovery_code(&hash)?;
-    state.store.flush().await?;
     if spent {
-        tracing::info!(event = "recovery_code_used", "a recovery code was used");
+        let left = state.store.recovery_codes()?.hashes.len();
+        audit::record(
+            state,
+            Kind::RecoveryCodeUsed,
+            &client.ip_str(),
+            None,
+            &format!("remaining={left}"),
+        );
     }
+    state.store.flush().await?;
     Ok(spent)
 }
 
@@ -178,15 +191,21 @@ fn new_codes(state: &AppState) -> ApiResult<(Vec<SecretString>, RecoveryCodes)> 
     ))
 }
 
-/// Revokes every session but `keep` and flushes.
-async fn revoke_others(state: &AppState, keep: &str) -> ApiResult<()> {
+/// Records a factor change, revokes every session but `keep`, and flushes.
+async fn factor_changed(
+    state: &AppState,
+    kind: Kind,
+    client: &ClientInfo,
+    keep: &str,
+) -> ApiResult<()> {
+    let ip = client.ip_str();
+    audit::record(state, kind, &ip, Some(keep), "");
     let revoked = state.store.delete_sessions_except(Some(keep))?;
+    if revoked > 0 {
+        let detail = format!("reason={} count={revoked}", kind.as_str());
+        audit::record(state, Kind::SessionRevoked, &ip, None, &detail);
+    }
     state.store.flush().await?;
-    tracing::info!(
-        event = "session_revoked",
-        count = revoked,
-        reason = "factor change"
-    );
     Ok(())
 }
 
@@ -196,6 +215,7 @@ pub async fn confirm_enrollment(
     state: &AppState,
     code: &SecretString,
     keep_session: &str,
+    client: &ClientInfo,
 ) -> ApiResult<Vec<SecretString>> {
     let (pending, secret) = pending(state)?;
     let last = state.store.last_step()?;
@@ -205,8 +225,7 @@ pub async fn confirm_enrollment(
     if !state.store.enable_totp(&pending, step, &hashes)? {
         return Err(ApiError::InvalidCode);
     }
-    revoke_others(state, keep_session).await?;
-    tracing::info!(event = "totp_enabled", session_id = %keep_session);
+    factor_changed(state, Kind::TotpEnabled, client, keep_session).await?;
     Ok(codes)
 }
 
@@ -225,16 +244,19 @@ fn ensure_enrolled(state: &AppState, managed_is_error: bool) -> ApiResult<()> {
 
 /// Turns TOTP off, given a current TOTP code or a recovery code (the caller
 /// has checked the password).
-pub async fn disable(state: &AppState, code: &SecretString, keep_session: &str) -> ApiResult<()> {
+pub async fn disable(
+    state: &AppState,
+    code: &SecretString,
+    keep_session: &str,
+    client: &ClientInfo,
+) -> ApiResult<()> {
     ensure_enrolled(state, true)?;
-    let ok = verify_totp_code(state, code).await? || use_recovery_code(state, code).await?;
+    let ok = verify_totp_code(state, code).await? || use_recovery_code(state, code, client).await?;
     if !ok {
         return Err(ApiError::InvalidCode);
     }
     state.store.disable_totp()?;
-    revoke_others(state, keep_session).await?;
-    tracing::info!(event = "totp_disabled", session_id = %keep_session);
-    Ok(())
+    factor_changed(state, Kind::TotpDisabled, client, keep_session).await
 }
 
 /// Replaces the recovery codes, given a current TOTP code.
@@ -242,6 +264,7 @@ pub async fn regenerate_codes(
     state: &AppState,
     code: &SecretString,
     keep_session: &str,
+    client: &ClientInfo,
 ) -> ApiResult<Vec<SecretString>> {
     ensure_enrolled(state, false)?;
     if !verify_totp_code(state, code).await? {
@@ -249,8 +272,7 @@ pub async fn regenerate_codes(
     }
     let (codes, hashes) = new_codes(state)?;
     state.store.replace_recovery_codes(&hashes)?;
-    revoke_others(state, keep_session).await?;
-    tracing::info!(event = "recovery_codes_regenerated", session_id = %keep_session);
+    factor_changed(state, Kind::RecoveryCodesRegenerated, client, keep_session).await?;
     Ok(codes)
 }
 
@@ -284,6 +306,7 @@ pub async fn complete_challenge(
     state: &AppState,
     mfa_token: &SecretString,
     factor: &SecondFactor,
+    client: &ClientInfo,
 ) -> ApiResult<()> {
     let key = challenge_key(mfa_token.expose_secret());
     let now = state.now();
@@ -296,7 +319,7 @@ pub async fn complete_challenge(
     }
     let ok = match factor {
         SecondFactor::Totp(code) => verify_totp_code(state, code).await?,
-        SecondFactor::Recovery(code) => use_recovery_code(state, code).await?,
+        SecondFactor::Recovery(code) => use_recovery_code(state, code, client).await?,
     };
     if !ok {
         let attempts = challenge.attempts + 1;

@@ -3,6 +3,7 @@
 //! with an injected clock.
 
 pub mod factors;
+pub mod lockout;
 pub mod password;
 pub mod recovery;
 pub mod refresh;

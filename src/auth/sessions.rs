@@ -12,10 +12,17 @@ use crate::secret::SecretString;
 use crate::storage::sessions::{Rotation, Session};
 
 /// Where a request came from, recorded on its session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClientInfo {
-    pub ip: String,
+    pub ip: std::net::IpAddr,
     pub user_agent: String,
+}
+
+impl ClientInfo {
+    /// The client address as text (sessions, events, logs).
+    pub fn ip_str(&self) -> String {
+        self.ip.to_string()
+    }
 }
 
 /// A new access token and refresh token for a session.
@@ -57,7 +64,7 @@ pub async fn start(
         created_at: now,
         last_seen_at: now,
         expires_at: now + state.config.refresh_ttl,
-        ip: client.ip.clone(),
+        ip: client.ip_str(),
         user_agent: client.user_agent.clone(),
         amr,
         refresh_hash: refresh.hash,

@@ -7,7 +7,9 @@
 //! opening a data directory another process holds fails with
 //! [`OpenError::InUse`], which the CLI reports as "stop the server first".
 
+pub mod events;
 pub mod factors;
+pub mod lockouts;
 pub mod sessions;
 
 use std::path::Path;
@@ -25,6 +27,8 @@ pub mod trees {
     pub const RETIRED_REFRESH: &str = "retired_refresh";
     pub const FACTORS: &str = "factors";
     pub const MFA_CHALLENGES: &str = "mfa_challenges";
+    pub const LOCKOUTS: &str = "lockouts";
+    pub const EVENTS: &str = "events";
 }
 
 /// Why the store could not be opened.
@@ -48,6 +52,8 @@ pub struct Store {
     pub(crate) retired_refresh: sled::Tree,
     pub(crate) factors: sled::Tree,
     pub(crate) mfa_challenges: sled::Tree,
+    pub(crate) lockouts: sled::Tree,
+    pub(crate) events: sled::Tree,
     healthy: AtomicBool,
 }
 
@@ -83,6 +89,8 @@ impl Store {
             retired_refresh: open_tree(trees::RETIRED_REFRESH)?,
             factors: open_tree(trees::FACTORS)?,
             mfa_challenges: open_tree(trees::MFA_CHALLENGES)?,
+            lockouts: open_tree(trees::LOCKOUTS)?,
+            events: open_tree(trees::EVENTS)?,
             db,
             healthy: AtomicBool::new(true),
         };

@@ -91,6 +91,15 @@ impl Server {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("AUTH_ADMIN_PASSWORD_HASH".into(), password_hash().into());
+        // Generous abuse limits, so only the tests about them meet them.
+        for (k, v) in [
+            ("AUTH_RATE_PER_MINUTE", "100000"),
+            ("AUTH_RATE_BURST", "100000"),
+            ("AUTH_MAX_FAILED_ATTEMPTS", "1000"),
+            ("AUTH_ACCOUNT_MAX_FAILURES", "10000"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
         }

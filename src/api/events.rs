@@ -1,0 +1,67 @@
+//! `GET /auth/events`: the audit log, newest first.
+
+use std::sync::Arc;
+
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi, Tags};
+
+use super::Auth;
+use crate::app::AppState;
+use crate::clock::rfc3339;
+use crate::error::ApiResult;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// What happened: logins, failures, lockouts, factor changes.
+    Events,
+}
+
+/// One audit event.
+#[derive(Object)]
+pub struct EventInfo {
+    at: String,
+    /// `login_success`, `login_failure`, `mfa_failure`, `lockout`, `unlock`,
+    /// `recovery_code_used`, `refresh_reuse`, `session_revoked`, `totp_enabled`,
+    /// `totp_disabled`, `recovery_codes_regenerated` or `keys_rotated`.
+    kind: String,
+    ip: String,
+    detail: String,
+}
+
+pub struct EventsApi {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi(tag = "ApiTags::Events")]
+impl EventsApi {
+    /// Recent audit events, newest first.
+    #[oai(path = "/auth/events", method = "get")]
+    async fn events(
+        &self,
+        _auth: Auth,
+        /// How many (1–1000, default 50).
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "1000"))
+        )]
+        limit: Query<u32>,
+    ) -> ApiResult<Json<Vec<EventInfo>>> {
+        let events = self.state.store.recent_events(limit.0 as usize)?;
+        Ok(Json(
+            events
+                .into_iter()
+                .map(|e| EventInfo {
+                    at: rfc3339(e.at),
+                    kind: e.kind,
+                    ip: e.ip,
+                    detail: e.detail,
+                })
+                .collect(),
+        ))
+    }
+}
+
+fn default_limit() -> u32 {
+    50
+}

@@ -1,0 +1,125 @@
+//! Failure counters and lockouts, per client IP and account-wide.
+//!
+//! A record counts failures in a row; the lock starts when the count reaches
+//! the limit and lasts a fixed time. Records are stored so a restart does not
+//! forget a lock; old ones are purged.
+
+use serde::{Deserialize, Serialize};
+
+use super::{decode, encode, Store};
+
+/// Key of the account-wide record.
+pub const ACCOUNT: &str = "account";
+
+/// Failures in a row and the lock they caused.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq)]
+pub struct Lockout {
+    pub failures: u32,
+    pub last_failure: i64,
+    /// Unix seconds until which the key is locked (0: not locked).
+    pub locked_until: i64,
+}
+
+impl Lockout {
+    /// Seconds of lock left at `now`, if locked.
+    pub fn remaining(&self, now: i64) -> Option<u64> {
+        (self.locked_until > now).then(|| (self.locked_until - now) as u64)
+    }
+}
+
+/// The key of a client IP's record.
+pub fn ip_key(ip: &str) -> String {
+    format!("ip:{ip}")
+}
+
+impl Store {
+    /// The record under `key`.
+    pub fn lockout(&self, key: &str) -> Result<Option<Lockout>, sled::Error> {
+        Ok(self.lockouts.get(key)?.and_then(|raw| decode(&raw)))
+    }
+
+    /// Counts a failure under `key`: a run older than `window` seconds starts
+    /// over; reaching `max` locks for `window` seconds. Returns the record
+    /// before and after (not flushed).
+    pub fn record_failure(
+        &self,
+        key: &str,
+        now: i64,
+        max: u32,
+        window: i64,
+    ) -> Result<(Lockout, Lockout), sled::Error> {
+        let mut before = Lockout::default();
+        let after = self.lockouts.update_and_fetch(key, |old| {
+            let old: Lockout = old.and_then(decode).unwrap_or_default();
+            before = old;
+            let stale = now - old.last_failure > window && old.remaining(now).is_none();
+            let failures = if stale {
+                1
+            } else {
+                old.failures.saturating_add(1)
+            };
+            let locked_until = match old.remaining(now) {
+                Some(_) => old.locked_until,
+                None if failures >= max => now + window,
+                None => 0,
+            };
+            Some(encode(&Lockout {
+                failures,
+                last_failure: now,
+                locked_until,
+            }))
+        })?;
+        let after = after.and_then(|raw| decode(&raw)).unwrap_or_default();
+        Ok((before, after))
+    }
+
+    /// Forgets the record under `key`; true if there was one.
+    pub fn clear_lockout(&self, key: &str) -> Result<bool, sled::Error> {
+        Ok(self.lockouts.remove(key)?.is_some())
+    }
+
+    /// Forgets every record (`soloauth unlock`); returns how many.
+    pub fn clear_all_lockouts(&self) -> Result<usize, sled::Error> {
+        let n = self.lockouts.len();
+        self.lockouts.clear()?;
+        Ok(n)
+    }
+
+    /// Removes records that neither lock nor count any more.
+    pub fn purge_lockouts(&self, now: i64, window: i64) -> Result<(), sled::Error> {
+        for item in self.lockouts.iter() {
+            let (key, raw) = item?;
+            let stale = decode::<Lockout>(&raw)
+                .is_none_or(|l| l.remaining(now).is_none() && now - l.last_failure > window);
+            if stale {
+                self.lockouts.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_at_max_then_expires_and_runs_start_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        for i in 1..=2 {
+            let (_, after) = s.record_failure("k", 100, 3, 900).unwrap();
+            assert_eq!(after.failures, i);
+            assert_eq!(after.remaining(100), None);
+        }
+        let (before, after) = s.record_failure("k", 100, 3, 900).unwrap();
+        assert_eq!(before.remaining(100), None);
+        assert_eq!(after.remaining(100), Some(900));
+        assert_eq!(after.remaining(1_000), None);
+        // Long after, a new failure starts a new run.
+        let (_, after) = s.record_failure("k", 5_000, 3, 900).unwrap();
+        assert_eq!(after.failures, 1);
+        s.purge_lockouts(10_000, 900).unwrap();
+        assert!(s.lockout("k").unwrap().is_none());
+    }
+}
