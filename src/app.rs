@@ -54,10 +54,23 @@ impl AppState {
         let encrypted_pepper = store
             .recovery_pepper(|| vault.encrypt(&random_bytes(32)))
             .map_err(sled_err)?;
-        let pepper = vault
-            .decrypt(&encrypted_pepper)
-            .ok_or(UNDECRYPTABLE)?
-            .to_vec();
+        let pepper = match vault.decrypt(&encrypted_pepper) {
+            Some(p) => p.to_vec(),
+            None => {
+                // Unreadable, but if nothing uses it yet, simply start a new one.
+                let fresh = random_bytes(32);
+                if !store
+                    .replace_unused_pepper(&vault.encrypt(&fresh))
+                    .map_err(sled_err)?
+                {
+                    return Err(UNDECRYPTABLE.into());
+                }
+                tracing::warn!(
+                    "the encryption key changed; nothing was encrypted with the old one"
+                );
+                fresh
+            }
+        };
         if let Some(active) = store.totp_active().map_err(sled_err)? {
             vault.decrypt(&active.encrypted).ok_or(UNDECRYPTABLE)?;
         }

@@ -255,6 +255,14 @@ fn storage_error(e: sled::Error) -> String {
     format!("storage error: {e}")
 }
 
+/// Appends an audit event for a host-side command (no client IP).
+fn record_cli_event(store: &Store, kind: crate::audit::Kind, detail: &str) -> Result<(), String> {
+    let now = crate::clock::Clock::System.now();
+    store
+        .append_event(&crate::audit::event(kind, now, "", detail))
+        .map_err(storage_error)
+}
+
 /// `soloauth revoke-sessions`.
 pub fn revoke_sessions_command() -> ExitCode {
     with_store(|_, store| {
@@ -285,9 +293,13 @@ pub fn rotate_keys_command() -> ExitCode {
         let keys = crate::bootstrap::resolve(config)?;
         let vault = crate::auth::vault::Vault::new(&keys.encryption_keys)?;
         match store.reencrypt_factors(|t| vault.reencrypt(t)).map_err(storage_error)? {
-            Ok(n) => Ok(format!(
-                "re-encrypted {n} stored secret(s) with the first AUTH_ENCRYPTION_KEY; older keys may now be removed"
-            )),
+            Ok(n) => {
+                let detail = format!("reencrypted={n} by=cli");
+                record_cli_event(store, crate::audit::Kind::KeysRotated, &detail)?;
+                Ok(format!(
+                    "re-encrypted {n} stored secret(s) with the first AUTH_ENCRYPTION_KEY; older keys may now be removed"
+                ))
+            }
             Err(unreadable) => Err(format!(
                 "no configured key decrypts: {}; nothing was changed for those (add the old key to AUTH_ENCRYPTION_KEY)",
                 unreadable.join(", ")

@@ -13,10 +13,13 @@ async function api(path, options = {}) {
   return { resp, body };
 }
 
+let mfaToken = null;
+
 async function showMe() {
   const { resp, body } = await api("/auth/me");
   const signedIn = resp.ok;
-  $("login").hidden = signedIn;
+  $("login").hidden = signedIn || mfaToken !== null;
+  $("second-factor").hidden = signedIn || mfaToken === null;
   $("signed-in").hidden = !signedIn;
   if (signedIn) $("who").textContent = body.username;
 }
@@ -34,9 +37,34 @@ $("login").addEventListener("submit", async (event) => {
     if (resp.ok) {
       $("password").value = "";
       await showMe();
+    } else if (body && body.error === "mfa_required") {
+      $("password").value = "";
+      mfaToken = body.mfa_token;
+      await showMe();
+      $("code").focus();
     } else {
       $("message").textContent = (body && body.message) || "Sign-in failed";
     }
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("second-factor").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = event.target.querySelector("button");
+  button.disabled = true;
+  const value = $("code").value.trim();
+  const factor = /^[0-9 ]+$/.test(value) ? { code: value } : { recovery_code: value };
+  try {
+    const { resp, body } = await api("/auth/login/totp", {
+      method: "POST",
+      body: JSON.stringify({ mfa_token: mfaToken, ...factor }),
+    });
+    mfaToken = null; // single use, right or wrong
+    $("code").value = "";
+    $("message").textContent = resp.ok ? "" : ((body && body.message) || "Wrong code") + " — sign in again.";
+    await showMe();
   } finally {
     button.disabled = false;
   }

@@ -147,7 +147,11 @@ impl LoginApi {
             if !factors::status(state)?.totp_enabled {
                 return Ok(vec!["pwd"]);
             }
-            let Some(code) = &body.totp_code else {
+            let code = body
+                .totp_code
+                .as_ref()
+                .filter(|c| !c.0.expose_secret().trim().is_empty());
+            let Some(code) = code else {
                 let mfa_token = factors::start_challenge(state).await?;
                 state
                     .metrics

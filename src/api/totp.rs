@@ -107,8 +107,10 @@ impl TotpApi {
         client: ClientInfo,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
+        let state = &self.state;
         let sid = &auth.principal().session.id;
-        let codes = factors::confirm_enrollment(&self.state, &body.0.code.0, sid, &client).await?;
+        let attempt = factors::confirm_enrollment(state, &body.0.code.0, sid, &client);
+        let codes = guarded(state, &client, "totp_confirm", attempt).await?;
         Ok(codes_response(codes))
     }
 

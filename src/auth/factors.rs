@@ -21,8 +21,6 @@ use crate::storage::factors::{MfaChallenge, RecoveryCodes, StoredTotp};
 pub const PENDING_TTL: i64 = 600;
 /// How long an `mfa_token` is good for.
 pub const MFA_TTL: i64 = 300;
-/// Wrong codes one `mfa_token` tolerates before it dies.
-pub const MFA_MAX_ATTEMPTS: u32 = 5;
 
 /// What the account's second factor looks like now.
 pub struct FactorStatus {
@@ -271,7 +269,13 @@ pub async fn regenerate_codes(
         return Err(ApiError::InvalidCode);
     }
     let (codes, hashes) = new_codes(state)?;
-    state.store.replace_recovery_codes(&hashes)?;
+    let env_managed = state.env_totp.is_some();
+    if !state.store.replace_recovery_codes(&hashes, env_managed)? {
+        return Err(conflict(
+            "totp_not_enabled",
+            "TOTP was turned off meanwhile",
+        ));
+    }
     factor_changed(state, Kind::RecoveryCodesRegenerated, client, keep_session).await?;
     Ok(codes)
 }
@@ -285,7 +289,6 @@ pub async fn start_challenge(state: &AppState) -> ApiResult<SecretString> {
     let token = random_token(32);
     let challenge = MfaChallenge {
         expires_at: state.now() + MFA_TTL,
-        attempts: 0,
     };
     state
         .store
@@ -300,8 +303,8 @@ pub enum SecondFactor {
     Recovery(SecretString),
 }
 
-/// Completes a challenge: the token is single-use; a wrong code puts it back
-/// with one attempt fewer.
+/// Completes a challenge. The token is single-use: any attempt, right or
+/// wrong, ends it (a wrong code means starting again from the password).
 pub async fn complete_challenge(
     state: &AppState,
     mfa_token: &SecretString,
@@ -309,32 +312,18 @@ pub async fn complete_challenge(
     client: &ClientInfo,
 ) -> ApiResult<()> {
     let key = challenge_key(mfa_token.expose_secret());
-    let now = state.now();
-    let challenge = state
-        .store
-        .mfa_challenge(&key, now)?
-        .ok_or(ApiError::InvalidToken)?;
-    if !state.store.take_mfa_challenge(&key)? {
+    let live = state.store.mfa_challenge(&key, state.now())?.is_some();
+    if !live || !state.store.take_mfa_challenge(&key)? {
         return Err(ApiError::InvalidToken);
     }
     let ok = match factor {
         SecondFactor::Totp(code) => verify_totp_code(state, code).await?,
         SecondFactor::Recovery(code) => use_recovery_code(state, code, client).await?,
     };
-    if !ok {
-        let attempts = challenge.attempts + 1;
-        if attempts < MFA_MAX_ATTEMPTS {
-            state.store.put_mfa_challenge(
-                &key,
-                &MfaChallenge {
-                    attempts,
-                    ..challenge
-                },
-            )?;
-        }
-        state.store.flush().await?;
-        return Err(ApiError::InvalidCode);
-    }
     state.store.flush().await?;
-    Ok(())
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidCode)
+    }
 }

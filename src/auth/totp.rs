@@ -88,10 +88,13 @@ pub fn check(secret: &[u8], code: &str, now: i64, last_step: Option<i64>) -> Opt
     }
 }
 
-/// The `otpauth://totp/...` URI authenticator apps read.
+/// The `otpauth://totp/...` URI authenticator apps read. totp-rs leaves out
+/// parameters at their defaults; they are spelled out here so no app has to
+/// guess.
 pub fn otpauth_uri(secret: &[u8], issuer: &str, account: &str) -> Result<String, String> {
     totp(secret, issuer, account)
         .to_url()
+        .map(|uri| format!("{uri}&algorithm=SHA1&digits=6&period={STEP}"))
         .map_err(|e| format!("cannot build the otpauth URI: {e}"))
 }
 
@@ -179,6 +182,9 @@ mod tests {
         assert!(uri.starts_with("otpauth://totp/soloauth:admin?"), "{uri}");
         assert!(uri.contains(&format!("secret={}", to_base32(&secret))));
         assert!(uri.contains("issuer=soloauth"));
+        for param in ["algorithm=SHA1", "digits=6", "period=30"] {
+            assert!(uri.contains(param), "{param} in {uri}");
+        }
         let parsed = Totp::from_url(&uri).unwrap();
         assert_eq!(parsed.generate(59).to_string(), code_at(&secret, 59));
     }

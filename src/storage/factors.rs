@@ -39,15 +39,12 @@ pub struct RecoveryCodes {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MfaChallenge {
     pub expires_at: i64,
-    pub attempts: u32,
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<()>>;
-
-fn tx_get<T: serde::de::DeserializeOwned>(
+fn tx_get<T: serde::de::DeserializeOwned, E>(
     tree: &sled::transaction::TransactionalTree,
     key: &str,
-) -> TxResult<Option<T>> {
+) -> Result<Option<T>, ConflictableTransactionError<E>> {
     Ok(tree.get(key)?.and_then(|raw| decode(&raw)))
 }
 
@@ -90,7 +87,7 @@ impl Store {
     /// Records `step` as used if it is newer than the last; false if it is not.
     pub fn spend_step(&self, step: i64) -> Result<bool, sled::Error> {
         committed(self.factors.transaction(|t| {
-            if tx_get::<i64>(t, LAST_STEP)?.is_some_and(|last| step <= last) {
+            if tx_get::<i64, ()>(t, LAST_STEP)?.is_some_and(|last| step <= last) {
                 return abort(());
             }
             t.insert(LAST_STEP, encode(&step))?;
@@ -107,8 +104,9 @@ impl Store {
         codes: &RecoveryCodes,
     ) -> Result<bool, sled::Error> {
         committed(self.factors.transaction(|t| {
-            let still_pending = tx_get::<StoredTotp>(t, PENDING)?.is_some_and(|p| &p == pending);
-            let step_fresh = tx_get::<i64>(t, LAST_STEP)?.is_none_or(|last| step > last);
+            let still_pending =
+                tx_get::<StoredTotp, ()>(t, PENDING)?.is_some_and(|p| &p == pending);
+            let step_fresh = tx_get::<i64, ()>(t, LAST_STEP)?.is_none_or(|last| step > last);
             if !still_pending || !step_fresh || t.get(ACTIVE)?.is_some() {
                 return abort(());
             }
@@ -124,14 +122,16 @@ impl Store {
         }))
     }
 
-    /// Turns TOTP off: removes the secret, any pending enrollment and the codes.
-    /// The last used step is kept, so old codes stay spent.
+    /// Turns TOTP off: removes the secret, any pending enrollment, the codes
+    /// and open MFA challenges. The last used step is kept, so old codes stay
+    /// spent.
     pub fn disable_totp(&self) -> Result<(), sled::Error> {
         let mut batch = sled::Batch::default();
         batch.remove(ACTIVE);
         batch.remove(PENDING);
         batch.remove(RECOVERY);
-        self.factors.apply_batch(batch)
+        self.factors.apply_batch(batch)?;
+        self.mfa_challenges.clear()
     }
 
     /// Forgets every second-factor secret, the recovery-code pepper included
@@ -148,16 +148,39 @@ impl Store {
         Ok(self.factor(RECOVERY)?.unwrap_or_default())
     }
 
-    /// Replaces every recovery code.
-    pub fn replace_recovery_codes(&self, codes: &RecoveryCodes) -> Result<(), sled::Error> {
-        self.factors.insert(RECOVERY, encode(codes))?;
-        Ok(())
+    /// Replaces every recovery code, if TOTP is on (enrolled, or
+    /// `env_managed`); false if it is not.
+    pub fn replace_recovery_codes(
+        &self,
+        codes: &RecoveryCodes,
+        env_managed: bool,
+    ) -> Result<bool, sled::Error> {
+        committed(self.factors.transaction(|t| {
+            if !env_managed && t.get(ACTIVE)?.is_none() {
+                return abort(());
+            }
+            t.insert(RECOVERY, encode(codes))?;
+            Ok(true)
+        }))
+    }
+
+    /// Replaces an unreadable pepper when nothing depends on it (no enrolled
+    /// secret, no recovery codes); false if something does.
+    pub fn replace_unused_pepper(&self, fresh: &str) -> Result<bool, sled::Error> {
+        committed(self.factors.transaction(|t| {
+            let codes = tx_get::<RecoveryCodes, ()>(t, RECOVERY)?.unwrap_or_default();
+            if t.get(ACTIVE)?.is_some() || !codes.hashes.is_empty() {
+                return abort(());
+            }
+            t.insert(PEPPER, encode(&fresh.to_string()))?;
+            Ok(true)
+        }))
     }
 
     /// Removes the code with hash `hash`; false if there is none (already used).
     pub fn spend_recovery_code(&self, hash: &str) -> Result<bool, sled::Error> {
         committed(self.factors.transaction(|t| {
-            let mut codes = tx_get::<RecoveryCodes>(t, RECOVERY)?.unwrap_or_default();
+            let mut codes = tx_get::<RecoveryCodes, ()>(t, RECOVERY)?.unwrap_or_default();
             let before = codes.hashes.len();
             codes
                 .hashes
@@ -188,40 +211,59 @@ impl Store {
         }
     }
 
-    /// Rewrites every encrypted value through `reencrypt`; returns how many
-    /// changed, or the names of those `reencrypt` could not read.
+    /// Rewrites every encrypted value through `reencrypt`, in one transaction.
+    /// A pending enrollment nothing can read is dropped (it is only a
+    /// half-finished setup). Returns how many values changed, or the names of
+    /// those that no key decrypts (then nothing changes).
     pub fn reencrypt_factors(
         &self,
         reencrypt: impl Fn(&str) -> Option<String>,
     ) -> Result<Result<usize, Vec<&'static str>>, sled::Error> {
-        let mut changed = 0;
-        let mut unreadable = Vec::new();
-        for key in [ACTIVE, PENDING] {
-            if let Some(mut stored) = self.factor::<StoredTotp>(key)? {
-                match reencrypt(&stored.encrypted) {
+        let result = self.factors.transaction(|t| {
+            let mut changed = 0;
+            let mut unreadable = Vec::new();
+            if let Some(mut pending) = tx_get::<StoredTotp, _>(t, PENDING)? {
+                match reencrypt(&pending.encrypted) {
                     Some(fresh) => {
-                        stored.encrypted = fresh;
-                        self.factors.insert(key, encode(&stored))?;
+                        pending.encrypted = fresh;
+                        t.insert(PENDING, encode(&pending))?;
                         changed += 1;
                     }
-                    None => unreadable.push(key),
+                    None => {
+                        t.remove(PENDING)?;
+                    }
                 }
             }
-        }
-        if let Some(pepper) = self.factor::<String>(PEPPER)? {
-            match reencrypt(&pepper) {
-                Some(fresh) => {
-                    self.factors.insert(PEPPER, encode(&fresh))?;
-                    changed += 1;
+            if let Some(mut active) = tx_get::<StoredTotp, _>(t, ACTIVE)? {
+                match reencrypt(&active.encrypted) {
+                    Some(fresh) => {
+                        active.encrypted = fresh;
+                        t.insert(ACTIVE, encode(&active))?;
+                        changed += 1;
+                    }
+                    None => unreadable.push("the TOTP secret"),
                 }
-                None => unreadable.push(PEPPER),
             }
+            if let Some(pepper) = tx_get::<String, _>(t, PEPPER)? {
+                match reencrypt(&pepper) {
+                    Some(fresh) => {
+                        t.insert(PEPPER, encode(&fresh))?;
+                        changed += 1;
+                    }
+                    None => unreadable.push("the recovery-code key"),
+                }
+            }
+            if unreadable.is_empty() {
+                Ok(Ok(changed))
+            } else {
+                abort(unreadable)
+            }
+        });
+        match result {
+            Ok(done) => Ok(done),
+            Err(TransactionError::Abort(unreadable)) => Ok(Err(unreadable)),
+            Err(TransactionError::Storage(e)) => Err(e),
         }
-        Ok(if unreadable.is_empty() {
-            Ok(changed)
-        } else {
-            Err(unreadable)
-        })
     }
 
     /// Stores an MFA challenge under the hash of its token.
@@ -323,11 +365,15 @@ mod tests {
     fn concurrent_recovery_code_use_has_one_winner() {
         let (_d, s) = store();
         let s = std::sync::Arc::new(s);
-        s.replace_recovery_codes(&RecoveryCodes {
+        let codes = RecoveryCodes {
             hashes: vec!["x".into()],
             created_at: 1,
-        })
-        .unwrap();
+        };
+        assert!(
+            !s.replace_recovery_codes(&codes, false).unwrap(),
+            "TOTP is off"
+        );
+        assert!(s.replace_recovery_codes(&codes, true).unwrap());
         let wins = (0..8)
             .map(|_| {
                 let s = s.clone();
@@ -345,23 +391,11 @@ mod tests {
     fn mfa_challenges_expire_and_are_taken_once() {
         let (_d, s) = store();
         let key = [7u8; 32];
-        s.put_mfa_challenge(
-            &key,
-            &MfaChallenge {
-                expires_at: 100,
-                attempts: 0,
-            },
-        )
-        .unwrap();
+        s.put_mfa_challenge(&key, &MfaChallenge { expires_at: 100 })
+            .unwrap();
         assert!(s.mfa_challenge(&key, 50).unwrap().is_some());
-        s.put_mfa_challenge(
-            &key,
-            &MfaChallenge {
-                expires_at: 100,
-                attempts: 0,
-            },
-        )
-        .unwrap();
+        s.put_mfa_challenge(&key, &MfaChallenge { expires_at: 100 })
+            .unwrap();
         assert!(s.mfa_challenge(&key, 100).unwrap().is_none(), "expired");
         assert!(s.take_mfa_challenge(&key).unwrap());
         assert!(!s.take_mfa_challenge(&key).unwrap());
