@@ -45,6 +45,14 @@ pub enum Command {
     ResetTotp,
     /// Re-encrypt stored secrets with the first AUTH_ENCRYPTION_KEY.
     RotateKeys,
+    /// Lift every lockout (account-wide and per IP).
+    Unlock,
+    /// Print recent audit events, newest first.
+    Events {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 /// Prints configuration problems and returns the failure code.
@@ -305,5 +313,45 @@ pub fn rotate_keys_command() -> ExitCode {
                 unreadable.join(", ")
             )),
         }
+    })
+}
+
+/// `soloauth unlock`.
+pub fn unlock_command() -> ExitCode {
+    with_store(|_, store| {
+        let n = store.clear_all_lockouts().map_err(storage_error)?;
+        record_cli_event(
+            store,
+            crate::audit::Kind::Unlock,
+            &format!("records={n} by=cli"),
+        )?;
+        Ok(format!(
+            "cleared {n} lockout record(s); the account is unlocked"
+        ))
+    })
+}
+
+/// `soloauth events`.
+pub fn events_command(limit: usize) -> ExitCode {
+    with_store(|_, store| {
+        let events = store.recent_events(limit).map_err(storage_error)?;
+        let lines: Vec<String> = events
+            .iter()
+            .map(|e| {
+                let ip = if e.ip.is_empty() { "-" } else { e.ip.as_str() };
+                format!(
+                    "{}  {:<26} {:<15} {}",
+                    crate::clock::rfc3339(e.at),
+                    e.kind,
+                    ip,
+                    e.detail
+                )
+            })
+            .collect();
+        Ok(if lines.is_empty() {
+            "no events".to_string()
+        } else {
+            lines.join("\n")
+        })
     })
 }

@@ -62,5 +62,7 @@ fn main() -> ExitCode {
         Command::RevokeSessions => cli::revoke_sessions_command(),
         Command::ResetTotp => cli::reset_totp_command(),
         Command::RotateKeys => cli::rotate_keys_command(),
+        Command::Unlock => cli::unlock_command(),
+        Command::Events { limit } => cli::events_command(limit),
     }
 }

@@ -54,6 +54,8 @@ pub struct Store {
     pub(crate) mfa_challenges: sled::Tree,
     pub(crate) lockouts: sled::Tree,
     pub(crate) events: sled::Tree,
+    /// Events stored (counted once at open; sled's `len` walks the tree).
+    pub(crate) event_count: std::sync::atomic::AtomicUsize,
     healthy: AtomicBool,
 }
 
@@ -90,10 +92,14 @@ impl Store {
             factors: open_tree(trees::FACTORS)?,
             mfa_challenges: open_tree(trees::MFA_CHALLENGES)?,
             lockouts: open_tree(trees::LOCKOUTS)?,
+            event_count: std::sync::atomic::AtomicUsize::new(0),
             events: open_tree(trees::EVENTS)?,
             db,
             healthy: AtomicBool::new(true),
         };
+        store
+            .event_count
+            .store(store.events.len(), Ordering::SeqCst);
         store.check_schema().map_err(|e| match e {
             SchemaError::TooNew(found) => OpenError::TooNew { found },
             SchemaError::Sled(source) => OpenError::Sled { dir: shown, source },

@@ -218,6 +218,35 @@ impl Server {
         Tokens::from(&r.body)
     }
 
+    /// The IPs of the stored events (reads them through a fresh login).
+    pub async fn login_events_ip(&self) -> Vec<String> {
+        let body = serde_json::json!({"username": "admin", "password": PASSWORD});
+        let r = self
+            .send(
+                self.http
+                    .post(self.url("/auth/login"))
+                    .header("x-forwarded-for", "198.51.100.200")
+                    .json(&body),
+            )
+            .await;
+        let access = r.body["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let events = self
+            .get("/auth/events?limit=1000", Some(&access))
+            .await
+            .body;
+        events
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["ip"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Reply {
         self.post(
             "/auth/refresh",

@@ -3,6 +3,7 @@
 //! tests run the real binary (first run, kill -9, signals, logs, CLI).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod common;
 mod hygiene;
 mod login;

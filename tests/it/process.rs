@@ -367,3 +367,78 @@ async fn check_healthcheck_and_revoke_sessions() {
     let p = start_known(dir.path());
     assert_eq!(get(&p.url("/auth/me"), &t.access).await, 401);
 }
+
+#[tokio::test]
+async fn no_totp_secret_or_code_reaches_the_logs() {
+    let dir = data_dir();
+    let mut cmd = serve(dir.path());
+    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
+        .env("AUTH_MAX_FAILED_ATTEMPTS", "2")
+        .env("RUST_LOG", "trace");
+    let p = Process::start(cmd);
+    let (_, body) = login(&p, PASSWORD).await;
+    let t = Tokens::from(&body);
+    let http = client();
+    let setup: Value = http
+        .post(p.url("/auth/totp/setup"))
+        .bearer_auth(&t.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret_b32 = setup["secret"].as_str().unwrap().to_string();
+    let secret = soloauth::auth::totp::decode_base32(&secret_b32).unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let confirm_code = soloauth::auth::totp::code_at(&secret, now());
+    let confirmed: Value = http
+        .post(p.url("/auth/totp/confirm"))
+        .bearer_auth(&t.access)
+        .json(&json!({ "code": confirm_code }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let codes: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let (status, body) = login(&p, PASSWORD).await;
+    assert_eq!(status, 403);
+    let mfa = body["mfa_token"].as_str().unwrap().to_string();
+    let (status, _) = post(
+        &p.url("/auth/login/totp"),
+        json!({"mfa_token": mfa, "recovery_code": codes[0]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Two wrong codes: a lockout, logged.
+    for _ in 0..2 {
+        let body = json!({"username": "admin", "password": PASSWORD, "totp_code": "000000"});
+        post(&p.url("/auth/login"), body).await;
+    }
+    let logs = p.all_logs();
+    assert!(
+        logs.contains("lockout") && logs.contains("recovery_code_used"),
+        "decisions logged"
+    );
+    let mut secrets = vec![secret_b32.clone(), confirm_code, mfa];
+    secrets.extend(codes.iter().cloned());
+    secrets.extend(codes.iter().map(|c| c.replace('-', "")));
+    for s in &secrets {
+        assert!(
+            !logs.contains(s.as_str()),
+            "a TOTP secret, code or token is in the logs"
+        );
+    }
+}
