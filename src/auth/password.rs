@@ -6,11 +6,17 @@
 //! shed with `503 busy`. A wrong username is verified against a dummy hash
 //! with the same parameters as the real one, so it costs exactly the same time
 //! and gives exactly the same answer as a wrong password.
+//!
+//! Each running verification reuses one of a fixed set of argon2 work areas
+//! (one per core, ~19 MiB each with the default parameters), wiped after each
+//! use. Allocating a fresh one per login let the allocator keep hundreds of
+//! megabytes around under a login flood; reusing them keeps memory flat.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier as _};
+use argon2::{Argon2, Block, PasswordHash, PasswordHasher};
 use tokio::sync::Semaphore;
+use zeroize::Zeroize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::secret::{ct_eq, random_bytes, ExposeSecret, SecretString};
@@ -36,12 +42,45 @@ pub fn hash_password(password: &[u8]) -> Result<String, String> {
         .map_err(|e| format!("hashing failed: {e}"))
 }
 
-/// Verifies `password` against a PHC string (blocking; ~20 ms).
-fn verify_blocking(password: &[u8], phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default().verify_password(password, &hash).is_ok(),
-        Err(_) => false,
+/// Verifies `password` against a PHC string in the work area `memory`
+/// (grown if too small), comparing in constant time. Blocking; ~20 ms.
+fn verify_in(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&hash) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
     }
+    let mut out = zeroize::Zeroizing::new(vec![0u8; expected.len()]);
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt,
+        &mut out,
+        &mut memory[..blocks],
+    );
+    memory.iter_mut().for_each(Zeroize::zeroize);
+    hashed.is_ok() && ct_eq(&out, expected.as_bytes())
+}
+
+/// Verifies with a fresh work area (tests and one-off checks).
+#[cfg(test)]
+fn verify_blocking(password: &[u8], phc: &str) -> bool {
+    verify_in(&mut Vec::new(), password, phc)
 }
 
 /// The admin's credentials and the bounded pool that checks them.
@@ -50,9 +89,11 @@ pub struct CredentialChecker {
     hash: Arc<SecretString>,
     dummy_hash: Arc<String>,
     /// One permit per core: verifications running at once.
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     /// Running plus waiting verifications; `try_acquire` failing sheds load.
-    admitted: Semaphore,
+    admitted: Arc<Semaphore>,
+    /// Work areas, as many as `permits`.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl CredentialChecker {
@@ -71,8 +112,9 @@ impl CredentialChecker {
             username,
             hash: Arc::new(hash),
             dummy_hash: Arc::new(dummy_hash),
-            permits: Semaphore::new(cores),
-            admitted: Semaphore::new(cores + MAX_WAITING),
+            permits: Arc::new(Semaphore::new(cores)),
+            admitted: Arc::new(Semaphore::new(cores + MAX_WAITING)),
+            memory: Arc::new(Mutex::new(Vec::with_capacity(cores))),
         })
     }
 
@@ -85,22 +127,41 @@ impl CredentialChecker {
     /// argon2 verification, whichever is wrong.
     pub async fn verify(&self, username: &str, password: SecretString) -> ApiResult<bool> {
         let user_ok = ct_eq(username.as_bytes(), self.username.as_bytes());
-        // Permits are released on drop, so a client that hangs up while
-        // queued frees its place.
-        let _admitted = self
+        // A client that hangs up while queued drops its permits and frees its
+        // place. Once hashing starts, the permits move into the blocking task
+        // and are held until the hash is done, even if the client is gone:
+        // otherwise dropped requests would let hashes pile up past the limit.
+        let admitted = self
             .admitted
-            .try_acquire()
+            .clone()
+            .try_acquire_owned()
             .map_err(|_| ApiError::Busy { retry_after: 1 })?;
-        let _running = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let running = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
         let hash = self.hash.clone();
         let dummy = self.dummy_hash.clone();
+        let pool = self.memory.clone();
         let password_ok = tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
             let phc: &str = if user_ok {
                 hash.expose_secret()
             } else {
                 dummy.as_str()
             };
-            verify_blocking(password.expose_secret().as_bytes(), phc)
+            let mut memory = pool
+                .lock()
+                .ok()
+                .and_then(|mut p| p.pop())
+                .unwrap_or_default();
+            let ok = verify_in(&mut memory, password.expose_secret().as_bytes(), phc);
+            if let Ok(mut p) = pool.lock() {
+                p.push(memory);
+            }
+            ok
         })
         .await
         .map_err(ApiError::internal)?;
