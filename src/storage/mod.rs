@@ -125,8 +125,16 @@ impl Store {
     }
 
     /// Writes everything to disk; call before acknowledging a change.
+    ///
+    /// The blocking `flush` runs on tokio's blocking pool: sled 0.34's
+    /// `flush_async` was seen to never wake its caller under concurrent
+    /// flushes, hanging the request.
     pub async fn flush(&self) -> Result<(), sled::Error> {
-        let result = self.db.flush_async().await.map(|_| ());
+        let db = self.db.clone();
+        let result = tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .unwrap_or_else(|e| Err(sled::Error::Io(std::io::Error::other(e.to_string()))))
+            .map(|_| ());
         self.healthy.store(result.is_ok(), Ordering::Relaxed);
         result
     }
@@ -140,7 +148,7 @@ impl Store {
     pub async fn probe(&self, now: i64) -> bool {
         let ok = async {
             self.meta.insert("health_probe", encode(&now))?;
-            self.db.flush_async().await?;
+            self.flush().await?;
             let back = self.meta.get("health_probe")?;
             Ok::<bool, sled::Error>(back.and_then(|v| decode::<i64>(&v)) == Some(now))
         }
