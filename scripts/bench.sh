@@ -62,7 +62,7 @@ flood=$(wrk -t1 -c16 -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "$
 wait $FLOOD
 flood_p99=$(echo "$flood" | p99); flood_rps=$(echo "$flood" | rps)
 logins_rps=$(rps <"$DATA/flood.txt")
-non2xx=$(awk '/Non-2xx/{print $4}' "$DATA/flood.txt")
+non2xx=$(awk '/Non-2xx/{print $NF}' "$DATA/flood.txt")
 peak=$(hwm_kb)
 
 printf '%-46s %12s %12s\n' "" "quiet" "64-way flood"

@@ -108,6 +108,8 @@ impl CredentialChecker {
             .map(|h| h.to_string())
             .map_err(|e| e.to_string())?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // Leave one core for everything else (/auth/verify must stay fast).
+        let cores = cores.saturating_sub(1).max(1);
         Ok(CredentialChecker {
             username,
             hash: Arc::new(hash),
