@@ -203,7 +203,8 @@ mod tests {
     fn the_dummy_hash_costs_what_the_real_one_costs() {
         // A hash with non-default parameters: the dummy must copy them.
         let phc = "$argon2id$v=19$m=65536,t=3,p=4$BAZURvxOlsPwGT2VX7pIlQ$U+hAxRWlzS8jYcB2OVct+NExTKPhkW+/Crm3KAPFPOA";
-        let c = CredentialChecker::new("admin".into(), SecretString::from(phc.to_string())).unwrap();
+        let c =
+            CredentialChecker::new("admin".into(), SecretString::from(phc.to_string())).unwrap();
         let params = |h: &str| h.split('$').take(4).collect::<Vec<_>>().join("$");
         assert_eq!(params(&c.dummy_hash), params(phc));
     }
