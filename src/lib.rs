@@ -22,6 +22,7 @@ pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod metrics;
 pub mod secret;
 pub mod storage;

@@ -14,10 +14,22 @@ async function api(path, options = {}) {
 }
 
 let mfaToken = null;
+// Set by the server only for an allowed target (see src/api/page.rs).
+const rdMeta = document.querySelector('meta[name="soloauth-rd"]');
+const returnTo = rdMeta ? rdMeta.content : null;
 
 async function showMe() {
-  const { resp, body } = await api("/auth/me");
+  let { resp, body } = await api("/auth/me");
+  if (resp.status === 401) {
+    // The access cookie may have expired: try the refresh cookie once.
+    const refreshed = await api("/auth/refresh", { method: "POST", body: "{}" });
+    if (refreshed.resp.ok) ({ resp, body } = await api("/auth/me"));
+  }
   const signedIn = resp.ok;
+  if (signedIn && returnTo) {
+    window.location.assign(returnTo);
+    return;
+  }
   $("login").hidden = signedIn || mfaToken !== null;
   $("second-factor").hidden = signedIn || mfaToken === null;
   $("signed-in").hidden = !signedIn;

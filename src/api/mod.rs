@@ -13,6 +13,7 @@ pub mod login;
 pub mod page;
 pub mod session;
 pub mod totp;
+pub mod verify;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -271,6 +272,7 @@ pub type Apis = (
     session::SessionApi,
     totp::TotpApi,
     events::EventsApi,
+    verify::VerifyApi,
     health::HealthApi,
     page::PageApi,
 );
@@ -291,8 +293,15 @@ pub fn service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             events::EventsApi {
                 state: state.clone(),
             },
-            health::HealthApi { state },
-            page::PageApi,
+            verify::VerifyApi {
+                state: state.clone(),
+            },
+            health::HealthApi {
+                state: state.clone(),
+            },
+            page::PageApi {
+                state: state.clone(),
+            },
         ),
         "soloauth",
         env!("CARGO_PKG_VERSION"),

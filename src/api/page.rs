@@ -1,10 +1,32 @@
 //! `GET /`: the login page (hidden from the OpenAPI document). Its assets are
 //! served from `/static/*` by `web`.
+//!
+//! With `?rd=…`, the server decides whether the page may go there after login
+//! (the allow-list of `forward::allowed_redirect`) and, if so, puts the target
+//! in a `<meta name="soloauth-rd">` the page script reads. One rule, in one
+//! place; a refused `rd` simply never reaches the page.
 
+use std::sync::Arc;
+
+use poem_openapi::param::Query;
 use poem_openapi::payload::Html;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use crate::app::AppState;
+use crate::forward;
 use crate::web::Assets;
+
+/// Where the page template takes the redirect target.
+const RD_SLOT: &str = "<!--soloauth-rd-->";
+
+/// Escapes text for an HTML attribute value.
+fn attr_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
 
 #[derive(ApiResponse)]
 pub enum PageResponse {
@@ -12,15 +34,29 @@ pub enum PageResponse {
     Page(Html<String>),
 }
 
-pub struct PageApi;
+pub struct PageApi {
+    pub state: Arc<AppState>,
+}
 
 #[OpenApi]
 impl PageApi {
     /// The login page.
     #[oai(path = "/", method = "get", hidden)]
-    async fn index(&self) -> PageResponse {
+    async fn index(&self, rd: Query<Option<String>>) -> PageResponse {
+        let config = &self.state.config;
+        let allowed = rd.0.and_then(|rd| {
+            forward::allowed_redirect(&rd, &config.public_host, config.cookie_domain.as_deref())
+        });
+        let meta = allowed
+            .map(|rd| {
+                format!(
+                    r#"<meta name="soloauth-rd" content="{}">"#,
+                    attr_escape(&rd)
+                )
+            })
+            .unwrap_or_default();
         let html = Assets::get("index.html")
-            .map(|f| String::from_utf8_lossy(&f.data).into_owned())
+            .map(|f| String::from_utf8_lossy(&f.data).replace(RD_SLOT, &meta))
             .unwrap_or_default();
         PageResponse::Page(Html(html))
     }

@@ -11,3 +11,4 @@ mod process;
 mod refresh;
 mod tokens;
 mod totp;
+mod verify;

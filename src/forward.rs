@@ -1,0 +1,172 @@
+//! Forward auth helpers: which URL the proxy was asked for, where to send a
+//! browser that must log in, and which `rd` targets the login page may follow.
+//!
+//! Forwarded headers are read only when the peer is a trusted proxy (the
+//! caller checks). Traefik and Caddy send `X-Forwarded-Proto/Host/Uri`; nginx's
+//! `auth_request` sends what we ask for, by convention `X-Original-URL`.
+
+use poem::http::HeaderMap;
+use url::Url;
+
+/// Longest `rd` accepted, in bytes.
+const MAX_RD: usize = 2048;
+
+/// The original request, rebuilt from forwarded headers.
+pub fn original_url(headers: &HeaderMap) -> Option<String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let candidate = match header("x-original-url") {
+        Some(url) => url.to_string(),
+        None => {
+            let proto = header("x-forwarded-proto")?.split(',').next()?.trim();
+            let host = header("x-forwarded-host")?.split(',').next()?.trim();
+            let uri = header("x-forwarded-uri").unwrap_or("/");
+            if !uri.starts_with('/') || uri.starts_with("//") {
+                return None;
+            }
+            format!("{proto}://{host}{uri}")
+        }
+    };
+    let url = Url::parse(&candidate).ok()?;
+    let web = matches!(url.scheme(), "http" | "https");
+    (web && url.host_str().is_some() && candidate.len() <= MAX_RD).then(|| url.to_string())
+}
+
+/// The login page, with `rd` when the original URL is known.
+pub fn login_url(public_url: &str, original: Option<&str>) -> String {
+    match original {
+        Some(rd) => {
+            let encoded: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+            format!("{public_url}/?rd={encoded}")
+        }
+        None => format!("{public_url}/"),
+    }
+}
+
+/// `rd`, normalised, if the login page may send the browser there: an
+/// absolute http(s) URL without credentials whose host is the public host or
+/// lies under the cookie domain. Everything else (`//evil.com`,
+/// `javascript:`, `https://example.com.evil.com`, …) is refused.
+pub fn allowed_redirect(
+    rd: &str,
+    public_host: &str,
+    cookie_domain: Option<&str>,
+) -> Option<String> {
+    if rd.len() > MAX_RD {
+        return None;
+    }
+    let url = Url::parse(rd.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return None;
+    }
+    let host = url.host_str()?.to_ascii_lowercase();
+    let public = public_host
+        .rsplit_once(':')
+        .map_or(public_host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                public_host
+            }
+        });
+    let under_domain = cookie_domain.is_some_and(|d| host == d || host.ends_with(&format!(".{d}")));
+    (host == public.to_ascii_lowercase() || under_domain).then(|| url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn original_url_from_traefik_caddy_and_nginx_headers() {
+        let traefik = headers(&[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/path?q=1"),
+        ]);
+        assert_eq!(
+            original_url(&traefik).as_deref(),
+            Some("https://app.example.com/path?q=1")
+        );
+        let nginx = headers(&[("x-original-url", "https://app.example.com/x")]);
+        assert_eq!(
+            original_url(&nginx).as_deref(),
+            Some("https://app.example.com/x")
+        );
+        for bad in [
+            headers(&[
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "a.com"),
+                ("x-forwarded-uri", "//evil.com"),
+            ]),
+            headers(&[
+                ("x-forwarded-proto", "javascript"),
+                ("x-forwarded-host", "a.com"),
+            ]),
+            headers(&[("x-original-url", "not a url")]),
+            headers(&[]),
+        ] {
+            assert_eq!(original_url(&bad), None);
+        }
+    }
+
+    #[test]
+    fn login_url_encodes_rd() {
+        assert_eq!(
+            login_url(
+                "https://auth.example.com",
+                Some("https://app.example.com/a?b=1&c=2")
+            ),
+            "https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fa%3Fb%3D1%26c%3D2"
+        );
+        assert_eq!(
+            login_url("https://auth.example.com", None),
+            "https://auth.example.com/"
+        );
+    }
+
+    #[test]
+    fn rd_allow_list() {
+        let ok = |rd: &str| allowed_redirect(rd, "auth.example.com", Some("example.com"));
+        assert!(ok("https://app.example.com/x").is_some());
+        assert!(ok("https://example.com/").is_some());
+        assert!(ok("https://auth.example.com/settings").is_some());
+        for evil in [
+            "//evil.com",
+            "https://evil.com",
+            "https://example.com.evil.com/",
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "https://example.com@evil.com/",
+            "https://app.example.com:pw@evil.com/",
+            "https:%2F%2Fevil.com",
+            "https%3A%2F%2Fevil.com",
+            "https://evil.com\\@app.example.com",
+            "https://evil.com%2F@app.example.com",
+            "/relative/path",
+            "data:text/html,hi",
+            "https://notexample.com/",
+            "",
+        ] {
+            assert_eq!(ok(evil), None, "{evil}");
+        }
+        // Without a cookie domain, only the public host itself.
+        assert!(allowed_redirect("https://app.example.com/", "auth.example.com", None).is_none());
+        assert!(allowed_redirect("http://localhost:9000/", "localhost:8001", None).is_some());
+    }
+}
