@@ -46,19 +46,19 @@ rps() { awk '/Requests\/sec/{print $2}'; }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$PID/status"; }
 hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$PID/status"; }
 
-AUTHED="$BASE/auth/me"
+AUTHED="$BASE/auth/verify"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; wrk on the same cores as the server"
-echo "authenticated hot path measured: GET /auth/me (JWT check + one sled read)"
+echo "hot path measured: GET /auth/verify with the session cookie (forward auth)"
 echo
 
-quiet=$(wrk -t1 -c16 -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "$AUTHED")
+quiet=$(wrk -t1 -c16 -d"${SECS}s" --latency -H "Cookie: soloauth_access=$TOKEN" "$AUTHED")
 quiet_p99=$(echo "$quiet" | p99); quiet_rps=$(echo "$quiet" | rps)
 rss_before=$(rss_kb)
 
 wrk -t1 -c64 -d"$((SECS + 4))s" --latency -s scripts/bench/login_flood.lua "$BASE/auth/login" >"$DATA/flood.txt" 2>&1 &
 FLOOD=$!
 sleep 2
-flood=$(wrk -t1 -c16 -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "$AUTHED")
+flood=$(wrk -t1 -c16 -d"${SECS}s" --latency -H "Cookie: soloauth_access=$TOKEN" "$AUTHED")
 wait $FLOOD
 flood_p99=$(echo "$flood" | p99); flood_rps=$(echo "$flood" | rps)
 logins_rps=$(rps <"$DATA/flood.txt")
@@ -66,8 +66,8 @@ non2xx=$(awk '/Non-2xx/{print $NF}' "$DATA/flood.txt")
 peak=$(hwm_kb)
 
 printf '%-46s %12s %12s\n' "" "quiet" "64-way flood"
-printf '%-46s %12s %12s\n' "authenticated request p99 (ms)" "$quiet_p99" "$flood_p99"
-printf '%-46s %12s %12s\n' "authenticated requests/s" "$quiet_rps" "$flood_rps"
+printf '%-46s %12s %12s\n' "verify p99 (ms)" "$quiet_p99" "$flood_p99"
+printf '%-46s %12s %12s\n' "verify requests/s" "$quiet_rps" "$flood_rps"
 printf '%-46s %12s\n' "wrong-password logins/s during the flood" "$logins_rps"
 printf '%-46s %12s\n' "flood responses (all refused: 401 or 503 busy)" "${non2xx:-0}"
 printf '%-46s %12s\n' "RSS before the flood (MiB)" "$(awk -v k="$rss_before" 'BEGIN{printf "%.1f", k/1024}')"

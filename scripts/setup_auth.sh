@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Writes a .env for docker compose / Dokploy: the admin password's argon2id
+# hash, a JWT secret and a Fernet key. Mode 0600; never overwrites an
+# existing .env unless --force.
+#
+#   scripts/setup_auth.sh               # asks for the password (or Enter to generate one)
+#   scripts/setup_auth.sh --generate    # generates a password and prints it once
+#   scripts/setup_auth.sh --force       # replace an existing .env
+#   ENV_FILE=/path/.env scripts/setup_auth.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+force=false
+generate=false
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=true ;;
+    --generate) generate=true ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
+
+env_file=${ENV_FILE:-.env}
+if [ -e "$env_file" ] && [ "$force" != true ]; then
+  echo "$env_file already exists; not touching it (use --force to replace it)" >&2
+  exit 1
+fi
+
+# The soloauth binary: on PATH, already built, or built now.
+if command -v soloauth >/dev/null 2>&1; then
+  bin=soloauth
+elif [ -x target/release/soloauth ]; then
+  bin=target/release/soloauth
+else
+  echo "building soloauth (release)…" >&2
+  cargo build --release --quiet
+  bin=target/release/soloauth
+fi
+
+password=""
+if [ "$generate" != true ] && [ -t 0 ]; then
+  read -r -s -p "Admin password (Enter to generate one): " password; echo >&2
+  if [ -n "$password" ]; then
+    read -r -s -p "Again: " again; echo >&2
+    [ "$password" = "$again" ] || { echo "the passwords differ" >&2; exit 1; }
+  fi
+fi
+generated=false
+if [ -z "$password" ]; then
+  password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+  generated=true
+fi
+
+hash=$(printf '%s\n' "$password" | "$bin" hash-password)
+secrets=$("$bin" gen-secrets | grep -E '^AUTH_(JWT_SECRET|ENCRYPTION_KEY)=')
+
+umask 077
+tmp=$(mktemp "${env_file}.XXXXXX")
+{
+  echo "# soloauth secrets, written by scripts/setup_auth.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "AUTH_DOMAIN=auth.example.com"
+  echo "APP_DOMAIN=app.example.com"
+  echo "COOKIE_DOMAIN=example.com"
+  echo "AUTH_ADMIN_PASSWORD_HASH='$hash'"
+  echo "$secrets"
+} >"$tmp"
+chmod 600 "$tmp"
+mv "$tmp" "$env_file"
+
+echo "wrote $env_file (mode 600); set AUTH_DOMAIN, APP_DOMAIN and COOKIE_DOMAIN in it" >&2
+if [ "$generated" = true ]; then
+  echo "admin password (shown once, store it in your password manager): $password" >&2
+fi
