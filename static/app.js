@@ -1,90 +1,313 @@
-// soloauth minimal login page: signs in with the HttpOnly cookies the server sets.
+// soloauth login page: sign in (password, then a TOTP or recovery code),
+// return to an allowed `rd`, manage two-factor and sessions. Tokens live only
+// in the server's HttpOnly cookies; this script never sees or stores them.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-
-async function api(path, options = {}) {
-  const resp = await fetch(path, {
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json" },
-    ...options,
-  });
-  const body = resp.status === 204 ? null : await resp.json().catch(() => null);
-  return { resp, body };
-}
-
-let mfaToken = null;
-// Set by the server only for an allowed target (see src/api/page.rs).
+// Set by the server, only for an allowed target (src/api/page.rs).
 const rdMeta = document.querySelector('meta[name="soloauth-rd"]');
 const returnTo = rdMeta ? rdMeta.content : null;
+let mfaToken = null;
+let mfaRecovery = false;
+let me = null;
 
-async function showMe() {
-  let { resp, body } = await api("/auth/me");
-  if (resp.status === 401) {
-    // The access cookie may have expired: try the refresh cookie once.
-    const refreshed = await api("/auth/refresh", { method: "POST", body: "{}" });
-    if (refreshed.resp.ok) ({ resp, body } = await api("/auth/me"));
+// ---- talking to the server ----------------------------------------------
+
+async function send(path, method, body) {
+  const options = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
   }
-  const signedIn = resp.ok;
-  if (signedIn && returnTo) {
+  const resp = await fetch(path, options);
+  const data = resp.status === 204 ? null : await resp.json().catch(() => null);
+  return { resp, data };
+}
+
+// One refresh at a time, across tabs too (a refresh token works once).
+let refreshing = null;
+function refreshOnce() {
+  const run = async () => (await send("/auth/refresh", "POST", {})).resp.ok;
+  if (!refreshing) {
+    const locked = navigator.locks ? navigator.locks.request("soloauth-refresh", run) : run();
+    refreshing = locked.finally(() => { refreshing = null; });
+  }
+  return refreshing;
+}
+
+// A call with the access cookie; on an expired token, refresh once and retry.
+async function call(path, method = "GET", body = undefined) {
+  let result = await send(path, method, body);
+  if (result.resp.status === 401 && result.data && result.data.error === "invalid_token") {
+    if (await refreshOnce()) result = await send(path, method, body);
+  }
+  return result;
+}
+
+// ---- messages and busy buttons --------------------------------------------
+
+function say(text, ok = false) {
+  const box = $("message");
+  box.textContent = text || "";
+  box.hidden = !text;
+  box.classList.toggle("ok", ok);
+}
+
+function explain({ resp, data }) {
+  const code = data && data.error;
+  const wait = Number(resp.headers.get("Retry-After") || 0);
+  const minutes = Math.max(1, Math.ceil(wait / 60));
+  switch (code) {
+    case "invalid_credentials": return "Wrong username or password.";
+    case "invalid_code": return "That code is wrong, expired or already used.";
+    case "account_locked": return `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
+    case "rate_limited": return `Too many requests. Wait ${wait || 1} second${wait === 1 ? "" : "s"} and try again.`;
+    case "busy": return "The server is busy. Try again in a moment.";
+    case "invalid_token": return "Your session has ended. Sign in again.";
+    default: return (data && data.message) || `Something went wrong (HTTP ${resp.status}).`;
+  }
+}
+
+// Runs `work` with every button of `form` disabled.
+async function busy(form, work) {
+  const buttons = form.querySelectorAll("button");
+  buttons.forEach((b) => { b.disabled = true; });
+  try { return await work(); } finally { buttons.forEach((b) => { b.disabled = false; }); }
+}
+
+function show(view) {
+  for (const id of ["signin", "mfa", "account"]) $(id).hidden = id !== view;
+  const focus = { signin: "username", mfa: mfaRecovery ? "recovery-code" : "code" }[view];
+  if (focus) $(focus).focus();
+}
+
+// ---- signing in ------------------------------------------------------------
+
+async function signedIn() {
+  if (returnTo) {
     window.location.assign(returnTo);
     return;
   }
-  $("login").hidden = signedIn || mfaToken !== null;
-  $("second-factor").hidden = signedIn || mfaToken === null;
-  $("signed-in").hidden = !signedIn;
-  if (signedIn) $("who").textContent = body.username;
+  await loadAccount();
 }
 
-$("login").addEventListener("submit", async (event) => {
+$("signin").addEventListener("submit", (event) => {
   event.preventDefault();
-  const button = event.target.querySelector("button");
-  button.disabled = true;
-  $("message").textContent = "";
-  try {
-    const { resp, body } = await api("/auth/login", {
-      method: "POST",
-      body: JSON.stringify({ username: $("username").value, password: $("password").value }),
+  busy(event.target, async () => {
+    say("");
+    const result = await send("/auth/login", "POST", {
+      username: $("username").value,
+      password: $("password").value,
     });
-    if (resp.ok) {
-      $("password").value = "";
-      await showMe();
-    } else if (body && body.error === "mfa_required") {
-      $("password").value = "";
-      mfaToken = body.mfa_token;
-      await showMe();
-      $("code").focus();
-    } else {
-      $("message").textContent = (body && body.message) || "Sign-in failed";
+    $("password").value = "";
+    if (result.resp.ok) return signedIn();
+    if (result.data && result.data.error === "mfa_required") {
+      mfaToken = result.data.mfa_token;
+      return show("mfa");
     }
-  } finally {
-    button.disabled = false;
-  }
+    say(explain(result));
+    $("password").focus();
+  });
 });
 
-$("second-factor").addEventListener("submit", async (event) => {
+$("mfa-switch").addEventListener("click", () => {
+  mfaRecovery = !mfaRecovery;
+  $("mfa-totp").hidden = mfaRecovery;
+  $("mfa-recovery").hidden = !mfaRecovery;
+  $("mfa-switch").textContent = mfaRecovery ? "Use the authenticator app instead" : "Use a recovery code instead";
+  $(mfaRecovery ? "recovery-code" : "code").focus();
+});
+
+$("mfa-cancel").addEventListener("click", () => { mfaToken = null; say(""); show("signin"); });
+
+$("mfa").addEventListener("submit", (event) => {
   event.preventDefault();
-  const button = event.target.querySelector("button");
-  button.disabled = true;
-  const value = $("code").value.trim();
-  const factor = /^[0-9 ]+$/.test(value) ? { code: value } : { recovery_code: value };
-  try {
-    const { resp, body } = await api("/auth/login/totp", {
-      method: "POST",
-      body: JSON.stringify({ mfa_token: mfaToken, ...factor }),
-    });
-    mfaToken = null; // single use, right or wrong
+  busy(event.target, async () => {
+    const factor = mfaRecovery
+      ? { recovery_code: $("recovery-code").value }
+      : { code: $("code").value.replace(/\s/g, "") };
+    const result = await send("/auth/login/totp", "POST", { mfa_token: mfaToken, ...factor });
+    mfaToken = null; // good for one try, right or wrong
     $("code").value = "";
-    $("message").textContent = resp.ok ? "" : ((body && body.message) || "Wrong code") + " — sign in again.";
-    await showMe();
-  } finally {
-    button.disabled = false;
+    $("recovery-code").value = "";
+    if (result.resp.ok) { say(""); return signedIn(); }
+    say(`${explain(result)} Sign in again.`);
+    show("signin");
+  });
+});
+
+// ---- the signed-in view ----------------------------------------------------
+
+async function loadAccount() {
+  const result = await call("/auth/me");
+  if (!result.resp.ok) { show("signin"); return; }
+  me = result.data;
+  $("who").textContent = me.username;
+  const n = me.recovery_codes_remaining;
+  $("factor-status").textContent = me.totp_enabled
+    ? `Two-factor authentication is on. ${n} recovery code${n === 1 ? "" : "s"} left.`
+    : "Two-factor authentication is off.";
+  $("totp-off").hidden = me.totp_enabled;
+  $("totp-on").hidden = !me.totp_enabled;
+  $("enroll").hidden = true;
+  show("account");
+  await loadSessions();
+}
+
+function describe(session) {
+  const when = (t) => new Date(t).toLocaleString();
+  return `${session.ip || "unknown address"} · ${session.user_agent || "unknown device"} · since ${when(session.created_at)} · last seen ${when(session.last_seen_at)}`;
+}
+
+async function loadSessions() {
+  const result = await call("/auth/sessions");
+  const list = $("sessions");
+  list.replaceChildren();
+  if (!result.resp.ok) return;
+  for (const session of result.data) {
+    const item = document.createElement("li");
+    const title = document.createElement("div");
+    title.textContent = session.current ? "This device" : "Another device";
+    if (session.current) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = "current";
+      title.append(badge);
+    }
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    meta.textContent = describe(session);
+    item.append(title, meta);
+    if (!session.current) {
+      const revoke = document.createElement("button");
+      revoke.type = "button";
+      revoke.className = "secondary";
+      revoke.textContent = "Sign out this device";
+      revoke.setAttribute("aria-label", `Sign out ${describe(session)}`);
+      revoke.addEventListener("click", async () => {
+        revoke.disabled = true;
+        const r = await call(`/auth/sessions/${encodeURIComponent(session.id)}`, "DELETE");
+        if (!r.resp.ok) say(explain(r));
+        await loadSessions();
+      });
+      item.append(revoke);
+    }
+    list.append(item);
+  }
+}
+
+async function signOut() {
+  await call("/auth/logout", "POST");
+  me = null;
+  say("You are signed out.", true);
+  show("signin");
+}
+
+$("signout").addEventListener("click", signOut);
+
+$("signout-all").addEventListener("click", async () => {
+  const result = await call("/auth/sessions");
+  if (result.resp.ok) {
+    for (const s of result.data.filter((s) => !s.current)) {
+      await call(`/auth/sessions/${encodeURIComponent(s.id)}`, "DELETE");
+    }
+  }
+  await signOut();
+});
+
+// ---- two-factor management -------------------------------------------------
+
+$("enroll-start").addEventListener("click", async () => {
+  const result = await call("/auth/totp/setup", "POST");
+  if (!result.resp.ok) { say(explain(result)); return; }
+  $("qr").src = result.data.qr_png;
+  $("secret").textContent = result.data.secret.replace(/(.{4})/g, "$1 ").trim();
+  $("totp-off").hidden = true;
+  $("enroll").hidden = false;
+  $("enroll-code").focus();
+});
+
+$("enroll-cancel").addEventListener("click", () => { $("enroll").hidden = true; $("totp-off").hidden = false; });
+
+$("enroll").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, async () => {
+    const result = await call("/auth/totp/confirm", "POST", { code: $("enroll-code").value.replace(/\s/g, "") });
+    $("enroll-code").value = "";
+    if (!result.resp.ok) { say(explain(result)); return; }
+    say("Two-factor authentication is on.", true);
+    await loadAccount();
+    showCodes(result.data.recovery_codes);
+  });
+});
+
+$("regenerate").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, async () => {
+    const result = await call("/auth/recovery-codes", "POST", { code: $("regenerate-code").value.replace(/\s/g, "") });
+    $("regenerate-code").value = "";
+    if (!result.resp.ok) { say(explain(result)); return; }
+    say("New recovery codes made; the old ones no longer work.", true);
+    await loadAccount();
+    showCodes(result.data.recovery_codes);
+  });
+});
+
+$("disable").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, async () => {
+    const result = await call("/auth/totp/disable", "POST", {
+      password: $("disable-password").value,
+      code: $("disable-code").value.trim(),
+    });
+    $("disable-password").value = "";
+    $("disable-code").value = "";
+    if (!result.resp.ok) { say(explain(result)); return; }
+    say("Two-factor authentication is off.", true);
+    await loadAccount();
+  });
+});
+
+// ---- recovery codes, shown once ----------------------------------------------
+
+let shownCodes = [];
+function showCodes(codes) {
+  shownCodes = codes;
+  const list = $("codes-list");
+  list.replaceChildren(...codes.map((c) => { const li = document.createElement("li"); li.textContent = c; return li; }));
+  $("codes").hidden = false;
+  $("codes").focus();
+}
+
+$("codes-copy").addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText(shownCodes.join("\n"));
+    say("Recovery codes copied.", true);
+  } catch {
+    say("Copying is not allowed here; download them instead.");
   }
 });
 
-$("logout").addEventListener("click", async () => {
-  await api("/auth/logout", { method: "POST" });
-  await showMe();
+$("codes-download").addEventListener("click", () => {
+  const text = `soloauth recovery codes for ${me ? me.username : "admin"} (${new Date().toISOString()})\n` +
+    "Each code works once.\n\n" + shownCodes.join("\n") + "\n";
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+  link.download = "soloauth-recovery-codes.txt";
+  link.click();
+  URL.revokeObjectURL(link.href);
 });
 
-showMe();
+$("codes-done").addEventListener("click", () => {
+  shownCodes = [];
+  $("codes-list").replaceChildren();
+  $("codes").hidden = true;
+  say("");
+});
+
+// ---- start -------------------------------------------------------------------
+
+(async () => {
+  const result = await call("/auth/me");
+  if (result.resp.ok) { await signedIn(); } else { show("signin"); }
+})();
