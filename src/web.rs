@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use poem::endpoint::EmbeddedFilesEndpoint;
 use poem::error::ResponseError;
 use poem::http::{header, HeaderValue};
 use poem::middleware::CookieJarManager;
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem::web::Path;
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -28,6 +28,41 @@ const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
 #[derive(rust_embed::RustEmbed)]
 #[folder = "static/"]
 pub struct Assets;
+
+/// `GET /static/*`: an embedded file, with a strong ETag and `304` when the
+/// browser already has it. (poem's own endpoint writes an unquoted ETag and
+/// then answers `400` when the browser sends it back.)
+#[handler]
+fn static_file(req: &Request, Path(path): Path<String>) -> Response {
+    serve_asset(req, &path)
+}
+
+/// `GET /favicon.ico`: browsers ask for it on every page, the JSON ones too.
+#[handler]
+fn favicon(req: &Request) -> Response {
+    serve_asset(req, "favicon.svg")
+}
+
+fn serve_asset(req: &Request, path: &str) -> Response {
+    let Some(file) = Assets::get(path) else {
+        return ApiError::NotFound("no such file".into()).as_response();
+    };
+    let etag = format!("\"{}\"", crate::secret::to_hex(&file.metadata.sha256_hash()[..16]));
+    let cached = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let builder = Response::builder()
+        .header(header::ETAG, etag)
+        .header(header::CACHE_CONTROL, "no-cache");
+    if cached {
+        return builder.status(poem::http::StatusCode::NOT_MODIFIED).finish();
+    }
+    builder
+        .content_type(file.metadata.mimetype())
+        .body(file.data.into_owned())
+}
 
 /// Adds the security headers; `no-store` on everything but static assets.
 async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
@@ -123,7 +158,8 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     Route::new()
-        .nest("/static", EmbeddedFilesEndpoint::<Assets>::new())
+        .at("/static/*path", get(static_file))
+        .at("/favicon.ico", get(favicon))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

@@ -277,6 +277,7 @@ function showCodes(codes) {
   list.replaceChildren(...codes.map((c) => { const li = document.createElement("li"); li.textContent = c; return li; }));
   $("codes").hidden = false;
   $("codes").focus();
+  $("codes").scrollIntoView({ block: "start" });
 }
 
 $("codes-copy").addEventListener("click", async () => {

@@ -196,3 +196,22 @@ async fn health_checks_storage() {
         );
     }
 }
+
+/// Regression: a browser reload sends the ETag back; poem's embedded-files
+/// endpoint answered that with `400` and the page lost its script and style.
+#[tokio::test]
+async fn static_files_revalidate_with_their_etag() {
+    let s = Server::start().await;
+    let first = s.get("/static/app.js", None).await;
+    let etag = first.headers["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let again = s
+        .send(s.http.get(s.url("/static/app.js")).header("if-none-match", &etag))
+        .await;
+    assert_eq!(again.status, 304);
+    let changed = s
+        .send(s.http.get(s.url("/static/app.js")).header("if-none-match", "\"other\""))
+        .await;
+    assert_eq!(changed.status, 200);
+    assert_eq!(s.get("/static/missing.js", None).await.error(), "not_found");
+}

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""End-to-end forward-auth test of soloauth behind three real reverse proxies.
+
+Starts the soloauth server, a tiny upstream HTTP server (in a thread) and, in
+turn, Traefik (forwardAuth), Caddy (forward_auth) and nginx (auth_request),
+each on its own loopback port protecting the upstream. Through each proxy it
+checks that:
+
+  1. an anonymous browser request gets 302 to the login page with the right rd;
+  2. an anonymous API request (Accept: application/json) gets 401;
+  3. a request with the session cookie reaches the upstream with Remote-User;
+  4. after logout, the same cookie is refused again.
+
+Needs `traefik`, `caddy` and `nginx` on PATH (or in /usr/bin, /usr/sbin), loopback
+only; stdlib only. Every config and data file lives in a temporary directory.
+
+Usage (from the repository root):
+    python3 scripts/proxy_test.py target/debug/soloauth
+"""
+
+import http.client
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+PASSWORD = "proxy-test correct horse battery"
+COOKIE = "soloauth_access"
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, ok, reason=""):
+    if ok:
+        results["passed"] += 1
+        print(f"ok   {name}")
+    else:
+        results["failed"] += 1
+        print(f"FAIL {name}: {reason}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, headers=None, body=None):
+    """One HTTP request to 127.0.0.1:port; never follows redirects."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read()
+    finally:
+        conn.close()
+
+
+def which(name):
+    path = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin")
+    if not path:
+        raise RuntimeError(f"{name} not found")
+    return path
+
+
+class Proc:
+    """A child process with its output in a log file; stopped by stop()."""
+
+    def __init__(self, name, argv, workdir, env=None):
+        self.name, self.log = name, os.path.join(workdir, f"{name}.log")
+        with open(self.log, "ab") as log:  # nginx appends its error_log here too
+            self.p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=env, cwd=workdir)
+
+    def wait_ready(self, ready, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.p.poll() is not None:
+                break
+            try:
+                if ready():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        with open(self.log, errors="replace") as f:
+            log = f.read()
+        raise RuntimeError(f"{self.name} did not become ready (exit {self.p.poll()}):\n{log}")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+def port_open(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+class Upstream(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with 200 and the request headers it saw, as JSON."""
+
+    def do_GET(self):
+        body = json.dumps({
+            "path": self.path,
+            "remote_user": self.headers.get("Remote-User"),
+            "remote_session": self.headers.get("Remote-Session"),
+            "headers": dict(self.headers.items()),
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+# --- proxy configurations --------------------------------------------------
+
+def start_traefik(tmp, port, auth, upstream):
+    dynamic = os.path.join(tmp, "dynamic.yml")
+    with open(dynamic, "w") as f:
+        f.write(f"""http:
+  middlewares:
+    soloauth:
+      forwardAuth:
+        address: "http://127.0.0.1:{auth}/auth/verify"
+        trustForwardHeader: true
+        authResponseHeaders: ["Remote-User", "Remote-Session"]
+  routers:
+    app:
+      rule: "PathPrefix(`/`)"
+      entryPoints: ["web"]
+      middlewares: ["soloauth"]
+      service: upstream
+  services:
+    upstream:
+      loadBalancer:
+        servers:
+          - url: "http://127.0.0.1:{upstream}"
+""")
+    static = os.path.join(tmp, "traefik.yml")
+    with open(static, "w") as f:
+        f.write(f"""global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+entryPoints:
+  web:
+    address: "127.0.0.1:{port}"
+providers:
+  file:
+    filename: "{dynamic}"
+    watch: false
+log:
+  level: ERROR
+api:
+  dashboard: false
+""")
+    proc = Proc("traefik", [which("traefik"), f"--configFile={static}"], tmp)
+    # The port opens before the file provider's router is loaded (404 until then).
+    proc.wait_ready(lambda: request(port, "GET", "/", {"Accept": "application/json"})[0] != 404)
+    return proc
+
+
+def start_caddy(tmp, port, auth, upstream):
+    caddyfile = os.path.join(tmp, "Caddyfile")
+    with open(caddyfile, "w") as f:
+        f.write(f"""{{
+	admin off
+	auto_https off
+}}
+
+http://:{port} {{
+	bind 127.0.0.1
+	forward_auth 127.0.0.1:{auth} {{
+		uri /auth/verify
+		copy_headers Remote-User Remote-Session
+	}}
+	reverse_proxy 127.0.0.1:{upstream}
+}}
+""")
+    env = dict(os.environ, HOME=tmp, XDG_DATA_HOME=tmp, XDG_CONFIG_HOME=tmp)
+    argv = [which("caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"]
+    proc = Proc("caddy", argv, tmp, env)
+    proc.wait_ready(lambda: port_open(port))
+    return proc
+
+
+def start_nginx(tmp, port, auth, upstream):
+    conf = os.path.join(tmp, "nginx.conf")
+    temps = "\n".join(f"    {d}_temp_path {tmp}/{d}_temp;" for d in
+                      ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    with open(conf, "w") as f:
+        f.write(f"""daemon off;
+user root;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+{temps}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            auth_request /_soloauth;
+            auth_request_set $login $upstream_http_location;
+            auth_request_set $auth_user $upstream_http_remote_user;  # $remote_user is built in
+            auth_request_set $auth_session $upstream_http_remote_session;
+            error_page 401 = @login;
+            proxy_set_header Remote-User $auth_user;
+            proxy_set_header Remote-Session $auth_session;
+            proxy_pass http://127.0.0.1:{upstream};
+        }}
+        # Browsers go to the login page; API clients keep the 401.
+        location @login {{
+            if ($http_accept ~* "text/html") {{
+                return 302 $login;
+            }}
+            return 401;
+        }}
+        location = /_soloauth {{
+            internal;
+            proxy_pass http://127.0.0.1:{auth}/auth/verify;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+        }}
+    }}
+}}
+""")
+    # error_log goes to the same file as stdout/stderr, so a failure prints it.
+    proc = Proc("nginx", [which("nginx"), "-p", tmp, "-c", conf], tmp)
+    proc.wait_ready(lambda: port_open(port))
+    return proc
+
+
+PROXIES = [("traefik", start_traefik), ("caddy", start_caddy), ("nginx", start_nginx)]
+
+
+# --- the checks ------------------------------------------------------------
+
+def login(auth):
+    status, headers, body = request(
+        auth, "POST", "/auth/login", {"Content-Type": "application/json"},
+        json.dumps({"username": "admin", "password": PASSWORD}))
+    if status != 200:
+        raise RuntimeError(f"login: HTTP {status} {body[:200]!r}")
+    cookie = None
+    for value in headers.get_all("Set-Cookie") or []:
+        name, _, rest = value.partition("=")
+        if name.strip() == COOKIE:
+            cookie = rest.split(";", 1)[0]
+    if not cookie:
+        raise RuntimeError(f"login: no {COOKIE} cookie in {headers.get_all('Set-Cookie')}")
+    return json.loads(body)["access_token"], cookie
+
+
+def test_proxy(name, port, auth):
+    host = f"app.localtest:{port}"
+    path = "/some/page?x=1"
+    browser = {"Host": host, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    api = {"Host": host, "Accept": "application/json"}
+
+    status, headers, body = request(port, "GET", path, browser)
+    location = headers.get("Location") or ""
+    prefix = f"http://auth.localtest:{AUTH_PORT}/?rd="
+    rd = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query).get("rd", [None])[0]
+    want = f"http://{host}{path}"
+    check(f"{name}: anonymous browser -> 302 with rd",
+          status == 302 and location.startswith(prefix) and rd == want,
+          f"HTTP {status}, Location {location!r}, rd {rd!r} (want prefix {prefix!r}, rd {want!r})")
+
+    status, _, body = request(port, "GET", path, api)
+    check(f"{name}: anonymous API -> 401", status == 401, f"HTTP {status} {body[:200]!r}")
+
+    token, cookie = login(auth)
+    with_cookie = dict(api, Cookie=f"{COOKIE}={cookie}")
+    status, _, body = request(port, "GET", path, with_cookie)
+    try:
+        seen = json.loads(body)
+    except ValueError:
+        seen = {}
+    check(f"{name}: session cookie -> 200, upstream sees Remote-User admin",
+          status == 200 and seen.get("remote_user") == "admin" and seen.get("path") == path,
+          f"HTTP {status} {body[:300]!r}")
+
+    status, _, body = request(auth, "POST", "/auth/logout", {"Authorization": f"Bearer {token}"})
+    if status != 204:
+        check(f"{name}: logout", False, f"HTTP {status} {body[:200]!r}")
+    status, _, body = request(port, "GET", path, with_cookie)
+    status_b, headers_b, _ = request(port, "GET", path, dict(browser, Cookie=f"{COOKIE}={cookie}"))
+    check(f"{name}: after logout the cookie is refused (401 API, 302 browser)",
+          status == 401 and status_b == 302
+          and (headers_b.get("Location") or "").startswith(prefix),
+          f"API HTTP {status} {body[:200]!r}; browser HTTP {status_b}")
+
+
+def start_server(binary, tmp):
+    hashed = subprocess.run([binary, "hash-password"], input=PASSWORD + "\n", text=True,
+                            capture_output=True, check=True, timeout=60).stdout.strip()
+    env = dict(os.environ,
+               AUTH_DATA_DIR=os.path.join(tmp, "data"),
+               AUTH_BIND=f"127.0.0.1:{AUTH_PORT}",
+               AUTH_LOG_FORMAT="json",
+               AUTH_ADMIN_PASSWORD_HASH=hashed,
+               AUTH_PUBLIC_URL=f"http://auth.localtest:{AUTH_PORT}",
+               AUTH_TRUSTED_PROXIES="127.0.0.1/32",
+               AUTH_COOKIE_SECURE="false")
+    proc = Proc("soloauth", [binary], tmp, env)
+    proc.wait_ready(lambda: request(AUTH_PORT, "GET", "/health")[0] == 200)
+    return proc
+
+
+AUTH_PORT = free_port()
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__)
+    binary = os.path.abspath(sys.argv[1])
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    procs = []
+    with tempfile.TemporaryDirectory(prefix="proxy_test.") as tmp:
+        try:
+            procs.append(start_server(binary, tmp))
+            for name, start in PROXIES:
+                workdir = os.path.join(tmp, name)
+                os.mkdir(workdir)
+                port = free_port()
+                try:
+                    proc = start(workdir, port, AUTH_PORT, upstream.server_address[1])
+                except (RuntimeError, OSError) as e:
+                    check(f"{name}: start", False, str(e))
+                    continue
+                procs.append(proc)
+                try:
+                    test_proxy(name, port, AUTH_PORT)
+                except (RuntimeError, OSError, ValueError, KeyError) as e:
+                    check(f"{name}: test run", False, repr(e))
+                finally:
+                    proc.stop()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            check("setup", False, str(e))
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+            upstream.shutdown()
+    print(f"{results['passed']} passed, {results['failed']} failed")
+    return 0 if results["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
