@@ -47,7 +47,10 @@ fn serve_asset(req: &Request, path: &str) -> Response {
     let Some(file) = Assets::get(path) else {
         return ApiError::NotFound("no such file".into()).as_response();
     };
-    let etag = format!("\"{}\"", crate::secret::to_hex(&file.metadata.sha256_hash()[..16]));
+    let etag = format!(
+        "\"{}\"",
+        crate::secret::to_hex(&file.metadata.sha256_hash()[..16])
+    );
     let cached = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -57,7 +60,9 @@ fn serve_asset(req: &Request, path: &str) -> Response {
         .header(header::ETAG, etag)
         .header(header::CACHE_CONTROL, "no-cache");
     if cached {
-        return builder.status(poem::http::StatusCode::NOT_MODIFIED).finish();
+        return builder
+            .status(poem::http::StatusCode::NOT_MODIFIED)
+            .finish();
     }
     builder
         .content_type(file.metadata.mimetype())

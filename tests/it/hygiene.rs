@@ -206,11 +206,19 @@ async fn static_files_revalidate_with_their_etag() {
     let etag = first.headers["etag"].to_str().unwrap().to_string();
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
     let again = s
-        .send(s.http.get(s.url("/static/app.js")).header("if-none-match", &etag))
+        .send(
+            s.http
+                .get(s.url("/static/app.js"))
+                .header("if-none-match", &etag),
+        )
         .await;
     assert_eq!(again.status, 304);
     let changed = s
-        .send(s.http.get(s.url("/static/app.js")).header("if-none-match", "\"other\""))
+        .send(
+            s.http
+                .get(s.url("/static/app.js"))
+                .header("if-none-match", "\"other\""),
+        )
         .await;
     assert_eq!(changed.status, 200);
     assert_eq!(s.get("/static/missing.js", None).await.error(), "not_found");
