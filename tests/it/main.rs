@@ -5,6 +5,7 @@
 
 mod abuse;
 mod common;
+mod crash;
 mod hygiene;
 mod login;
 mod process;
