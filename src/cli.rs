@@ -47,6 +47,9 @@ pub enum Command {
     RotateKeys,
     /// Lift every lockout (account-wide and per IP).
     Unlock,
+    /// Time argon2id verifications (for scripts/bench.sh).
+    #[command(hide = true)]
+    BenchHash,
     /// Print recent audit events, newest first.
     Events {
         /// How many.
@@ -354,4 +357,18 @@ pub fn events_command(limit: usize) -> ExitCode {
             lines.join("\n")
         })
     })
+}
+
+/// `soloauth bench-hash` (hidden): the median time of one verification.
+pub fn bench_hash_command() -> ExitCode {
+    match crate::auth::password::median_verify_ms(21) {
+        Ok(ms) => {
+            println!("median {ms:.2} ms per argon2id verification (21 rounds)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("soloauth: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         Command::ResetTotp => cli::reset_totp_command(),
         Command::RotateKeys => cli::rotate_keys_command(),
         Command::Unlock => cli::unlock_command(),
+        Command::BenchHash => cli::bench_hash_command(),
         Command::Events { limit } => cli::events_command(limit),
     }
 }

@@ -83,6 +83,23 @@ fn verify_blocking(password: &[u8], phc: &str) -> bool {
     verify_in(&mut Vec::new(), password, phc)
 }
 
+/// Median milliseconds of one verification, as the server does it (for
+/// `scripts/bench.sh`, through the hidden `soloauth bench-hash`).
+pub fn median_verify_ms(rounds: usize) -> Result<f64, String> {
+    let password = random_bytes(16);
+    let phc = hash_password(&password)?;
+    let mut memory = Vec::new();
+    let mut times: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            verify_in(&mut memory, &password, &phc);
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
 /// The admin's credentials and the bounded pool that checks them.
 pub struct CredentialChecker {
     username: String,
