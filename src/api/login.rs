@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::web::cookie::CookieJar;
 use poem::Request;
 use poem_openapi::payload::{Form, Json};
-use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags, Union};
 
 use super::{cookies, guarded, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
 use crate::app::AppState;
@@ -39,14 +39,29 @@ pub enum LoginRequest {
     Form(Form<LoginBody>),
 }
 
-/// The second step of a login: the `mfa_token` and one of `code` or `recovery_code`.
+/// The second step with a TOTP code.
 #[derive(Object)]
-pub struct LoginTotpBody {
+pub struct LoginTotpCode {
     mfa_token: SecretInput,
     /// A current 6-digit TOTP code.
-    code: Option<SecretInput>,
+    code: SecretInput,
+}
+
+/// The second step with a recovery code.
+#[derive(Object)]
+pub struct LoginTotpRecovery {
+    mfa_token: SecretInput,
     /// One of the recovery codes (case, spaces and dashes ignored).
-    recovery_code: Option<SecretInput>,
+    recovery_code: SecretInput,
+}
+
+/// The second step of a login: the `mfa_token` and exactly one of `code` or
+/// `recovery_code` (a body with both, or neither, is `400`).
+#[derive(Union)]
+#[oai(one_of)]
+pub enum LoginTotpBody {
+    Code(LoginTotpCode),
+    Recovery(LoginTotpRecovery),
 }
 
 /// `POST /auth/refresh` body; the `soloauth_refresh` cookie may stand in for it.
@@ -184,18 +199,14 @@ impl LoginApi {
         body: Json<LoginTotpBody>,
     ) -> ApiResult<Json<TokenResponse>> {
         let state = &self.state;
-        let body = body.0;
-        let factor = match (body.code, body.recovery_code) {
-            (Some(code), None) => SecondFactor::Totp(code.0),
-            (None, Some(code)) => SecondFactor::Recovery(code.0),
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "give exactly one of code or recovery_code".into(),
-                ))
+        let (mfa_token, factor) = match body.0 {
+            LoginTotpBody::Code(b) => (b.mfa_token.0, SecondFactor::Totp(b.code.0)),
+            LoginTotpBody::Recovery(b) => {
+                (b.mfa_token.0, SecondFactor::Recovery(b.recovery_code.0))
             }
         };
         lockout::check_rate(state, client.ip, "/auth/login/totp")?;
-        let attempt = factors::complete_challenge(state, &body.mfa_token.0, &factor, &client);
+        let attempt = factors::complete_challenge(state, &mfa_token, &factor, &client);
         guarded(state, &client, "login_totp", attempt).await?;
         state.metrics.mfa.with_label_values(&["success"]).inc();
         finish_login(state, jar, &client, &["pwd", "otp"]).await

@@ -14,6 +14,20 @@ async fn unknown_route_and_wrong_method_are_json() {
     let r = s.send(s.http.put(s.url("/auth/login"))).await;
     assert_eq!(r.status, 405);
     assert_eq!(r.error(), "method_not_allowed");
+    assert_eq!(r.headers["allow"], "POST");
+    for (path, allow) in [
+        ("/auth/me", "GET, HEAD"),
+        ("/auth/verify", "GET, HEAD"),
+        ("/auth/sessions/abc", "DELETE"),
+        ("/static/app.js", "GET, HEAD"),
+    ] {
+        let r = s.send(s.http.patch(s.url(path))).await;
+        assert_eq!(
+            (r.status.as_u16(), r.headers["allow"].to_str().unwrap()),
+            (405, allow),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]
