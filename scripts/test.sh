@@ -63,6 +63,9 @@ bash scripts/deploy_test.sh target/debug/soloauth
 step "forward auth through real Traefik, Caddy and nginx"
 python3 scripts/proxy_test.py target/debug/soloauth
 
+step "schemathesis against /openapi.json (every operation, positive and negative)"
+bash scripts/schemathesis.sh target/debug/soloauth
+
 step "the login page in headless Chromium (screenshots in target/screenshots/)"
 python3 scripts/browser_test.py target/debug/soloauth
 
