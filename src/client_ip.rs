@@ -34,8 +34,14 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -
     let forwarded: Vec<Option<IpAddr>> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .flat_map(|v| v.to_str().unwrap_or("garbage").split(','))
-        .map(|part| part.trim().parse::<IpAddr>().ok().map(canonical))
+        // Lossy: a client's stray non-ASCII bytes must not hide the address
+        // our proxy appended to the same line.
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(',')
+                .map(|part| part.trim().parse::<IpAddr>().ok().map(canonical))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let mut chosen = peer;
     // Walk from the right; stop at the first untrusted hop or unreadable entry.
@@ -96,6 +102,20 @@ mod tests {
             &trusted,
         );
         assert_eq!(got, Some(ip("198.51.100.7")));
+    }
+
+    #[test]
+    fn non_ascii_client_bytes_do_not_hide_the_appended_address() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            poem::http::HeaderValue::from_bytes(b"\x80, 1.2.3.4").unwrap(),
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.2")), &h, &trusted),
+            Some(ip("1.2.3.4"))
+        );
     }
 
     #[test]

@@ -312,7 +312,12 @@ impl Config {
             .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase());
         if let Some(domain) = &cookie_domain {
             let host = public_host.split(':').next().unwrap_or_default();
-            if host != domain && !host.ends_with(&format!(".{domain}")) {
+            let labels: Vec<&str> = domain.split('.').collect();
+            if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+                r.problems.push(format!(
+                    "AUTH_COOKIE_DOMAIN={domain:?} must be a registered domain like example.com, not a bare suffix"
+                ));
+            } else if host != domain && !host.ends_with(&format!(".{domain}")) {
                 r.problems.push(format!(
                     "AUTH_COOKIE_DOMAIN={domain:?} must be the public host or a parent of it ({host})"
                 ));
@@ -554,6 +559,17 @@ mod tests {
         assert_eq!(c.public_origin, "https://auth.example.com");
         let c = load(&[("AUTH_PUBLIC_URL", "http://10.0.0.5:8001")]).unwrap();
         assert_eq!(c.public_origin, "http://10.0.0.5:8001");
+    }
+
+    #[test]
+    fn cookie_domain_must_be_a_real_domain() {
+        for bad in [".", "com", "example..com", "example.com."] {
+            let vars = [
+                ("AUTH_PUBLIC_URL", "https://auth.example.com."),
+                ("AUTH_COOKIE_DOMAIN", bad),
+            ];
+            assert!(load(&vars).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
