@@ -57,6 +57,16 @@ cargo clippy --all-targets -- -D warnings
 step "cargo test (unit + integration over real HTTP)"
 cargo test --all-targets
 
+step "dependency audit (cargo deny)"
+command -v cargo-deny >/dev/null || cargo install cargo-deny --locked --quiet
+cargo deny --log-level error check bans licenses sources
+# Known vulnerabilities need the RustSec database, fetched from GitHub.
+if timeout 60 cargo deny --log-level error fetch db >/dev/null 2>&1; then
+  cargo deny --log-level error check advisories
+else
+  echo "advisories: skipped (the RustSec database cannot be fetched from this machine)"
+fi
+
 step "deployment files: hadolint, compose YAML, setup_auth.sh"
 bash scripts/deploy_test.sh target/debug/soloauth
 
