@@ -254,7 +254,7 @@ proptest! {
             match keys.verify(&token, now) {
                 Some(got) => {
                     prop_assert!(inside(now), "verified at {now}, iat {iat}, exp {exp}");
-                    prop_assert_eq!(&got, &claims);
+                    prop_assert_eq!(&*got, &claims);
                 }
                 None => prop_assert!(!inside(now), "refused at {now}, iat {iat}, exp {exp}"),
             }

@@ -94,7 +94,7 @@ impl VerifyApi {
         let state = &self.state;
         if let Some(p) = authenticate(state, req) {
             state.metrics.verify.with_label_values(&["allowed"]).inc();
-            return VerifyResponse::Allowed(p.claims.sub, p.session.id, NO_STORE.into());
+            return VerifyResponse::Allowed(p.claims.sub.clone(), p.session.id, NO_STORE.into());
         }
         let headers = req.headers();
         let trusted = req

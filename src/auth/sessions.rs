@@ -35,7 +35,7 @@ pub struct TokenPair {
 /// An authenticated request: valid access token, live session.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub claims: AccessClaims,
+    pub claims: std::sync::Arc<AccessClaims>,
     pub session: Session,
 }
 

@@ -6,6 +6,15 @@
 //! across restarts, names the key without revealing it, and lets verification
 //! pick the one key to try. Expiry and not-before are checked against the
 //! injected `now`, not the library's own clock, so tests never sleep.
+//!
+//! Forward auth checks the same cookie for every request a page makes, so
+//! tokens whose signature checked out are remembered (by their exact text,
+//! at most [`CACHE_SIZE`] of them): a repeat costs a map lookup instead of
+//! base64, JSON and HMAC. Time is still checked on every use, and the session
+//! behind the token is still looked up by the caller.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -19,6 +28,8 @@ pub const ISSUER: &str = "soloauth";
 pub const AUDIENCE: &str = "soloauth";
 /// Seconds of clock skew tolerated on `nbf`/`iat`.
 const LEEWAY: i64 = 5;
+/// Verified tokens remembered (the map is emptied when full).
+pub const CACHE_SIZE: usize = 4096;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -62,6 +73,7 @@ pub struct JwtKeys {
     signing: EncodingKey,
     verifying: Vec<VerifyKey>,
     validation: Validation,
+    verified: Mutex<HashMap<String, Arc<AccessClaims>>>,
 }
 
 /// The key id of a secret: 16 hex digits of SHA-256("soloauth-kid:" ‖ secret).
@@ -99,6 +111,7 @@ impl JwtKeys {
             signing: EncodingKey::from_secret(current_bytes),
             verifying,
             validation,
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -111,7 +124,27 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, `kid`, `iss`, `aud`, `nbf` and `exp` at `now`.
     /// Any failure is `None`: callers answer `401 invalid_token` whatever the cause.
-    pub fn verify(&self, token: &str, now: i64) -> Option<AccessClaims> {
+    pub fn verify(&self, token: &str, now: i64) -> Option<Arc<AccessClaims>> {
+        let remembered = self.verified.lock().ok()?.get(token).cloned();
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.verify_signature(token)?);
+                if let Ok(mut map) = self.verified.lock() {
+                    if map.len() >= CACHE_SIZE {
+                        map.clear();
+                    }
+                    map.insert(token.to_string(), claims.clone());
+                }
+                claims
+            }
+        };
+        let in_time = now < claims.exp && claims.nbf <= now + LEEWAY && claims.iat <= now + LEEWAY;
+        in_time.then_some(claims)
+    }
+
+    /// Checks header, signature, `iss` and `aud` (not time).
+    fn verify_signature(&self, token: &str) -> Option<AccessClaims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if header.alg != Algorithm::HS256 {
             return None;
@@ -119,11 +152,7 @@ impl JwtKeys {
         let kid = header.kid?;
         let key = self.verifying.iter().find(|k| k.kid == kid)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &self.validation).ok()?;
-        let claims = data.claims;
-        if now >= claims.exp || claims.nbf > now + LEEWAY || claims.iat > now + LEEWAY {
-            return None;
-        }
-        Some(claims)
+        Some(data.claims)
     }
 }
 
@@ -147,7 +176,7 @@ mod tests {
         let keys = JwtKeys::new(&secret("a"), &[]);
         let claims = claims();
         let token = keys.sign(&claims).unwrap();
-        assert_eq!(keys.verify(&token, NOW).unwrap(), claims);
+        assert_eq!(*keys.verify(&token, NOW).unwrap(), claims);
         assert!(keys.verify(&token, NOW + 1799).is_some());
         assert!(keys.verify(&token, NOW + 1800).is_none(), "expired");
         assert!(keys.verify(&token, NOW - 60).is_none(), "not yet valid");
