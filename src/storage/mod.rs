@@ -190,3 +190,11 @@ pub(crate) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Option<T> {
         }
     }
 }
+
+/// A store in a fresh temporary directory (unit tests).
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
