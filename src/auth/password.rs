@@ -117,13 +117,16 @@ impl CredentialChecker {
     /// Builds a checker for the single admin account.
     pub fn new(username: String, hash: SecretString) -> Result<Self, String> {
         check_phc(hash.expose_secret())?;
-        let parsed = PasswordHash::new(hash.expose_secret()).map_err(|e| e.to_string())?;
-        let params = argon2::Params::try_from(&parsed).map_err(|e| e.to_string())?;
-        let algorithm = argon2::Algorithm::try_from(parsed.algorithm.as_str()).unwrap_or_default();
-        let dummy_hash = Argon2::new(algorithm, argon2::Version::V0x13, params)
-            .hash_password(&random_bytes(16))
-            .map(|h| h.to_string())
-            .map_err(|e| e.to_string())?;
+        // The dummy has the real hash's algorithm and parameters with a random
+        // salt and output: verifying against it costs exactly the same and
+        // never succeeds. (No hashing here, so the server starts at once.)
+        let mut dummy = PasswordHash::new(hash.expose_secret()).map_err(|e| e.to_string())?;
+        let out_len = dummy.hash.as_ref().map_or(32, |h| h.len());
+        let phc = |e: argon2::password_hash::phc::Error| e.to_string();
+        dummy.salt = Some(argon2::password_hash::phc::Salt::new(&random_bytes(16)).map_err(phc)?);
+        dummy.hash =
+            Some(argon2::password_hash::phc::Output::new(&random_bytes(out_len)).map_err(phc)?);
+        let dummy_hash = dummy.to_string();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         // Leave one core for everything else (/auth/verify must stay fast).
         let cores = cores.saturating_sub(1).max(1);
