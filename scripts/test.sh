@@ -53,6 +53,12 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+# The fuzz targets are a crate of their own (fuzz/, run by scripts/fuzz.sh);
+# checking them here keeps them compiling as the library changes.
+step "fuzz targets: cargo fmt --check, cargo clippy"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --bins -- -D warnings
+
 # --- tests -----------------------------------------------------------------
 step "cargo test (unit + integration over real HTTP)"
 cargo test --all-targets
