@@ -3,11 +3,12 @@
 # figures with the ratios between runs made in this one invocation: the
 # machine is shared and noisy, so compare ratios, not absolute numbers.
 #
-#   scripts/bench.sh                     # about 5 minutes
-#   BENCH_SECONDS=10 scripts/bench.sh    # shorter wrk runs
+#   scripts/bench.sh                                   # about 10 minutes
+#   BENCH_SECONDS=10 BENCH_ROUNDS=1 scripts/bench.sh   # a quick look
 #
 # 1. GET /auth/verify (session cookie) vs GET /health, 16 and 64 connections,
-#    runs interleaved; throughput, p99 and server CPU per request (/proc).
+#    30 s runs interleaved over 3 rounds; median throughput and p99, server
+#    CPU per request (/proc).
 # 2. Login: p50 of a password login vs one argon2id verification, same run.
 # 3. A 64-way wrong-password login flood: verify p99 and throughput during it
 #    vs quiet, and peak RSS.
@@ -17,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECS=${BENCH_SECONDS:-30}
+ROUNDS=${BENCH_ROUNDS:-3}
 PORT=${BENCH_PORT:-18401}
 BASE="http://127.0.0.1:$PORT"
 
@@ -82,33 +84,55 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 
-# One wrk run; prints "rps p99_ms cpu_us_per_request".
-measure() {
+# One wrk run; prints "rps p99_ms cpu_us requests" (CPU: server, user + system).
+measure_raw() {
   local conns=$1 url=$2; shift 2
   local before after out
   before=$(cpu_ticks)
   out=$(wrk -t1 -c"$conns" -d"${SECS}s" --latency "$@" "$url")
   after=$(cpu_ticks)
-  local n; n=$(echo "$out" | reqs)
-  echo "$(echo "$out" | rps) $(echo "$out" | p99) $(awk -v t=$(( (after - before) * TICK_US )) -v n="$n" 'BEGIN{printf "%.1f", t/n}')"
+  echo "$(echo "$out" | rps) $(echo "$out" | p99) $(( (after - before) * TICK_US )) $(echo "$out" | reqs)"
 }
+
+# One wrk run; prints "rps p99_ms cpu_us_per_request".
+measure() { measure_raw "$@" | awk '{printf "%s %s %.1f\n", $1, $2, $3 / $4}'; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, $(uname -r); wrk shares the cores with the server"
 echo
 
 # --- 1. verify vs health, interleaved ------------------------------------------
-declare -A R
-for conns in 16 64; do
-  R[health,$conns]=$(measure "$conns" "$BASE/health")
-  R[verify,$conns]=$(measure "$conns" "$BASE/auth/verify" -H "$COOKIE")
+# ROUNDS rounds of (health, verify) per connection count, order alternating
+# each round so a slow spell on the shared machine hits both alike; the table
+# shows medians over the rounds, CPU per request over all of them.
+declare -A RUNS
+for ((round = 1; round <= ROUNDS; round++)); do
+  for conns in 16 64; do
+    order="health verify"; (( round % 2 == 0 )) && order="verify health"
+    for what in $order; do
+      if [ "$what" = health ]; then out=$(measure_raw "$conns" "$BASE/health")
+      else out=$(measure_raw "$conns" "$BASE/auth/verify" -H "$COOKIE"); fi
+      RUNS[$what,$conns]+="$out"$'\n'
+    done
+  done
 done
-printf '%-34s %12s %12s %10s %16s\n' "" "requests/s" "p99 (ms)" "CPU/req" "verify/health"
+# Median rps, median p99, CPU µs per request over all rounds (mawk: no asort).
+median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+summary() {
+  local runs; runs=$(cat)
+  echo "$(cut -d' ' -f1 <<<"$runs" | median) $(cut -d' ' -f2 <<<"$runs" | median)" \
+    "$(awk '{t+=$3; n+=$4} END{printf "%.1f", t/n}' <<<"$runs")"
+}
+printf '%-34s %12s %12s %10s %16s\n' "median of $ROUNDS runs x ${SECS}s" "requests/s" "p99 (ms)" "CPU/req" "verify/health"
 for conns in 16 64; do
-  read -r hr hp hc <<<"${R[health,$conns]}"
-  read -r vr vp vc <<<"${R[verify,$conns]}"
+  read -r hr hp hc <<<"$(printf '%s' "${RUNS[health,$conns]}" | summary)"
+  read -r vr vp vc <<<"$(printf '%s' "${RUNS[verify,$conns]}" | summary)"
   printf '%-34s %12s %12s %8s µs\n' "GET /health, $conns connections" "$hr" "$hp" "$hc"
   printf '%-34s %12s %12s %8s µs %16s\n' "GET /auth/verify, $conns connections" "$vr" "$vp" "$vc" \
     "$(awk -v a="$vr" -v b="$hr" -v c="$vp" -v d="$hp" 'BEGIN{printf "x%.2f tput, x%.2f p99", a/b, c/d}')"
+  # Each round's own ratios, so the spread is visible too.
+  paste <(printf '%s' "${RUNS[verify,$conns]}") <(printf '%s' "${RUNS[health,$conns]}") |
+    awk -v c="$conns" '{t = t sprintf(" x%.2f", $1/$5); q = q sprintf(" x%.2f", $2/$6)}
+      END{printf "  %s connections, per round: tput%s; p99%s\n", c, t, q}'
 done
 echo
 

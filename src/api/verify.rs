@@ -16,7 +16,8 @@ use poem_openapi::{ApiResponse, OpenApi, Tags};
 
 use super::ACCESS_COOKIE;
 use crate::app::AppState;
-use crate::auth::sessions::{self, Principal};
+use crate::auth::sessions;
+use crate::auth::tokens::AccessClaims;
 use crate::client_ip::is_trusted;
 use crate::error::{ApiError, ErrorBody};
 use crate::forward;
@@ -72,10 +73,8 @@ fn access_token(req: &Request) -> Option<String> {
         .map(|c| c.value_str().to_string())
 }
 
-fn authenticate(state: &AppState, req: &Request) -> Option<Principal> {
-    let principal = sessions::authenticate(state, &access_token(req)?).ok()?;
-    let _ = state.store.touch_session(&principal.session, state.now());
-    Some(principal)
+fn authenticate(state: &AppState, req: &Request) -> Option<Arc<AccessClaims>> {
+    sessions::check_access(state, &access_token(req)?).ok()
 }
 
 pub struct VerifyApi {
@@ -92,9 +91,13 @@ impl VerifyApi {
     #[oai(path = "/auth/verify", method = "get", method = "head")]
     async fn verify(&self, req: &Request) -> VerifyResponse {
         let state = &self.state;
-        if let Some(p) = authenticate(state, req) {
+        if let Some(claims) = authenticate(state, req) {
             state.metrics.verify.with_label_values(&["allowed"]).inc();
-            return VerifyResponse::Allowed(p.claims.sub.clone(), p.session.id, NO_STORE.into());
+            return VerifyResponse::Allowed(
+                claims.sub.clone(),
+                claims.sid.clone(),
+                NO_STORE.into(),
+            );
         }
         let headers = req.headers();
         let trusted = req

@@ -4,12 +4,14 @@
 //! Every function that changes a session flushes the store before it returns,
 //! so what the client is told has happened is on disk.
 
+use std::sync::Arc;
+
 use crate::app::AppState;
 use crate::auth::refresh;
 use crate::auth::tokens::AccessClaims;
 use crate::error::{ApiError, ApiResult};
 use crate::secret::SecretString;
-use crate::storage::sessions::{Rotation, Session};
+use crate::storage::sessions::{Rotation, Session, TOUCH_INTERVAL};
 
 /// Where a request came from, recorded on its session.
 #[derive(Debug, Clone)]
@@ -35,7 +37,7 @@ pub struct TokenPair {
 /// An authenticated request: valid access token, live session.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub claims: std::sync::Arc<AccessClaims>,
+    pub claims: Arc<AccessClaims>,
     pub session: Session,
 }
 
@@ -111,6 +113,23 @@ pub fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal> {
         .live_session(&claims.sid, now)?
         .ok_or(ApiError::InvalidToken)?;
     Ok(Principal { claims, session })
+}
+
+/// Forward auth's check: [`authenticate`] reading only the session's times,
+/// and recording activity on it (at most every [`TOUCH_INTERVAL`] seconds).
+pub fn check_access(state: &AppState, token: &str) -> ApiResult<Arc<AccessClaims>> {
+    let now = state.now();
+    let claims = state.jwt.verify(token, now).ok_or(ApiError::InvalidToken)?;
+    let clock = state
+        .store
+        .live_session_clock(&claims.sid, now)?
+        .ok_or(ApiError::InvalidToken)?;
+    if now - clock.last_seen_at >= TOUCH_INTERVAL {
+        if let Some(session) = state.store.live_session(&claims.sid, now)? {
+            let _ = state.store.touch_session(&session, now);
+        }
+    }
+    Ok(claims)
 }
 
 /// Revokes session `sid`; false if there was none.

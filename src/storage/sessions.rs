@@ -30,6 +30,17 @@ pub struct Session {
     pub refresh_hash: String,
 }
 
+/// How often a session's `last_seen_at` is rewritten, at most, in seconds.
+pub const TOUCH_INTERVAL: i64 = 60;
+
+/// A session's times: all that forward auth's hot path reads of the record
+/// (the other fields are skipped, not allocated).
+#[derive(Deserialize)]
+pub struct SessionClock {
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+}
+
 /// What a rotation attempt found.
 #[derive(Debug)]
 pub enum Rotation {
@@ -69,6 +80,19 @@ impl Store {
             .filter(|s| s.expires_at > now))
     }
 
+    /// The times of session `id` if it exists and has not expired at `now`.
+    pub fn live_session_clock(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<SessionClock>, sled::Error> {
+        Ok(self
+            .sessions
+            .get(id.as_bytes())?
+            .and_then(|raw| decode::<SessionClock>(&raw))
+            .filter(|c| c.expires_at > now))
+    }
+
     /// Every live session, newest first.
     pub fn list_sessions(&self, now: i64) -> Result<Vec<Session>, sled::Error> {
         let mut all = Vec::new();
@@ -85,7 +109,7 @@ impl Store {
     /// Records activity on a session at most once a minute (not flushed: a
     /// lost `last_seen_at` update is harmless).
     pub fn touch_session(&self, session: &Session, now: i64) -> Result<(), sled::Error> {
-        if now - session.last_seen_at < 60 {
+        if now - session.last_seen_at < TOUCH_INTERVAL {
             return Ok(());
         }
         let updated = Session {

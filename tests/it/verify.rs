@@ -192,3 +192,30 @@ async fn the_login_page_follows_only_allowed_rd() {
         "nothing injected"
     );
 }
+
+#[tokio::test]
+async fn verify_records_activity_on_the_session_at_most_once_a_minute() {
+    let s = proxy_server().await;
+    let seen = s.login().await;
+    let viewer = s.login().await;
+    let last_seen = |list: &serde_json::Value| {
+        list.as_array()
+            .and_then(|l| l.iter().find(|x| x["id"] == seen.sid.as_str()))
+            .map(|x| x["last_seen_at"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let cookie = format!("soloauth_access={}", seen.access);
+    let before = last_seen(&s.get("/auth/sessions", Some(&viewer.access)).await.body);
+    s.clock.advance(30);
+    assert_eq!(verify(&s, &[("cookie", &cookie)]).await.status, 200);
+    let list = s.get("/auth/sessions", Some(&viewer.access)).await.body;
+    assert_eq!(last_seen(&list), before, "within a minute: not rewritten");
+    s.clock.advance(40);
+    assert_eq!(verify(&s, &[("cookie", &cookie)]).await.status, 200);
+    let list = s.get("/auth/sessions", Some(&viewer.access)).await.body;
+    assert_eq!(
+        last_seen(&list),
+        soloauth::clock::rfc3339(s.clock.now()),
+        "a minute on: forward auth counts as activity"
+    );
+}
