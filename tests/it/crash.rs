@@ -31,6 +31,25 @@ fn start(dir: &std::path::Path) -> Process {
     Process::start(cmd)
 }
 
+/// Password, then a recovery code as the second factor: the final answer.
+async fn login_with_recovery_code(p: &Process, code: &str) -> (u16, Value) {
+    let (_, body) = post(
+        p,
+        "/auth/login",
+        json!({"username": "admin", "password": PASSWORD}),
+        None,
+    )
+    .await;
+    let mfa = body["mfa_token"].as_str().unwrap().to_string();
+    post(
+        p,
+        "/auth/login/totp",
+        json!({"mfa_token": mfa, "recovery_code": code}),
+        None,
+    )
+    .await
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -90,21 +109,7 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_change() {
         // Every other round, spend a recovery code just before the kill.
         if round % 2 == 0 {
             if let Some(code) = codes.pop() {
-                let (_, body) = post(
-                    &p,
-                    "/auth/login",
-                    json!({"username": "admin", "password": PASSWORD}),
-                    None,
-                )
-                .await;
-                let mfa = body["mfa_token"].as_str().unwrap().to_string();
-                let (status, _) = post(
-                    &p,
-                    "/auth/login/totp",
-                    json!({"mfa_token": mfa, "recovery_code": code}),
-                    None,
-                )
-                .await;
+                let (status, _) = login_with_recovery_code(&p, &code).await;
                 assert_eq!(status, 200, "round {round}: recovery code accepted");
                 used.push(code);
             }
@@ -117,21 +122,7 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_change() {
         p = start(dir.path());
 
         for code in &used {
-            let (_, body) = post(
-                &p,
-                "/auth/login",
-                json!({"username": "admin", "password": PASSWORD}),
-                None,
-            )
-            .await;
-            let mfa = body["mfa_token"].as_str().unwrap().to_string();
-            let (status, body) = post(
-                &p,
-                "/auth/login/totp",
-                json!({"mfa_token": mfa, "recovery_code": code}),
-                None,
-            )
-            .await;
+            let (status, body) = login_with_recovery_code(&p, code).await;
             assert_eq!(
                 (status, body["error"].as_str()),
                 (401, Some("invalid_code")),
