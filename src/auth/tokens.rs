@@ -125,22 +125,29 @@ impl JwtKeys {
     /// Verifies signature, algorithm, `kid`, `iss`, `aud`, `nbf` and `exp` at `now`.
     /// Any failure is `None`: callers answer `401 invalid_token` whatever the cause.
     pub fn verify(&self, token: &str, now: i64) -> Option<Arc<AccessClaims>> {
-        let remembered = self.verified.lock().ok()?.get(token).cloned();
+        let remembered = self.remembered().get(token).cloned();
         let claims = match remembered {
             Some(claims) => claims,
             None => {
                 let claims = Arc::new(self.verify_signature(token)?);
-                if let Ok(mut map) = self.verified.lock() {
-                    if map.len() >= CACHE_SIZE {
-                        map.clear();
-                    }
-                    map.insert(token.to_string(), claims.clone());
+                let mut map = self.remembered();
+                if map.len() >= CACHE_SIZE {
+                    map.clear();
                 }
+                map.insert(token.to_string(), claims.clone());
                 claims
             }
         };
         let in_time = now < claims.exp && claims.nbf <= now + LEEWAY && claims.iat <= now + LEEWAY;
         in_time.then_some(claims)
+    }
+
+    /// The remembered tokens. Every entry is complete whatever happened to
+    /// another holder of the lock, so a poisoned lock is simply taken.
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AccessClaims>>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Checks header, signature, `iss` and `aud` (not time).
