@@ -3,12 +3,12 @@
 # figures with the ratios between runs made in this one invocation: the
 # machine is shared and noisy, so compare ratios, not absolute numbers.
 #
-#   scripts/bench.sh                                   # about 10 minutes
+#   scripts/bench.sh                                   # about 11 minutes
 #   BENCH_SECONDS=10 BENCH_ROUNDS=1 scripts/bench.sh   # a quick look
 #
-# 1. GET /auth/verify (session cookie) vs GET /health, 16 and 64 connections,
-#    30 s runs interleaved over 3 rounds; median throughput and p99, server
-#    CPU per request (/proc).
+# 1. GET /auth/verify (session cookie) vs GET /health, bare and with the same
+#    cookie, 16 and 64 connections, 30 s runs interleaved over 3 rounds;
+#    median throughput and p99, server CPU per request (/proc).
 # 2. Login: p50 of a password login vs one argon2id verification, same run.
 # 3. A 64-way wrong-password login flood: verify p99 and throughput during it
 #    vs quiet, and peak RSS.
@@ -101,16 +101,21 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, $(uname -
 echo
 
 # --- 1. verify vs health, interleaved ------------------------------------------
-# ROUNDS rounds of (health, verify) per connection count, order alternating
-# each round so a slow spell on the shared machine hits both alike; the table
-# shows medians over the rounds, CPU per request over all of them.
+# ROUNDS rounds of health, health with the session cookie, and verify per
+# connection count, in alternating order so a slow spell on the shared machine
+# hits all alike; the table shows medians over the rounds, CPU per request over
+# all of them. "/health + cookie" carries the same 300-odd-byte cookie as the
+# verify runs: the difference between it and verify is the check itself.
 declare -A RUNS
 for ((round = 1; round <= ROUNDS; round++)); do
   for conns in 16 64; do
-    order="health verify"; (( round % 2 == 0 )) && order="verify health"
+    order="health cookie verify"; (( round % 2 == 0 )) && order="verify cookie health"
     for what in $order; do
-      if [ "$what" = health ]; then out=$(measure_raw "$conns" "$BASE/health")
-      else out=$(measure_raw "$conns" "$BASE/auth/verify" -H "$COOKIE"); fi
+      case $what in
+        health) out=$(measure_raw "$conns" "$BASE/health") ;;
+        cookie) out=$(measure_raw "$conns" "$BASE/health" -H "$COOKIE") ;;
+        verify) out=$(measure_raw "$conns" "$BASE/auth/verify" -H "$COOKIE") ;;
+      esac
       RUNS[$what,$conns]+="$out"$'\n'
     done
   done
@@ -122,17 +127,21 @@ summary() {
   echo "$(cut -d' ' -f1 <<<"$runs" | median) $(cut -d' ' -f2 <<<"$runs" | median)" \
     "$(awk '{t+=$3; n+=$4} END{printf "%.1f", t/n}' <<<"$runs")"
 }
-printf '%-34s %12s %12s %10s %16s\n' "median of $ROUNDS runs x ${SECS}s" "requests/s" "p99 (ms)" "CPU/req" "verify/health"
+# "x<throughput ratio> tput, x<p99 ratio> p99" of verify against run set $2.
+versus() { awk -v a="$1" -v b="$3" -v c="$2" -v d="$4" 'BEGIN{printf "x%.2f tput, x%.2f p99", a/b, c/d}'; }
+printf '%-36s %11s %9s %9s %26s\n' "median of $ROUNDS runs x ${SECS}s" "requests/s" "p99 (ms)" "CPU/req" "verify vs this"
 for conns in 16 64; do
-  read -r hr hp hc <<<"$(printf '%s' "${RUNS[health,$conns]}" | summary)"
   read -r vr vp vc <<<"$(printf '%s' "${RUNS[verify,$conns]}" | summary)"
-  printf '%-34s %12s %12s %8s µs\n' "GET /health, $conns connections" "$hr" "$hp" "$hc"
-  printf '%-34s %12s %12s %8s µs %16s\n' "GET /auth/verify, $conns connections" "$vr" "$vp" "$vc" \
-    "$(awk -v a="$vr" -v b="$hr" -v c="$vp" -v d="$hp" 'BEGIN{printf "x%.2f tput, x%.2f p99", a/b, c/d}')"
-  # Each round's own ratios, so the spread is visible too.
+  for what in health cookie; do
+    read -r r p c <<<"$(printf '%s' "${RUNS[$what,$conns]}" | summary)"
+    label="GET /health"; [ "$what" = cookie ] && label="GET /health + cookie"
+    printf '%-36s %11s %9s %6s µs %26s\n' "$label, $conns conns" "$r" "$p" "$c" "$(versus "$vr" "$vp" "$r" "$p")"
+  done
+  printf '%-36s %11s %9s %6s µs\n' "GET /auth/verify + cookie, $conns conns" "$vr" "$vp" "$vc"
+  # Each round's own verify/health ratios, so the spread is visible too.
   paste <(printf '%s' "${RUNS[verify,$conns]}") <(printf '%s' "${RUNS[health,$conns]}") |
     awk -v c="$conns" '{t = t sprintf(" x%.2f", $1/$5); q = q sprintf(" x%.2f", $2/$6)}
-      END{printf "  %s connections, per round: tput%s; p99%s\n", c, t, q}'
+      END{printf "  verify/health per round, %s conns: tput%s; p99%s\n", c, t, q}'
 done
 echo
 
