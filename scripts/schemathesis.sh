@@ -25,13 +25,24 @@ AUTH_DATA_DIR=$tmp/data AUTH_BIND=127.0.0.1:$port AUTH_PUBLIC_URL=$url \
 pid=$!
 for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
 curl -sf "$url/health" >/dev/null || { cat "$tmp/server.log"; exit 1; }
-printf '[cache]\nenabled = false\n' >"$tmp/st.toml" # no .schemathesis/ in the work tree
+# No .schemathesis/ in the work tree. /auth/refresh answers 401 to every
+# refresh token schemathesis can invent (they are unguessable and single-use):
+# that is the right answer, not missing credentials, so no warning for it.
+cat >"$tmp/st.toml" <<'TOML'
+[cache]
+enabled = false
+
+[[operations]]
+include-path = "/auth/refresh"
+warnings = false
+TOML
 
 # A fresh session for each run: some operations end the session they run on.
-token() {
+login() {
   curl -sf -H 'Content-Type: application/json' -d '{"username":"admin","password":"pw"}' \
-    "$url/auth/login" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+    "$url/auth/login" | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
 }
+token() { login access_token; }
 run() {
   echo "==> st run $*"
   st --config-file "$tmp/st.toml" run "$url/openapi.json" -H "Authorization: Bearer $(token)" \
@@ -43,10 +54,17 @@ rc=0
 # 1. Everything but the two operations that revoke the testing session itself
 #    (the TOTP ones revoke only *other* sessions, and there are none).
 run --exclude-path /auth/logout --exclude-path '/auth/sessions/{id}' "$@" || rc=1
-# 2. Each of those on its own session. DELETE alone sees no real session id (that
-#    comes from GET /auth/sessions), so its session lives; logout's ends at its first
-#    204, and the 401s after it are right.
+# 2. Each of those on its own session. DELETE is given the id of another real
+#    session (the first call revokes it with 204, the rest find nothing: 404), so
+#    its own session lives; logout's ends at its first 204, and the 401s after it
+#    are right.
+victim=$(login session_id)
+printf '\n[[operations]]\ninclude-path = "/auth/sessions/{id}"\nparameters = { id = "%s" }\n' \
+  "$victim" >>"$tmp/st.toml"
 run --include-path '/auth/sessions/{id}' "$@" || rc=1
+if curl -sf -H "Authorization: Bearer $(token)" "$url/auth/sessions" | grep -q "$victim"; then
+  echo "DELETE /auth/sessions/{id} never reached the real session it was given"; rc=1
+fi
 run --include-path /auth/logout "$@" || rc=1
 
 if grep -q panicked "$tmp/server.log"; then
