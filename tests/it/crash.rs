@@ -31,6 +31,16 @@ fn start(dir: &std::path::Path) -> Process {
     Process::start(cmd)
 }
 
+async fn refresh_with(p: &Process, refresh_token: &str) -> (u16, Value) {
+    post(
+        p,
+        "/auth/refresh",
+        json!({ "refresh_token": refresh_token }),
+        None,
+    )
+    .await
+}
+
 /// Password, then a recovery code as the second factor: the final answer.
 async fn login_with_recovery_code(p: &Process, code: &str) -> (u16, Value) {
     let (_, body) = post(
@@ -96,13 +106,7 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_change() {
         // A random number of acknowledged rotations, then SIGKILL at once or
         // after a random pause.
         for _ in 0..rng.gen_range(1..=5) {
-            let (status, body) = post(
-                &p,
-                "/auth/refresh",
-                json!({ "refresh_token": refresh }),
-                None,
-            )
-            .await;
+            let (status, body) = refresh_with(&p, &refresh).await;
             assert_eq!(status, 200, "round {round}: {body}");
             refresh = Tokens::from(&body).refresh;
         }
@@ -131,13 +135,7 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_change() {
         }
     }
     // The last refresh token the client received still works after the last kill.
-    let (status, _) = post(
-        &p,
-        "/auth/refresh",
-        json!({ "refresh_token": refresh }),
-        None,
-    )
-    .await;
+    let (status, _) = refresh_with(&p, &refresh).await;
     assert_eq!(
         status, 200,
         "the acknowledged rotation survived every SIGKILL"
