@@ -8,8 +8,9 @@
 //! injected `now`, not the library's own clock, so tests never sleep.
 //!
 //! Forward auth checks the same cookie for every request a page makes, so
-//! tokens whose signature checked out are remembered (by their exact text,
-//! at most [`CACHE_SIZE`] of them): a repeat costs a map lookup instead of
+//! tokens whose signature checked out are remembered (by the SHA-256 of their
+//! exact text, so no token is kept in memory; at most [`CACHE_SIZE`] of
+//! them): a repeat costs a hash and a map lookup instead of
 //! base64, JSON and HMAC. Time is still checked on every use, and the session
 //! behind the token is still looked up by the caller.
 
@@ -30,6 +31,9 @@ pub const AUDIENCE: &str = "soloauth";
 const LEEWAY: i64 = 5;
 /// Verified tokens remembered (the map is emptied when full).
 pub const CACHE_SIZE: usize = 4096;
+
+/// SHA-256 of a token's text: what the verified-token map is keyed by.
+type TokenDigest = [u8; 32];
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,7 +77,7 @@ pub struct JwtKeys {
     signing: EncodingKey,
     verifying: Vec<VerifyKey>,
     validation: Validation,
-    verified: Mutex<HashMap<String, Arc<AccessClaims>>>,
+    verified: Mutex<HashMap<TokenDigest, Arc<AccessClaims>>>,
 }
 
 /// The key id of a secret: 16 hex digits of SHA-256("soloauth-kid:" ‖ secret).
@@ -125,7 +129,8 @@ impl JwtKeys {
     /// Verifies signature, algorithm, `kid`, `iss`, `aud`, `nbf` and `exp` at `now`.
     /// Any failure is `None`: callers answer `401 invalid_token` whatever the cause.
     pub fn verify(&self, token: &str, now: i64) -> Option<Arc<AccessClaims>> {
-        let remembered = self.remembered().get(token).cloned();
+        let digest: TokenDigest = Sha256::digest(token.as_bytes()).into();
+        let remembered = self.remembered().get(&digest).cloned();
         let claims = match remembered {
             Some(claims) => claims,
             None => {
@@ -134,7 +139,7 @@ impl JwtKeys {
                 if map.len() >= CACHE_SIZE {
                     map.clear();
                 }
-                map.insert(token.to_string(), claims.clone());
+                map.insert(digest, claims.clone());
                 claims
             }
         };
@@ -144,7 +149,7 @@ impl JwtKeys {
 
     /// The remembered tokens. Every entry is complete whatever happened to
     /// another holder of the lock, so a poisoned lock is simply taken.
-    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AccessClaims>>> {
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<TokenDigest, Arc<AccessClaims>>> {
         self.verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -200,6 +205,28 @@ mod tests {
         assert!(JwtKeys::new(&secret("n"), &[])
             .verify(&token, NOW)
             .is_none());
+    }
+
+    #[test]
+    fn remembered_tokens_match_only_their_exact_text() {
+        let keys = JwtKeys::new(&secret("a"), &[]);
+        let token = keys.sign(&claims()).unwrap();
+        assert!(keys.verify(&token, NOW).is_some(), "now remembered");
+        let mut flipped = token.clone().into_bytes();
+        let last = flipped.len() - 1;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        for other in [
+            flipped,
+            format!("{token}x"),
+            token[..token.len() - 1].to_string(),
+        ] {
+            assert!(keys.verify(&other, NOW).is_none(), "{other}");
+        }
+        assert!(
+            keys.verify(&token, NOW + 1800).is_none(),
+            "time is still checked"
+        );
     }
 
     #[test]
