@@ -1,6 +1,6 @@
 //! The shared application state every handler reaches.
 
-use crate::auth::lockout::RateLimits;
+use crate::auth::lockout::{InFlight, RateLimits};
 use crate::auth::password::CredentialChecker;
 use crate::auth::tokens::JwtKeys;
 use crate::auth::totp;
@@ -25,6 +25,8 @@ pub struct AppState {
     /// The key of the recovery-code hashes (kept encrypted in the store).
     pub pepper: SecretBytes,
     pub rate_limits: RateLimits,
+    /// Password and code checks reserved and not yet finished.
+    pub attempts: InFlight,
     pub metrics: Metrics,
 }
 
@@ -75,12 +77,17 @@ impl AppState {
             vault.decrypt(&active.encrypted).ok_or(UNDECRYPTABLE)?;
         }
         Ok(AppState {
-            jwt: JwtKeys::new(&keys.jwt_secret, &keys.jwt_previous_secrets),
+            jwt: JwtKeys::new(
+                &config.admin_username,
+                &keys.jwt_secret,
+                &keys.jwt_previous_secrets,
+            ),
             credentials,
             vault,
             env_totp,
             pepper: secret_bytes(pepper),
             rate_limits: RateLimits::new(&config),
+            attempts: InFlight::default(),
             metrics: Metrics::new(),
             config,
             clock,

@@ -70,6 +70,65 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Every directory and file under `dir` (itself included), links skipped.
+fn walk(dir: &Path) -> Vec<(std::path::PathBuf, fs::Metadata)> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                todo.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+        }
+        if !meta.file_type().is_symlink() {
+            found.push((path, meta));
+        }
+    }
+    found
+}
+
+/// The mode a path in the data directory must have: only the owner may
+/// read it (sessions, IPs, user agents, events and secrets live there).
+fn private_mode(meta: &fs::Metadata) -> u32 {
+    if meta.is_dir() {
+        0o700
+    } else {
+        0o600
+    }
+}
+
+/// Makes the data directory 0700 and everything in it 0700 (directories)
+/// or 0600 (files), whatever modes an older version or a copy left.
+pub fn tighten_modes(dir: &Path) -> Result<(), String> {
+    for (path, meta) in walk(dir) {
+        let want = private_mode(&meta);
+        if meta.permissions().mode() & 0o777 != want {
+            fs::set_permissions(&path, fs::Permissions::from_mode(want))
+                .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Paths in the data directory that others may read or write (for `check`).
+pub fn loose_modes(dir: &Path) -> Vec<String> {
+    walk(dir)
+        .into_iter()
+        .filter(|(_, meta)| meta.permissions().mode() & 0o077 != 0)
+        .map(|(path, meta)| {
+            format!(
+                "{} has mode {:04o}; it should be {:04o} (soloauth fixes it at start)",
+                path.display(),
+                meta.permissions().mode() & 0o777,
+                private_mode(&meta)
+            )
+        })
+        .collect()
+}
+
 /// Writes `contents` to `dir/name` atomically with mode 0600.
 fn write_secret_file(dir: &Path, name: &str, contents: &str) -> Result<(), String> {
     let path = dir.join(name);

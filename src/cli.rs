@@ -164,6 +164,7 @@ pub fn check_command() -> ExitCode {
             )),
         }
         problems.extend(crate::bootstrap::check_kept(&config.data_dir));
+        problems.extend(crate::bootstrap::loose_modes(&config.data_dir));
         if let Err(e) = Store::open(&config.data_dir) {
             problems.push(e.to_string());
         }

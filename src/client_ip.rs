@@ -25,6 +25,16 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// One `X-Forwarded-For` entry: an address, `ip:port`, `[ipv6]` or `[ipv6]:port`.
+fn forwarded_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+        .ok()
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+}
+
 /// The client address for a request from `peer` with `headers`.
 pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = canonical(peer?);
@@ -39,7 +49,7 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -
         .flat_map(|v| {
             String::from_utf8_lossy(v.as_bytes())
                 .split(',')
-                .map(|part| part.trim().parse::<IpAddr>().ok().map(canonical))
+                .map(|part| forwarded_entry(part).map(canonical))
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -116,6 +126,20 @@ mod tests {
             client_ip(Some(ip("10.0.0.2")), &h, &trusted),
             Some(ip("1.2.3.4"))
         );
+    }
+
+    #[test]
+    fn entries_with_ports_are_read_as_their_address() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        for (entry, want) in [
+            ("198.51.100.7:4711", "198.51.100.7"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::2]", "2001:db8::2"),
+            ("2001:db8::3", "2001:db8::3"),
+        ] {
+            let got = client_ip(Some(ip("10.0.0.2")), &headers(entry), &trusted);
+            assert_eq!(got, Some(ip(want)), "{entry}");
+        }
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub const KNOWN_VARS: &[&str] = &[
     "AUTH_TOTP_ISSUER",
     "AUTH_TRUSTED_PROXIES",
     "AUTH_LOG_FORMAT",
+    "AUTH_REAUTH_SECONDS",
+    "AUTH_REFRESH_GRACE_SECONDS",
+    "AUTH_IDLE_TIMEOUT_SECONDS",
+    "AUTH_METRICS_TOKEN",
 ];
 
 /// Variables that hold secrets and may also come from `NAME_FILE`.
@@ -50,6 +54,7 @@ const SECRET_VARS: &[&str] = &[
     "AUTH_JWT_PREVIOUS_SECRETS",
     "AUTH_ENCRYPTION_KEY",
     "AUTH_TOTP_SECRET",
+    "AUTH_METRICS_TOKEN",
 ];
 
 /// Secrets `AUTH_ENV=production` requires explicitly.
@@ -96,6 +101,14 @@ pub struct Config {
     pub totp_issuer: String,
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
+    /// How recent a sign-in must be for sensitive actions (seconds).
+    pub reauth_seconds: i64,
+    /// How long a just-rotated refresh token is refused without revoking.
+    pub refresh_grace_seconds: i64,
+    /// When an idle keep-alive connection is closed.
+    pub idle_timeout: std::time::Duration,
+    /// The Bearer token `/metrics` asks for, when set.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Collects problems while reading, so all are reported together.
@@ -191,6 +204,11 @@ pub fn origin_and_host(url: &str) -> Option<(String, String)> {
 }
 
 impl Config {
+    /// True when the public URL is `https://` (cookies Secure, HSTS, no `rd` downgrade).
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_origin.starts_with("https://")
+    }
+
     /// Reads and validates the process environment.
     pub fn from_env() -> Result<Config, Vec<String>> {
         Config::from_lookup(&|name| std::env::var(name).ok())
@@ -232,6 +250,7 @@ impl Config {
         let jwt_previous_secrets = split_secret_list(r.secret("AUTH_JWT_PREVIOUS_SECRETS"));
         let encryption_keys = split_secret_list(r.secret("AUTH_ENCRYPTION_KEY"));
         let totp_secret = r.secret("AUTH_TOTP_SECRET");
+        let metrics_token = r.secret("AUTH_METRICS_TOKEN");
 
         if production {
             for name in REQUIRED_IN_PRODUCTION {
@@ -367,6 +386,11 @@ impl Config {
             }
         }
 
+        let reauth_seconds = i64::from(r.number("AUTH_REAUTH_SECONDS", 600, 0));
+        let refresh_grace_seconds = i64::from(r.number("AUTH_REFRESH_GRACE_SECONDS", 10, 0));
+        let idle_timeout =
+            std::time::Duration::from_secs(u64::from(r.number("AUTH_IDLE_TIMEOUT_SECONDS", 60, 1)));
+
         let log_format = match r.var("AUTH_LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -406,6 +430,10 @@ impl Config {
             totp_issuer,
             trusted_proxies,
             log_format,
+            reauth_seconds,
+            refresh_grace_seconds,
+            idle_timeout,
+            metrics_token,
         })
     }
 }

@@ -41,6 +41,10 @@ pub enum ApiError {
     InvalidToken,
     #[error("this refresh token was already used; the session has been revoked")]
     TokenReused,
+    #[error("this action needs a recent sign-in: send the current password as \"password\"")]
+    ReauthRequired,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("a second factor is required")]
     MfaRequired { mfa_token: String, expires_in: i64 },
     #[error("cross-site request refused: Origin does not match the public URL")]
@@ -83,6 +87,8 @@ impl ApiError {
             ApiError::TokenReused => "token_reused",
             ApiError::MfaRequired { .. } => "mfa_required",
             ApiError::Csrf => "csrf",
+            ApiError::ReauthRequired => "reauth_required",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -151,7 +157,10 @@ impl ResponseError for ApiError {
             | ApiError::InvalidCode
             | ApiError::InvalidToken
             | ApiError::TokenReused => StatusCode::UNAUTHORIZED,
-            ApiError::MfaRequired { .. } | ApiError::Csrf => StatusCode::FORBIDDEN,
+            ApiError::MfaRequired { .. } | ApiError::Csrf | ApiError::ReauthRequired => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -187,8 +196,12 @@ const DOCUMENTED: &[(u16, &str)] = &[
         401,
         "invalid_credentials, invalid_code, invalid_token or token_reused",
     ),
-    (403, "mfa_required (with mfa_token) or csrf"),
+    (
+        403,
+        "mfa_required (with mfa_token), csrf or reauth_required",
+    ),
     (404, "not_found"),
+    (408, "request_timeout: the body did not arrive within 10 s"),
     (409, "enrollment state conflict"),
     (413, "payload_too_large"),
     (423, "account_locked (with Retry-After)"),

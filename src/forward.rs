@@ -49,21 +49,25 @@ pub fn login_url(public_url: &str, original: Option<&str>) -> String {
 
 /// `rd`, normalised, if the login page may send the browser there: an
 /// absolute http(s) URL without credentials whose host is the public host or
-/// lies under the cookie domain. Everything else (`//evil.com`,
-/// `javascript:`, `https://example.com.evil.com`, …) is refused.
+/// lies under the cookie domain, and, when `https_only` (an `https://`
+/// public URL), not `http://`: no downgrade after signing in. Everything else
+/// (`//evil.com`, `javascript:`, `https://example.com.evil.com`, …) is refused.
 pub fn allowed_redirect(
     rd: &str,
     public_host: &str,
     cookie_domain: Option<&str>,
+    https_only: bool,
 ) -> Option<String> {
     if rd.len() > MAX_RD {
         return None;
     }
     let url = Url::parse(rd.trim()).ok()?;
-    if !matches!(url.scheme(), "http" | "https")
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
+    let scheme_ok = match url.scheme() {
+        "https" => true,
+        "http" => !https_only,
+        _ => false,
+    };
+    if !scheme_ok || !url.username().is_empty() || url.password().is_some() {
         return None;
     }
     let host = url.host_str()?.to_ascii_lowercase();
@@ -142,7 +146,7 @@ mod tests {
 
     #[test]
     fn rd_allow_list() {
-        let ok = |rd: &str| allowed_redirect(rd, "auth.example.com", Some("example.com"));
+        let ok = |rd: &str| allowed_redirect(rd, "auth.example.com", Some("example.com"), false);
         assert!(ok("https://app.example.com/x").is_some());
         assert!(ok("https://example.com/").is_some());
         assert!(ok("https://auth.example.com/settings").is_some());
@@ -166,7 +170,19 @@ mod tests {
             assert_eq!(ok(evil), None, "{evil}");
         }
         // Without a cookie domain, only the public host itself.
-        assert!(allowed_redirect("https://app.example.com/", "auth.example.com", None).is_none());
-        assert!(allowed_redirect("http://localhost:9000/", "localhost:8001", None).is_some());
+        assert!(
+            allowed_redirect("https://app.example.com/", "auth.example.com", None, false).is_none()
+        );
+        assert!(
+            allowed_redirect("http://localhost:9000/", "localhost:8001", None, false).is_some()
+        );
+    }
+
+    #[test]
+    fn rd_is_never_a_downgrade_from_https() {
+        let rd = |url: &str| allowed_redirect(url, "auth.example.com", Some("example.com"), true);
+        assert!(rd("https://app.example.com/x").is_some());
+        assert_eq!(rd("http://app.example.com/x"), None);
+        assert_eq!(rd("HTTP://auth.example.com/"), None);
     }
 }

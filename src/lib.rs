@@ -21,6 +21,7 @@ pub mod cli;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod forward;
 pub mod metrics;
@@ -32,9 +33,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::TcpAcceptor;
-use poem::Server;
-
 use crate::app::AppState;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -45,6 +43,10 @@ use crate::storage::Store;
 const GRACE: Duration = Duration::from_secs(10);
 /// How often storage is probed and expired sessions are purged.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
+/// File descriptors kept back from connections (the store, secrets, logs).
+const RESERVED_FDS: u64 = 64;
+/// How long `serve` waits for the last holder of the state to let go.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 /// A ready-to-serve server: config validated, secrets resolved, store open.
 pub struct App {
@@ -60,6 +62,7 @@ impl App {
         bootstrap::ensure_data_dir(&config.data_dir)?;
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
         let keys = bootstrap::resolve(&config)?;
+        bootstrap::tighten_modes(&config.data_dir)?;
         if let Some(password) = &keys.generated_password {
             println!(
                 "\n  soloauth first run: admin username: {}\n  admin password: {}\n  (shown once; only its hash is kept in {})\n",
@@ -80,7 +83,8 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` completes, then finishes in-flight
-    /// requests (up to 10 s) and flushes the store.
+    /// requests (up to 10 s), flushes and closes the store. When it returns,
+    /// the data directory is free for the next process (or the next test).
     pub async fn serve(
         self,
         listener: std::net::TcpListener,
@@ -89,20 +93,60 @@ impl App {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
         tracing::info!(%addr, public_url = %self.state.config.public_url, "soloauth listening");
+        let limits = connections::Limits {
+            header_timeout: connections::HEADER_TIMEOUT,
+            idle_timeout: self.state.config.idle_timeout,
+            max_connections: connection_cap(),
+            grace: GRACE,
+        };
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
-        let result = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(web::app(self.state.clone()), shutdown, Some(GRACE))
-            .await;
+        let result =
+            connections::serve(listener, web::app(self.state.clone()), limits, shutdown).await;
         housekeeping.abort();
         let _ = housekeeping.await;
-        if let Err(e) = self.state.store.flush_blocking() {
-            tracing::error!(error = %e, "final flush failed");
-        }
+        self.close().await?;
         tracing::info!("soloauth stopped");
         result
     }
+
+    /// Waits until nothing else holds the state, then flushes and closes the
+    /// store (sled lets go of the data directory when its last handle drops).
+    async fn close(self) -> std::io::Result<()> {
+        let mut state = self.state;
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        let state = loop {
+            match Arc::try_unwrap(state) {
+                Ok(state) => break state,
+                Err(shared) if tokio::time::Instant::now() < deadline => {
+                    state = shared;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(_) => {
+                    return Err(std::io::Error::other(
+                        "the application state is still in use after shutdown",
+                    ))
+                }
+            }
+        };
+        state.store.close().await.map_err(std::io::Error::other)
+    }
+}
+
+/// How many connections may be open at once: the file-descriptor limit,
+/// raised to its hard maximum first, less a reserve for everything else.
+fn connection_cap() -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+    }
+    let fds = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let cap = fds.saturating_sub(RESERVED_FDS).clamp(16, 1 << 20);
+    usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
 /// Probes storage and purges expired sessions, forever.

@@ -52,6 +52,9 @@ fn serve() -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Whatever this process creates (sled files, snapshots, secrets) is the
+    // owner's alone.
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),

@@ -66,6 +66,28 @@ const ROUTES: &[&str] = &[
     "/auth/recovery-codes",
 ];
 
+/// The label for a request method: the standard ones by name, anything a
+/// client invents as `other` (a label per invented method would let anyone
+/// grow memory and `/metrics` without bound).
+pub fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, label)| label)
+}
+
 /// The label for a request path.
 pub fn route_label(path: &str) -> &'static str {
     if let Some(known) = ROUTES.iter().find(|r| **r == path) {
@@ -191,5 +213,14 @@ mod tests {
         assert_eq!(route_label("/auth/login"), "/auth/login");
         assert_eq!(route_label("/auth/sessions/abc"), "/auth/sessions/{id}");
         assert_eq!(route_label("/wp-admin/x.php"), "other");
+    }
+
+    #[test]
+    fn method_labels_are_bounded() {
+        use poem::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        let invented = Method::from_bytes(b"XQZ1234567AB").unwrap();
+        assert_eq!(method_label(&invented), "other");
     }
 }

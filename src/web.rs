@@ -15,6 +15,9 @@ use crate::error::ApiError;
 
 /// Largest accepted request body, in bytes.
 pub const BODY_LIMIT: usize = 16 * 1024;
+/// How long a request body may take to arrive (a slow body holds a
+/// connection as long as slow headers would).
+const BODY_TIMEOUT: std::time::Duration = crate::connections::HEADER_TIMEOUT;
 
 /// The login page's Content-Security-Policy: no inline script or style.
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -23,6 +26,10 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
 /// `/docs` (Swagger UI) needs inline script and style; it gets this, alone.
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+
+/// Strict-Transport-Security for an `https://` public URL: a year, so a
+/// browser never again tries the owner's sign-in over plain HTTP.
+const HSTS: &str = "max-age=31536000";
 
 /// The files of `static/`, embedded in the binary.
 #[derive(rust_embed::RustEmbed)]
@@ -129,6 +136,9 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
     let method = req.method().clone();
     let state = req.data::<Arc<AppState>>().cloned();
     let allowed = req.data::<Arc<AllowedMethods>>().cloned();
+    let hsts = state
+        .as_ref()
+        .is_some_and(|s| s.config.public_url_is_https());
     let started = std::time::Instant::now();
     let mut resp = match next.call(req).await {
         Ok(resp) => resp.into_response(),
@@ -138,7 +148,10 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
         state
             .metrics
             .latency
-            .with_label_values(&[crate::metrics::route_label(&path), method.as_str()])
+            .with_label_values(&[
+                crate::metrics::route_label(&path),
+                crate::metrics::method_label(&method),
+            ])
             .observe(started.elapsed().as_secs_f64());
     }
     if resp.status().is_client_error() || resp.status().is_server_error() {
@@ -164,6 +177,12 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("content-security-policy", HeaderValue::from_static(csp));
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     if !path.starts_with("/static/") && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -197,7 +216,8 @@ async fn ensure_json_error(resp: Response) -> Response {
     ApiError::from_status(status, message).as_response()
 }
 
-/// Refuses bodies over [`BODY_LIMIT`] with `413`, declared or streamed.
+/// Refuses bodies over [`BODY_LIMIT`] with `413`, declared or streamed, and
+/// bodies slower than [`BODY_TIMEOUT`] with `408`.
 async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let declared = req
         .headers()
@@ -208,9 +228,9 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
         return Err(ApiError::PayloadTooLarge(BODY_LIMIT).into());
     }
     let body = req.take_body();
-    let bytes = body
-        .into_bytes_limit(BODY_LIMIT)
+    let bytes = tokio::time::timeout(BODY_TIMEOUT, body.into_bytes_limit(BODY_LIMIT))
         .await
+        .map_err(|_| ApiError::RequestTimeout)?
         .map_err(|e| match e {
             poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge(BODY_LIMIT),
             other => ApiError::BadRequest(format!("cannot read the request body: {other}")),

@@ -154,7 +154,7 @@ proptest! {
 
     #[test]
     fn jwt_arbitrary_strings_never_verify(token in any::<String>(), now in any_now()) {
-        let keys = JwtKeys::new(&secret(&"k".repeat(32)), &[secret(&"o".repeat(32))]);
+        let keys = JwtKeys::new("admin", &secret(&"k".repeat(32)), &[secret(&"o".repeat(32))]);
         prop_assert!(keys.verify(&token, now).is_none());
     }
 
@@ -163,7 +163,7 @@ proptest! {
         parts in prop::collection::vec(b64ish(), 1..6),
         now in any_now(),
     ) {
-        let keys = JwtKeys::new(&secret(&"k".repeat(32)), &[]);
+        let keys = JwtKeys::new("admin", &secret(&"k".repeat(32)), &[]);
         prop_assert!(keys.verify(&parts.join("."), now).is_none());
     }
 
@@ -180,7 +180,7 @@ proptest! {
         sig in prop::collection::vec(any::<u8>(), 0..80),
         now in NOW0 - 10..NOW0 + 1000,
     ) {
-        let keys = JwtKeys::new(&secret(&key), &[]);
+        let keys = JwtKeys::new("admin", &secret(&key), &[]);
         let mut header = serde_json::json!({"alg": alg, "kid": key_id(key.as_bytes())});
         if let Some(typ) = typ {
             header["typ"] = typ.into();
@@ -215,7 +215,7 @@ proptest! {
         ],
         now in NOW0..NOW0 + 1800,
     ) {
-        let keys = JwtKeys::new(&secret(&key), &[]);
+        let keys = JwtKeys::new("admin", &secret(&key), &[]);
         let right_kid = key_id(key.as_bytes());
         let mut header = jsonwebtoken::Header::new(alg);
         header.kid = kid.clone();
@@ -245,7 +245,7 @@ proptest! {
         ttl in 1i64..1_000_000,
         delta in -1000i64..1_001_000,
     ) {
-        let keys = JwtKeys::new(&secret(&key), &[]);
+        let keys = JwtKeys::new(&sub, &secret(&key), &[]);
         let claims = AccessClaims::new(&sub, &sid, &amr, iat, ttl);
         let exp = claims.exp;
         let token = keys.sign(&claims).unwrap();
@@ -278,7 +278,7 @@ proptest! {
         ],
         now in NOW0..NOW0 + 1800,
     ) {
-        let keys = JwtKeys::new(&secret(&key), &[]);
+        let keys = JwtKeys::new("admin", &secret(&key), &[]);
         let token = keys.sign(&claims_for(NOW0)).unwrap();
         prop_assert!(keys.verify(&token, now).is_some());
         let chars: Vec<char> = token.chars().collect();
@@ -304,12 +304,12 @@ proptest! {
     #[test]
     fn jwt_previous_keys_verify_only_while_listed(old in jwt_secret(), new in jwt_secret()) {
         prop_assume!(old != new);
-        let token = JwtKeys::new(&secret(&old), &[]).sign(&claims_for(NOW0)).unwrap();
-        let rotated = JwtKeys::new(&secret(&new), &[secret(&old)]);
+        let token = JwtKeys::new("admin", &secret(&old), &[]).sign(&claims_for(NOW0)).unwrap();
+        let rotated = JwtKeys::new("admin", &secret(&new), &[secret(&old)]);
         prop_assert!(rotated.verify(&token, NOW0).is_some());
-        prop_assert!(JwtKeys::new(&secret(&new), &[]).verify(&token, NOW0).is_none());
+        prop_assert!(JwtKeys::new("admin", &secret(&new), &[]).verify(&token, NOW0).is_none());
         let fresh = rotated.sign(&claims_for(NOW0)).unwrap();
-        prop_assert!(JwtKeys::new(&secret(&old), &[]).verify(&fresh, NOW0).is_none());
+        prop_assert!(JwtKeys::new("admin", &secret(&old), &[]).verify(&fresh, NOW0).is_none());
     }
 }
 
@@ -689,7 +689,14 @@ fn written_addresses(headers: &HeaderMap) -> Vec<IpAddr> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|p| p.trim().parse::<IpAddr>().ok())
+        .filter_map(|p| {
+            // An address, `ip:port`, `[v6]` or `[v6]:port`.
+            let p = p.trim();
+            p.parse::<IpAddr>()
+                .ok()
+                .or_else(|| p.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+                .or_else(|| p.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+        })
         .map(canonical)
         .collect()
 }
@@ -1058,17 +1065,17 @@ proptest! {
         ]),
     ) {
         let cookie_domain = cookie_domain.as_deref();
-        if let Some(u) = allowed_redirect(&rd, &public_host, cookie_domain) {
+        if let Some(u) = allowed_redirect(&rd, &public_host, cookie_domain, false) {
             prop_assert!(obeys_allow_list(&u, &public_host, cookie_domain), "{rd:?} -> {u}");
-            let again = allowed_redirect(&u, &public_host, cookie_domain);
+            let again = allowed_redirect(&u, &public_host, cookie_domain, false);
             prop_assert_eq!(again, Some(u.clone()), "idempotent");
         }
     }
 
     #[test]
     fn allowed_redirect_refuses_open_redirect_shapes(rd in evil_rd()) {
-        prop_assert_eq!(allowed_redirect(&rd, PUBLIC_HOST, Some(COOKIE_DOMAIN)), None, "{:?}", rd);
-        prop_assert_eq!(allowed_redirect(&rd, PUBLIC_HOST, None), None, "{:?}", rd);
+        prop_assert_eq!(allowed_redirect(&rd, PUBLIC_HOST, Some(COOKIE_DOMAIN), false), None, "{:?}", rd);
+        prop_assert_eq!(allowed_redirect(&rd, PUBLIC_HOST, None, false), None, "{:?}", rd);
     }
 
     #[test]
@@ -1079,13 +1086,13 @@ proptest! {
         path in "(/[a-zA-Z0-9._~%-]{0,10}){0,3}(\\?[a-z]=[a-z0-9]{0,5})?(#[a-z]{0,5})?",
     ) {
         let rd = format!("{scheme}://{sub}example.com{port}{path}");
-        let got = allowed_redirect(&rd, PUBLIC_HOST, Some(COOKIE_DOMAIN));
+        let got = allowed_redirect(&rd, PUBLIC_HOST, Some(COOKIE_DOMAIN), false);
         prop_assert!(got.is_some(), "{}", rd);
         let url = Url::parse(&got.unwrap()).unwrap();
         let expected_host = format!("{sub}example.com");
         prop_assert_eq!(url.host_str(), Some(expected_host.as_str()));
         let public = format!("{scheme}://auth.example.com{port}{path}");
-        prop_assert!(allowed_redirect(&public, PUBLIC_HOST, None).is_some(), "{}", public);
+        prop_assert!(allowed_redirect(&public, PUBLIC_HOST, None, false).is_some(), "{}", public);
     }
 
     /// Any URL forward auth rebuilds for the public host is followed back.
@@ -1100,7 +1107,7 @@ proptest! {
             headers.insert("x-forwarded-uri", v);
         }
         if let Some(u) = original_url(&headers) {
-            let followed = allowed_redirect(&u, PUBLIC_HOST, Some(COOKIE_DOMAIN));
+            let followed = allowed_redirect(&u, PUBLIC_HOST, Some(COOKIE_DOMAIN), false);
             prop_assert_eq!(followed, Some(u.clone()));
         }
     }
@@ -1374,6 +1381,7 @@ fn config_refuses_an_empty_cookie_domain() {
             "https://evil.net./",
             &c.public_host,
             c.cookie_domain.as_deref(),
+            false,
         );
         assert_eq!(rd, None, "open redirect");
     }

@@ -38,7 +38,7 @@ fn trusted() -> &'static [IpNet] {
 
 /// The rd property: an accepted target is an http(s) URL on our hosts.
 fn check_redirect(rd: &str) {
-    let Some(url) = allowed_redirect(rd, PUBLIC_HOST, Some(COOKIE_DOMAIN)) else {
+    let Some(url) = allowed_redirect(rd, PUBLIC_HOST, Some(COOKIE_DOMAIN), false) else {
         return;
     };
     let parsed = url::Url::parse(&url)

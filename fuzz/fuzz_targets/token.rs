@@ -21,6 +21,7 @@ fn keys() -> &'static JwtKeys {
     static KEYS: OnceLock<JwtKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
         JwtKeys::new(
+            "admin",
             &SecretString::from("a".repeat(32)),
             &[SecretString::from("b".repeat(32))],
         )

@@ -7,6 +7,8 @@ use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::secret::{ct_eq, ExposeSecret};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -70,9 +72,26 @@ impl HealthApi {
         self.report()
     }
 
-    /// Prometheus metrics (text exposition format).
+    /// Prometheus metrics (text exposition format). With `AUTH_METRICS_TOKEN`
+    /// set, only for `Authorization: Bearer <that token>` (else `401`).
     #[oai(path = "/metrics", method = "get")]
-    async fn metrics(&self) -> PlainText<String> {
-        PlainText(self.state.metrics.render(self.state.store.session_count()))
+    async fn metrics(&self, req: &poem::Request) -> ApiResult<PlainText<String>> {
+        if let Some(token) = &self.state.config.metrics_token {
+            let presented = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if !ct_eq(
+                presented.trim().as_bytes(),
+                token.expose_secret().as_bytes(),
+            ) {
+                return Err(ApiError::InvalidToken);
+            }
+        }
+        Ok(PlainText(
+            self.state.metrics.render(self.state.store.session_count()),
+        ))
     }
 }

@@ -147,14 +147,15 @@ impl LoginApi {
     #[oai(path = "/auth/login", method = "post")]
     async fn login(
         &self,
+        req: &Request,
         jar: &CookieJar,
         client: ClientInfo,
         body: LoginRequest,
     ) -> ApiResult<Json<TokenResponse>> {
         let (LoginRequest::Json(Json(body)) | LoginRequest::Form(Form(body))) = body;
         let state = &self.state;
-        lockout::check_rate(state, client.ip, "/auth/login")?;
-        let amr = guarded(state, &client, "login", async {
+        super::check_login_csrf(req, state)?;
+        let amr = guarded(state, &client, "login", "/auth/login", async {
             let user = body.username.0.expose_secret();
             if !state.credentials.verify(user, body.password.0).await? {
                 return Err(ApiError::InvalidCredentials);
@@ -190,24 +191,26 @@ impl LoginApi {
 
     /// The second step of a login: the `mfa_token` from `403 mfa_required`
     /// with a TOTP `code` or a `recovery_code`. The token is single-use and
-    /// good for 5 minutes; a few wrong codes end it.
+    /// good for 5 minutes: one attempt, right or wrong, ends it (after a wrong
+    /// code, sign in with the password again).
     #[oai(path = "/auth/login/totp", method = "post")]
     async fn login_totp(
         &self,
+        req: &Request,
         jar: &CookieJar,
         client: ClientInfo,
         body: Json<LoginTotpBody>,
     ) -> ApiResult<Json<TokenResponse>> {
         let state = &self.state;
+        super::check_login_csrf(req, state)?;
         let (mfa_token, factor) = match body.0 {
             LoginTotpBody::Code(b) => (b.mfa_token.0, SecondFactor::Totp(b.code.0)),
             LoginTotpBody::Recovery(b) => {
                 (b.mfa_token.0, SecondFactor::Recovery(b.recovery_code.0))
             }
         };
-        lockout::check_rate(state, client.ip, "/auth/login/totp")?;
         let attempt = factors::complete_challenge(state, &mfa_token, &factor, &client);
-        guarded(state, &client, "login_totp", attempt).await?;
+        guarded(state, &client, "login_totp", "/auth/login/totp", attempt).await?;
         state.metrics.mfa.with_label_values(&["success"]).inc();
         finish_login(state, jar, &client, &["pwd", "otp"]).await
     }

@@ -44,20 +44,54 @@ fn state(req: &Request) -> Result<&Arc<AppState>, ApiError> {
         .ok_or_else(|| ApiError::internal("application state missing"))
 }
 
+/// What the browser says about where a request came from.
+#[derive(Debug, PartialEq)]
+enum Provenance {
+    /// From the public origin (`Origin` matches, or no `Origin` and
+    /// `Sec-Fetch-Site: same-origin`).
+    SameOrigin,
+    /// From another site (a foreign `Origin`, or `Sec-Fetch-Site` naming another site).
+    CrossSite,
+    /// Neither header: a script or CLI client, not a browser page.
+    Unknown,
+}
+
+/// Reads `Origin` and `Sec-Fetch-Site`. Where both are sent, `Origin` decides.
+fn provenance(req: &Request, state: &AppState) -> Provenance {
+    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or(""));
+    if let Some(origin) = header("origin") {
+        return if origin.eq_ignore_ascii_case(&state.config.public_origin) {
+            Provenance::SameOrigin
+        } else {
+            Provenance::CrossSite
+        };
+    }
+    match header("sec-fetch-site") {
+        Some("same-origin") => Provenance::SameOrigin,
+        Some("cross-site" | "same-site") => Provenance::CrossSite,
+        _ => Provenance::Unknown,
+    }
+}
+
 /// Refuses a state-changing request authenticated by cookie unless it comes
-/// from the public origin (`Origin`) or the browser says it is same-origin.
+/// from the public origin.
 pub fn check_csrf(req: &Request, state: &AppState) -> Result<(), ApiError> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let origin_ok =
-        header("origin").is_some_and(|o| o.eq_ignore_ascii_case(&state.config.public_origin));
-    let same_origin = header("sec-fetch-site") == Some("same-origin");
-    if origin_ok || same_origin {
-        Ok(())
-    } else {
-        Err(ApiError::Csrf)
+    match provenance(req, state) {
+        Provenance::SameOrigin => Ok(()),
+        Provenance::CrossSite | Provenance::Unknown => Err(ApiError::Csrf),
+    }
+}
+
+/// Refuses a login attempt a browser says comes from another site, before
+/// any check: a hostile page must not spend its visitor's failed attempts
+/// (and so lock the owner out). Clients that send neither header pass.
+pub fn check_login_csrf(req: &Request, state: &AppState) -> Result<(), ApiError> {
+    match provenance(req, state) {
+        Provenance::CrossSite => Err(ApiError::Csrf),
+        Provenance::SameOrigin | Provenance::Unknown => Ok(()),
     }
 }
 
@@ -134,16 +168,20 @@ impl<'a> FromRequest<'a> for ClientInfo {
     }
 }
 
-/// Runs an attempt that checks a password or a code: refused while the
-/// account or this IP is locked; a wrong password or code is audited and
-/// counts towards the lockouts. `what` names the attempt in the audit detail.
+/// Runs an attempt that checks a password or a code: rate-limited per
+/// client on `route`, refused while the account or this IP is locked, and
+/// reserved first so parallel attempts cannot outrun the lockout. A wrong
+/// password or code is audited and counts towards the lockouts. `what`
+/// names the attempt in the audit detail.
 pub async fn guarded<T>(
     state: &AppState,
     client: &ClientInfo,
     what: &str,
+    route: &str,
     attempt: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    lockout::check_locked(state, client.ip)?;
+    lockout::check_rate(state, client.ip, route)?;
+    let reservation = lockout::reserve(state, client.ip)?;
     let result = attempt.await;
     let (kind, metric, reason) = match &result {
         Err(ApiError::InvalidCredentials) => {
@@ -160,8 +198,38 @@ pub async fn guarded<T>(
         None,
         &format!("reason={reason} via={what}"),
     );
-    lockout::record_failure(state, client.ip).await?;
+    reservation.fail().await?;
     result
+}
+
+/// Lets a sensitive action through for a session that signed in within
+/// `AUTH_REAUTH_SECONDS`, or with the current password (checked like a
+/// login: rate limit, lockout, audit). Otherwise `403 reauth_required`: an
+/// access token alone, stolen from a cookie, cannot add a factor.
+pub async fn require_recent_sign_in(
+    state: &AppState,
+    principal: &Principal,
+    client: &ClientInfo,
+    route: &str,
+    password: Option<SecretString>,
+) -> Result<(), ApiError> {
+    let Some(password) = password else {
+        let age = state.now() - principal.session.created_at;
+        return if age <= state.config.reauth_seconds {
+            Ok(())
+        } else {
+            Err(ApiError::ReauthRequired)
+        };
+    };
+    guarded(state, client, "reauth", route, async {
+        let username = state.credentials.username();
+        if state.credentials.verify(username, password).await? {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidCredentials)
+        }
+    })
+    .await
 }
 
 /// A password or code in a request body: a JSON string that goes straight into
@@ -217,8 +285,8 @@ impl ToJSON for SecretInput {
     }
 }
 
-/// An optional JSON body: an empty body (with or without a Content-Type) is
-/// `None`, so a browser can call `POST /auth/refresh` with only its cookie.
+/// An optional JSON body: an empty body (with or without a Content-Type) or
+/// JSON `null` is `None`, so a browser can call `POST /auth/refresh` with only its cookie.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
@@ -260,6 +328,9 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
         }
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+        if value.is_null() {
+            return Ok(OptionalJson(None));
+        }
         T::parse_from_json(Some(value))
             .map(|v| OptionalJson(Some(v)))
             .map_err(|e| ApiError::BadRequest(e.into_message()).into())

@@ -45,7 +45,12 @@ impl PageApi {
     async fn index(&self, rd: Query<Option<String>>) -> PageResponse {
         let config = &self.state.config;
         let allowed = rd.0.and_then(|rd| {
-            forward::allowed_redirect(&rd, &config.public_host, config.cookie_domain.as_deref())
+            forward::allowed_redirect(
+                &rd,
+                &config.public_host,
+                config.cookie_domain.as_deref(),
+                config.public_url_is_https(),
+            )
         });
         let meta = allowed
             .map(|rd| {

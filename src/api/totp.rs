@@ -6,7 +6,7 @@ use base64::Engine;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{guarded, Auth, SecretInput};
+use super::{guarded, require_recent_sign_in, Auth, OptionalJson, SecretInput};
 use crate::app::AppState;
 use crate::auth::factors;
 use crate::auth::sessions::ClientInfo;
@@ -28,6 +28,13 @@ pub struct SetupResponse {
     otpauth_uri: String,
     /// The QR code as a `data:image/png;base64,…` URL.
     qr_png: String,
+}
+
+/// The current password, for an action that needs a recent sign-in when
+/// the session signed in longer ago than `AUTH_REAUTH_SECONDS`.
+#[derive(Object, Default)]
+pub struct ReauthBody {
+    password: Option<SecretInput>,
 }
 
 /// A TOTP code from the authenticator app.
@@ -79,9 +86,20 @@ pub struct TotpApi {
 
 #[OpenApi(tag = "ApiTags::Totp")]
 impl TotpApi {
-    /// Start enrolling an authenticator app: a new secret, pending for 10 minutes.
+    /// Start enrolling an authenticator app: a new secret, pending for 10
+    /// minutes. Needs a session that signed in within `AUTH_REAUTH_SECONDS`
+    /// (default 10 minutes), or the current `password` in the body; otherwise
+    /// `403 reauth_required`.
     #[oai(path = "/auth/totp/setup", method = "post")]
-    async fn setup(&self, _auth: Auth) -> ApiResult<Json<SetupResponse>> {
+    async fn setup(
+        &self,
+        auth: Auth,
+        client: ClientInfo,
+        body: OptionalJson<ReauthBody>,
+    ) -> ApiResult<Json<SetupResponse>> {
+        let password = body.0.and_then(|b| b.password).map(|p| p.0);
+        let route = "/auth/totp/setup";
+        require_recent_sign_in(&self.state, auth.principal(), &client, route, password).await?;
         let e = factors::begin_enrollment(&self.state).await?;
         let png = base64::engine::general_purpose::STANDARD.encode(&e.qr_png);
         Ok(Json(SetupResponse {
@@ -110,7 +128,14 @@ impl TotpApi {
         let state = &self.state;
         let sid = &auth.principal().session.id;
         let attempt = factors::confirm_enrollment(state, &body.0.code.0, sid, &client);
-        let codes = guarded(state, &client, "totp_confirm", attempt).await?;
+        let codes = guarded(
+            state,
+            &client,
+            "totp_confirm",
+            "/auth/totp/confirm",
+            attempt,
+        )
+        .await?;
         Ok(codes_response(codes))
     }
 
@@ -125,13 +150,19 @@ impl TotpApi {
         let state = &self.state;
         let body = body.0;
         let sid = &auth.principal().session.id;
-        guarded(state, &client, "totp_disable", async {
-            let username = state.credentials.username();
-            if !state.credentials.verify(username, body.password.0).await? {
-                return Err(ApiError::InvalidCredentials);
-            }
-            factors::disable(state, &body.code.0, sid, &client).await
-        })
+        guarded(
+            state,
+            &client,
+            "totp_disable",
+            "/auth/totp/disable",
+            async {
+                let username = state.credentials.username();
+                if !state.credentials.verify(username, body.password.0).await? {
+                    return Err(ApiError::InvalidCredentials);
+                }
+                factors::disable(state, &body.code.0, sid, &client).await
+            },
+        )
         .await?;
         Ok(DisabledResponse::Done)
     }
@@ -148,7 +179,14 @@ impl TotpApi {
         let state = &self.state;
         let sid = &auth.principal().session.id;
         let attempt = factors::regenerate_codes(state, &body.0.code.0, sid, &client);
-        let codes = guarded(state, &client, "recovery_codes", attempt).await?;
+        let codes = guarded(
+            state,
+            &client,
+            "recovery_codes",
+            "/auth/recovery-codes",
+            attempt,
+        )
+        .await?;
         Ok(codes_response(codes))
     }
 }

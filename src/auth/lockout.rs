@@ -11,9 +11,18 @@
 //! Counts and locks are stored in sled (they survive restarts); only a
 //! complete login (every factor) resets them. IPv6 clients are keyed by their
 //! /64, the block one host usually controls.
+//!
+//! An attempt is **reserved** before its password or code is checked
+//! ([`reserve`]): under one lock, the stored failures plus the attempts still
+//! in flight must stay below each limit, else `423`. However many attempts
+//! one address sends at once, no more than the limit are ever checked. A
+//! failed attempt turns its reservation into a stored failure under the same
+//! lock; any other outcome simply returns it.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -92,46 +101,117 @@ fn window(state: &AppState) -> i64 {
     i64::from(state.config.lockout_minutes) * 60
 }
 
-/// Refuses the request if the account or `ip` is locked (`423 account_locked`).
-pub fn check_locked(state: &AppState, ip: IpAddr) -> ApiResult<()> {
-    let now = state.now();
-    let ip_key = ip_key(&client_key(ip).to_string());
-    for key in [ACCOUNT, ip_key.as_str()] {
-        if let Some(retry_after) = state.store.lockout(key)?.and_then(|l| l.remaining(now)) {
-            state.metrics.logins.with_label_values(&["locked"]).inc();
-            return Err(ApiError::AccountLocked { retry_after });
-        }
+/// Attempts reserved and not yet finished, per lockout key.
+#[derive(Default)]
+pub struct InFlight(Mutex<HashMap<String, u32>>);
+
+impl InFlight {
+    /// The counts. Every update leaves the map consistent, so a poisoned
+    /// lock is simply taken.
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, u32>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    Ok(())
 }
 
-/// Counts a failed password or code from `ip`, starting locks at the limits.
-pub async fn record_failure(state: &AppState, ip: IpAddr) -> ApiResult<()> {
-    let now = state.now();
-    let window = window(state);
-    let shown = client_key(ip).to_string();
-    let limits = [
-        (ip_key(&shown), state.config.max_failed_attempts, "ip"),
+/// An attempt allowed to check a password or code. Dropping it returns the
+/// slot; [`Reservation::fail`] turns it into a stored failure.
+pub struct Reservation<'a> {
+    state: &'a AppState,
+    ip: IpAddr,
+    keys: [String; 2],
+}
+
+/// The two lockout keys of an attempt from `ip`, with their limits.
+fn keys(state: &AppState, ip: IpAddr) -> [(String, u32, &'static str); 2] {
+    [
+        (
+            ip_key(&client_key(ip).to_string()),
+            state.config.max_failed_attempts,
+            "ip",
+        ),
         (
             ACCOUNT.to_string(),
             state.config.account_max_failures,
             "account",
         ),
-    ];
-    for (key, max, scope) in limits {
-        let (before, after) = state.store.record_failure(&key, now, max, window)?;
-        if before.remaining(now).is_none() && after.remaining(now).is_some() {
-            state.metrics.lockouts.with_label_values(&[scope]).inc();
-            let detail = format!(
-                "scope={scope} failures={} minutes={}",
-                after.failures,
-                window / 60
-            );
-            audit::record(state, Kind::Lockout, &shown, None, &detail);
+    ]
+}
+
+/// Reserves an attempt from `ip`, or refuses it (`423 account_locked`) when
+/// the account or the address is locked, or when the attempts already in
+/// flight could reach the limit.
+pub fn reserve(state: &AppState, ip: IpAddr) -> ApiResult<Reservation<'_>> {
+    let now = state.now();
+    let window = window(state);
+    let keys = keys(state, ip);
+    let mut in_flight = state.attempts.lock();
+    for (key, max, _) in &keys {
+        let stored = state.store.lockout(key)?.unwrap_or_default();
+        let refused = match stored.remaining(now) {
+            Some(retry_after) => Some(retry_after),
+            None => {
+                let pending = in_flight.get(key).copied().unwrap_or(0);
+                // Finished soon: its outcome decides whether a lock begins.
+                (stored.failures_at(now, window) + pending >= *max).then_some(1)
+            }
+        };
+        if let Some(retry_after) = refused {
+            state.metrics.logins.with_label_values(&["locked"]).inc();
+            return Err(ApiError::AccountLocked { retry_after });
         }
     }
-    state.store.flush().await?;
-    Ok(())
+    for (key, _, _) in &keys {
+        *in_flight.entry(key.clone()).or_insert(0) += 1;
+    }
+    Ok(Reservation {
+        state,
+        ip,
+        keys: keys.map(|(key, _, _)| key),
+    })
+}
+
+impl Reservation<'_> {
+    /// Counts the attempt as failed, starting locks at the limits (durably).
+    pub async fn fail(self) -> ApiResult<()> {
+        let state = self.state;
+        let now = state.now();
+        let window = window(state);
+        let shown = client_key(self.ip).to_string();
+        let mut started = Vec::new();
+        {
+            // Recorded before the reservation is returned (on drop, below),
+            // under the same lock, so no reserve sees neither.
+            let _in_flight = state.attempts.lock();
+            for (key, max, scope) in keys(state, self.ip) {
+                let (before, after) = state.store.record_failure(&key, now, max, window)?;
+                if before.remaining(now).is_none() && after.remaining(now).is_some() {
+                    started.push((scope, after.failures));
+                }
+            }
+        }
+        drop(self);
+        for (scope, failures) in started {
+            state.metrics.lockouts.with_label_values(&[scope]).inc();
+            let detail = format!("scope={scope} failures={failures} minutes={}", window / 60);
+            audit::record(state, Kind::Lockout, &shown, None, &detail);
+        }
+        state.store.flush().await?;
+        Ok(())
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.state.attempts.lock();
+        for key in &self.keys {
+            if let Some(n) = in_flight.get_mut(key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    in_flight.remove(key);
+                }
+            }
+        }
+    }
 }
 
 /// A complete login from `ip`: its run of failures and the account's end.

@@ -91,6 +91,7 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<TokenPair> {
         &next.hash,
         now,
         now + state.config.refresh_ttl,
+        state.config.refresh_grace_seconds,
     )?;
     state.store.flush().await?;
     match rotation {
@@ -100,7 +101,7 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<TokenPair> {
             session: *session,
         }),
         Rotation::Reused => Err(ApiError::TokenReused),
-        Rotation::Invalid => Err(ApiError::InvalidToken),
+        Rotation::Raced | Rotation::Invalid => Err(ApiError::InvalidToken),
     }
 }
 

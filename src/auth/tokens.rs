@@ -90,8 +90,9 @@ pub fn key_id(secret: &[u8]) -> String {
 }
 
 impl JwtKeys {
-    /// Keys from the current secret and the previous ones (verify only).
-    pub fn new(current: &SecretString, previous: &[SecretString]) -> Self {
+    /// Keys from the current secret and the previous ones (verify only), for
+    /// tokens whose `sub` is `subject` (the admin username).
+    pub fn new(subject: &str, current: &SecretString, previous: &[SecretString]) -> Self {
         let current_bytes = current.expose_secret().as_bytes();
         let mut verifying = vec![VerifyKey {
             kid: key_id(current_bytes),
@@ -110,6 +111,7 @@ impl JwtKeys {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
+        validation.sub = Some(subject.to_string());
         JwtKeys {
             kid: key_id(current_bytes),
             signing: EncodingKey::from_secret(current_bytes),
@@ -126,7 +128,8 @@ impl JwtKeys {
         jsonwebtoken::encode(&header, claims, &self.signing).map_err(|e| e.to_string())
     }
 
-    /// Verifies signature, algorithm, `kid`, `iss`, `aud`, `nbf` and `exp` at `now`.
+    /// Verifies signature, algorithm, `typ`, `kid`, `iss`, `aud`, `sub`, `nbf`
+    /// and `exp` at `now`.
     /// Any failure is `None`: callers answer `401 invalid_token` whatever the cause.
     pub fn verify(&self, token: &str, now: i64) -> Option<Arc<AccessClaims>> {
         let digest: TokenDigest = Sha256::digest(token.as_bytes()).into();
@@ -155,10 +158,10 @@ impl JwtKeys {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Checks header, signature, `iss` and `aud` (not time).
+    /// Checks header (`alg`, `typ`, `kid`), signature, `iss`, `aud` and `sub` (not time).
     fn verify_signature(&self, token: &str) -> Option<AccessClaims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
-        if header.alg != Algorithm::HS256 {
+        if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some("JWT") {
             return None;
         }
         let kid = header.kid?;
@@ -185,7 +188,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_expiry_with_injected_time() {
-        let keys = JwtKeys::new(&secret("a"), &[]);
+        let keys = JwtKeys::new("admin", &secret("a"), &[]);
         let claims = claims();
         let token = keys.sign(&claims).unwrap();
         assert_eq!(*keys.verify(&token, NOW).unwrap(), claims);
@@ -196,20 +199,20 @@ mod tests {
 
     #[test]
     fn previous_keys_verify_but_do_not_sign() {
-        let old = JwtKeys::new(&secret("o"), &[]);
+        let old = JwtKeys::new("admin", &secret("o"), &[]);
         let token = old.sign(&claims()).unwrap();
-        let rotated = JwtKeys::new(&secret("n"), &[secret("o")]);
+        let rotated = JwtKeys::new("admin", &secret("n"), &[secret("o")]);
         assert!(rotated.verify(&token, NOW).is_some());
         let fresh = rotated.sign(&claims()).unwrap();
         assert!(old.verify(&fresh, NOW).is_none());
-        assert!(JwtKeys::new(&secret("n"), &[])
+        assert!(JwtKeys::new("admin", &secret("n"), &[])
             .verify(&token, NOW)
             .is_none());
     }
 
     #[test]
     fn remembered_tokens_match_only_their_exact_text() {
-        let keys = JwtKeys::new(&secret("a"), &[]);
+        let keys = JwtKeys::new("admin", &secret("a"), &[]);
         let token = keys.sign(&claims()).unwrap();
         assert!(keys.verify(&token, NOW).is_some(), "now remembered");
         let mut flipped = token.clone().into_bytes();
@@ -231,7 +234,7 @@ mod tests {
 
     #[test]
     fn forged_tokens_are_refused() {
-        let keys = JwtKeys::new(&secret("a"), &[]);
+        let keys = JwtKeys::new("admin", &secret("a"), &[]);
         let b64 = |v: &serde_json::Value| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
         };
@@ -263,6 +266,22 @@ mod tests {
                 jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret("a".repeat(32).as_bytes()))
                     .unwrap();
             assert!(keys.verify(&t, NOW).is_none(), "{field}");
+        }
+        // another subject, or a header that does not say JWT
+        let mut other = claims();
+        other.sub = "root".into();
+        assert!(keys.verify(&keys.sign(&other).unwrap(), NOW).is_none());
+        for typ in [None, Some("at+jwt".to_string())] {
+            let mut h = Header::new(Algorithm::HS256);
+            h.kid = Some(kid.clone());
+            h.typ = typ.clone();
+            let t = jsonwebtoken::encode(
+                &h,
+                &claims(),
+                &EncodingKey::from_secret("a".repeat(32).as_bytes()),
+            )
+            .unwrap();
+            assert!(keys.verify(&t, NOW).is_none(), "typ {typ:?}");
         }
         // tampered payload
         let good = keys.sign(&claims()).unwrap();

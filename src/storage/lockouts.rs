@@ -25,6 +25,23 @@ impl Lockout {
     pub fn remaining(&self, now: i64) -> Option<u64> {
         (self.locked_until > now).then(|| (self.locked_until - now) as u64)
     }
+
+    /// True when the run of failures is over: older than `window` seconds
+    /// and not locking. The next failure starts a new run.
+    fn stale(&self, now: i64, window: i64) -> bool {
+        now - self.last_failure > window && self.remaining(now).is_none()
+    }
+
+    /// The failures in the current run at `now`. A lock that has ended ends
+    /// its run too: the client starts over with a full set of attempts.
+    pub fn failures_at(&self, now: i64, window: i64) -> u32 {
+        let lock_over = self.locked_until != 0 && self.locked_until <= now;
+        if lock_over || self.stale(now, window) {
+            0
+        } else {
+            self.failures
+        }
+    }
 }
 
 /// The key of a client IP's record.
@@ -52,12 +69,7 @@ impl Store {
         let after = self.lockouts.update_and_fetch(key, |old| {
             let old: Lockout = old.and_then(decode).unwrap_or_default();
             before = old;
-            let stale = now - old.last_failure > window && old.remaining(now).is_none();
-            let failures = if stale {
-                1
-            } else {
-                old.failures.saturating_add(1)
-            };
+            let failures = old.failures_at(now, window).saturating_add(1);
             let locked_until = match old.remaining(now) {
                 Some(_) => old.locked_until,
                 None if failures >= max => now + window,
@@ -89,8 +101,7 @@ impl Store {
     pub fn purge_lockouts(&self, now: i64, window: i64) -> Result<(), sled::Error> {
         for item in self.lockouts.iter() {
             let (key, raw) = item?;
-            let stale = decode::<Lockout>(&raw)
-                .is_none_or(|l| l.remaining(now).is_none() && now - l.last_failure > window);
+            let stale = decode::<Lockout>(&raw).is_none_or(|l| l.stale(now, window));
             if stale {
                 self.lockouts.remove(key)?;
             }

@@ -47,6 +47,8 @@ pub enum OpenError {
 /// The database and its trees.
 pub struct Store {
     db: sled::Db,
+    /// sled's `db` file, whose lock says the data directory is in use.
+    lock_file: std::path::PathBuf,
     meta: sled::Tree,
     pub(crate) sessions: sled::Tree,
     pub(crate) retired_refresh: sled::Tree,
@@ -57,6 +59,9 @@ pub struct Store {
     /// Events stored (counted once at open; sled's `len` walks the tree).
     pub(crate) event_count: std::sync::atomic::AtomicUsize,
     healthy: AtomicBool,
+    /// One clone per flush running on the blocking pool: [`Store::close`]
+    /// waits for them, since each holds a handle on the database.
+    flushes: std::sync::Arc<()>,
 }
 
 impl Store {
@@ -86,6 +91,7 @@ impl Store {
             })
         };
         let store = Store {
+            lock_file: path.join("db"),
             meta: open_tree(trees::META)?,
             sessions: open_tree(trees::SESSIONS)?,
             retired_refresh: open_tree(trees::RETIRED_REFRESH)?,
@@ -96,6 +102,7 @@ impl Store {
             events: open_tree(trees::EVENTS)?,
             db,
             healthy: AtomicBool::new(true),
+            flushes: std::sync::Arc::new(()),
         };
         store
             .event_count
@@ -131,12 +138,45 @@ impl Store {
     /// flushes, hanging the request.
     pub async fn flush(&self) -> Result<(), sled::Error> {
         let db = self.db.clone();
-        let result = tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .unwrap_or_else(|e| Err(sled::Error::Io(std::io::Error::other(e.to_string()))))
-            .map(|_| ());
+        let running = self.flushes.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let flushed = db.flush();
+            drop(db);
+            drop(running);
+            flushed
+        })
+        .await
+        .unwrap_or_else(|e| Err(sled::Error::Io(std::io::Error::other(e.to_string()))))
+        .map(|_| ());
         self.healthy.store(result.is_ok(), Ordering::Relaxed);
         result
+    }
+
+    /// Flushes and closes the database, once every flush still running on
+    /// the blocking pool (e.g. of a request cut short) has let go of it.
+    /// When this returns, the data directory is free: sled's own background
+    /// threads may hold its file a moment after the last handle is dropped,
+    /// so this waits until the file's lock can be taken.
+    pub async fn close(self) -> Result<(), sled::Error> {
+        let flushed = self.flush_blocking();
+        while std::sync::Arc::strong_count(&self.flushes) > 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let lock_file = self.lock_file.clone();
+        drop(self);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let free = std::fs::File::open(&lock_file)
+                .and_then(|f| f.try_lock().map_err(std::io::Error::from));
+            match free {
+                Ok(()) => break,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+                Err(e) => return Err(sled::Error::Io(e)),
+            }
+        }
+        flushed
     }
 
     /// Writes everything to disk, blocking (shutdown and CLI).

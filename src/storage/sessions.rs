@@ -5,7 +5,9 @@
 //! `retired_refresh`: it checks the presented hash against the current one,
 //! swaps in the new hash, and files the old hash as retired. Transactions are
 //! serializable, so of N concurrent rotations with one token exactly one sees
-//! its hash current; the rest find it retired, which is reuse: the session is
+//! its hash current; the rest find it retired. A retired token presented
+//! within the grace period of its rotation is a race (two tabs, a retrying
+//! client): refused, session untouched. Later it is reuse: the session is
 //! deleted (revoked) in the same transaction. Deleting a session is revoking
 //! it: every access token naming it fails on its next use.
 
@@ -46,6 +48,9 @@ pub struct SessionClock {
 pub enum Rotation {
     /// The token was current; here is the session as updated.
     Rotated(Box<Session>),
+    /// The token was rotated out moments ago (within the grace period):
+    /// refused, but the session lives on.
+    Raced,
     /// The token was already rotated out: the session is now revoked.
     Reused,
     /// No such session, session expired, or the token never belonged to it.
@@ -57,6 +62,9 @@ pub enum Rotation {
 struct Retired {
     sid: String,
     keep_until: i64,
+    /// When it was rotated out (0 in records from before the grace period).
+    #[serde(default)]
+    rotated_at: i64,
 }
 
 fn retired_key(sid: &str, hash: &str) -> String {
@@ -158,7 +166,8 @@ impl Store {
     }
 
     /// Atomically rotates session `sid` from `presented` to `new_hash`, sliding
-    /// its expiry to `new_expiry` (not flushed: call [`Store::flush`]).
+    /// its expiry to `new_expiry` (not flushed: call [`Store::flush`]). A
+    /// token rotated out less than `grace` seconds ago is [`Rotation::Raced`].
     pub fn rotate_refresh(
         &self,
         sid: &str,
@@ -166,6 +175,7 @@ impl Store {
         new_hash: &str,
         now: i64,
         new_expiry: i64,
+        grace: i64,
     ) -> Result<Rotation, sled::Error> {
         let result = (&self.sessions, &self.retired_refresh).transaction(|(sessions, retired)| {
             let Some(session) = sessions
@@ -178,14 +188,18 @@ impl Store {
                 return abort(Rotation::Invalid);
             }
             if !ct_eq(session.refresh_hash.as_bytes(), presented.as_bytes()) {
-                if retired
+                let retired_at = retired
                     .get(retired_key(sid, presented).as_bytes())?
-                    .is_some()
-                {
-                    sessions.remove(sid.as_bytes())?;
-                    return Ok(Rotation::Reused);
-                }
-                return abort(Rotation::Invalid);
+                    .and_then(|raw| decode::<Retired>(&raw))
+                    .map(|r| r.rotated_at);
+                return match retired_at {
+                    Some(at) if now - at < grace => abort(Rotation::Raced),
+                    Some(_) => {
+                        sessions.remove(sid.as_bytes())?;
+                        Ok(Rotation::Reused)
+                    }
+                    None => abort(Rotation::Invalid),
+                };
             }
             let updated = Session {
                 refresh_hash: new_hash.to_string(),
@@ -197,6 +211,7 @@ impl Store {
             let record = Retired {
                 sid: sid.to_string(),
                 keep_until: new_expiry,
+                rotated_at: now,
             };
             retired.insert(retired_key(sid, presented).as_bytes(), encode(&record))?;
             Ok::<_, ConflictableTransactionError<Rotation>>(Rotation::Rotated(Box::new(updated)))
@@ -265,24 +280,30 @@ mod tests {
         let (_dir, store) = store();
         store.put_session(&session("s1", "h1")).unwrap();
         assert!(matches!(
-            store.rotate_refresh("s1", "h1", "h2", 200, 2_000).unwrap(),
+            store.rotate_refresh("s1", "h1", "h2", 200, 2_000, 0).unwrap(),
             Rotation::Rotated(s) if s.expires_at == 2_000
         ));
         assert!(
             matches!(
-                store.rotate_refresh("s1", "h9", "h3", 200, 2_000).unwrap(),
+                store
+                    .rotate_refresh("s1", "h9", "h3", 200, 2_000, 0)
+                    .unwrap(),
                 Rotation::Invalid
             ),
             "a token that never belonged to the session does not revoke it"
         );
         assert!(store.live_session("s1", 200).unwrap().is_some());
         assert!(matches!(
-            store.rotate_refresh("s1", "h1", "h3", 200, 2_000).unwrap(),
+            store
+                .rotate_refresh("s1", "h1", "h3", 201, 2_000, 0)
+                .unwrap(),
             Rotation::Reused
         ));
         assert!(store.live_session("s1", 200).unwrap().is_none());
         assert!(matches!(
-            store.rotate_refresh("s1", "h2", "h3", 200, 2_000).unwrap(),
+            store
+                .rotate_refresh("s1", "h2", "h3", 201, 2_000, 0)
+                .unwrap(),
             Rotation::Invalid
         ));
     }
@@ -294,7 +315,7 @@ mod tests {
         assert!(store.live_session("old", 1_000).unwrap().is_none());
         assert!(matches!(
             store
-                .rotate_refresh("old", "h1", "h2", 1_000, 9_000)
+                .rotate_refresh("old", "h1", "h2", 1_000, 9_000, 10)
                 .unwrap(),
             Rotation::Invalid
         ));
@@ -312,7 +333,7 @@ mod tests {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     store
-                        .rotate_refresh("s", "h1", &format!("n{i}"), 200, 2_000)
+                        .rotate_refresh("s", "h1", &format!("n{i}"), 200, 2_000, 10)
                         .unwrap()
                 })
             })
@@ -323,5 +344,35 @@ mod tests {
             .filter(|r| matches!(r, Rotation::Rotated(_)))
             .count();
         assert_eq!(winners, 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Rotation::Rotated(_) | Rotation::Raced)),
+            "within the grace period the losers do not revoke: {results:?}"
+        );
+        assert!(store.live_session("s", 200).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_retired_token_is_a_race_within_grace_and_reuse_after() {
+        let (_dir, store) = store();
+        store.put_session(&session("s", "h1")).unwrap();
+        let rotate = |presented: &str, now: i64| {
+            store
+                .rotate_refresh(
+                    "s",
+                    presented,
+                    &format!("{presented}-{now}"),
+                    now,
+                    2_000,
+                    10,
+                )
+                .unwrap()
+        };
+        assert!(matches!(rotate("h1", 200), Rotation::Rotated(_)));
+        assert!(matches!(rotate("h1", 209), Rotation::Raced));
+        assert!(store.live_session("s", 209).unwrap().is_some());
+        assert!(matches!(rotate("h1", 210), Rotation::Reused));
+        assert!(store.live_session("s", 210).unwrap().is_none());
     }
 }

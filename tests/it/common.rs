@@ -23,6 +23,20 @@ pub fn password_hash() -> &'static str {
     HASH.get_or_init(|| soloauth::auth::password::hash_password(PASSWORD.as_bytes()).unwrap())
 }
 
+/// A well-formed TOTP code that is wrong by construction: it differs from
+/// the codes of the step at `now` and the steps either side (the skew the
+/// server allows), never a fixed `000000` that is right one time in 10^6.
+pub fn wrong_code(secret: &[u8], now: i64) -> String {
+    let valid: Vec<String> = [-30, 0, 30]
+        .iter()
+        .map(|skew| soloauth::auth::totp::code_at(secret, now + skew))
+        .collect();
+    (0..)
+        .map(|n: u32| format!("{n:06}"))
+        .find(|c| !valid.contains(c))
+        .unwrap()
+}
+
 /// A response, read whole.
 pub struct Reply {
     pub status: StatusCode,

@@ -70,7 +70,14 @@ fn unix_now() -> i64 {
 #[tokio::test]
 async fn sigkill_at_random_moments_loses_no_acknowledged_change() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = rand::thread_rng();
+    // Seeded, and the seed printed (shown when the test fails), so a failing
+    // run can be replayed: SOLOAUTH_CRASH_SEED=<seed> cargo test --test it crash
+    let seed = std::env::var("SOLOAUTH_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    println!("crash test seed: {seed} (replay with SOLOAUTH_CRASH_SEED={seed})");
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
     let mut p = start(dir.path());
 
     // TOTP on, so there are recovery codes to spend.

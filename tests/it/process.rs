@@ -8,8 +8,12 @@ use serde_json::{json, Value};
 
 use crate::common::{binary, client, password_hash, Process, Tokens, PASSWORD};
 
+/// A fresh data directory, private as soloauth wants it.
 fn data_dir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
 }
 
 fn serve(dir: &std::path::Path) -> Command {
@@ -147,7 +151,14 @@ async fn production_starts_with_every_secret_given() {
 #[tokio::test]
 async fn kill_9_right_after_a_refresh_loses_nothing() {
     let dir = data_dir();
-    let mut p = start_known(dir.path());
+    // No grace period: the real clock cannot be moved past it.
+    let start = |dir: &std::path::Path| {
+        let mut cmd = serve(dir);
+        cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
+            .env("AUTH_REFRESH_GRACE_SECONDS", "0");
+        Process::start(cmd)
+    };
+    let mut p = start(dir.path());
     let (_, body) = login(&p, PASSWORD).await;
     let mut t = Tokens::from(&body);
     for round in 0..3 {
@@ -156,7 +167,7 @@ async fn kill_9_right_after_a_refresh_loses_nothing() {
         assert_eq!(status, 200);
         t = Tokens::from(&body);
         p.kill9();
-        p = start_known(dir.path());
+        p = start(dir.path());
         let (status, body) = refresh(&p, &old.refresh).await;
         assert_eq!(
             (status, body["error"].as_str()),
@@ -165,7 +176,7 @@ async fn kill_9_right_after_a_refresh_loses_nothing() {
         );
         // That reuse revoked the session, durably: log in again for the next round.
         p.kill9();
-        p = start_known(dir.path());
+        p = start(dir.path());
         let (status, _) = refresh(&p, &t.refresh).await;
         assert_eq!(status, 401, "revocation survived kill -9");
         let (_, body) = login(&p, PASSWORD).await;
@@ -424,7 +435,8 @@ async fn no_totp_secret_or_code_reaches_the_logs() {
     assert_eq!(status, 200);
     // Two wrong codes: a lockout, logged.
     for _ in 0..2 {
-        let body = json!({"username": "admin", "password": PASSWORD, "totp_code": "000000"});
+        let wrong = crate::common::wrong_code(&secret, now());
+        let body = json!({"username": "admin", "password": PASSWORD, "totp_code": wrong});
         post(&p.url("/auth/login"), body).await;
     }
     let logs = p.all_logs();

@@ -6,7 +6,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use soloauth::auth::totp;
 
-use crate::common::{binary, password_hash, Reply, Server, Tokens, PASSWORD};
+use crate::common::{binary, password_hash, wrong_code, Reply, Server, Tokens, PASSWORD};
 
 /// What a finished enrollment leaves the test: the secret and the codes.
 struct Enrolled {
@@ -16,6 +16,11 @@ struct Enrolled {
 
 fn code(s: &Server, secret: &[u8]) -> String {
     totp::code_at(secret, s.clock.now())
+}
+
+/// A code that no step the server would accept now produces.
+fn wrong(s: &Server, secret: &[u8]) -> String {
+    wrong_code(secret, s.clock.now())
 }
 
 /// Enrolls with the current code and steps the clock past it.
@@ -142,7 +147,7 @@ async fn wrong_codes_are_refused_and_change_nothing() {
     let r = s
         .post(
             "/auth/totp/confirm",
-            json!({"code": "000000"}),
+            json!({"code": wrong(&s, &secret)}),
             Some(&t.access),
         )
         .await;
@@ -163,7 +168,7 @@ async fn wrong_codes_are_refused_and_change_nothing() {
     s.clock.advance(30);
 
     let mfa = password_step(&s).await;
-    let r = code_step(&s, &mfa, json!({"code": "123456"})).await;
+    let r = code_step(&s, &mfa, json!({"code": wrong(&s, &secret)})).await;
     assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
     // The token was for one POST: after a wrong code, start from the password.
     let r = code_step(&s, &mfa, json!({"code": code(&s, &secret)})).await;
@@ -364,7 +369,7 @@ async fn regenerating_voids_old_codes_and_revokes_other_sessions() {
     let r = s
         .post(
             "/auth/recovery-codes",
-            json!({"code": "000000"}),
+            json!({"code": wrong(&s, &e.secret)}),
             Some(&t.access),
         )
         .await;
@@ -429,7 +434,7 @@ async fn disabling_needs_password_and_code_and_revokes_other_sessions() {
     let r = s
         .post(
             "/auth/totp/disable",
-            json!({"password": PASSWORD, "code": "000000"}),
+            json!({"password": PASSWORD, "code": wrong(&s, &e.secret)}),
             Some(&t.access),
         )
         .await;
@@ -459,7 +464,7 @@ async fn disabling_needs_password_and_code_and_revokes_other_sessions() {
     let r = s
         .post(
             "/auth/totp/disable",
-            json!({"password": PASSWORD, "code": "000000"}),
+            json!({"password": PASSWORD, "code": wrong(&s, &e.secret)}),
             Some(&t.access),
         )
         .await;
@@ -505,6 +510,8 @@ async fn enrollment_state_conflicts_and_pending_expiry() {
         "totp_not_enabled",
         "a pending enrollment expires after 10 minutes"
     );
+    // A fresh sign-in: the first one is now older than AUTH_REAUTH_SECONDS.
+    let t = s.login().await;
     let e = enroll(&s, &t.access).await;
     assert!(!e.codes.is_empty());
     let r = s

@@ -1,0 +1,281 @@
+//! The accept loop: HTTP/1.1 connections with deadlines, a cap, and a
+//! shutdown that lets go of everything it held.
+//!
+//! poem's own server has no header-read timeout, so a client that sends half
+//! a request and then nothing keeps its connection (and a file descriptor)
+//! forever. Here every connection's socket is wrapped in [`Deadlined`], which
+//! knows one of three phases from the bytes it sees and the requests in
+//! flight (counted by the service):
+//! - **head**: from the first byte of a request (or the accept) until hyper
+//!   hands the complete headers to the service: at most [`HEADER_TIMEOUT`];
+//! - **busy**: a request is being served: no deadline here (the body read has
+//!   its own, in `web`);
+//! - **idle**: between requests on a keep-alive connection: at most the
+//!   configured idle timeout (`AUTH_IDLE_TIMEOUT_SECONDS`).
+//!
+//! A missed deadline fails the next read, and hyper closes the connection.
+//! At most [`Limits::max_connections`] are open at once (the rest wait in the
+//! kernel's backlog), so slow clients cannot take every file descriptor.
+//!
+//! On shutdown, accepting stops, every connection is asked to finish its
+//! current request, and after the grace period the stragglers are aborted.
+//! [`serve`] returns only once every connection task has ended, so nothing
+//! still holds the application state (and the store) when it returns.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::TokioIo;
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Endpoint, IntoResponse};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, Sleep};
+
+/// How long a client has to send a request's complete headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long connections are kept open.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    /// How long in-flight requests get to finish after a shutdown signal.
+    pub grace: Duration,
+}
+
+/// What a connection is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Head,
+    Busy,
+    Idle,
+}
+
+/// A socket whose reads fail once the current phase's deadline has passed.
+struct Deadlined {
+    io: TcpStream,
+    limits: Limits,
+    in_flight: Arc<AtomicUsize>,
+    phase: Phase,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl Deadlined {
+    fn new(io: TcpStream, limits: Limits, in_flight: Arc<AtomicUsize>) -> Self {
+        Deadlined {
+            io,
+            limits,
+            in_flight,
+            phase: Phase::Head,
+            deadline: Box::pin(tokio::time::sleep(limits.header_timeout)),
+        }
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        let wait = match phase {
+            Phase::Head => self.limits.header_timeout,
+            Phase::Idle => self.limits.idle_timeout,
+            Phase::Busy => Duration::ZERO,
+        };
+        self.phase = phase;
+        self.deadline.as_mut().reset(Instant::now() + wait);
+    }
+
+    /// Moves between busy and idle as requests start and finish.
+    fn follow_requests(&mut self) {
+        let busy = self.in_flight.load(Ordering::Acquire) > 0;
+        match (busy, self.phase) {
+            (true, Phase::Head | Phase::Idle) => self.enter(Phase::Busy),
+            (false, Phase::Busy) => self.enter(Phase::Idle),
+            _ => {}
+        }
+    }
+}
+
+impl AsyncRead for Deadlined {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.follow_requests();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if this.phase == Phase::Idle && buf.filled().len() > before {
+                    this.enter(Phase::Head);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if this.phase != Phase::Busy => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+                Poll::Pending => Poll::Pending,
+            },
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for Deadlined {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        // Writing the last response counts as activity: idle starts after it.
+        this.follow_requests();
+        if this.phase == Phase::Idle && matches!(written, Poll::Ready(Ok(_))) {
+            this.enter(Phase::Idle);
+        }
+        written
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// Counts a request as in flight for as long as it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        InFlight(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+type HyperResponse = hyper::Response<BoxBody<Bytes, io::Error>>;
+
+/// Serves one connection until it ends or, after `stop` fires, finishes
+/// its current request.
+async fn connection<E: Endpoint + 'static>(
+    socket: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    endpoint: Arc<E>,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let io = Deadlined::new(socket, limits, in_flight.clone());
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let endpoint = endpoint.clone();
+        let guard = InFlight::start(&in_flight);
+        async move {
+            let req: poem::Request = (
+                req,
+                LocalAddr(local.into()),
+                RemoteAddr(peer.into()),
+                poem::http::uri::Scheme::HTTP,
+            )
+                .into();
+            let resp = match endpoint.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => err.into_response(),
+            };
+            drop(guard);
+            Ok::<HyperResponse, std::convert::Infallible>(resp.into())
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.wait_for(|stopping| *stopping) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// Accepts connections on `listener` and serves `endpoint` on each until
+/// `shutdown` completes; then drains (see the module docs) and returns once
+/// every connection task has ended.
+pub async fn serve<E: Endpoint + 'static>(
+    listener: TcpListener,
+    endpoint: E,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let local = listener.local_addr()?;
+    let endpoint = Arc::new(endpoint);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            accepted = accept(&listener, &slots) => accepted,
+        };
+        let Some((socket, peer, slot)) = accepted else {
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let endpoint = endpoint.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            connection(socket, peer, local, endpoint, limits, stop).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(limits.grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = tasks.len(),
+            "shutdown grace period over; closing the remaining connections"
+        );
+        tasks.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Waits for a free slot, then for a connection. An accept error (e.g. out
+/// of file descriptors) is logged and retried after a short pause, never fatal.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> Option<(TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit)> {
+    let slot = slots.clone().acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((socket, peer)) => Some((socket, peer, slot)),
+        Err(e) => {
+            tracing::warn!(error = %e, "accept failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
