@@ -4,7 +4,8 @@ Starts the real soloauth binary on loopback and walks the page as a person
 would: sign in with the password, enroll TOTP (the secret read from the page,
 the code computed here), see the recovery codes, sign out, sign in with
 password + code, sign in with a recovery code, revoke another session, follow
-an allowed `rd`, refuse a foreign one. Screenshots of each screen, desktop and
+an allowed `rd`, refuse a foreign one; then, on a server that wants a
+recent sign-in for everything, confirm the password before enrolling. Screenshots of each screen, desktop and
 phone width, go to target/screenshots/. Fails on any script error or CSP
 violation in the browser log.
 
@@ -68,12 +69,13 @@ def api(base, path, body=None, token=None):
         return err.code, json.loads(err.read() or b"null")
 
 
-def start_server(binary, port, data_dir):
+def start_server(binary, port, data_dir, **extra_env):
     hashed = subprocess.run([binary, "hash-password"], input=PASSWORD + "\n", capture_output=True,
                             text=True, check=True).stdout.strip()
     env = dict(os.environ, AUTH_DATA_DIR=data_dir, AUTH_BIND=f"127.0.0.1:{port}",
                AUTH_PUBLIC_URL=f"http://localhost:{port}", AUTH_ADMIN_PASSWORD_HASH=hashed,
-               AUTH_RATE_PER_MINUTE="1000", AUTH_RATE_BURST="100", AUTH_LOG_FORMAT="json")
+               AUTH_RATE_PER_MINUTE="1000", AUTH_RATE_BURST="100", AUTH_LOG_FORMAT="json",
+               **extra_env)
     log = open(os.path.join(data_dir, "server.log"), "w")
     proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(200):
@@ -147,6 +149,37 @@ class Page:
         self.type("username", "admin")
         self.type("password", password)
         self.click(css="#signin button[type=submit]")
+
+
+def reauth_check(driver, binary):
+    """With AUTH_REAUTH_SECONDS=0 every sign-in counts as old: enrolling asks
+    for the password first, refuses a wrong one, and goes on with the right one."""
+    port = free_port()
+    base = f"http://localhost:{port}"
+    server = start_server(binary, port, tempfile.mkdtemp(), AUTH_REAUTH_SECONDS="0")
+    p = Page(driver, base)
+    try:
+        driver.get(base + "/")
+        p.sign_in()
+        p.visible("account")
+        p.click("enroll-start")
+        p.visible("reauth")
+        check("an old sign-in is asked for the password before enrolling",
+              not p.el("totp-off").is_displayed() and not p.el("enroll").is_displayed())
+        p.shot("09-confirm-password")
+        p.type("reauth-password", "not the password")
+        p.click(css="#reauth button[type=submit]")
+        msg = p.message()
+        check("a wrong password there is explained", "Wrong username or password" in msg, msg)
+        p.type("reauth-password", PASSWORD)
+        p.click(css="#reauth button[type=submit]")
+        p.visible("enroll")
+        check("the right password goes on to the QR code", len(p.el("secret").text.replace(" ", "")) == 32)
+        p.collect_log()
+        return p.problems
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
 
 
 def main(binary):
@@ -254,6 +287,8 @@ def main(binary):
         time.sleep(0.3)  # give a (wrong) redirect the chance to happen
         check("a foreign rd is refused", driver.current_url.startswith(base), driver.current_url)
         p.collect_log()
+
+        p.problems += reauth_check(driver, binary)
 
         size = sum((Path("static") / f).stat().st_size for f in ("index.html", "app.js", "style.css"))
         check(f"the page weighs {size} bytes, well under 50 KB", size < 50_000)

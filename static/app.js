@@ -150,6 +150,7 @@ async function loadAccount() {
   $("totp-off").hidden = me.totp_enabled;
   $("totp-on").hidden = !me.totp_enabled;
   $("enroll").hidden = true;
+  $("reauth").hidden = true;
   show("account");
   await loadSessions();
 }
@@ -217,17 +218,46 @@ $("signout-all").addEventListener("click", async () => {
 
 // ---- two-factor management -------------------------------------------------
 
-$("enroll-start").addEventListener("click", async () => {
-  const result = await call("/auth/totp/setup", "POST");
+// Starts an enrollment. A session that signed in a while ago must confirm
+// the password first (the server answers reauth_required): a stolen cookie
+// alone cannot add a second factor.
+async function startEnrollment(password) {
+  const result = await call("/auth/totp/setup", "POST", password === undefined ? undefined : { password });
+  if (result.data && result.data.error === "reauth_required") {
+    say("");
+    $("totp-off").hidden = true;
+    $("reauth").hidden = false;
+    $("reauth-password").focus();
+    return;
+  }
   if (!result.resp.ok) { say(explain(result)); return; }
+  say("");
   $("qr").src = result.data.qr_png;
   $("secret").textContent = result.data.secret.replace(/(.{4})/g, "$1 ").trim();
   $("totp-off").hidden = true;
+  $("reauth").hidden = true;
   $("enroll").hidden = false;
   $("enroll-code").focus();
+}
+
+$("enroll-start").addEventListener("click", () => startEnrollment());
+
+$("reauth").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, async () => {
+    const password = $("reauth-password").value;
+    $("reauth-password").value = "";
+    await startEnrollment(password);
+  });
 });
 
-$("enroll-cancel").addEventListener("click", () => { $("enroll").hidden = true; $("totp-off").hidden = false; });
+for (const id of ["enroll-cancel", "reauth-cancel"]) {
+  $(id).addEventListener("click", () => {
+    $("enroll").hidden = true;
+    $("reauth").hidden = true;
+    $("totp-off").hidden = false;
+  });
+}
 
 $("enroll").addEventListener("submit", (event) => {
   event.preventDefault();

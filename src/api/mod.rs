@@ -215,7 +215,7 @@ pub async fn require_recent_sign_in(
 ) -> Result<(), ApiError> {
     let Some(password) = password else {
         let age = state.now() - principal.session.created_at;
-        return if age <= state.config.reauth_seconds {
+        return if age < state.config.reauth_seconds {
             Ok(())
         } else {
             Err(ApiError::ReauthRequired)
