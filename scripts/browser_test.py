@@ -3,7 +3,8 @@
 Starts the real soloauth binary on loopback and walks the page as a person
 would: sign in with the password, enroll TOTP (the secret read from the page,
 the code computed here), see the recovery codes, sign out, sign in with
-password + code, sign in with a recovery code, revoke another session, follow
+password + code, sign in with a recovery code, revoke another session, sign
+out everywhere, follow
 an allowed `rd`, refuse a foreign one; then, on a server that wants a
 recent sign-in for everything, confirm the password before enrolling. Screenshots of each screen, desktop and
 phone width, go to target/screenshots/. Fails on any script error or CSP
@@ -267,8 +268,14 @@ def main(binary):
         p.wait.until(lambda _: len(driver.find_elements(By.CSS_SELECTOR, "#sessions li")) == 1)
         check("revoking another session ends it at once", api(base, "/auth/me", token=other)[0] == 401)
 
-        p.click("signout")
+        # "Sign out everywhere" ends the other sessions and this one.
+        status, body = api(base, "/auth/login", {"username": "admin", "password": PASSWORD})
+        status, body = api(base, "/auth/login/totp", {"mfa_token": body["mfa_token"], "recovery_code": codes[3]})
+        other = body["access_token"]
+        p.click("signout-all")
         p.visible("signin")
+        check("sign out everywhere says so", "signed out everywhere" in p.message(), p.message())
+        check("sign out everywhere ends the other sessions", api(base, "/auth/me", token=other)[0] == 401)
         allowed = base + "/health"
         p.collect_log()
         driver.get(base + "/?rd=" + urllib.request.quote(allowed, safe=""))

@@ -197,23 +197,23 @@ async function loadSessions() {
   }
 }
 
-async function signOut() {
-  await call("/auth/logout", "POST");
+// Signs this device out; says so only when the server confirmed it (or
+// the session had already ended).
+async function signOut(done = "You are signed out.") {
+  const result = await call("/auth/logout", "POST");
+  const ended = result.resp.ok || (result.data && result.data.error === "invalid_token");
+  if (!ended) { say(`Signing out failed: ${explain(result)}`); return; }
   me = null;
-  say("You are signed out.", true);
+  say(done, true);
   show("signin");
 }
 
-$("signout").addEventListener("click", signOut);
+$("signout").addEventListener("click", () => signOut());
 
 $("signout-all").addEventListener("click", async () => {
-  const result = await call("/auth/sessions");
-  if (result.resp.ok) {
-    for (const s of result.data.filter((s) => !s.current)) {
-      await call(`/auth/sessions/${encodeURIComponent(s.id)}`, "DELETE");
-    }
-  }
-  await signOut();
+  const result = await call("/auth/sessions", "DELETE");
+  if (!result.resp.ok) { say(`Signing out the other devices failed: ${explain(result)}`); return; }
+  await signOut("You are signed out everywhere.");
 });
 
 // ---- two-factor management -------------------------------------------------

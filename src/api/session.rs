@@ -1,4 +1,5 @@
-//! `GET /auth/me`, `GET /auth/sessions`, `DELETE /auth/sessions/{id}`.
+//! `GET /auth/me`, `GET /auth/sessions`, `DELETE /auth/sessions` (every
+//! other session) and `DELETE /auth/sessions/{id}`.
 
 use std::sync::Arc;
 
@@ -89,6 +90,22 @@ impl SessionApi {
                 })
                 .collect(),
         ))
+    }
+
+    /// Revoke every session but this one ("sign out everywhere else").
+    #[oai(path = "/auth/sessions", method = "delete")]
+    async fn revoke_others(&self, auth: Auth, client: ClientInfo) -> ApiResult<RevokedResponse> {
+        let current = &auth.principal().session.id;
+        let revoked = sessions::revoke_others(&self.state, current).await?;
+        let detail = format!("reason=others count={revoked}");
+        audit::record(
+            &self.state,
+            Kind::SessionRevoked,
+            &client.ip_str(),
+            Some(current),
+            &detail,
+        );
+        Ok(RevokedResponse::Done)
     }
 
     /// Revoke one session (its tokens stop working at once).

@@ -198,12 +198,11 @@ async fn factor_changed(
 ) -> ApiResult<()> {
     let ip = client.ip_str();
     audit::record(state, kind, &ip, Some(keep), "");
-    let revoked = state.store.delete_sessions_except(Some(keep))?;
+    let revoked = crate::auth::sessions::revoke_others(state, keep).await?;
     if revoked > 0 {
         let detail = format!("reason={} count={revoked}", kind.as_str());
         audit::record(state, Kind::SessionRevoked, &ip, None, &detail);
     }
-    state.store.flush().await?;
     Ok(())
 }
 

@@ -133,6 +133,13 @@ pub fn check_access(state: &AppState, token: &str) -> ApiResult<Arc<AccessClaims
     Ok(claims)
 }
 
+/// Revokes every session but `keep`; returns how many went.
+pub async fn revoke_others(state: &AppState, keep: &str) -> ApiResult<usize> {
+    let revoked = state.store.delete_sessions_except(Some(keep))?;
+    state.store.flush().await?;
+    Ok(revoked)
+}
+
 /// Revokes session `sid`; false if there was none.
 pub async fn revoke(state: &AppState, sid: &str) -> ApiResult<bool> {
     let existed = state.store.delete_session(sid)?;

@@ -141,6 +141,39 @@ async fn revoking_a_session_kills_its_token_at_once() {
 }
 
 #[tokio::test]
+async fn deleting_all_sessions_ends_every_other_one_and_keeps_the_callers() {
+    let s = Server::start().await;
+    let others = [s.login().await, s.login().await];
+    let me = s.login().await;
+    let r = s.delete("/auth/sessions", Some(&me.access)).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    for other in &others {
+        assert_eq!(s.get("/auth/me", Some(&other.access)).await.status, 401);
+        assert_eq!(s.refresh(&other.refresh).await.status, 401);
+    }
+    assert_eq!(s.get("/auth/me", Some(&me.access)).await.status, 200);
+    let list = s.get("/auth/sessions", Some(&me.access)).await.body;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [me.sid.as_str()]);
+    assert_eq!(s.delete("/auth/sessions", None).await.status, 401);
+    // By cookie, it is a write like any other: it needs the public Origin.
+    let r = s
+        .send(
+            s.http
+                .delete(s.url("/auth/sessions"))
+                .header("cookie", format!("soloauth_access={}", me.access))
+                .header("origin", "https://evil.example"),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "csrf"));
+}
+
+#[tokio::test]
 async fn logout_revokes_and_clears_cookies() {
     let s = Server::start().await;
     let t = s.login().await;
