@@ -285,8 +285,8 @@ impl ToJSON for SecretInput {
     }
 }
 
-/// An optional JSON body: an empty body (with or without a Content-Type) or
-/// JSON `null` is `None`, so a browser can call `POST /auth/refresh` with only its cookie.
+/// An optional JSON body: an empty body (with or without a Content-Type) is
+/// `None`, so a browser can call `POST /auth/refresh` with only its cookie.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
@@ -328,9 +328,6 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
         }
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
-        if value.is_null() {
-            return Ok(OptionalJson(None));
-        }
         T::parse_from_json(Some(value))
             .map(|v| OptionalJson(Some(v)))
             .map_err(|e| ApiError::BadRequest(e.into_message()).into())

@@ -32,9 +32,9 @@ pub struct SetupResponse {
 
 /// The current password, for an action that needs a recent sign-in when
 /// the session signed in longer ago than `AUTH_REAUTH_SECONDS`.
-#[derive(Object, Default)]
+#[derive(Object)]
 pub struct ReauthBody {
-    password: Option<SecretInput>,
+    password: SecretInput,
 }
 
 /// A TOTP code from the authenticator app.
@@ -97,7 +97,7 @@ impl TotpApi {
         client: ClientInfo,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<SetupResponse>> {
-        let password = body.0.and_then(|b| b.password).map(|p| p.0);
+        let password = body.0.map(|b| b.password.0);
         let route = "/auth/totp/setup";
         require_recent_sign_in(&self.state, auth.principal(), &client, route, password).await?;
         let e = factors::begin_enrollment(&self.state).await?;

@@ -204,7 +204,10 @@ impl Server {
     }
 
     pub async fn post(&self, path: &str, body: Value, bearer: Option<&str>) -> Reply {
-        let mut req = self.http.post(self.url(path)).json(&body);
+        let mut req = self.http.post(self.url(path));
+        if !body.is_null() {
+            req = req.json(&body); // null: no body at all
+        }
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
         }

@@ -10,7 +10,10 @@ use soloauth::auth::totp;
 use crate::common::{binary, client, password_hash, Process, Tokens, PASSWORD};
 
 async fn post(p: &Process, path: &str, body: Value, bearer: Option<&str>) -> (u16, Value) {
-    let mut req = client().post(p.url(path)).json(&body);
+    let mut req = client().post(p.url(path));
+    if !body.is_null() {
+        req = req.json(&body); // null: no body at all
+    }
     if let Some(t) = bearer {
         req = req.bearer_auth(t);
     }
