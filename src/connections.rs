@@ -93,6 +93,15 @@ impl Deadlined {
         self.deadline.as_mut().reset(Instant::now() + wait);
     }
 
+    /// Makes sure the task wakes when the deadline passes, so the next read
+    /// can fail: reads are not always polled again after a response is
+    /// written, and the timer must not wait for them.
+    fn arm(&mut self, cx: &mut Context<'_>) {
+        if self.phase != Phase::Busy && self.deadline.as_mut().poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+    }
+
     /// Moves between busy and idle as requests start and finish.
     fn follow_requests(&mut self) {
         let busy = self.in_flight.load(Ordering::Acquire) > 0;
@@ -142,11 +151,15 @@ impl AsyncWrite for Deadlined {
         if this.phase == Phase::Idle && matches!(written, Poll::Ready(Ok(_))) {
             this.enter(Phase::Idle);
         }
+        this.arm(cx);
         written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        this.follow_requests();
+        this.arm(cx);
+        Pin::new(&mut this.io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -6,6 +6,7 @@
 mod abuse;
 mod common;
 mod crash;
+mod hardening;
 mod hygiene;
 mod login;
 mod process;

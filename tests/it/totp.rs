@@ -545,10 +545,12 @@ async fn env_managed_totp_is_on_from_start_and_refuses_enrollment() {
         s.get("/auth/me", Some(&t.access)).await.body["totp_enabled"],
         true
     );
-    for path in ["/auth/totp/setup", "/auth/totp/confirm"] {
-        let r = s
-            .post(path, json!({"code": "123456"}), Some(&t.access))
-            .await;
+    let now_code = code(&s, &secret);
+    for (path, body) in [
+        ("/auth/totp/setup", json!(null)),
+        ("/auth/totp/confirm", json!({ "code": now_code })),
+    ] {
+        let r = s.post(path, body, Some(&t.access)).await;
         assert_eq!(
             (r.status.as_u16(), r.error()),
             (409, "totp_managed_by_env"),
