@@ -12,8 +12,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::auth::password::hash_password;
-use crate::config::Config;
-use crate::secret::{random_token, ExposeSecret, SecretString};
+use crate::base::config::Config;
+use crate::base::secret::{random_token, ExposeSecret, SecretString};
 use crate::storage::Store;
 
 #[derive(Parser, Debug)]
@@ -150,7 +150,7 @@ pub fn check_command() -> ExitCode {
         Err(code) => return code,
     };
     let mut problems = Vec::new();
-    if let Err(e) = crate::bootstrap::ensure_data_dir(&config.data_dir) {
+    if let Err(e) = crate::base::bootstrap::ensure_data_dir(&config.data_dir) {
         problems.push(e);
     } else {
         let probe = config.data_dir.join(".write-test");
@@ -163,8 +163,8 @@ pub fn check_command() -> ExitCode {
                 config.data_dir.display()
             )),
         }
-        problems.extend(crate::bootstrap::check_kept(&config.data_dir));
-        problems.extend(crate::bootstrap::loose_modes(&config.data_dir));
+        problems.extend(crate::base::bootstrap::check_kept(&config.data_dir));
+        problems.extend(crate::base::bootstrap::loose_modes(&config.data_dir));
         if let Err(e) = Store::open(&config.data_dir) {
             problems.push(e.to_string());
         }
@@ -268,10 +268,14 @@ fn storage_error(e: sled::Error) -> String {
 }
 
 /// Appends an audit event for a host-side command (no client IP).
-fn record_cli_event(store: &Store, kind: crate::audit::Kind, detail: &str) -> Result<(), String> {
-    let now = crate::clock::Clock::System.now();
+fn record_cli_event(
+    store: &Store,
+    kind: crate::http::audit::Kind,
+    detail: &str,
+) -> Result<(), String> {
+    let now = crate::base::clock::Clock::System.now();
     store
-        .append_event(&crate::audit::event(kind, now, "", detail))
+        .append_event(&crate::http::audit::event(kind, now, "", detail))
         .map_err(storage_error)
 }
 
@@ -302,12 +306,12 @@ pub fn reset_totp_command() -> ExitCode {
 /// `soloauth rotate-keys`.
 pub fn rotate_keys_command() -> ExitCode {
     with_store(|config, store| {
-        let keys = crate::bootstrap::resolve(config)?;
+        let keys = crate::base::bootstrap::resolve(config)?;
         let vault = crate::auth::vault::Vault::new(&keys.encryption_keys)?;
         match store.reencrypt_factors(|t| vault.reencrypt(t)).map_err(storage_error)? {
             Ok(n) => {
                 let detail = format!("reencrypted={n} by=cli");
-                record_cli_event(store, crate::audit::Kind::KeysRotated, &detail)?;
+                record_cli_event(store, crate::http::audit::Kind::KeysRotated, &detail)?;
                 Ok(format!(
                     "re-encrypted {n} stored secret(s) with the first AUTH_ENCRYPTION_KEY; older keys may now be removed"
                 ))
@@ -326,7 +330,7 @@ pub fn unlock_command() -> ExitCode {
         let n = store.clear_all_lockouts().map_err(storage_error)?;
         record_cli_event(
             store,
-            crate::audit::Kind::Unlock,
+            crate::http::audit::Kind::Unlock,
             &format!("records={n} by=cli"),
         )?;
         Ok(format!(
@@ -345,7 +349,7 @@ pub fn events_command(limit: usize) -> ExitCode {
                 let ip = if e.ip.is_empty() { "-" } else { e.ip.as_str() };
                 format!(
                     "{}  {:<26} {:<15} {}",
-                    crate::clock::rfc3339(e.at),
+                    crate::base::clock::rfc3339(e.at),
                     e.kind,
                     ip,
                     e.detail

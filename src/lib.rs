@@ -2,41 +2,34 @@
 //!
 //! One admin account configured by environment, argon2id passwords, JWT
 //! access tokens with rotating refresh tokens, and an embedded sled store
-//! under one data directory. The layers, outside in:
+//! under one data directory. The parts, outside in:
 //!
-//! - [`web`]: routes, static page, security headers, body limit, JSON errors;
-//! - [`api`]: thin poem-openapi handlers;
-//! - [`auth`]: the domain (passwords, tokens, sessions), time injected;
-//! - [`storage`]: sled trees, flushed before every acknowledgement.
+//! - [`http`]: the accept loop, routes, thin poem-openapi handlers,
+//!   middleware, errors, client addresses, metrics, the audit recorder;
+//! - [`auth`]: the domain, free of HTTP (the login flow, sessions, factors,
+//!   lockouts, passwords, tokens), on narrow services with time injected;
+//! - [`storage`]: sled trees, flushed before every acknowledgement;
+//! - [`base`]: configuration, secrets, the clock and the first-run bootstrap.
 //!
 //! [`App::open`] + [`App::serve`] are what `soloauth serve` runs and what the
 //! integration tests boot on `127.0.0.1:0`.
 
-pub mod api;
-pub mod app;
-pub mod audit;
 pub mod auth;
-pub mod bootstrap;
+pub mod base;
 pub mod cli;
-pub mod client_ip;
-pub mod clock;
-pub mod config;
-pub mod connections;
-pub mod error;
-pub mod forward;
-pub mod metrics;
-pub mod secret;
+pub mod http;
 pub mod storage;
-pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::AppState;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::secret::ExposeSecret;
+use crate::base::bootstrap;
+use crate::base::clock::Clock;
+use crate::base::config::Config;
+use crate::base::secret::ExposeSecret;
+use crate::http::connections;
+use crate::http::state::AppState;
 use crate::storage::Store;
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -102,7 +95,7 @@ impl App {
         };
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let result =
-            connections::serve(listener, web::app(self.state.clone()), limits, shutdown).await;
+            connections::serve(listener, http::app(self.state.clone()), limits, shutdown).await;
         housekeeping.abort();
         let _ = housekeeping.await;
         self.close().await?;

@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use soloauth::base::clock::Clock;
+use soloauth::base::config::LogFormat;
 use soloauth::cli::{self, Cli, Command};
-use soloauth::clock::Clock;
-use soloauth::config::LogFormat;
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

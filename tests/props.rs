@@ -56,10 +56,10 @@ use url::Url;
 
 use soloauth::auth::tokens::{key_id, AccessClaims, JwtKeys};
 use soloauth::auth::{recovery, refresh, totp};
-use soloauth::client_ip::client_ip;
-use soloauth::config::{Config, KNOWN_VARS};
-use soloauth::forward::{allowed_redirect, login_url, original_url};
-use soloauth::secret::{ExposeSecret, SecretString};
+use soloauth::base::config::{Config, KNOWN_VARS};
+use soloauth::base::secret::{ExposeSecret, SecretString};
+use soloauth::http::client_ip::client_ip;
+use soloauth::http::forward::{allowed_redirect, login_url, original_url};
 
 /// A realistic "now" (2027).
 const NOW0: i64 = 1_800_000_000;

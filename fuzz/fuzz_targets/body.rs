@@ -25,9 +25,9 @@ use poem::Request;
 use poem_openapi::types::ParseFromJSON;
 use poem_openapi::{ApiExtractor, ExtractParamOptions};
 use serde_json::Value;
-use soloauth::api::login::{LoginBody, LoginRequest, LoginTotpBody, RefreshBody};
-use soloauth::api::totp::{CodeBody, DisableBody};
-use soloauth::api::OptionalJson;
+use soloauth::http::api::login::{LoginBody, LoginRequest, LoginTotpBody, RefreshBody};
+use soloauth::http::api::totp::{CodeBody, DisableBody};
+use soloauth::http::api::OptionalJson;
 use soloauth::auth::{recovery, totp};
 
 const NOW: i64 = 1_800_000_000;

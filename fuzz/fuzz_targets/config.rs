@@ -11,8 +11,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use soloauth::auth::{password, totp};
-use soloauth::config::{origin_and_host, Config, KNOWN_VARS, MIN_JWT_SECRET_LEN};
-use soloauth::secret::ExposeSecret;
+use soloauth::base::config::{origin_and_host, Config, KNOWN_VARS, MIN_JWT_SECRET_LEN};
+use soloauth::base::secret::ExposeSecret;
 
 fn fuzzed_names() -> impl Iterator<Item = &'static str> {
     KNOWN_VARS

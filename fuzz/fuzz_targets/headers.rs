@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
-use soloauth::client_ip::{client_ip, is_trusted};
-use soloauth::forward::{allowed_redirect, original_url};
+use soloauth::http::client_ip::{client_ip, is_trusted};
+use soloauth::http::forward::{allowed_redirect, original_url};
 
 const PUBLIC_HOST: &str = "auth.example.com";
 const COOKIE_DOMAIN: &str = "example.com";

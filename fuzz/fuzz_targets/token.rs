@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use soloauth::auth::refresh;
 use soloauth::auth::tokens::{JwtKeys, AUDIENCE, ISSUER};
-use soloauth::secret::SecretString;
+use soloauth::base::secret::SecretString;
 
 /// The instant the seed token (fuzz/seeds/token/valid-jwt) is valid at.
 const NOW: i64 = 1_800_000_000;

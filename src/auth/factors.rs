@@ -9,12 +9,12 @@
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::app::AppState;
-use crate::audit::{self, Kind};
 use crate::auth::sessions::ClientInfo;
 use crate::auth::{recovery, totp};
-use crate::error::{ApiError, ApiResult};
-use crate::secret::{random_token, ExposeSecret, SecretString};
+use crate::base::secret::{random_token, ExposeSecret, SecretString};
+use crate::http::audit::{self, Kind};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 use crate::storage::factors::{MfaChallenge, RecoveryCodes, StoredTotp};
 
 /// How long a pending enrollment may wait for its confirming code.

@@ -26,10 +26,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::app::AppState;
-use crate::audit::{self, Kind};
-use crate::config::Config;
-use crate::error::{ApiError, ApiResult};
+use crate::base::config::Config;
+use crate::http::audit::{self, Kind};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 use crate::storage::lockouts::{ip_key, ACCOUNT};
 
 /// Above this many tracked IPs, stale buckets are dropped at once.

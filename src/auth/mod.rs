@@ -1,5 +1,5 @@
 //! Authentication domain logic, free of HTTP: passwords, tokens, sessions,
-//! the second factor. Functions take `now` or an [`crate::app::AppState`]
+//! the second factor. Functions take `now` or an [`crate::http::state::AppState`]
 //! with an injected clock.
 
 pub mod factors;

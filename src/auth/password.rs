@@ -18,8 +18,8 @@ use argon2::{Argon2, Block, PasswordHash, PasswordHasher};
 use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
-use crate::error::{ApiError, ApiResult};
-use crate::secret::{ct_eq, random_bytes, ExposeSecret, SecretString};
+use crate::base::secret::{ct_eq, random_bytes, ExposeSecret, SecretString};
+use crate::http::error::{ApiError, ApiResult};
 
 /// Verifications allowed to wait for a free core before new ones are shed.
 pub const MAX_WAITING: usize = 64;

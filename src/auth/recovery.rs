@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
-use crate::secret::{to_hex, ExposeSecret, SecretString};
+use crate::base::secret::{to_hex, ExposeSecret, SecretString};
 
 /// How many codes a set has.
 pub const COUNT: usize = 10;

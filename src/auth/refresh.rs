@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::secret::{random_token, to_hex, ExposeSecret, SecretString};
+use crate::base::secret::{random_token, to_hex, ExposeSecret, SecretString};
 
 /// Random bytes in a refresh token.
 const RANDOM_BYTES: usize = 32;

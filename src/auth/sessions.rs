@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use crate::app::AppState;
 use crate::auth::refresh;
 use crate::auth::tokens::AccessClaims;
-use crate::error::{ApiError, ApiResult};
-use crate::secret::SecretString;
+use crate::base::secret::SecretString;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 use crate::storage::sessions::{Rotation, Session, TOUCH_INTERVAL};
 
 /// Where a request came from, recorded on its session.

@@ -21,7 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::secret::{ExposeSecret, SecretString};
+use crate::base::secret::{ExposeSecret, SecretString};
 
 /// The `iss` and `aud` of every access token.
 pub const ISSUER: &str = "soloauth";
@@ -86,7 +86,7 @@ pub fn key_id(secret: &[u8]) -> String {
         .chain_update(b"soloauth-kid:")
         .chain_update(secret)
         .finalize();
-    crate::secret::to_hex(&digest[..8])
+    crate::base::secret::to_hex(&digest[..8])
 }
 
 impl JwtKeys {

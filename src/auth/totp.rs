@@ -11,7 +11,7 @@ use std::io::Cursor;
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 use zeroize::Zeroizing;
 
-use crate::secret::random_bytes;
+use crate::base::secret::random_bytes;
 
 /// Seconds per step.
 pub const STEP: i64 = 30;

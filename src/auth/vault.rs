@@ -7,7 +7,7 @@
 use fernet::{Fernet, MultiFernet};
 use zeroize::Zeroizing;
 
-use crate::secret::{ExposeSecret, SecretString};
+use crate::base::secret::{ExposeSecret, SecretString};
 
 /// The configured Fernet keys.
 pub struct Vault {

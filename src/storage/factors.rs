@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{abort, ConflictableTransactionError, TransactionError};
 
 use super::{decode, encode, Store};
-use crate::secret::ct_eq;
+use crate::base::secret::ct_eq;
 
 const ACTIVE: &str = "totp_active";
 const PENDING: &str = "totp_pending";

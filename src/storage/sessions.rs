@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{abort, ConflictableTransactionError, TransactionError, Transactional};
 
 use super::{decode, encode, Store};
-use crate::secret::ct_eq;
+use crate::base::secret::ct_eq;
 
 /// A login session.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -9,8 +9,8 @@ use std::sync::{mpsc, Arc, OnceLock};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::Value;
-use soloauth::clock::Clock;
-use soloauth::config::Config;
+use soloauth::base::clock::Clock;
+use soloauth::base::config::Config;
 use tempfile::TempDir;
 
 pub const PASSWORD: &str = "correct horse battery staple";

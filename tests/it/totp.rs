@@ -639,8 +639,8 @@ async fn a_key_that_cannot_decrypt_stops_the_start_with_advice() {
         "AUTH_ENCRYPTION_KEY".to_string(),
         fernet::Fernet::generate_key(),
     );
-    let config = soloauth::config::Config::from_lookup(&|n| env.get(n).cloned()).unwrap();
-    let err = soloauth::App::open(config, soloauth::clock::Clock::System)
+    let config = soloauth::base::config::Config::from_lookup(&|n| env.get(n).cloned()).unwrap();
+    let err = soloauth::App::open(config, soloauth::base::clock::Clock::System)
         .err()
         .unwrap();
     assert!(

@@ -215,7 +215,7 @@ async fn verify_records_activity_on_the_session_at_most_once_a_minute() {
     let list = s.get("/auth/sessions", Some(&viewer.access)).await.body;
     assert_eq!(
         last_seen(&list),
-        soloauth::clock::rfc3339(s.clock.now()),
+        soloauth::base::clock::rfc3339(s.clock.now()),
         "a minute on: forward auth counts as activity"
     );
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
-use crate::secret::{ct_eq, ExposeSecret};
+use crate::base::secret::{ct_eq, ExposeSecret};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 
 #[derive(Tags)]
 enum ApiTags {

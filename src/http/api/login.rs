@@ -8,13 +8,13 @@ use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags, Union};
 
 use super::{cookies, guarded, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
-use crate::app::AppState;
-use crate::audit::{self, Kind};
 use crate::auth::factors::{self, SecondFactor};
 use crate::auth::lockout;
 use crate::auth::sessions::{self, ClientInfo, TokenPair};
-use crate::error::{ApiError, ApiResult};
-use crate::secret::{ExposeSecret, SecretString};
+use crate::base::secret::{ExposeSecret, SecretString};
+use crate::http::audit::{self, Kind};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 
 #[derive(Tags)]
 enum ApiTags {

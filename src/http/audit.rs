@@ -4,7 +4,7 @@
 //! Details are short classifications (`reason=credentials`), never a password,
 //! hash, token, code or secret.
 
-use crate::app::AppState;
+use crate::http::state::AppState;
 use crate::storage::events::Event;
 
 /// The kinds of audit event (API.md `/auth/events`).

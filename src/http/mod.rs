@@ -1,6 +1,19 @@
-//! The HTTP shell around the API: routes, embedded static files, and the
-//! middleware every response passes through (security headers, the 16 KiB body
-//! limit, and JSON errors for everything the framework itself refuses).
+//! Everything HTTP: the accept loop, routes, handlers, middleware, errors,
+//! client addresses, forwarded headers, metrics and the audit recorder.
+//!
+//! This file builds the application endpoint: routes, embedded static files,
+//! and the middleware every response passes through (security headers, the
+//! 16 KiB body limit, and JSON errors for everything the framework itself
+//! refuses). The domain (`crate::auth`) knows nothing of any of it.
+
+pub mod api;
+pub mod audit;
+pub mod client_ip;
+pub mod connections;
+pub mod error;
+pub mod forward;
+pub mod metrics;
+pub mod state;
 
 use std::sync::Arc;
 
@@ -10,14 +23,14 @@ use poem::middleware::CookieJarManager;
 use poem::web::Path;
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 /// Largest accepted request body, in bytes.
 pub const BODY_LIMIT: usize = 16 * 1024;
 /// How long a request body may take to arrive (a slow body holds a
 /// connection as long as slow headers would).
-const BODY_TIMEOUT: std::time::Duration = crate::connections::HEADER_TIMEOUT;
+const BODY_TIMEOUT: std::time::Duration = crate::http::connections::HEADER_TIMEOUT;
 
 /// The login page's Content-Security-Policy: no inline script or style.
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -56,7 +69,7 @@ fn serve_asset(req: &Request, path: &str) -> Response {
     };
     let etag = format!(
         "\"{}\"",
-        crate::secret::to_hex(&file.metadata.sha256_hash()[..16])
+        crate::base::secret::to_hex(&file.metadata.sha256_hash()[..16])
     );
     let cached = req
         .headers()
@@ -149,8 +162,8 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
             .metrics
             .latency
             .with_label_values(&[
-                crate::metrics::route_label(&path),
-                crate::metrics::method_label(&method),
+                crate::http::metrics::route_label(&path),
+                crate::http::metrics::method_label(&method),
             ])
             .observe(started.elapsed().as_secs_f64());
     }
@@ -241,7 +254,7 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
 
 /// The whole application as one endpoint.
 pub fn app(state: Arc<AppState>) -> impl Endpoint {
-    let api = crate::api::service(state.clone());
+    let api = crate::http::api::service(state.clone());
     let allowed = Arc::new(AllowedMethods::from_spec(&api.spec()));
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();

@@ -7,9 +7,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
 use super::Auth;
-use crate::app::AppState;
-use crate::clock::rfc3339;
-use crate::error::ApiResult;
+use crate::base::clock::rfc3339;
+use crate::http::error::ApiResult;
+use crate::http::state::AppState;
 
 #[derive(Tags)]
 enum ApiTags {

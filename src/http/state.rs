@@ -5,11 +5,11 @@ use crate::auth::password::CredentialChecker;
 use crate::auth::tokens::JwtKeys;
 use crate::auth::totp;
 use crate::auth::vault::Vault;
-use crate::bootstrap::Keys;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::secret::{random_bytes, secret_bytes, ExposeSecret, SecretBytes};
+use crate::base::bootstrap::Keys;
+use crate::base::clock::Clock;
+use crate::base::config::Config;
+use crate::base::secret::{random_bytes, secret_bytes, ExposeSecret, SecretBytes};
+use crate::http::metrics::Metrics;
 use crate::storage::Store;
 
 /// Everything a request may need, built once at start.

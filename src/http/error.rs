@@ -134,7 +134,7 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED => {
                 ApiError::MethodNotAllowed("this method is not allowed on this route".into())
             }
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(crate::web::BODY_LIMIT),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(crate::http::BODY_LIMIT),
             StatusCode::UNAUTHORIZED => ApiError::InvalidToken,
             s if s.is_server_error() => ApiError::internal(message),
             _ => ApiError::BadRequest(message),

@@ -27,12 +27,12 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApiService, SecurityScheme,
 };
 
-use crate::app::AppState;
-use crate::audit::{self, Kind};
 use crate::auth::lockout;
 use crate::auth::sessions::{self, ClientInfo, Principal};
-use crate::error::ApiError;
-use crate::secret::SecretString;
+use crate::base::secret::SecretString;
+use crate::http::audit::{self, Kind};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 /// Name of the access-token cookie.
 pub const ACCESS_COOKIE: &str = "soloauth_access";
@@ -154,8 +154,9 @@ impl<'a> FromRequest<'a> for ClientInfo {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let state = state(req)?;
         let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        let ip = crate::client_ip::client_ip(peer, req.headers(), &state.config.trusted_proxies)
-            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let ip =
+            crate::http::client_ip::client_ip(peer, req.headers(), &state.config.trusted_proxies)
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let user_agent = req
             .headers()
             .get("user-agent")

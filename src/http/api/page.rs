@@ -12,9 +12,9 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Html;
 use poem_openapi::{ApiResponse, OpenApi};
 
-use crate::app::AppState;
-use crate::forward;
-use crate::web::Assets;
+use crate::http::forward;
+use crate::http::state::AppState;
+use crate::http::Assets;
 
 /// Where the page template takes the redirect target.
 const RD_SLOT: &str = "<!--soloauth-rd-->";

@@ -15,12 +15,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 
 use super::ACCESS_COOKIE;
-use crate::app::AppState;
 use crate::auth::sessions;
 use crate::auth::tokens::AccessClaims;
-use crate::client_ip::is_trusted;
-use crate::error::{ApiError, ErrorBody};
-use crate::forward;
+use crate::http::client_ip::is_trusted;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::forward;
+use crate::http::state::AppState;
 
 #[derive(Tags)]
 enum ApiTags {

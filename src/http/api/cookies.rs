@@ -8,8 +8,8 @@ use poem::web::cookie::{Cookie, CookieJar, SameSite};
 
 use super::{ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::auth::sessions::TokenPair;
-use crate::config::Config;
-use crate::secret::ExposeSecret;
+use crate::base::config::Config;
+use crate::base::secret::ExposeSecret;
 
 fn cookie(config: &Config, name: &str, value: &str, max_age: i64) -> Cookie {
     let mut c = Cookie::new_with_str(name, value);

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-use crate::secret::{ExposeSecret, SecretString};
+use crate::base::secret::{ExposeSecret, SecretString};
 
 /// Minimum length of a JWT signing secret, in bytes.
 pub const MIN_JWT_SECRET_LEN: usize = 32;

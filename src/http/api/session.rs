@@ -8,12 +8,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::Auth;
-use crate::app::AppState;
-use crate::audit::{self, Kind};
 use crate::auth::sessions::ClientInfo;
 use crate::auth::{factors, sessions};
-use crate::clock::rfc3339;
-use crate::error::{ApiError, ApiResult};
+use crate::base::clock::rfc3339;
+use crate::http::audit::{self, Kind};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 
 #[derive(Tags)]
 enum ApiTags {

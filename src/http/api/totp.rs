@@ -7,11 +7,11 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::{guarded, require_recent_sign_in, Auth, OptionalJson, SecretInput};
-use crate::app::AppState;
 use crate::auth::factors;
 use crate::auth::sessions::ClientInfo;
-use crate::error::{ApiError, ApiResult};
-use crate::secret::{ExposeSecret, SecretString};
+use crate::base::secret::{ExposeSecret, SecretString};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 
 #[derive(Tags)]
 enum ApiTags {

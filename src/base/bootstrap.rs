@@ -17,8 +17,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::auth::password::{check_phc, hash_password};
-use crate::config::{Config, MIN_JWT_SECRET_LEN};
-use crate::secret::{random_token, ExposeSecret, SecretString};
+use crate::base::config::{Config, MIN_JWT_SECRET_LEN};
+use crate::base::secret::{random_token, ExposeSecret, SecretString};
 
 /// The secrets the server runs with, from the environment or the data dir.
 pub struct Keys {

@@ -1,0 +1,8 @@
+//! What the server runs with: configuration from the environment, secrets
+//! as types, the one clock, and the first-run bootstrap that generates and
+//! keeps missing secrets in the data directory.
+
+pub mod bootstrap;
+pub mod clock;
+pub mod config;
+pub mod secret;
