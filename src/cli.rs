@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::auth::events::Kind;
 use crate::auth::password::hash_password;
 use crate::base::config::Config;
 use crate::base::secret::{random_token, ExposeSecret, SecretString};
@@ -268,15 +269,14 @@ fn storage_error(e: sled::Error) -> String {
 }
 
 /// Appends an audit event for a host-side command (no client IP).
-fn record_cli_event(
-    store: &Store,
-    kind: crate::http::audit::Kind,
-    detail: &str,
-) -> Result<(), String> {
-    let now = crate::base::clock::Clock::System.now();
-    store
-        .append_event(&crate::http::audit::event(kind, now, "", detail))
-        .map_err(storage_error)
+fn record_cli_event(store: &Store, kind: Kind, detail: &str) -> Result<(), String> {
+    let event = crate::storage::events::StoredEvent {
+        at: crate::base::clock::Clock::System.now(),
+        kind: kind.as_str().into(),
+        ip: String::new(),
+        detail: detail.into(),
+    };
+    store.append_event(&event).map_err(storage_error)
 }
 
 /// `soloauth revoke-sessions`.
@@ -311,7 +311,7 @@ pub fn rotate_keys_command() -> ExitCode {
         match store.reencrypt_factors(|t| vault.reencrypt(t)).map_err(storage_error)? {
             Ok(n) => {
                 let detail = format!("reencrypted={n} by=cli");
-                record_cli_event(store, crate::http::audit::Kind::KeysRotated, &detail)?;
+                record_cli_event(store, Kind::KeysRotated, &detail)?;
                 Ok(format!(
                     "re-encrypted {n} stored secret(s) with the first AUTH_ENCRYPTION_KEY; older keys may now be removed"
                 ))
@@ -328,11 +328,7 @@ pub fn rotate_keys_command() -> ExitCode {
 pub fn unlock_command() -> ExitCode {
     with_store(|_, store| {
         let n = store.clear_all_lockouts().map_err(storage_error)?;
-        record_cli_event(
-            store,
-            crate::http::audit::Kind::Unlock,
-            &format!("records={n} by=cli"),
-        )?;
+        record_cli_event(store, Kind::Unlock, &format!("records={n} by=cli"))?;
         Ok(format!(
             "cleared {n} lockout record(s); the account is unlocked"
         ))

@@ -106,22 +106,23 @@ impl App {
     /// Waits until nothing else holds the state, then flushes and closes the
     /// store (sled lets go of the data directory when its last handle drops).
     async fn close(self) -> std::io::Result<()> {
-        let mut state = self.state;
-        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
-        let state = loop {
-            match Arc::try_unwrap(state) {
-                Ok(state) => break state,
-                Err(shared) if tokio::time::Instant::now() < deadline => {
-                    state = shared;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err(_) => {
-                    return Err(std::io::Error::other(
-                        "the application state is still in use after shutdown",
-                    ))
+        let mut shared = self.state;
+        let unique = async {
+            loop {
+                match Arc::try_unwrap(shared) {
+                    Ok(state) => return state,
+                    Err(still_shared) => {
+                        shared = still_shared;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
                 }
             }
         };
+        let state = tokio::time::timeout(RELEASE_WAIT, unique)
+            .await
+            .map_err(|_| {
+                std::io::Error::other("the application state is still in use after shutdown")
+            })?;
         state.store.close().await.map_err(std::io::Error::other)
     }
 }

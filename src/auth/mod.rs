@@ -1,9 +1,23 @@
-//! Authentication domain logic, free of HTTP: passwords, tokens, sessions,
-//! the second factor. Functions take `now` or an [`crate::http::state::AppState`]
-//! with an injected clock.
+//! Authentication, free of HTTP: the login flow and the narrow services it
+//! runs on. Nothing here knows about requests, responses or the server
+//! state; every service borrows just what it needs (the store, keys, the
+//! vault, a policy) and every function takes `now`, so each part is
+//! unit-tested with a temporary store and a chosen time.
+//!
+//! - [`login`]: the one place that decides a sign-in: first step, second
+//!   step, finishing into a session, refresh, re-authentication;
+//! - [`lockout`]: rate limits and lockouts, reserved before any check;
+//! - [`sessions`], [`factors`]: sessions and the second factor;
+//! - [`password`], [`tokens`], [`refresh`], [`totp`], [`recovery`],
+//!   [`vault`]: the primitives;
+//! - [`events`]: what a decision produced, for the audit log and metrics;
+//! - [`error`]: why a decision was refused.
 
+pub mod error;
+pub mod events;
 pub mod factors;
 pub mod lockout;
+pub mod login;
 pub mod password;
 pub mod recovery;
 pub mod refresh;
@@ -11,3 +25,13 @@ pub mod sessions;
 pub mod tokens;
 pub mod totp;
 pub mod vault;
+
+pub use error::{AuthError, AuthResult};
+
+/// Who is asking: the client's address (as the HTTP layer determined it)
+/// and user agent, recorded on sessions and events.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub ip: std::net::IpAddr,
+    pub user_agent: String,
+}

@@ -14,33 +14,16 @@
 
 use std::sync::{Arc, Mutex};
 
-use argon2::{Argon2, Block, PasswordHash, PasswordHasher};
+use argon2::{Argon2, Block, PasswordHash};
 use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
+use super::{AuthError, AuthResult};
+pub use crate::base::secret::{check_phc, hash_password};
 use crate::base::secret::{ct_eq, random_bytes, ExposeSecret, SecretString};
-use crate::http::error::{ApiError, ApiResult};
 
 /// Verifications allowed to wait for a free core before new ones are shed.
 pub const MAX_WAITING: usize = 64;
-
-/// Checks that `phc` is an argon2 PHC string this server can verify.
-pub fn check_phc(phc: &str) -> Result<(), String> {
-    let hash = PasswordHash::new(phc).map_err(|_| "not a PHC string (expected $argon2id$…)")?;
-    if !hash.algorithm.as_str().starts_with("argon2") {
-        return Err("only argon2 hashes are supported".into());
-    }
-    argon2::Params::try_from(&hash).map_err(|_| "unsupported argon2 parameters")?;
-    Ok(())
-}
-
-/// Hashes a password with argon2id and the OWASP-recommended defaults.
-pub fn hash_password(password: &[u8]) -> Result<String, String> {
-    Argon2::default()
-        .hash_password(password)
-        .map(|h| h.to_string())
-        .map_err(|e| format!("hashing failed: {e}"))
-}
 
 /// Verifies `password` against a PHC string in the work area `memory`
 /// (grown if too small), comparing in constant time. Blocking; ~20 ms.
@@ -91,9 +74,9 @@ pub fn median_verify_ms(rounds: usize) -> Result<f64, String> {
     let mut memory = Vec::new();
     let mut times: Vec<f64> = (0..rounds.max(1))
         .map(|_| {
-            let start = std::time::Instant::now();
+            let watch = crate::base::clock::Stopwatch::start();
             verify_in(&mut memory, &password, &phc);
-            start.elapsed().as_secs_f64() * 1000.0
+            watch.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
     times.sort_by(f64::total_cmp);
@@ -147,7 +130,7 @@ impl CredentialChecker {
 
     /// True when both username and password are right. Always does one full
     /// argon2 verification, whichever is wrong.
-    pub async fn verify(&self, username: &str, password: SecretString) -> ApiResult<bool> {
+    pub async fn verify(&self, username: &str, password: SecretString) -> AuthResult<bool> {
         let user_ok = ct_eq(username.as_bytes(), self.username.as_bytes());
         // A client that hangs up while queued drops its permits and frees its
         // place. Once hashing starts, the permits move into the blocking task
@@ -157,13 +140,13 @@ impl CredentialChecker {
             .admitted
             .clone()
             .try_acquire_owned()
-            .map_err(|_| ApiError::Busy { retry_after: 1 })?;
+            .map_err(|_| AuthError::Busy { retry_after: 1 })?;
         let running = self
             .permits
             .clone()
             .acquire_owned()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AuthError::internal)?;
         let hash = self.hash.clone();
         let dummy = self.dummy_hash.clone();
         let pool = self.memory.clone();
@@ -186,7 +169,7 @@ impl CredentialChecker {
             ok
         })
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(AuthError::internal)?;
         Ok(user_ok && password_ok)
     }
 }

@@ -1,30 +1,33 @@
 //! Session lifecycle: start after a login, rotate on refresh, authenticate
 //! access tokens, revoke.
 //!
-//! Every function that changes a session flushes the store before it returns,
-//! so what the client is told has happened is on disk.
+//! [`Sessions`] is a narrow service over the store and the token keys, with
+//! the lifetimes it applies; every function takes `now`. Every function that
+//! changes a session flushes the store before it returns, so what the client
+//! is told has happened is on disk.
 
 use std::sync::Arc;
 
-use crate::auth::refresh;
-use crate::auth::tokens::AccessClaims;
+use super::refresh;
+use super::tokens::{AccessClaims, JwtKeys};
+use super::{AuthError, AuthResult, Client};
 use crate::base::secret::SecretString;
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::state::AppState;
 use crate::storage::sessions::{Rotation, Session, TOUCH_INTERVAL};
+use crate::storage::Store;
 
-/// Where a request came from, recorded on its session.
+/// How long tokens and sessions live.
 #[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub ip: std::net::IpAddr,
-    pub user_agent: String,
-}
-
-impl ClientInfo {
-    /// The client address as text (sessions, events, logs).
-    pub fn ip_str(&self) -> String {
-        self.ip.to_string()
-    }
+pub struct SessionPolicy {
+    /// Access-token lifetime, seconds.
+    pub access_ttl: i64,
+    /// Refresh-token lifetime (sliding), seconds.
+    pub refresh_ttl: i64,
+    /// A refresh token presented again this soon after its rotation is a
+    /// race, not a theft (seconds).
+    pub refresh_grace: i64,
+    /// A session that signed in this recently may take sensitive actions
+    /// without the password (seconds).
+    pub reauth_seconds: i64,
 }
 
 /// A new access token and refresh token for a session.
@@ -41,108 +44,260 @@ pub struct Principal {
     pub session: Session,
 }
 
-fn issue_access(state: &AppState, session: &Session, now: i64) -> ApiResult<String> {
-    let claims = AccessClaims::new(
-        state.credentials.username(),
-        &session.id,
-        &session.amr,
-        now,
-        state.config.access_ttl,
-    );
-    state.jwt.sign(&claims).map_err(ApiError::internal)
+/// A refresh that did not produce tokens.
+#[derive(Debug, PartialEq)]
+pub enum RefreshRefused {
+    /// Unknown, malformed or expired, or presented again within the grace
+    /// period: the session (if any) is untouched.
+    Invalid,
+    /// An already rotated token after the grace period: session `sid` is revoked.
+    Reused { sid: String },
 }
 
-/// Starts a session for the admin after a successful login.
-pub async fn start(
-    state: &AppState,
-    amr: Vec<String>,
-    client: &ClientInfo,
-) -> ApiResult<TokenPair> {
-    let now = state.now();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let refresh = refresh::mint(&id);
-    let session = Session {
-        id,
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + state.config.refresh_ttl,
-        ip: client.ip_str(),
-        user_agent: client.user_agent.clone(),
-        amr,
-        refresh_hash: refresh.hash,
-    };
-    state.store.put_session(&session)?;
-    state.store.flush().await?;
-    Ok(TokenPair {
-        access_token: issue_access(state, &session, now)?,
-        refresh_token: refresh.token,
-        session,
-    })
+/// Sessions over the store and the token keys.
+pub struct Sessions<'a> {
+    pub store: &'a Store,
+    pub keys: &'a JwtKeys,
+    pub policy: &'a SessionPolicy,
 }
 
-/// Rotates a refresh token: the presented one dies, a new pair is returned.
-pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<TokenPair> {
-    let (sid, presented_hash) = refresh::parse(presented).ok_or(ApiError::InvalidToken)?;
-    let now = state.now();
-    let next = refresh::mint(sid);
-    let rotation = state.store.rotate_refresh(
-        sid,
-        &presented_hash,
-        &next.hash,
-        now,
-        now + state.config.refresh_ttl,
-        state.config.refresh_grace_seconds,
-    )?;
-    state.store.flush().await?;
-    match rotation {
-        Rotation::Rotated(session) => Ok(TokenPair {
-            access_token: issue_access(state, &session, now)?,
-            refresh_token: next.token,
-            session: *session,
-        }),
-        Rotation::Reused => Err(ApiError::TokenReused),
-        Rotation::Raced | Rotation::Invalid => Err(ApiError::InvalidToken),
+impl Sessions<'_> {
+    fn pair(
+        &self,
+        session: Session,
+        refresh_token: SecretString,
+        now: i64,
+    ) -> AuthResult<TokenPair> {
+        let access_token = self
+            .keys
+            .issue(&session.id, &session.amr, now, self.policy.access_ttl)
+            .map_err(AuthError::internal)?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            session,
+        })
+    }
+
+    /// Starts a session for the admin after a complete login.
+    pub async fn start(
+        &self,
+        amr: Vec<String>,
+        client: &Client,
+        now: i64,
+    ) -> AuthResult<TokenPair> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let refresh = refresh::mint(&id);
+        let session = Session {
+            id,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.policy.refresh_ttl,
+            ip: client.ip.to_string(),
+            user_agent: client.user_agent.clone(),
+            amr,
+            refresh_hash: refresh.hash,
+        };
+        self.store.put_session(&session)?;
+        self.store.flush().await?;
+        self.pair(session, refresh.token, now)
+    }
+
+    /// Rotates a refresh token: the presented one dies, a new pair is returned.
+    pub async fn rotate(
+        &self,
+        presented: &str,
+        now: i64,
+    ) -> AuthResult<Result<TokenPair, RefreshRefused>> {
+        let Some((sid, presented_hash)) = refresh::parse(presented) else {
+            return Ok(Err(RefreshRefused::Invalid));
+        };
+        let next = refresh::mint(sid);
+        let rotation = self.store.rotate_refresh(
+            sid,
+            &presented_hash,
+            &next.hash,
+            now,
+            now + self.policy.refresh_ttl,
+            self.policy.refresh_grace,
+        )?;
+        self.store.flush().await?;
+        Ok(match rotation {
+            Rotation::Rotated(session) => Ok(self.pair(*session, next.token, now)?),
+            Rotation::Reused => Err(RefreshRefused::Reused {
+                sid: sid.to_string(),
+            }),
+            Rotation::Raced | Rotation::Invalid => Err(RefreshRefused::Invalid),
+        })
+    }
+
+    /// Checks an access token and that its session is still live.
+    pub fn authenticate(&self, token: &str, now: i64) -> AuthResult<Principal> {
+        let claims = self
+            .keys
+            .verify(token, now)
+            .ok_or(AuthError::InvalidToken)?;
+        let session = self
+            .store
+            .live_session(&claims.sid, now)?
+            .ok_or(AuthError::InvalidToken)?;
+        Ok(Principal { claims, session })
+    }
+
+    /// Records activity on an authenticated session (at most once a minute;
+    /// not flushed: a lost `last_seen_at` is harmless).
+    pub fn touch(&self, principal: &Principal, now: i64) -> AuthResult<()> {
+        Ok(self.store.touch_session(&principal.session, now)?)
+    }
+
+    /// Forward auth's check: [`Sessions::authenticate`] reading only the
+    /// session's times, and recording activity (at most every
+    /// [`TOUCH_INTERVAL`] seconds).
+    pub fn check_access(&self, token: &str, now: i64) -> AuthResult<Arc<AccessClaims>> {
+        let claims = self
+            .keys
+            .verify(token, now)
+            .ok_or(AuthError::InvalidToken)?;
+        let clock = self
+            .store
+            .live_session_clock(&claims.sid, now)?
+            .ok_or(AuthError::InvalidToken)?;
+        if now - clock.last_seen_at >= TOUCH_INTERVAL {
+            if let Some(session) = self.store.live_session(&claims.sid, now)? {
+                self.store.touch_session(&session, now)?;
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Every live session, newest first.
+    pub fn list(&self, now: i64) -> AuthResult<Vec<Session>> {
+        Ok(self.store.list_sessions(now)?)
+    }
+
+    /// Revokes session `sid`; false if there was none.
+    pub async fn revoke(&self, sid: &str) -> AuthResult<bool> {
+        let existed = self.store.delete_session(sid)?;
+        self.store.flush().await?;
+        Ok(existed)
+    }
+
+    /// Revokes every session but `keep`; returns how many went.
+    pub async fn revoke_others(&self, keep: &str) -> AuthResult<usize> {
+        let revoked = self.store.delete_sessions_except(Some(keep))?;
+        self.store.flush().await?;
+        Ok(revoked)
     }
 }
 
-/// Checks an access token and that its session is still live.
-pub fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal> {
-    let now = state.now();
-    let claims = state.jwt.verify(token, now).ok_or(ApiError::InvalidToken)?;
-    let session = state
-        .store
-        .live_session(&claims.sid, now)?
-        .ok_or(ApiError::InvalidToken)?;
-    Ok(Principal { claims, session })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::secret::ExposeSecret;
+    use crate::storage::temp_store;
 
-/// Forward auth's check: [`authenticate`] reading only the session's times,
-/// and recording activity on it (at most every [`TOUCH_INTERVAL`] seconds).
-pub fn check_access(state: &AppState, token: &str) -> ApiResult<Arc<AccessClaims>> {
-    let now = state.now();
-    let claims = state.jwt.verify(token, now).ok_or(ApiError::InvalidToken)?;
-    let clock = state
-        .store
-        .live_session_clock(&claims.sid, now)?
-        .ok_or(ApiError::InvalidToken)?;
-    if now - clock.last_seen_at >= TOUCH_INTERVAL {
-        if let Some(session) = state.store.live_session(&claims.sid, now)? {
-            let _ = state.store.touch_session(&session, now);
+    const NOW: i64 = 1_800_000_000;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new("admin", &SecretString::from("k".repeat(32)), &[])
+    }
+
+    fn policy() -> SessionPolicy {
+        SessionPolicy {
+            access_ttl: 1800,
+            refresh_ttl: 7 * 86_400,
+            refresh_grace: 10,
+            reauth_seconds: 600,
         }
     }
-    Ok(claims)
-}
 
-/// Revokes every session but `keep`; returns how many went.
-pub async fn revoke_others(state: &AppState, keep: &str) -> ApiResult<usize> {
-    let revoked = state.store.delete_sessions_except(Some(keep))?;
-    state.store.flush().await?;
-    Ok(revoked)
-}
+    fn client() -> Client {
+        Client {
+            ip: "198.51.100.7".parse().unwrap(),
+            user_agent: "test".into(),
+        }
+    }
 
-/// Revokes session `sid`; false if there was none.
-pub async fn revoke(state: &AppState, sid: &str) -> ApiResult<bool> {
-    let existed = state.store.delete_session(sid)?;
-    state.store.flush().await?;
-    Ok(existed)
+    #[tokio::test]
+    async fn a_session_authenticates_until_revoked_or_expired() {
+        let (_dir, store) = temp_store();
+        let (keys, policy) = (keys(), policy());
+        let sessions = Sessions {
+            store: &store,
+            keys: &keys,
+            policy: &policy,
+        };
+        let pair = sessions
+            .start(vec!["pwd".into()], &client(), NOW)
+            .await
+            .unwrap();
+        let p = sessions.authenticate(&pair.access_token, NOW + 60).unwrap();
+        assert_eq!(p.session.ip, "198.51.100.7");
+        assert!(matches!(
+            sessions.authenticate(&pair.access_token, NOW + 1800),
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(sessions.revoke(&pair.session.id).await.unwrap());
+        assert!(matches!(
+            sessions.authenticate(&pair.access_token, NOW + 61),
+            Err(AuthError::InvalidToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn rotation_races_within_grace_and_is_reuse_after() {
+        let (_dir, store) = temp_store();
+        let (keys, policy) = (keys(), policy());
+        let sessions = Sessions {
+            store: &store,
+            keys: &keys,
+            policy: &policy,
+        };
+        let first = sessions
+            .start(vec!["pwd".into()], &client(), NOW)
+            .await
+            .unwrap();
+        let old = first.refresh_token.expose_secret().to_string();
+        let next = sessions.rotate(&old, NOW + 5).await.unwrap().unwrap();
+        assert_eq!(
+            sessions.rotate(&old, NOW + 14).await.unwrap().err(),
+            Some(RefreshRefused::Invalid),
+            "within the grace period"
+        );
+        assert!(sessions.authenticate(&next.access_token, NOW + 14).is_ok());
+        assert_eq!(
+            sessions.rotate(&old, NOW + 15).await.unwrap().err(),
+            Some(RefreshRefused::Reused {
+                sid: first.session.id.clone()
+            })
+        );
+        assert!(sessions.authenticate(&next.access_token, NOW + 15).is_err());
+        assert_eq!(
+            sessions.rotate("garbage", NOW).await.unwrap().err(),
+            Some(RefreshRefused::Invalid)
+        );
+    }
+
+    #[tokio::test]
+    async fn revoking_the_others_keeps_the_caller() {
+        let (_dir, store) = temp_store();
+        let (keys, policy) = (keys(), policy());
+        let sessions = Sessions {
+            store: &store,
+            keys: &keys,
+            policy: &policy,
+        };
+        let a = sessions
+            .start(vec!["pwd".into()], &client(), NOW)
+            .await
+            .unwrap();
+        let b = sessions
+            .start(vec!["pwd".into()], &client(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(sessions.revoke_others(&b.session.id).await.unwrap(), 1);
+        assert!(sessions.authenticate(&a.access_token, NOW).is_err());
+        assert!(sessions.authenticate(&b.access_token, NOW).is_ok());
+        assert_eq!(sessions.list(NOW).unwrap().len(), 1);
+    }
 }

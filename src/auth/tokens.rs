@@ -73,6 +73,8 @@ struct VerifyKey {
 
 /// Signing and verification keys for access tokens.
 pub struct JwtKeys {
+    /// The admin username: every token's `sub`.
+    subject: String,
     kid: String,
     signing: EncodingKey,
     verifying: Vec<VerifyKey>,
@@ -113,12 +115,18 @@ impl JwtKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.sub = Some(subject.to_string());
         JwtKeys {
+            subject: subject.to_string(),
             kid: key_id(current_bytes),
             signing: EncodingKey::from_secret(current_bytes),
             verifying,
             validation,
             verified: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A new access token for session `sid`, valid `ttl` seconds from `now`.
+    pub fn issue(&self, sid: &str, amr: &[String], now: i64, ttl: i64) -> Result<String, String> {
+        self.sign(&AccessClaims::new(&self.subject, sid, amr, now, ttl))
     }
 
     /// Signs `claims` with the current key.

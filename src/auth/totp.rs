@@ -12,33 +12,12 @@ use totp_rs::{Algorithm, Builder, Secret, Totp};
 use zeroize::Zeroizing;
 
 use crate::base::secret::random_bytes;
+pub use crate::base::secret::{check_base32_secret, decode_base32};
 
 /// Seconds per step.
 pub const STEP: i64 = 30;
 /// Bytes in a generated secret (160 bits, as RFC 4226 recommends).
 pub const SECRET_BYTES: usize = 20;
-
-/// Decodes a base32 secret (spaces, case and padding ignored).
-pub fn decode_base32(secret: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-    let cleaned: Zeroizing<String> = Zeroizing::new(
-        secret
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '=')
-            .collect::<String>()
-            .to_ascii_uppercase(),
-    );
-    let decoded =
-        Secret::try_from_base32(cleaned.as_str()).map_err(|_| "not valid base32".to_string())?;
-    Ok(Zeroizing::new(decoded.as_bytes().to_vec()))
-}
-
-/// Checks that `secret` is base32 and long enough (at least 80 bits).
-pub fn check_base32_secret(secret: &str) -> Result<(), String> {
-    if decode_base32(secret)?.len() < 10 {
-        return Err("too short: at least 80 bits (16 base32 characters)".into());
-    }
-    Ok(())
-}
 
 /// A fresh 160-bit secret.
 pub fn new_secret() -> Zeroizing<Vec<u8>> {

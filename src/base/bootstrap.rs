@@ -16,8 +16,8 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::auth::password::{check_phc, hash_password};
 use crate::base::config::{Config, MIN_JWT_SECRET_LEN};
+use crate::base::secret::{check_phc, hash_password};
 use crate::base::secret::{random_token, ExposeSecret, SecretString};
 
 /// The secrets the server runs with, from the environment or the data dir.

@@ -3,11 +3,16 @@
 //! Domain code never calls `SystemTime::now()`: it takes `now` (Unix seconds)
 //! from a [`Clock`]. The server uses [`Clock::System`]; tests build a
 //! [`Clock::manual`] and move it forward to expire tokens or step TOTP codes
-//! without sleeping.
+//! without sleeping. The rate limiter runs on the same clock (it implements
+//! governor's `Clock`), and the few places that need a monotonic instant
+//! (I/O deadlines, latency) get it from [`deadline_after`] and
+//! [`Stopwatch`]. `clippy.toml` forbids reading the time anywhere else.
+
+#![allow(clippy::disallowed_methods)] // the one place allowed to read the time
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A source of the current time in whole Unix seconds.
 #[derive(Clone, Debug, Default)]
@@ -36,11 +41,49 @@ impl Clock {
         }
     }
 
+    /// Time since an arbitrary fixed start: monotonic for the system clock,
+    /// the manual time for a manual one (what the rate limiter measures).
+    pub fn elapsed(&self) -> Duration {
+        match self {
+            Clock::System => {
+                static START: OnceLock<Instant> = OnceLock::new();
+                START.get_or_init(Instant::now).elapsed()
+            }
+            Clock::Manual(t) => Duration::from_secs(t.load(Ordering::SeqCst).max(0) as u64),
+        }
+    }
+
     /// Moves a manual clock forward by `seconds` (no effect on the system clock).
     pub fn advance(&self, seconds: i64) {
         if let Clock::Manual(t) = self {
             t.fetch_add(seconds, Ordering::SeqCst);
         }
+    }
+}
+
+impl governor::clock::Clock for Clock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.elapsed()
+    }
+}
+
+/// The instant `after` from now, for I/O deadlines (tokio's timer).
+pub fn deadline_after(after: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + after
+}
+
+/// Measures how long something takes (latency metrics, benchmarks).
+pub struct Stopwatch(Instant);
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        Stopwatch(Instant::now())
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
     }
 }
 

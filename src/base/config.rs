@@ -262,7 +262,7 @@ impl Config {
             }
         }
         if let Some(hash) = &admin_password_hash {
-            if let Err(why) = crate::auth::password::check_phc(hash.expose_secret()) {
+            if let Err(why) = crate::base::secret::check_phc(hash.expose_secret()) {
                 r.problems
                     .push(format!("AUTH_ADMIN_PASSWORD_HASH is not usable: {why}"));
             }
@@ -288,7 +288,7 @@ impl Config {
             );
         }
         if let Some(secret) = &totp_secret {
-            if let Err(why) = crate::auth::totp::check_base32_secret(secret.expose_secret()) {
+            if let Err(why) = crate::base::secret::check_base32_secret(secret.expose_secret()) {
                 r.problems.push(format!("AUTH_TOTP_SECRET: {why}"));
             }
         }
@@ -520,7 +520,7 @@ mod tests {
             std::fs::write(&path, format!("{value}\n")).unwrap();
             path.to_str().unwrap().to_string()
         };
-        let hash = crate::auth::password::hash_password(b"pw").unwrap();
+        let hash = crate::base::secret::hash_password(b"pw").unwrap();
         let key = fernet::Fernet::generate_key();
         let files = [
             ("AUTH_ADMIN_PASSWORD_HASH_FILE", write("hash", &hash)),

@@ -1,4 +1,4 @@
-//! Secret values as types.
+//! Secret values as types, and the formats secrets come in.
 //!
 //! Every password, hash, token, code and key the server holds lives in a
 //! [`SecretString`] or [`SecretBytes`] (from the `secrecy` crate): their `Debug`
@@ -8,6 +8,7 @@
 
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 /// A secret byte string (signing keys, raw TOTP secrets).
 pub type SecretBytes = SecretBox<[u8]>;
@@ -40,6 +41,50 @@ pub fn random_token(n: usize) -> SecretString {
     use base64::Engine;
     let bytes = zeroize::Zeroizing::new(random_bytes(n));
     SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_slice()))
+}
+
+// ---- formats of configured secrets (read by config validation too) -------
+
+/// Checks that `phc` is an argon2 PHC string this server can verify.
+pub fn check_phc(phc: &str) -> Result<(), String> {
+    let hash =
+        argon2::PasswordHash::new(phc).map_err(|_| "not a PHC string (expected $argon2id$…)")?;
+    if !hash.algorithm.as_str().starts_with("argon2") {
+        return Err("only argon2 hashes are supported".into());
+    }
+    argon2::Params::try_from(&hash).map_err(|_| "unsupported argon2 parameters")?;
+    Ok(())
+}
+
+/// Hashes a password with argon2id and the OWASP-recommended defaults.
+pub fn hash_password(password: &[u8]) -> Result<String, String> {
+    use argon2::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("hashing failed: {e}"))
+}
+
+/// Decodes a base32 secret (spaces, case and padding ignored).
+pub fn decode_base32(secret: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    let cleaned: Zeroizing<String> = Zeroizing::new(
+        secret
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '=')
+            .collect::<String>()
+            .to_ascii_uppercase(),
+    );
+    let decoded = totp_rs::Secret::try_from_base32(cleaned.as_str())
+        .map_err(|_| "not valid base32".to_string())?;
+    Ok(Zeroizing::new(decoded.as_bytes().to_vec()))
+}
+
+/// Checks that `secret` is base32 and long enough (at least 80 bits).
+pub fn check_base32_secret(secret: &str) -> Result<(), String> {
+    if decode_base32(secret)?.len() < 10 {
+        return Err("too short: at least 80 bits (16 base32 characters)".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

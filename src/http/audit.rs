@@ -1,80 +1,48 @@
-//! Audit: every auth decision becomes one stored event, one log line and one
-//! metric increment, here and nowhere else.
+//! Records what the domain decided, in one place: every event is counted in
+//! the metrics (derived from its kind); audited kinds are also stored in the
+//! event log (flushed by the request's next flush, or at shutdown) and
+//! logged as one line.
 //!
-//! Details are short classifications (`reason=credentials`), never a password,
-//! hash, token, code or secret.
+//! Details are short classifications (`reason=credentials`), never a
+//! password, hash, token, code or secret.
 
+use crate::auth::events::{Event, Kind};
 use crate::http::state::AppState;
-use crate::storage::events::Event;
+use crate::storage::events::StoredEvent;
 
-/// The kinds of audit event (API.md `/auth/events`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    LoginSuccess,
-    LoginFailure,
-    MfaFailure,
-    Lockout,
-    Unlock,
-    RecoveryCodeUsed,
-    RefreshReuse,
-    SessionRevoked,
-    TotpEnabled,
-    TotpDisabled,
-    RecoveryCodesRegenerated,
-    KeysRotated,
-}
-
-impl Kind {
-    /// The contract's name for the kind.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::LoginSuccess => "login_success",
-            Kind::LoginFailure => "login_failure",
-            Kind::MfaFailure => "mfa_failure",
-            Kind::Lockout => "lockout",
-            Kind::Unlock => "unlock",
-            Kind::RecoveryCodeUsed => "recovery_code_used",
-            Kind::RefreshReuse => "refresh_reuse",
-            Kind::SessionRevoked => "session_revoked",
-            Kind::TotpEnabled => "totp_enabled",
-            Kind::TotpDisabled => "totp_disabled",
-            Kind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
-            Kind::KeysRotated => "keys_rotated",
+/// Records every event of a request, in order. A storage failure here is
+/// logged, never fails the request.
+pub fn record(state: &AppState, events: &[Event]) {
+    for event in events {
+        state.metrics.count(event.kind);
+        if event.kind.is_audited() {
+            store_and_log(state, event);
         }
     }
 }
 
-/// Builds an event at `at`.
-pub fn event(kind: Kind, at: i64, ip: &str, detail: &str) -> Event {
-    Event {
-        at,
-        kind: kind.as_str().into(),
-        ip: ip.into(),
-        detail: detail.into(),
-    }
-}
-
-/// Records an event: stored (flushed by the caller's next flush), logged,
-/// counted. A storage failure here is logged, never fails the request.
-pub fn record(state: &AppState, kind: Kind, ip: &str, session_id: Option<&str>, detail: &str) {
-    let name = kind.as_str();
-    let session_id = session_id.unwrap_or("-");
-    match kind {
-        Kind::LoginFailure | Kind::MfaFailure | Kind::Lockout | Kind::RefreshReuse => {
+fn store_and_log(state: &AppState, event: &Event) {
+    let name = event.kind.as_str();
+    let (ip, detail) = (event.ip.as_str(), event.detail.as_str());
+    let session_id = event.session.as_deref().unwrap_or("-");
+    match event.kind {
+        Kind::LoginFailure | Kind::MfaFailure | Kind::Lockout(_) | Kind::RefreshReuse => {
             tracing::warn!(event = name, ip, session_id, detail, "auth decision")
         }
         _ => tracing::info!(event = name, ip, session_id, detail, "auth decision"),
     }
-    state.metrics.events.with_label_values(&[name]).inc();
-    let detail = match session_id {
-        "-" => detail.to_string(),
-        sid if detail.is_empty() => format!("session={sid}"),
-        sid => format!("{detail} session={sid}"),
+    let detail = match &event.session {
+        None => event.detail.clone(),
+        Some(sid) if event.detail.is_empty() => format!("session={sid}"),
+        Some(sid) => format!("{} session={sid}", event.detail),
     };
-    if let Err(e) = state
-        .store
-        .append_event(&event(kind, state.now(), ip, &detail))
-    {
+    let stored = StoredEvent {
+        at: state.now(),
+        kind: name.into(),
+        ip: event.ip.clone(),
+        detail,
+    };
+    if let Err(e) = state.store.append_event(&stored) {
         tracing::error!(error = %e, "cannot store audit event");
     }
 }

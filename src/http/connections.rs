@@ -40,7 +40,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
+
+use crate::base::clock::deadline_after;
 
 /// How long a client has to send a request's complete headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,7 +92,7 @@ impl Deadlined {
             Phase::Busy => Duration::ZERO,
         };
         self.phase = phase;
-        self.deadline.as_mut().reset(Instant::now() + wait);
+        self.deadline.as_mut().reset(deadline_after(wait));
     }
 
     /// Makes sure the task wakes when the deadline passes, so the next read

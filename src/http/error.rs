@@ -1,6 +1,7 @@
 //! One error type for the whole API, mapped to HTTP in one place.
 //!
-//! Handlers and domain functions return [`ApiError`]; its [`ResponseError`]
+//! Handlers return [`ApiError`]; the domain's `AuthError` converts into it
+//! here and nowhere else ([`From<AuthError>`]). Its [`ResponseError`]
 //! impl turns it into the contract's JSON body `{"error","message"}` with the
 //! right status, `Retry-After` where the contract asks for it, and
 //! `Cache-Control: no-store`. Internal failures carry a fixed message: the
@@ -10,6 +11,9 @@ use poem::http::StatusCode;
 use poem::{error::ResponseError, Body, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object};
+
+use crate::auth::error::FactorConflict;
+use crate::auth::AuthError;
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Object, serde::Serialize)]
@@ -138,6 +142,34 @@ impl ApiError {
             StatusCode::UNAUTHORIZED => ApiError::InvalidToken,
             s if s.is_server_error() => ApiError::internal(message),
             _ => ApiError::BadRequest(message),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::InvalidCode => ApiError::InvalidCode,
+            AuthError::InvalidToken => ApiError::InvalidToken,
+            AuthError::TokenReused => ApiError::TokenReused,
+            AuthError::ReauthRequired => ApiError::ReauthRequired,
+            AuthError::Locked { retry_after } => ApiError::AccountLocked { retry_after },
+            AuthError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
+            AuthError::Busy { retry_after } => ApiError::Busy { retry_after },
+            AuthError::Conflict(conflict) => ApiError::Conflict {
+                code: match conflict {
+                    FactorConflict::AlreadyEnabled => "totp_already_enabled",
+                    FactorConflict::NotEnabled | FactorConflict::NothingPending => {
+                        "totp_not_enabled"
+                    }
+                    FactorConflict::ManagedByEnv => "totp_managed_by_env",
+                },
+                message: conflict.to_string(),
+            },
+            AuthError::NotFound(what) => ApiError::NotFound(what.into()),
+            AuthError::Storage(e) => e.into(),
+            AuthError::Internal(detail) => ApiError::internal(detail),
         }
     }
 }

@@ -1,9 +1,14 @@
 //! Prometheus metrics, served as text at `/metrics`.
 //!
-//! Counters for every auth decision, a latency histogram per route (routes
-//! are a fixed list, so a scanner cannot blow up the label set), and the
-//! number of live sessions, read at scrape time.
+//! Counters for every auth decision, derived from the decision's event kind
+//! in one place ([`Metrics::count`]); a latency histogram per route and
+//! method (routes from the route table, methods from a fixed list, so no
+//! label takes its value from client input); and the number of live
+//! sessions, read at scrape time.
 
+use std::time::Duration;
+
+use crate::auth::events::Kind;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
@@ -12,22 +17,22 @@ use prometheus::{
 pub struct Metrics {
     registry: Registry,
     /// `outcome`: success, failure, mfa_required, locked.
-    pub logins: IntCounterVec,
+    logins: IntCounterVec,
     /// `outcome`: success, failure.
-    pub mfa: IntCounterVec,
+    mfa: IntCounterVec,
     /// `scope`: ip, account.
-    pub lockouts: IntCounterVec,
-    /// `route`: the rate-limited route.
-    pub rate_limited: IntCounterVec,
+    lockouts: IntCounterVec,
+    /// `attempt`: what was rate-limited (login, login_totp, refresh, …).
+    rate_limited: IntCounterVec,
     /// `outcome`: success, reuse, invalid.
-    pub refreshes: IntCounterVec,
+    refreshes: IntCounterVec,
     /// `outcome`: allowed, denied, redirected.
-    pub verify: IntCounterVec,
+    verify: IntCounterVec,
     /// `kind`: every audit event.
-    pub events: IntCounterVec,
+    events: IntCounterVec,
     /// `route`, `method`.
-    pub latency: HistogramVec,
-    pub sessions: IntGauge,
+    latency: HistogramVec,
+    sessions: IntGauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
@@ -43,28 +48,6 @@ fn counter(registry: &Registry, name: &str, help: &str, label: &str) -> IntCount
 fn unreachable_metric(name: &str) -> ! {
     panic!("invalid metric definition: {name}")
 }
-
-/// The routes latency is reported for; anything else is `other`.
-const ROUTES: &[&str] = &[
-    "/",
-    "/health",
-    "/metrics",
-    "/openapi.json",
-    "/auth/health",
-    "/auth/login",
-    "/auth/login/totp",
-    "/auth/refresh",
-    "/auth/logout",
-    "/auth/me",
-    "/auth/verify",
-    "/auth/sessions",
-    "/auth/events",
-    "/auth/totp/setup",
-    "/auth/totp/qr.png",
-    "/auth/totp/confirm",
-    "/auth/totp/disable",
-    "/auth/recovery-codes",
-];
 
 /// The label for a request method: the standard ones by name, anything a
 /// client invents as `other` (a label per invented method would let anyone
@@ -86,22 +69,6 @@ pub fn method_label(method: &poem::http::Method) -> &'static str {
         .iter()
         .find(|(m, _)| m == method)
         .map_or("other", |(_, label)| label)
-}
-
-/// The label for a request path.
-pub fn route_label(path: &str) -> &'static str {
-    if let Some(known) = ROUTES.iter().find(|r| **r == path) {
-        return known;
-    }
-    if path.starts_with("/auth/sessions/") {
-        "/auth/sessions/{id}"
-    } else if path.starts_with("/static/") {
-        "/static/*"
-    } else if path.starts_with("/docs") {
-        "/docs"
-    } else {
-        "other"
-    }
 }
 
 impl Metrics {
@@ -146,7 +113,7 @@ impl Metrics {
                 &registry,
                 "soloauth_rate_limited_total",
                 "Requests refused by the rate limit",
-                "route",
+                "attempt",
             ),
             refreshes: counter(
                 &registry,
@@ -172,6 +139,41 @@ impl Metrics {
         }
     }
 
+    /// Counts one decision: its counter and label follow from its kind, and
+    /// every audited kind is also counted by name.
+    pub fn count(&self, kind: Kind) {
+        let family = match kind {
+            Kind::LoginSuccess => Some((&self.logins, "success")),
+            Kind::LoginFailure => Some((&self.logins, "failure")),
+            Kind::MfaRequired => Some((&self.logins, "mfa_required")),
+            Kind::Locked => Some((&self.logins, "locked")),
+            Kind::MfaSuccess => Some((&self.mfa, "success")),
+            Kind::MfaFailure => Some((&self.mfa, "failure")),
+            Kind::Lockout(scope) => Some((&self.lockouts, scope.as_str())),
+            Kind::RateLimited { on } => Some((&self.rate_limited, on)),
+            Kind::Refreshed => Some((&self.refreshes, "success")),
+            Kind::RefreshReuse => Some((&self.refreshes, "reuse")),
+            Kind::RefreshRefused => Some((&self.refreshes, "invalid")),
+            Kind::VerifyAllowed => Some((&self.verify, "allowed")),
+            Kind::VerifyDenied => Some((&self.verify, "denied")),
+            Kind::VerifyRedirected => Some((&self.verify, "redirected")),
+            _ => None,
+        };
+        if let Some((counter, label)) = family {
+            counter.with_label_values(&[label]).inc();
+        }
+        if kind.is_audited() {
+            self.events.with_label_values(&[kind.as_str()]).inc();
+        }
+    }
+
+    /// Records how long a request took (`route` from the route table).
+    pub fn observe(&self, route: &str, method: &poem::http::Method, took: Duration) {
+        self.latency
+            .with_label_values(&[route, method_label(method)])
+            .observe(took.as_secs_f64());
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self, live_sessions: usize) -> String {
         self.sessions.set(live_sessions as i64);
@@ -194,25 +196,21 @@ mod tests {
     #[test]
     fn renders_every_family() {
         let m = Metrics::new();
-        m.logins.with_label_values(&["success"]).inc();
-        m.latency
-            .with_label_values(&["/health", "GET"])
-            .observe(0.001);
+        m.count(Kind::LoginSuccess);
+        m.observe(
+            "/health",
+            &poem::http::Method::GET,
+            Duration::from_millis(1),
+        );
         let text = m.render(3);
         for name in [
-            "soloauth_logins_total",
+            "soloauth_logins_total{outcome=\"success\"} 1",
+            "soloauth_audit_events_total{kind=\"login_success\"} 1",
             "soloauth_http_request_duration_seconds",
             "soloauth_active_sessions 3",
         ] {
             assert!(text.contains(name), "{name}");
         }
-    }
-
-    #[test]
-    fn route_labels_are_bounded() {
-        assert_eq!(route_label("/auth/login"), "/auth/login");
-        assert_eq!(route_label("/auth/sessions/abc"), "/auth/sessions/{id}");
-        assert_eq!(route_label("/wp-admin/x.php"), "other");
     }
 
     #[test]

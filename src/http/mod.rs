@@ -13,6 +13,7 @@ pub mod connections;
 pub mod error;
 pub mod forward;
 pub mod metrics;
+pub mod routes;
 pub mod state;
 
 use std::sync::Arc;
@@ -23,7 +24,9 @@ use poem::middleware::CookieJarManager;
 use poem::web::Path;
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 
+use crate::base::clock::Stopwatch;
 use crate::http::error::ApiError;
+use crate::http::routes::Routes;
 use crate::http::state::AppState;
 
 /// Largest accepted request body, in bytes.
@@ -89,89 +92,29 @@ fn serve_asset(req: &Request, path: &str) -> Response {
         .body(file.data.into_owned())
 }
 
-/// Which methods each route answers, for the `Allow` header of a `405`.
-struct AllowedMethods(Vec<(Vec<String>, String)>);
-
-impl AllowedMethods {
-    /// From the OpenAPI document, plus the routes it does not list.
-    fn from_spec(spec: &str) -> Self {
-        let mut routes: Vec<(String, Vec<String>)> = [
-            "/",
-            "/favicon.ico",
-            "/openapi.json",
-            "/docs",
-            "/static/{file}",
-        ]
-        .iter()
-        .map(|p| (p.to_string(), vec!["GET".to_string()]))
-        .collect();
-        let doc: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
-        if let Some(paths) = doc["paths"].as_object() {
-            for (path, ops) in paths {
-                let methods = ops
-                    .as_object()
-                    .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
-                    .unwrap_or_default();
-                routes.push((path.clone(), methods));
-            }
-        }
-        AllowedMethods(
-            routes
-                .into_iter()
-                .map(|(path, mut methods)| {
-                    if methods.iter().any(|m| m == "GET") && !methods.iter().any(|m| m == "HEAD") {
-                        methods.push("HEAD".into()); // poem answers HEAD on GET routes
-                    }
-                    let segments = path.split('/').map(str::to_string).collect();
-                    (segments, methods.join(", "))
-                })
-                .collect(),
-        )
-    }
-
-    /// The `Allow` value for a request path, if it names a route.
-    fn for_path(&self, path: &str) -> Option<&str> {
-        let segments: Vec<&str> = path.split('/').collect();
-        self.0.iter().find_map(|(template, allow)| {
-            let matches = template.len() == segments.len()
-                && template
-                    .iter()
-                    .zip(&segments)
-                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
-            matches.then_some(allow.as_str())
-        })
-    }
-}
-
 /// Adds the security headers; `no-store` on everything but static assets.
 async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let state = req.data::<Arc<AppState>>().cloned();
-    let allowed = req.data::<Arc<AllowedMethods>>().cloned();
+    let routes = req.data::<Arc<Routes>>().cloned();
     let hsts = state
         .as_ref()
         .is_some_and(|s| s.config.public_url_is_https());
-    let started = std::time::Instant::now();
+    let started = Stopwatch::start();
     let mut resp = match next.call(req).await {
         Ok(resp) => resp.into_response(),
         Err(err) => error_response(err),
     };
-    if let Some(state) = state {
-        state
-            .metrics
-            .latency
-            .with_label_values(&[
-                crate::http::metrics::route_label(&path),
-                crate::http::metrics::method_label(&method),
-            ])
-            .observe(started.elapsed().as_secs_f64());
+    if let (Some(state), Some(routes)) = (&state, &routes) {
+        let route = routes.label(&path);
+        state.metrics.observe(route, &method, started.elapsed());
     }
     if resp.status().is_client_error() || resp.status().is_server_error() {
         resp = ensure_json_error(resp).await;
     }
     if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(allow) = allowed.as_ref().and_then(|a| a.for_path(&path)) {
+        if let Some(allow) = routes.as_ref().and_then(|r| r.allow(&path)) {
             if let Ok(value) = HeaderValue::from_str(allow) {
                 resp.headers_mut().insert(header::ALLOW, value);
             }
@@ -255,7 +198,7 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
 /// The whole application as one endpoint.
 pub fn app(state: Arc<AppState>) -> impl Endpoint {
     let api = crate::http::api::service(state.clone());
-    let allowed = Arc::new(AllowedMethods::from_spec(&api.spec()));
+    let routes = Arc::new(Routes::from_spec(&api.spec()));
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     Route::new()
@@ -268,5 +211,5 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .with(CookieJarManager::new())
         .around(security_headers)
         .data(state)
-        .data(allowed)
+        .data(routes)
 }

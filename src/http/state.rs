@@ -1,7 +1,11 @@
-//! The shared application state every handler reaches.
+//! The shared application state every handler reaches, and the narrow
+//! services of `auth` built from it on demand (they only borrow).
 
-use crate::auth::lockout::{InFlight, RateLimits};
+use crate::auth::factors::Factors;
+use crate::auth::lockout::{InFlight, Lockout, LockoutPolicy, RateLimits};
+use crate::auth::login::LoginFlow;
 use crate::auth::password::CredentialChecker;
+use crate::auth::sessions::{SessionPolicy, Sessions};
 use crate::auth::tokens::JwtKeys;
 use crate::auth::totp;
 use crate::auth::vault::Vault;
@@ -28,6 +32,8 @@ pub struct AppState {
     /// Password and code checks reserved and not yet finished.
     pub attempts: InFlight,
     pub metrics: Metrics,
+    pub session_policy: SessionPolicy,
+    pub lockout_policy: LockoutPolicy,
 }
 
 /// The message when stored secrets do not decrypt with the configured keys.
@@ -86,8 +92,19 @@ impl AppState {
             vault,
             env_totp,
             pepper: secret_bytes(pepper),
-            rate_limits: RateLimits::new(&config),
+            rate_limits: RateLimits::new(config.rate_per_minute, config.rate_burst, clock.clone()),
             attempts: InFlight::default(),
+            session_policy: SessionPolicy {
+                access_ttl: config.access_ttl,
+                refresh_ttl: config.refresh_ttl,
+                refresh_grace: config.refresh_grace_seconds,
+                reauth_seconds: config.reauth_seconds,
+            },
+            lockout_policy: LockoutPolicy {
+                max_failed_attempts: config.max_failed_attempts,
+                account_max_failures: config.account_max_failures,
+                window: i64::from(config.lockout_minutes) * 60,
+            },
             metrics: Metrics::new(),
             config,
             clock,
@@ -98,5 +115,46 @@ impl AppState {
     /// The current time from the injected clock.
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Sessions over the store and the token keys.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions {
+            store: &self.store,
+            keys: &self.jwt,
+            policy: &self.session_policy,
+        }
+    }
+
+    /// The second factor over the store and the vault.
+    pub fn factors(&self) -> Factors<'_> {
+        Factors {
+            store: &self.store,
+            vault: &self.vault,
+            env_totp: self.env_totp.as_ref(),
+            pepper: &self.pepper,
+            issuer: &self.config.totp_issuer,
+            credentials: &self.credentials,
+        }
+    }
+
+    /// Rate limits and lockouts.
+    pub fn lockout(&self) -> Lockout<'_> {
+        Lockout {
+            store: &self.store,
+            rate: &self.rate_limits,
+            attempts: &self.attempts,
+            policy: &self.lockout_policy,
+        }
+    }
+
+    /// The login flow.
+    pub fn login(&self) -> LoginFlow<'_> {
+        LoginFlow {
+            credentials: &self.credentials,
+            sessions: self.sessions(),
+            factors: self.factors(),
+            lockout: self.lockout(),
+        }
     }
 }

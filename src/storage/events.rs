@@ -15,7 +15,7 @@ pub const RETAIN: u64 = 10_000;
 
 /// One audit event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Event {
+pub struct StoredEvent {
     pub at: i64,
     pub kind: String,
     pub ip: String,
@@ -24,7 +24,7 @@ pub struct Event {
 
 impl Store {
     /// Appends an event and drops what falls out of retention (not flushed).
-    pub fn append_event(&self, event: &Event) -> Result<(), sled::Error> {
+    pub fn append_event(&self, event: &StoredEvent) -> Result<(), sled::Error> {
         let id = self.db.generate_id()?;
         self.events.insert(id.to_be_bytes(), encode(event))?;
         let count = self.event_count.fetch_add(1, Ordering::SeqCst) + 1;
@@ -35,7 +35,7 @@ impl Store {
     }
 
     /// Up to `limit` events, newest first.
-    pub fn recent_events(&self, limit: usize) -> Result<Vec<Event>, sled::Error> {
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<StoredEvent>, sled::Error> {
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.events.iter().rev() {
             if out.len() >= limit {
@@ -59,7 +59,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         for i in 0..(RETAIN + 50) as i64 {
-            let e = Event {
+            let e = StoredEvent {
                 at: i,
                 kind: "k".into(),
                 ip: String::new(),
@@ -75,7 +75,7 @@ mod tests {
         // Across a reopen (sled's ids jump ahead), nothing is lost.
         drop(s);
         let s = Store::open(dir.path()).unwrap();
-        let e = Event {
+        let e = StoredEvent {
             at: -1,
             kind: "k".into(),
             ip: String::new(),

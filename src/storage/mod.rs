@@ -164,18 +164,23 @@ impl Store {
         }
         let lock_file = self.lock_file.clone();
         drop(self);
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            let free = std::fs::File::open(&lock_file)
-                .and_then(|f| f.try_lock().map_err(std::io::Error::from));
-            match free {
-                Ok(()) => break,
-                Err(_) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let unlocked = async {
+            loop {
+                let file = std::fs::File::open(&lock_file);
+                match file.and_then(|f| f.try_lock().map_err(std::io::Error::from)) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await
+                    }
+                    Err(e) => return Err(sled::Error::Io(e)),
                 }
-                Err(e) => return Err(sled::Error::Io(e)),
             }
-        }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), unlocked)
+            .await
+            .map_err(|_| {
+                sled::Error::Io(std::io::Error::other("the database is still locked"))
+            })??;
         flushed
     }
 

@@ -318,9 +318,9 @@ impl Process {
                 }
             });
         }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let waited = soloauth::base::clock::Stopwatch::start();
         loop {
-            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            let remaining = std::time::Duration::from_secs(30).saturating_sub(waited.elapsed());
             let line = rx
                 .recv_timeout(remaining)
                 .unwrap_or_else(|_| panic!("server did not start; logs: {}", process.all_logs()));

@@ -64,10 +64,7 @@ async fn login_with_recovery_code(p: &Process, code: &str) -> (u16, Value) {
 }
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    soloauth::base::clock::Clock::System.now()
 }
 
 #[tokio::test]

@@ -385,6 +385,7 @@ async fn no_totp_secret_or_code_reaches_the_logs() {
     let mut cmd = serve(dir.path());
     cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
         .env("AUTH_MAX_FAILED_ATTEMPTS", "2")
+        .env("AUTH_RATE_BURST", "100") // seven attempts in a row; the limit is not the point
         .env("RUST_LOG", "trace");
     let p = Process::start(cmd);
     let (_, body) = login(&p, PASSWORD).await;
@@ -401,12 +402,7 @@ async fn no_totp_secret_or_code_reaches_the_logs() {
         .unwrap();
     let secret_b32 = setup["secret"].as_str().unwrap().to_string();
     let secret = soloauth::auth::totp::decode_base32(&secret_b32).unwrap();
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-    };
+    let now = || soloauth::base::clock::Clock::System.now();
     let confirm_code = soloauth::auth::totp::code_at(&secret, now());
     let confirmed: Value = http
         .post(p.url("/auth/totp/confirm"))

@@ -761,13 +761,8 @@ async fn qr_decodes_with_zbarimg_and_oathtool_codes_are_accepted() {
     }
     // Real time here: oathtool computes the code for now.
     let s = Server::start().await;
-    s.clock.advance(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-            - s.clock.now(),
-    );
+    s.clock
+        .advance(soloauth::base::clock::Clock::System.now() - s.clock.now());
     let t = s.login().await;
     let setup = s
         .post("/auth/totp/setup", json!(null), Some(&t.access))

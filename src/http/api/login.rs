@@ -7,12 +7,13 @@ use poem::Request;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags, Union};
 
-use super::{cookies, guarded, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
-use crate::auth::factors::{self, SecondFactor};
-use crate::auth::lockout;
-use crate::auth::sessions::{self, ClientInfo, TokenPair};
+use super::{cookies, recorded, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
+use crate::auth::events::{Event, Events, Kind};
+use crate::auth::factors::SecondFactor;
+use crate::auth::login::{Outcome, PasswordStep};
+use crate::auth::sessions::TokenPair;
+use crate::auth::Client;
 use crate::base::secret::{ExposeSecret, SecretString};
-use crate::http::audit::{self, Kind};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 
@@ -96,9 +97,15 @@ pub enum LogoutResponse {
     Done,
 }
 
-fn token_response(state: &AppState, pair: TokenPair) -> ApiResult<Json<TokenResponse>> {
-    let totp_enabled = factors::status(state)?.totp_enabled;
-    Ok(Json(TokenResponse {
+/// The token response for a new pair, with its cookies set.
+fn token_response(
+    state: &AppState,
+    jar: &CookieJar,
+    pair: TokenPair,
+    totp_enabled: bool,
+) -> Json<TokenResponse> {
+    cookies::set(jar, &state.config, &pair);
+    Json(TokenResponse {
         access_token: pair.access_token,
         token_type: "Bearer".into(),
         expires_in: state.config.access_ttl,
@@ -109,30 +116,24 @@ fn token_response(state: &AppState, pair: TokenPair) -> ApiResult<Json<TokenResp
             username: state.credentials.username().to_string(),
             totp_enabled,
         },
-    }))
+    })
 }
 
-/// Starts the session after every factor checked out, and sets the cookies.
-async fn finish_login(
-    state: &AppState,
-    jar: &CookieJar,
-    client: &ClientInfo,
-    amr: &[&str],
-) -> ApiResult<Json<TokenResponse>> {
-    lockout::record_success(state, client.ip).await?;
-    let amr: Vec<String> = amr.iter().map(|m| m.to_string()).collect();
-    let detail = format!("amr={}", amr.join("+"));
-    let pair = sessions::start(state, amr, client).await?;
-    state.metrics.logins.with_label_values(&["success"]).inc();
-    audit::record(
-        state,
-        Kind::LoginSuccess,
-        &client.ip_str(),
-        Some(&pair.session.id),
-        &detail,
-    );
-    cookies::set(jar, &state.config, &pair);
-    token_response(state, pair)
+/// A step's outcome as the API answers it: tokens and cookies, or
+/// `403 mfa_required` with the token for the next step.
+fn answer(state: &AppState, jar: &CookieJar, outcome: Outcome) -> ApiResult<Json<TokenResponse>> {
+    match outcome {
+        Outcome::SignedIn { pair, totp_enabled } => {
+            Ok(token_response(state, jar, *pair, totp_enabled))
+        }
+        Outcome::SecondFactorNeeded {
+            mfa_token,
+            expires_in,
+        } => Err(ApiError::MfaRequired {
+            mfa_token: mfa_token.expose_secret().to_string(),
+            expires_in,
+        }),
+    }
 }
 
 pub struct LoginApi {
@@ -149,44 +150,24 @@ impl LoginApi {
         &self,
         req: &Request,
         jar: &CookieJar,
-        client: ClientInfo,
+        client: Client,
         body: LoginRequest,
     ) -> ApiResult<Json<TokenResponse>> {
         let (LoginRequest::Json(Json(body)) | LoginRequest::Form(Form(body))) = body;
         let state = &self.state;
         super::check_login_csrf(req, state)?;
-        let amr = guarded(state, &client, "login", "/auth/login", async {
-            let user = body.username.0.expose_secret();
-            if !state.credentials.verify(user, body.password.0).await? {
-                return Err(ApiError::InvalidCredentials);
-            }
-            if !factors::status(state)?.totp_enabled {
-                return Ok(vec!["pwd"]);
-            }
-            let code = body
-                .totp_code
-                .as_ref()
-                .filter(|c| !c.0.expose_secret().trim().is_empty());
-            let Some(code) = code else {
-                let mfa_token = factors::start_challenge(state).await?;
-                state
-                    .metrics
-                    .logins
-                    .with_label_values(&["mfa_required"])
-                    .inc();
-                return Err(ApiError::MfaRequired {
-                    mfa_token: mfa_token.expose_secret().to_string(),
-                    expires_in: factors::MFA_TTL,
-                });
-            };
-            if !factors::verify_totp_code(state, &code.0).await? {
-                return Err(ApiError::InvalidCode);
-            }
-            state.metrics.mfa.with_label_values(&["success"]).inc();
-            Ok(vec!["pwd", "otp"])
-        })
-        .await?;
-        finish_login(state, jar, &client, &amr).await
+        let step = PasswordStep {
+            username: body.username.0,
+            password: body.password.0,
+            totp_code: body.totp_code.map(|c| c.0),
+        };
+        let mut events = Events::new();
+        let result = state
+            .login()
+            .password_step(&client, step, state.now(), &mut events)
+            .await;
+        let outcome = recorded(state, &events, result)?;
+        answer(state, jar, outcome)
     }
 
     /// The second step of a login: the `mfa_token` from `403 mfa_required`
@@ -198,7 +179,7 @@ impl LoginApi {
         &self,
         req: &Request,
         jar: &CookieJar,
-        client: ClientInfo,
+        client: Client,
         body: Json<LoginTotpBody>,
     ) -> ApiResult<Json<TokenResponse>> {
         let state = &self.state;
@@ -209,10 +190,13 @@ impl LoginApi {
                 (b.mfa_token.0, SecondFactor::Recovery(b.recovery_code.0))
             }
         };
-        let attempt = factors::complete_challenge(state, &mfa_token, &factor, &client);
-        guarded(state, &client, "login_totp", "/auth/login/totp", attempt).await?;
-        state.metrics.mfa.with_label_values(&["success"]).inc();
-        finish_login(state, jar, &client, &["pwd", "otp"]).await
+        let mut events = Events::new();
+        let result = state
+            .login()
+            .second_step(&client, &mfa_token, &factor, state.now(), &mut events)
+            .await;
+        let outcome = recorded(state, &events, result)?;
+        answer(state, jar, outcome)
     }
 
     /// Exchange a refresh token (body or `soloauth_refresh` cookie) for a new pair.
@@ -222,11 +206,10 @@ impl LoginApi {
         &self,
         req: &Request,
         jar: &CookieJar,
-        client: ClientInfo,
+        client: Client,
         body: OptionalJson<RefreshBody>,
     ) -> ApiResult<Json<TokenResponse>> {
         let state = &self.state;
-        lockout::check_rate(state, client.ip, "/auth/refresh")?;
         let from_body = body.0.and_then(|b| b.refresh_token).map(|s| s.0);
         let presented: SecretString = match from_body {
             Some(token) => token,
@@ -236,37 +219,17 @@ impl LoginApi {
                 SecretString::from(cookie.value_str().to_string())
             }
         };
-        let result = sessions::rotate(state, presented.expose_secret()).await;
-        match result {
-            Ok(pair) => {
-                state
-                    .metrics
-                    .refreshes
-                    .with_label_values(&["success"])
-                    .inc();
-                tracing::info!(event = "refresh", ip = %client.ip, session_id = %pair.session.id);
-                cookies::set(jar, &state.config, &pair);
-                token_response(state, pair)
-            }
-            Err(err) => {
-                let reused = matches!(err, ApiError::TokenReused);
-                let outcome = if reused { "reuse" } else { "invalid" };
-                state.metrics.refreshes.with_label_values(&[outcome]).inc();
-                if reused {
-                    let sid = presented.expose_secret().split('.').next().unwrap_or("");
-                    let detail = "session revoked";
-                    audit::record(
-                        state,
-                        Kind::RefreshReuse,
-                        &client.ip_str(),
-                        Some(sid),
-                        detail,
-                    );
-                    cookies::clear(jar, &state.config);
-                }
-                Err(err)
-            }
+        let mut events = Events::new();
+        let result = state
+            .login()
+            .refresh(&client, &presented, state.now(), &mut events)
+            .await;
+        if matches!(result, Err(crate::auth::AuthError::TokenReused)) {
+            cookies::clear(jar, &state.config);
         }
+        let pair = recorded(state, &events, result)?;
+        let totp_enabled = state.factors().status()?.totp_enabled;
+        Ok(token_response(state, jar, pair, totp_enabled))
     }
 
     /// Revoke the current session and clear the cookies.
@@ -275,17 +238,14 @@ impl LoginApi {
         &self,
         auth: Auth,
         jar: &CookieJar,
-        client: ClientInfo,
+        client: Client,
     ) -> ApiResult<LogoutResponse> {
         let sid = &auth.principal().session.id;
-        sessions::revoke(&self.state, sid).await?;
-        audit::record(
-            &self.state,
-            Kind::SessionRevoked,
-            &client.ip_str(),
-            Some(sid),
-            "reason=logout",
-        );
+        self.state.sessions().revoke(sid).await?;
+        let event = Event::new(Kind::SessionRevoked, client.ip)
+            .session(sid)
+            .detail("reason=logout");
+        crate::http::audit::record(&self.state, &[event]);
         cookies::clear(jar, &self.state.config);
         Ok(LogoutResponse::Done)
     }

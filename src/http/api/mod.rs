@@ -3,7 +3,8 @@
 //! This module holds what every handler shares: the security schemes (a
 //! Bearer token, documented as an OAuth2 password flow so `/docs` can log in,
 //! or the `soloauth_access` cookie), the CSRF rule for cookie-authenticated
-//! writes, the request's [`ClientInfo`], and [`SecretInput`], the string type
+//! writes, the request's [`Client`], [`recorded`] (the one way a handler records
+//! what the domain decided), and [`SecretInput`], the string type
 //! for passwords and codes in request bodies.
 
 pub mod cookies;
@@ -27,11 +28,12 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApiService, SecurityScheme,
 };
 
-use crate::auth::lockout;
-use crate::auth::sessions::{self, ClientInfo, Principal};
+use crate::auth::events::Event;
+use crate::auth::sessions::Principal;
+use crate::auth::{AuthResult, Client};
 use crate::base::secret::SecretString;
-use crate::http::audit::{self, Kind};
-use crate::http::error::ApiError;
+use crate::http::audit;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 
 /// Name of the access-token cookie.
@@ -97,8 +99,12 @@ pub fn check_login_csrf(req: &Request, state: &AppState) -> Result<(), ApiError>
 
 /// Authenticates an access token and records activity on its session.
 fn principal(state: &AppState, token: &str) -> poem::Result<Principal> {
-    let principal = sessions::authenticate(state, token)?;
-    let _ = state.store.touch_session(&principal.session, state.now());
+    let now = state.now();
+    let sessions = state.sessions();
+    let principal = sessions.authenticate(token, now).map_err(ApiError::from)?;
+    if let Err(e) = sessions.touch(&principal, now) {
+        tracing::warn!(error = %e, "cannot record session activity");
+    }
     Ok(principal)
 }
 
@@ -150,13 +156,17 @@ impl Auth {
     }
 }
 
-impl<'a> FromRequest<'a> for ClientInfo {
+/// The client of a request. One whose address is unknown is refused: it
+/// must not share a rate-limit and lockout key with every other such client.
+impl<'a> FromRequest<'a> for Client {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let state = state(req)?;
         let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+        let trusted = &state.config.trusted_proxies;
         let ip =
-            crate::http::client_ip::client_ip(peer, req.headers(), &state.config.trusted_proxies)
-                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            crate::http::client_ip::client_ip(peer, req.headers(), trusted).ok_or_else(|| {
+                ApiError::BadRequest("the client's network address is unknown".into())
+            })?;
         let user_agent = req
             .headers()
             .get("user-agent")
@@ -165,72 +175,15 @@ impl<'a> FromRequest<'a> for ClientInfo {
             .chars()
             .take(256)
             .collect();
-        Ok(ClientInfo { ip, user_agent })
+        Ok(Client { ip, user_agent })
     }
 }
 
-/// Runs an attempt that checks a password or a code: rate-limited per
-/// client on `route`, refused while the account or this IP is locked, and
-/// reserved first so parallel attempts cannot outrun the lockout. A wrong
-/// password or code is audited and counts towards the lockouts. `what`
-/// names the attempt in the audit detail.
-pub async fn guarded<T>(
-    state: &AppState,
-    client: &ClientInfo,
-    what: &str,
-    route: &str,
-    attempt: impl std::future::Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    lockout::check_rate(state, client.ip, route)?;
-    let reservation = lockout::reserve(state, client.ip)?;
-    let result = attempt.await;
-    let (kind, metric, reason) = match &result {
-        Err(ApiError::InvalidCredentials) => {
-            (Kind::LoginFailure, &state.metrics.logins, "credentials")
-        }
-        Err(ApiError::InvalidCode) => (Kind::MfaFailure, &state.metrics.mfa, "code"),
-        _ => return result,
-    };
-    metric.with_label_values(&["failure"]).inc();
-    audit::record(
-        state,
-        kind,
-        &client.ip_str(),
-        None,
-        &format!("reason={reason} via={what}"),
-    );
-    reservation.fail().await?;
-    result
-}
-
-/// Lets a sensitive action through for a session that signed in within
-/// `AUTH_REAUTH_SECONDS`, or with the current password (checked like a
-/// login: rate limit, lockout, audit). Otherwise `403 reauth_required`: an
-/// access token alone, stolen from a cookie, cannot add a factor.
-pub async fn require_recent_sign_in(
-    state: &AppState,
-    principal: &Principal,
-    client: &ClientInfo,
-    route: &str,
-    password: Option<SecretString>,
-) -> Result<(), ApiError> {
-    let Some(password) = password else {
-        let age = state.now() - principal.session.created_at;
-        return if age < state.config.reauth_seconds {
-            Ok(())
-        } else {
-            Err(ApiError::ReauthRequired)
-        };
-    };
-    guarded(state, client, "reauth", route, async {
-        let username = state.credentials.username();
-        if state.credentials.verify(username, password).await? {
-            Ok(())
-        } else {
-            Err(ApiError::InvalidCredentials)
-        }
-    })
-    .await
+/// Records a request's events (refused or not), then hands back its result
+/// as the API's.
+pub fn recorded<T>(state: &AppState, events: &[Event], result: AuthResult<T>) -> ApiResult<T> {
+    audit::record(state, events);
+    result.map_err(ApiError::from)
 }
 
 /// A password or code in a request body: a JSON string that goes straight into

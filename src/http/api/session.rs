@@ -8,10 +8,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::Auth;
-use crate::auth::sessions::ClientInfo;
-use crate::auth::{factors, sessions};
+use crate::auth::events::{Event, Kind};
+use crate::auth::Client;
 use crate::base::clock::rfc3339;
-use crate::http::audit::{self, Kind};
+use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 
@@ -62,7 +62,7 @@ impl SessionApi {
     #[oai(path = "/auth/me", method = "get")]
     async fn me(&self, auth: Auth) -> ApiResult<Json<MeResponse>> {
         let p = auth.principal();
-        let factors = factors::status(&self.state)?;
+        let factors = self.state.factors().status()?;
         Ok(Json(MeResponse {
             username: self.state.credentials.username().to_string(),
             totp_enabled: factors.totp_enabled,
@@ -76,7 +76,7 @@ impl SessionApi {
     #[oai(path = "/auth/sessions", method = "get")]
     async fn list(&self, auth: Auth) -> ApiResult<Json<Vec<SessionInfo>>> {
         let current = &auth.principal().session.id;
-        let all = self.state.store.list_sessions(self.state.now())?;
+        let all = self.state.sessions().list(self.state.now())?;
         Ok(Json(
             all.into_iter()
                 .map(|s| SessionInfo {
@@ -94,17 +94,13 @@ impl SessionApi {
 
     /// Revoke every session but this one ("sign out everywhere else").
     #[oai(path = "/auth/sessions", method = "delete")]
-    async fn revoke_others(&self, auth: Auth, client: ClientInfo) -> ApiResult<RevokedResponse> {
+    async fn revoke_others(&self, auth: Auth, client: Client) -> ApiResult<RevokedResponse> {
         let current = &auth.principal().session.id;
-        let revoked = sessions::revoke_others(&self.state, current).await?;
-        let detail = format!("reason=others count={revoked}");
-        audit::record(
-            &self.state,
-            Kind::SessionRevoked,
-            &client.ip_str(),
-            Some(current),
-            &detail,
-        );
+        let revoked = self.state.sessions().revoke_others(current).await?;
+        let event = Event::new(Kind::SessionRevoked, client.ip)
+            .session(current)
+            .detail(format!("reason=others count={revoked}"));
+        audit::record(&self.state, &[event]);
         Ok(RevokedResponse::Done)
     }
 
@@ -113,20 +109,16 @@ impl SessionApi {
     async fn revoke(
         &self,
         auth: Auth,
-        client: ClientInfo,
+        client: Client,
         id: Path<String>,
     ) -> ApiResult<RevokedResponse> {
-        if !sessions::revoke(&self.state, &id.0).await? {
+        if !self.state.sessions().revoke(&id.0).await? {
             return Err(ApiError::NotFound("no such session".into()));
         }
-        let detail = format!("by={}", auth.principal().session.id);
-        audit::record(
-            &self.state,
-            Kind::SessionRevoked,
-            &client.ip_str(),
-            Some(&id.0),
-            &detail,
-        );
+        let event = Event::new(Kind::SessionRevoked, client.ip)
+            .session(&id.0)
+            .detail(format!("by={}", auth.principal().session.id));
+        audit::record(&self.state, &[event]);
         Ok(RevokedResponse::Done)
     }
 }

@@ -6,11 +6,11 @@ use base64::Engine;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{guarded, require_recent_sign_in, Auth, OptionalJson, SecretInput};
-use crate::auth::factors;
-use crate::auth::sessions::ClientInfo;
+use super::{recorded, Auth, OptionalJson, SecretInput};
+use crate::auth::events::Events;
+use crate::auth::Client;
 use crate::base::secret::{ExposeSecret, SecretString};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 
 #[derive(Tags)]
@@ -94,13 +94,18 @@ impl TotpApi {
     async fn setup(
         &self,
         auth: Auth,
-        client: ClientInfo,
+        client: Client,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<SetupResponse>> {
+        let (state, now) = (&self.state, self.state.now());
         let password = body.0.map(|b| b.password.0);
-        let route = "/auth/totp/setup";
-        require_recent_sign_in(&self.state, auth.principal(), &client, route, password).await?;
-        let e = factors::begin_enrollment(&self.state).await?;
+        let mut events = Events::new();
+        let confirmed = state
+            .login()
+            .confirm_recent(auth.principal(), &client, password, now, &mut events)
+            .await;
+        recorded(state, &events, confirmed)?;
+        let e = state.factors().begin_enrollment(now).await?;
         let png = base64::engine::general_purpose::STANDARD.encode(&e.qr_png);
         Ok(Json(SetupResponse {
             secret: e.secret.expose_secret().to_string(),
@@ -112,7 +117,7 @@ impl TotpApi {
     /// The pending enrollment's QR code as a PNG image.
     #[oai(path = "/auth/totp/qr.png", method = "get")]
     async fn qr(&self, _auth: Auth) -> ApiResult<QrResponse> {
-        let e = factors::pending_enrollment(&self.state)?;
+        let e = self.state.factors().pending_enrollment(self.state.now())?;
         Ok(QrResponse::Png(Binary(e.qr_png)))
     }
 
@@ -122,21 +127,22 @@ impl TotpApi {
     async fn confirm(
         &self,
         auth: Auth,
-        client: ClientInfo,
+        client: Client,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
-        let state = &self.state;
-        let sid = &auth.principal().session.id;
-        let attempt = factors::confirm_enrollment(state, &body.0.code.0, sid, &client);
-        let codes = guarded(
-            state,
-            &client,
-            "totp_confirm",
-            "/auth/totp/confirm",
-            attempt,
-        )
-        .await?;
-        Ok(codes_response(codes))
+        let (state, now) = (&self.state, self.state.now());
+        let (sid, factors) = (&auth.principal().session.id, state.factors());
+        let mut events = Events::new();
+        let confirm = async |own: &mut Events| {
+            factors
+                .confirm_enrollment(&body.code.0, sid, &client, now, own)
+                .await
+        };
+        let result = state
+            .lockout()
+            .guarded(&client, "totp_confirm", now, &mut events, confirm)
+            .await;
+        Ok(codes_response(recorded(state, &events, result)?))
     }
 
     /// Turn TOTP off (password and a current code); other sessions are revoked.
@@ -144,26 +150,23 @@ impl TotpApi {
     async fn disable(
         &self,
         auth: Auth,
-        client: ClientInfo,
+        client: Client,
         body: Json<DisableBody>,
     ) -> ApiResult<DisabledResponse> {
-        let state = &self.state;
-        let body = body.0;
-        let sid = &auth.principal().session.id;
-        guarded(
-            state,
-            &client,
-            "totp_disable",
-            "/auth/totp/disable",
-            async {
-                let username = state.credentials.username();
-                if !state.credentials.verify(username, body.password.0).await? {
-                    return Err(ApiError::InvalidCredentials);
-                }
-                factors::disable(state, &body.code.0, sid, &client).await
-            },
-        )
-        .await?;
+        let (state, now) = (&self.state, self.state.now());
+        let (sid, factors, body) = (&auth.principal().session.id, state.factors(), body.0);
+        let mut events = Events::new();
+        let disable = async |own: &mut Events| {
+            let password = body.password.0;
+            factors
+                .disable(password, &body.code.0, sid, &client, now, own)
+                .await
+        };
+        let result = state
+            .lockout()
+            .guarded(&client, "totp_disable", now, &mut events, disable)
+            .await;
+        recorded(state, &events, result)?;
         Ok(DisabledResponse::Done)
     }
 
@@ -173,20 +176,21 @@ impl TotpApi {
     async fn regenerate(
         &self,
         auth: Auth,
-        client: ClientInfo,
+        client: Client,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
-        let state = &self.state;
-        let sid = &auth.principal().session.id;
-        let attempt = factors::regenerate_codes(state, &body.0.code.0, sid, &client);
-        let codes = guarded(
-            state,
-            &client,
-            "recovery_codes",
-            "/auth/recovery-codes",
-            attempt,
-        )
-        .await?;
-        Ok(codes_response(codes))
+        let (state, now) = (&self.state, self.state.now());
+        let (sid, factors) = (&auth.principal().session.id, state.factors());
+        let mut events = Events::new();
+        let regenerate = async |own: &mut Events| {
+            factors
+                .regenerate_codes(&body.code.0, sid, &client, now, own)
+                .await
+        };
+        let result = state
+            .lockout()
+            .guarded(&client, "recovery_codes", now, &mut events, regenerate)
+            .await;
+        Ok(codes_response(recorded(state, &events, result)?))
     }
 }

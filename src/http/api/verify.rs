@@ -15,7 +15,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 
 use super::ACCESS_COOKIE;
-use crate::auth::sessions;
+use crate::auth::events::Kind;
 use crate::auth::tokens::AccessClaims;
 use crate::http::client_ip::is_trusted;
 use crate::http::error::{ApiError, ErrorBody};
@@ -74,7 +74,8 @@ fn access_token(req: &Request) -> Option<String> {
 }
 
 fn authenticate(state: &AppState, req: &Request) -> Option<Arc<AccessClaims>> {
-    sessions::check_access(state, &access_token(req)?).ok()
+    let token = access_token(req)?;
+    state.sessions().check_access(&token, state.now()).ok()
 }
 
 pub struct VerifyApi {
@@ -92,7 +93,7 @@ impl VerifyApi {
     async fn verify(&self, req: &Request) -> VerifyResponse {
         let state = &self.state;
         if let Some(claims) = authenticate(state, req) {
-            state.metrics.verify.with_label_values(&["allowed"]).inc();
+            state.metrics.count(Kind::VerifyAllowed);
             return VerifyResponse::Allowed(
                 claims.sub.clone(),
                 claims.sid.clone(),
@@ -112,14 +113,10 @@ impl VerifyApi {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
         if browser && !nginx {
-            state
-                .metrics
-                .verify
-                .with_label_values(&["redirected"])
-                .inc();
+            state.metrics.count(Kind::VerifyRedirected);
             return VerifyResponse::Redirect(login, NO_STORE.into());
         }
-        state.metrics.verify.with_label_values(&["denied"]).inc();
+        state.metrics.count(Kind::VerifyDenied);
         let location = (nginx || browser).then_some(login);
         VerifyResponse::Denied(
             Json(ApiError::InvalidToken.body()),

@@ -1,0 +1,58 @@
+//! What can go wrong in an auth decision, with no HTTP in sight.
+//!
+//! Every domain function returns [`AuthResult`]. The HTTP layer maps each
+//! variant to a status and an error code in one place (`http::error`);
+//! nothing here knows about either. Messages never hold a secret.
+
+/// A conflict with the state of the second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FactorConflict {
+    #[error("TOTP is already enabled; disable it first to enroll a new device")]
+    AlreadyEnabled,
+    #[error("TOTP is not enabled")]
+    NotEnabled,
+    #[error("no TOTP enrollment is pending (or it expired); start a new one")]
+    NothingPending,
+    #[error("TOTP is set by AUTH_TOTP_SECRET; change it in the environment")]
+    ManagedByEnv,
+}
+
+/// Why an auth decision was refused or could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("invalid or already used code")]
+    InvalidCode,
+    #[error("missing, invalid, expired or revoked token")]
+    InvalidToken,
+    #[error("this refresh token was already used; the session has been revoked")]
+    TokenReused,
+    #[error("this action needs a recent sign-in: send the current password")]
+    ReauthRequired,
+    #[error("too many failed attempts; try again later")]
+    Locked { retry_after: u64 },
+    #[error("too many requests; slow down")]
+    RateLimited { retry_after: u64 },
+    #[error("the server is busy; try again shortly")]
+    Busy { retry_after: u64 },
+    #[error("{0}")]
+    Conflict(FactorConflict),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("storage error: {0}")]
+    Storage(#[from] sled::Error),
+    /// A failure that is ours, not the client's: the text is for the log.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AuthError {
+    /// An internal failure; `detail` goes to the log and must hold no secret.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        AuthError::Internal(detail.to_string())
+    }
+}
+
+/// Shorthand for domain results.
+pub type AuthResult<T> = Result<T, AuthError>;

@@ -1,0 +1,143 @@
+//! The events an auth decision produces: what happened, to whom, from where.
+//!
+//! Domain functions append them to the request's [`Events`] (refused or
+//! not); the HTTP layer records them in one place
+//! (`http::audit`): audited kinds are stored and logged, and every kind is
+//! counted in the metrics, which are derived from the kind alone. Details are
+//! short classifications (`reason=credentials`), never a password, hash,
+//! token, code or secret.
+
+use std::net::IpAddr;
+
+/// Which limit a lockout is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Ip,
+    Account,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Ip => "ip",
+            Scope::Account => "account",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    // Audited: stored in the event log and logged.
+    LoginSuccess,
+    LoginFailure,
+    MfaFailure,
+    Lockout(Scope),
+    Unlock,
+    RecoveryCodeUsed,
+    RefreshReuse,
+    SessionRevoked,
+    TotpEnabled,
+    TotpDisabled,
+    RecoveryCodesRegenerated,
+    KeysRotated,
+    // Counted only (too frequent or too ordinary to store).
+    MfaRequired,
+    MfaSuccess,
+    Locked,
+    /// `on`: what was limited (the attempt's name).
+    RateLimited {
+        on: &'static str,
+    },
+    Refreshed,
+    RefreshRefused,
+    VerifyAllowed,
+    VerifyDenied,
+    VerifyRedirected,
+}
+
+impl Kind {
+    /// The name of the kind, as stored and shown by `/auth/events`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::LoginSuccess => "login_success",
+            Kind::LoginFailure => "login_failure",
+            Kind::MfaFailure => "mfa_failure",
+            Kind::Lockout(_) => "lockout",
+            Kind::Unlock => "unlock",
+            Kind::RecoveryCodeUsed => "recovery_code_used",
+            Kind::RefreshReuse => "refresh_reuse",
+            Kind::SessionRevoked => "session_revoked",
+            Kind::TotpEnabled => "totp_enabled",
+            Kind::TotpDisabled => "totp_disabled",
+            Kind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Kind::KeysRotated => "keys_rotated",
+            Kind::MfaRequired => "mfa_required",
+            Kind::MfaSuccess => "mfa_success",
+            Kind::Locked => "locked",
+            Kind::RateLimited { .. } => "rate_limited",
+            Kind::Refreshed => "refreshed",
+            Kind::RefreshRefused => "refresh_refused",
+            Kind::VerifyAllowed => "verify_allowed",
+            Kind::VerifyDenied => "verify_denied",
+            Kind::VerifyRedirected => "verify_redirected",
+        }
+    }
+
+    /// True for the kinds the event log keeps.
+    pub fn is_audited(self) -> bool {
+        matches!(
+            self,
+            Kind::LoginSuccess
+                | Kind::LoginFailure
+                | Kind::MfaFailure
+                | Kind::Lockout(_)
+                | Kind::Unlock
+                | Kind::RecoveryCodeUsed
+                | Kind::RefreshReuse
+                | Kind::SessionRevoked
+                | Kind::TotpEnabled
+                | Kind::TotpDisabled
+                | Kind::RecoveryCodesRegenerated
+                | Kind::KeysRotated
+        )
+    }
+}
+
+/// One thing that happened, ready to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub kind: Kind,
+    /// The client address (or `-` when there is none, e.g. the CLI).
+    pub ip: String,
+    pub session: Option<String>,
+    pub detail: String,
+}
+
+impl Event {
+    /// An event of `kind` from `ip`, with no session and no detail.
+    pub fn new(kind: Kind, ip: IpAddr) -> Self {
+        Event {
+            kind,
+            ip: ip.to_string(),
+            session: None,
+            detail: String::new(),
+        }
+    }
+
+    /// The same event about session `sid`.
+    pub fn session(mut self, sid: &str) -> Self {
+        self.session = Some(sid.to_string());
+        self
+    }
+
+    /// The same event with a detail (a short classification, never a secret).
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+}
+
+/// The events of one request, in order. Domain functions append to it
+/// whether they succeed or refuse; the caller records them all.
+pub type Events = Vec<Event>;
