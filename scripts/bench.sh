@@ -5,6 +5,10 @@
 #
 #   scripts/bench.sh                                   # about 11 minutes
 #   BENCH_SECONDS=10 BENCH_ROUNDS=1 scripts/bench.sh   # a quick look
+#   BENCH_BIN=path/to/soloauth scripts/bench.sh        # that binary, no build
+#
+# The server binds a port of its own choosing each time it starts (lib.sh,
+# harness.py): no fixed port to collide with, no free-port race.
 #
 # 1. GET /auth/verify (session cookie) vs GET /health, bare and with the same
 #    cookie, 16 and 64 connections, 30 s runs interleaved over 3 rounds;
@@ -19,62 +23,59 @@ cd "$(dirname "$0")/.."
 
 SECS=${BENCH_SECONDS:-30}
 ROUNDS=${BENCH_ROUNDS:-3}
-PORT=${BENCH_PORT:-18401}
-BASE="http://127.0.0.1:$PORT"
+. scripts/lib.sh
 
 if ! command -v wrk >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk
 fi
-cargo build --release --quiet
-BIN=target/release/soloauth
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$BENCH_BIN
+else
+  cargo build --release --quiet
+  BIN=target/release/soloauth
+fi
 
 DATA=$(mktemp -d)
 PASSWORD="bench-password-$$"
-cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$DATA"; }
+cleanup() { stop_soloauth; wait 2>/dev/null || true; rm -rf "$DATA"; }
 trap cleanup EXIT
 
-export AUTH_DATA_DIR="$DATA/data" AUTH_BIND="127.0.0.1:$PORT" AUTH_LOG_FORMAT=json RUST_LOG=warn
+# Warnings only, but for the crate root's few lines (the "soloauth listening"
+# line that gives the port among them): no per-request logging.
+export RUST_LOG='warn,soloauth=info,soloauth::=warn'
 # The abuse limits would (rightly) stop one client's flood before it hashes:
 # lift them so the benchmark measures the server, not the limiter.
 export AUTH_RATE_PER_MINUTE=100000000 AUTH_RATE_BURST=100000000
 export AUTH_MAX_FAILED_ATTEMPTS=100000000 AUTH_ACCOUNT_MAX_FAILURES=100000000
-AUTH_ADMIN_PASSWORD_HASH=$(printf '%s\n' "$PASSWORD" | "$BIN" hash-password)
+AUTH_ADMIN_PASSWORD_HASH=$(hash_password "$BIN" "$PASSWORD")
 export AUTH_ADMIN_PASSWORD_HASH
 
 # First run creates the data dir and secrets; time the ordinary starts after it.
-"$BIN" >/dev/null 2>&1 & PID=$!
-until curl -sf "$BASE/health" >/dev/null; do sleep 0.01; done
-kill "$PID"; wait "$PID" 2>/dev/null || true
-# Median of 7 starts, from spawn to the first 200 on /health (polled in-process
+start_soloauth "$BIN" "$DATA/data"
+stop_soloauth
+# Median of 7 starts, from spawn to the first 200 on /health (the port read
+# from the server's log line through a pipe, /health then polled in-process
 # every 0.5 ms, so the poller's own start-up is not counted).
-startup_ms=$(python3 - "$BIN" "$PORT" <<'PY'
-import http.client, statistics, subprocess, sys, time
-binary, port = sys.argv[1], int(sys.argv[2])
+startup_ms=$(python3 - "$BIN" "$DATA/data" <<'PY'
+import statistics, sys, time
+sys.path.insert(0, "scripts")
+from harness import start_server
+binary, data_dir = sys.argv[1], sys.argv[2]
 times = []
 for _ in range(7):
     t = time.perf_counter()
-    server = subprocess.Popen([binary], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                break
-        except OSError:
-            time.sleep(0.0005)
+    server = start_server(binary, data_dir, health_interval=0.0005)
     times.append(time.perf_counter() - t)
-    server.terminate(); server.wait()
+    server.stop()
 print(f"{statistics.median(times) * 1000:.0f}")
 PY
 )
-"$BIN" >"$DATA/server.log" 2>&1 &
-PID=$!
-until curl -sf "$BASE/health" >/dev/null; do sleep 0.01; done
+start_soloauth "$BIN" "$DATA/data"
+BASE=$SOLOAUTH_URL
+PID=$SOLOAUTH_PID
 
-TOKEN=$(curl -sf -X POST "$BASE/auth/login" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" |
-  python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+TOKEN=$(login_token admin "$PASSWORD")
 COOKIE="Cookie: soloauth_access=$TOKEN"
 
 p99() { awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}'; }
@@ -184,10 +185,10 @@ awk -v a="$flood_p99" -v b="$quiet_p99" -v c="$flood_rps" -v d="$quiet_rps" \
   'BEGIN{printf "ratio: flood / quiet: p99 x%.2f, throughput x%.2f\n\n", a/b, c/d}'
 
 # --- 4. memory, start time, size ---------------------------------------------------
-kill "$PID"; wait "$PID" 2>/dev/null || true
-"$BIN" >"$DATA/server2.log" 2>&1 &
-PID=$!
-until curl -sf "$BASE/health" >/dev/null; do sleep 0.01; done
+stop_soloauth
+start_soloauth "$BIN" "$DATA/data"
+BASE=$SOLOAUTH_URL
+PID=$SOLOAUTH_PID
 sleep 1
 rss() { awk '/VmRSS/{print $2}' "/proc/$PID/status"; }
 fresh_rss=$(rss)

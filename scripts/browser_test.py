@@ -10,21 +10,21 @@ recent sign-in for everything, confirm the password before enrolling. Screenshot
 phone width, go to target/screenshots/. Fails on any script error or CSP
 violation in the browser log.
 
+The page must be served from the origin in AUTH_PUBLIC_URL (the server checks
+`Origin` against it), so the browser goes through a loopback relay whose port
+is bound before the server starts; the server binds a port of its own
+choosing (scripts/harness.py: start_server(relay=True)). No free-port race.
+
     python3 scripts/browser_test.py target/debug/soloauth
 """
 
 import base64
 import hmac
-import json
-import os
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 from selenium import webdriver
@@ -33,20 +33,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from harness import Checks, api, hash_password, start_server
+
 PASSWORD = "correct horse battery staple"
 SHOTS = Path("target/screenshots")
-results = []
-
-
-def check(name, condition, detail=""):
-    results.append(condition)
-    print(("ok   " if condition else "FAIL ") + name + ("" if condition else f": {detail}"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = Checks()
 
 
 def totp(secret_b32, step):
@@ -57,36 +48,19 @@ def totp(secret_b32, step):
     return f"{value % 1_000_000:06d}"
 
 
-def api(base, path, body=None, token=None):
-    req = urllib.request.Request(base + path, method="POST" if body is not None else "GET")
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    data = json.dumps(body).encode() if body is not None else None
-    try:
-        with urllib.request.urlopen(req, data) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
+def serve(binary, **extra_env):
+    """soloauth behind a relay at http://localhost:<port> (AUTH_PUBLIC_URL); browse server.public."""
+    return start_server(binary, relay=True, AUTH_ADMIN_PASSWORD_HASH=hash_password(binary, PASSWORD),
+                        AUTH_RATE_PER_MINUTE="1000", AUTH_RATE_BURST="100", **extra_env)
 
 
-def start_server(binary, port, data_dir, **extra_env):
-    hashed = subprocess.run([binary, "hash-password"], input=PASSWORD + "\n", capture_output=True,
-                            text=True, check=True).stdout.strip()
-    env = dict(os.environ, AUTH_DATA_DIR=data_dir, AUTH_BIND=f"127.0.0.1:{port}",
-               AUTH_PUBLIC_URL=f"http://localhost:{port}", AUTH_ADMIN_PASSWORD_HASH=hashed,
-               AUTH_RATE_PER_MINUTE="1000", AUTH_RATE_BURST="100", AUTH_LOG_FORMAT="json",
-               **extra_env)
-    log = open(os.path.join(data_dir, "server.log"), "w")
-    proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health")
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("server did not start")
+def second_session(base, recovery_code):
+    """Another session, made over the API with a recovery code; its access token.
+    (The password alone answers 403 mfa_required, with the mfa_token.)"""
+    _, body = api(base, "/auth/login", {"username": "admin", "password": PASSWORD})
+    _, body = api(base, "/auth/login/totp", {"mfa_token": body["mfa_token"],
+                                             "recovery_code": recovery_code})
+    return body["access_token"]
 
 
 def browser():
@@ -155,12 +129,10 @@ class Page:
 def reauth_check(driver, binary):
     """With AUTH_REAUTH_SECONDS=0 every sign-in counts as old: enrolling asks
     for the password first, refuses a wrong one, and goes on with the right one."""
-    port = free_port()
-    base = f"http://localhost:{port}"
-    server = start_server(binary, port, tempfile.mkdtemp(), AUTH_REAUTH_SECONDS="0")
-    p = Page(driver, base)
+    server = serve(binary, AUTH_REAUTH_SECONDS="0")
+    p = Page(driver, server.public)
     try:
-        driver.get(base + "/")
+        driver.get(server.public + "/")
         p.sign_in()
         p.visible("account")
         p.click("enroll-start")
@@ -179,15 +151,15 @@ def reauth_check(driver, binary):
         p.collect_log()
         return p.problems
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        server.stop()
 
 
 def main(binary):
-    port = free_port()
-    base = f"http://localhost:{port}"
-    data_dir = tempfile.mkdtemp()
-    server = start_server(binary, port, data_dir)
+    try:
+        server = serve(binary)
+    except RuntimeError as err:
+        sys.exit(f"server did not start: {err}")
+    base = server.public
     driver = browser()
     p = Page(driver, base)
     try:
@@ -253,9 +225,7 @@ def main(binary):
               p.el("factor-status").text)
 
         # Another session, made over the API with a second recovery code.
-        status, body = api(base, "/auth/login", {"username": "admin", "password": PASSWORD})
-        status, body = api(base, "/auth/login/totp", {"mfa_token": body["mfa_token"], "recovery_code": codes[1]})
-        other = body["access_token"]
+        other = second_session(base, codes[1])
         p.collect_log()
         driver.refresh()
         p.visible("account")
@@ -269,16 +239,14 @@ def main(binary):
         check("revoking another session ends it at once", api(base, "/auth/me", token=other)[0] == 401)
 
         # "Sign out everywhere" ends the other sessions and this one.
-        status, body = api(base, "/auth/login", {"username": "admin", "password": PASSWORD})
-        status, body = api(base, "/auth/login/totp", {"mfa_token": body["mfa_token"], "recovery_code": codes[3]})
-        other = body["access_token"]
+        other = second_session(base, codes[3])
         p.click("signout-all")
         p.visible("signin")
         check("sign out everywhere says so", "signed out everywhere" in p.message(), p.message())
         check("sign out everywhere ends the other sessions", api(base, "/auth/me", token=other)[0] == 401)
         allowed = base + "/health"
         p.collect_log()
-        driver.get(base + "/?rd=" + urllib.request.quote(allowed, safe=""))
+        driver.get(base + "/?rd=" + urllib.parse.quote(allowed, safe=""))
         p.sign_in()
         p.visible("mfa")
         p.click("mfa-switch")
@@ -289,7 +257,7 @@ def main(binary):
 
         driver.get(base + "/")  # back from the JSON page before the next check
         p.collect_log()
-        driver.get(base + "/?rd=" + urllib.request.quote("https://evil.example/", safe=""))
+        driver.get(base + "/?rd=" + urllib.parse.quote("https://evil.example/", safe=""))
         p.visible("account")
         time.sleep(0.3)  # give a (wrong) redirect the chance to happen
         check("a foreign rd is refused", driver.current_url.startswith(base), driver.current_url)
@@ -306,11 +274,8 @@ def main(binary):
         check("the walk-through completed", False, repr(err))
     finally:
         driver.quit()
-        server.terminate()
-        server.wait(timeout=15)
-    failed = results.count(False)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+        server.stop()
+    return check.summary()
 
 
 if __name__ == "__main__":

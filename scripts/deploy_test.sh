@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:?usage: scripts/deploy_test.sh <soloauth binary>}
+. scripts/lib.sh
 passed=0; failed=0
 ok()   { echo "ok   $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL $*"; failed=$((failed + 1)); }
@@ -25,7 +26,7 @@ PY
 then ok "docker-compose.yml parses, forwardAuth middleware wired"; else fail "docker-compose.yml"; fi
 
 tmp=$(mktemp -d)
-trap 'kill ${pid:-} 2>/dev/null || true; rm -rf "$tmp"' EXIT
+trap 'stop_soloauth; rm -rf "$tmp"' EXIT
 PATH="$(cd "$(dirname "$bin")" && pwd):$PATH"
 out=$(ENV_FILE="$tmp/.env" scripts/setup_auth.sh --generate </dev/null 2>&1)
 password=$(printf '%s\n' "$out" | sed -n 's/^admin password.*: //p')
@@ -41,21 +42,19 @@ else
 fi
 
 # Start production with that .env, read as docker compose reads it.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(
-  while IFS= read -r line; do
-    case "$line" in ''|'#'*) continue ;; esac
-    key=${line%%=*}; value=${line#*=}; value=${value#\'}; value=${value%\'}
-    export "$key=$value"
-  done <"$tmp/.env"
-  export AUTH_ENV=production AUTH_DATA_DIR="$tmp/data" AUTH_BIND="127.0.0.1:$port" AUTH_LOG_FORMAT=json
-  exec "$bin"
-) >"$tmp/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/auth/login" \
-  -H 'content-type: application/json' -d "{\"username\":\"admin\",\"password\":\"$password\"}")
-if [ "$code" = 200 ]; then ok "production starts from the .env and the password logs in"; else fail "login with the .env: HTTP $code"; cat "$tmp/server.log"; fi
+dotenv=()
+while IFS= read -r line; do
+  case "$line" in ''|'#'*) continue ;; esac
+  key=${line%%=*}; value=${line#*=}; value=${value#\'}; value=${value%\'}
+  dotenv+=("$key=$value")
+done <"$tmp/.env"
+if ! start_soloauth "$bin" "$tmp/data" "${dotenv[@]}" AUTH_ENV=production; then
+  fail "production does not start from the .env"
+elif soloauth_login admin "$password" >/dev/null; then
+  ok "production starts from the .env and the password logs in"
+else
+  fail "login with the .env"; cat "$SOLOAUTH_LOG"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -12,13 +12,19 @@ checks that:
   4. after logout, the same cookie is refused again.
 
 Needs `traefik`, `caddy` and `nginx` on PATH (or in /usr/bin, /usr/sbin), loopback
-only; stdlib only. Every config and data file lives in a temporary directory.
+only; stdlib only (and scripts/harness.py). Every config and data file lives in a
+temporary directory.
+
+soloauth binds a port of its own choosing (harness.start_server). Its public
+URL, AUTH_PUBLIC_URL, only ever appears in the login redirect's Location,
+which nobody follows here, so it is a fixed http://auth.localtest. The proxies
+cannot report a port they chose: each gets a free port, and another one if it
+finds that port taken in the meantime (harness.on_free_port).
 
 Usage (from the repository root):
     python3 scripts/proxy_test.py target/debug/soloauth
 """
 
-import http.client
 import http.server
 import json
 import os
@@ -28,38 +34,19 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 
+import harness
+
 PASSWORD = "proxy-test correct horse battery"
+PUBLIC_URL = "http://auth.localtest"
 COOKIE = "soloauth_access"
-results = {"passed": 0, "failed": 0}
-
-
-def check(name, ok, reason=""):
-    if ok:
-        results["passed"] += 1
-        print(f"ok   {name}")
-    else:
-        results["failed"] += 1
-        print(f"FAIL {name}: {reason}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = harness.Checks()
 
 
 def request(port, method, path, headers=None, body=None):
-    """One HTTP request to 127.0.0.1:port; never follows redirects."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.headers, resp.read()
-    finally:
-        conn.close()
+    """One HTTP request to 127.0.0.1:port (a proxy); never follows redirects."""
+    return harness.request(f"http://127.0.0.1:{port}", method, path, headers, body)
 
 
 def which(name):
@@ -69,38 +56,9 @@ def which(name):
     return path
 
 
-class Proc:
-    """A child process with its output in a log file; stopped by stop()."""
-
-    def __init__(self, name, argv, workdir, env=None):
-        self.name, self.log = name, os.path.join(workdir, f"{name}.log")
-        with open(self.log, "ab") as log:  # nginx appends its error_log here too
-            self.p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, env=env, cwd=workdir)
-
-    def wait_ready(self, ready, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.p.poll() is not None:
-                break
-            try:
-                if ready():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        with open(self.log, errors="replace") as f:
-            log = f.read()
-        raise RuntimeError(f"{self.name} did not become ready (exit {self.p.poll()}):\n{log}")
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(5)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+def Proc(name, argv, workdir, env=None):
+    """A proxy process run in `workdir`, its output in workdir/<name>.log."""
+    return harness.Process(name, argv, os.path.join(workdir, f"{name}.log"), env=env, cwd=workdir)
 
 
 def port_open(port):
@@ -253,12 +211,8 @@ PROXIES = [("traefik", start_traefik), ("caddy", start_caddy), ("nginx", start_n
 
 # --- the checks ------------------------------------------------------------
 
-def login(auth):
-    status, headers, body = request(
-        auth, "POST", "/auth/login", {"Content-Type": "application/json"},
-        json.dumps({"username": "admin", "password": PASSWORD}))
-    if status != 200:
-        raise RuntimeError(f"login: HTTP {status} {body[:200]!r}")
+def login(server):
+    body, headers = harness.login(server.base, "admin", PASSWORD)
     cookie = None
     for value in headers.get_all("Set-Cookie") or []:
         name, _, rest = value.partition("=")
@@ -266,10 +220,10 @@ def login(auth):
             cookie = rest.split(";", 1)[0]
     if not cookie:
         raise RuntimeError(f"login: no {COOKIE} cookie in {headers.get_all('Set-Cookie')}")
-    return json.loads(body)["access_token"], cookie
+    return body["access_token"], cookie
 
 
-def test_proxy(name, port, auth):
+def test_proxy(name, port, server):
     host = f"app.localtest:{port}"
     path = "/some/page?x=1"
     browser = {"Host": host, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -277,7 +231,7 @@ def test_proxy(name, port, auth):
 
     status, headers, body = request(port, "GET", path, browser)
     location = headers.get("Location") or ""
-    prefix = f"http://auth.localtest:{AUTH_PORT}/?rd="
+    prefix = f"{PUBLIC_URL}/?rd="
     rd = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query).get("rd", [None])[0]
     want = f"http://{host}{path}"
     check(f"{name}: anonymous browser -> 302 with rd",
@@ -287,7 +241,7 @@ def test_proxy(name, port, auth):
     status, _, body = request(port, "GET", path, api)
     check(f"{name}: anonymous API -> 401", status == 401, f"HTTP {status} {body[:200]!r}")
 
-    token, cookie = login(auth)
+    token, cookie = login(server)
     with_cookie = dict(api, Cookie=f"{COOKIE}={cookie}")
     status, _, body = request(port, "GET", path, with_cookie)
     try:
@@ -298,7 +252,8 @@ def test_proxy(name, port, auth):
           status == 200 and seen.get("remote_user") == "admin" and seen.get("path") == path,
           f"HTTP {status} {body[:300]!r}")
 
-    status, _, body = request(auth, "POST", "/auth/logout", {"Authorization": f"Bearer {token}"})
+    status, _, body = harness.request(server.base, "POST", "/auth/logout",
+                                      {"Authorization": f"Bearer {token}"})
     if status != 204:
         check(f"{name}: logout", False, f"HTTP {status} {body[:200]!r}")
     status, _, body = request(port, "GET", path, with_cookie)
@@ -307,25 +262,6 @@ def test_proxy(name, port, auth):
           status == 401 and status_b == 302
           and (headers_b.get("Location") or "").startswith(prefix),
           f"API HTTP {status} {body[:200]!r}; browser HTTP {status_b}")
-
-
-def start_server(binary, tmp):
-    hashed = subprocess.run([binary, "hash-password"], input=PASSWORD + "\n", text=True,
-                            capture_output=True, check=True, timeout=60).stdout.strip()
-    env = dict(os.environ,
-               AUTH_DATA_DIR=os.path.join(tmp, "data"),
-               AUTH_BIND=f"127.0.0.1:{AUTH_PORT}",
-               AUTH_LOG_FORMAT="json",
-               AUTH_ADMIN_PASSWORD_HASH=hashed,
-               AUTH_PUBLIC_URL=f"http://auth.localtest:{AUTH_PORT}",
-               AUTH_TRUSTED_PROXIES="127.0.0.1/32",
-               AUTH_COOKIE_SECURE="false")
-    proc = Proc("soloauth", [binary], tmp, env)
-    proc.wait_ready(lambda: request(AUTH_PORT, "GET", "/health")[0] == 200)
-    return proc
-
-
-AUTH_PORT = free_port()
 
 
 def main():
@@ -337,31 +273,36 @@ def main():
     procs = []
     with tempfile.TemporaryDirectory(prefix="proxy_test.") as tmp:
         try:
-            procs.append(start_server(binary, tmp))
+            server = harness.start_server(
+                binary, os.path.join(tmp, "data"),
+                AUTH_ADMIN_PASSWORD_HASH=harness.hash_password(binary, PASSWORD),
+                AUTH_PUBLIC_URL=PUBLIC_URL,
+                AUTH_TRUSTED_PROXIES="127.0.0.1/32",
+                AUTH_COOKIE_SECURE="false")
+            procs.append(server)
             for name, start in PROXIES:
                 workdir = os.path.join(tmp, name)
                 os.mkdir(workdir)
-                port = free_port()
                 try:
-                    proc = start(workdir, port, AUTH_PORT, upstream.server_address[1])
+                    port, proc = harness.on_free_port(
+                        lambda port: start(workdir, port, server.port, upstream.server_address[1]))
                 except (RuntimeError, OSError) as e:
                     check(f"{name}: start", False, str(e))
                     continue
                 procs.append(proc)
                 try:
-                    test_proxy(name, port, AUTH_PORT)
+                    test_proxy(name, port, server)
                 except (RuntimeError, OSError, ValueError, KeyError) as e:
                     check(f"{name}: test run", False, repr(e))
                 finally:
-                    proc.stop()
+                    proc.stop(5)
         except (RuntimeError, OSError, subprocess.SubprocessError) as e:
             check("setup", False, str(e))
         finally:
             for proc in reversed(procs):
-                proc.stop()
+                proc.stop(5)
             upstream.shutdown()
-    print(f"{results['passed']} passed, {results['failed']} failed")
-    return 0 if results["failed"] == 0 else 1
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -5,26 +5,26 @@
 # Exits non-zero when schemathesis reports a failure or the server panics.
 set -euo pipefail
 bin=$(realpath "${1:?usage: $0 path/to/soloauth [st run options]}"); shift
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 st --version 2>/dev/null | grep -q 'version 4\.' ||
   python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
 
 tmp=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid"; rm -rf "$tmp"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-url=http://127.0.0.1:$port
+trap 'stop_soloauth; rm -rf "$tmp"' EXIT
 
 # Limits raised so that thousands of requests (and wrong passwords) from one
-# client never turn into 423/429 answers.
-AUTH_DATA_DIR=$tmp/data AUTH_BIND=127.0.0.1:$port AUTH_PUBLIC_URL=$url \
+# client never turn into 423/429 answers. The server picks its own port
+# (lib.sh); the public URL only matters for a browser's Origin and for the
+# login redirect of /auth/verify, which needs Accept: text/html, and
+# schemathesis sends neither: an unresolvable host (RFC 6761), not a port
+# that could be another program's.
+start_soloauth "$bin" "$tmp/data" AUTH_PUBLIC_URL=http://soloauth.invalid \
   AUTH_RATE_PER_MINUTE=1000000 AUTH_RATE_BURST=1000000 \
   AUTH_MAX_FAILED_ATTEMPTS=1000000 AUTH_ACCOUNT_MAX_FAILURES=1000000 \
-  AUTH_LOG_FORMAT=json AUTH_ADMIN_PASSWORD_HASH=$(printf 'pw\n' | "$bin" hash-password 2>/dev/null) \
-  "$bin" >"$tmp/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
-curl -sf "$url/health" >/dev/null || { cat "$tmp/server.log"; exit 1; }
+  AUTH_ADMIN_PASSWORD_HASH="$(hash_password "$bin" pw 2>/dev/null)"
+url=$SOLOAUTH_URL
 # No .schemathesis/ in the work tree. /auth/refresh answers 401 to every
 # refresh token schemathesis can invent (they are unguessable and single-use):
 # that is the right answer, not missing credentials, so no warning for it.
@@ -38,14 +38,9 @@ warnings = false
 TOML
 
 # A fresh session for each run: some operations end the session they run on.
-login() {
-  curl -sf -H 'Content-Type: application/json' -d '{"username":"admin","password":"pw"}' \
-    "$url/auth/login" | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
-}
-token() { login access_token; }
 run() {
   echo "==> st run $*"
-  st --config-file "$tmp/st.toml" run "$url/openapi.json" -H "Authorization: Bearer $(token)" \
+  st --config-file "$tmp/st.toml" run "$url/openapi.json" -H "Authorization: Bearer $(login_token admin pw)" \
     --mode all --checks all --max-examples "${ST_MAX_EXAMPLES:-50}" \
     --continue-on-failure --output-sanitize false --no-color "$@"
 }
@@ -58,16 +53,18 @@ run --exclude-path /auth/logout --exclude-path '/auth/sessions/{id}' "$@" || rc=
 #    session (the first call revokes it with 204, the rest find nothing: 404), so
 #    its own session lives; logout's ends at its first 204, and the 401s after it
 #    are right.
-victim=$(login session_id)
+victim=$(soloauth_login admin pw | json_field session_id)
 printf '\n[[operations]]\ninclude-path = "/auth/sessions/{id}"\nparameters = { id = "%s" }\n' \
   "$victim" >>"$tmp/st.toml"
 run --include-path '/auth/sessions/{id}' "$@" || rc=1
-if curl -sf -H "Authorization: Bearer $(token)" "$url/auth/sessions" | grep -q "$victim"; then
+if ! sessions=$(curl -sf -H "Authorization: Bearer $(login_token admin pw)" "$url/auth/sessions"); then
+  echo "GET /auth/sessions failed: cannot tell whether DELETE /auth/sessions/{id} reached its session"; rc=1
+elif grep -q "$victim" <<<"$sessions"; then
   echo "DELETE /auth/sessions/{id} never reached the real session it was given"; rc=1
 fi
 run --include-path /auth/logout "$@" || rc=1
 
-if grep -q panicked "$tmp/server.log"; then
-  echo "the server panicked:"; grep panicked "$tmp/server.log"; rc=1
+if grep -q panicked "$SOLOAUTH_LOG"; then
+  echo "the server panicked:"; grep panicked "$SOLOAUTH_LOG"; rc=1
 fi
 exit $rc
