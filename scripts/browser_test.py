@@ -6,7 +6,8 @@ the code computed here), see the recovery codes, sign out, sign in with
 password + code, sign in with a recovery code, revoke another session, sign
 out everywhere, follow
 an allowed `rd`, refuse a foreign one; then, on a server that wants a
-recent sign-in for everything, confirm the password before enrolling. Screenshots of each screen, desktop and
+recent sign-in for everything, confirm the password before enrolling, and
+see the page admit it when the server cannot be reached. Screenshots of each screen, desktop and
 phone width, go to target/screenshots/. Fails on any script error or CSP
 violation in the browser log.
 
@@ -149,6 +150,13 @@ def reauth_check(driver, binary):
         p.visible("enroll")
         check("the right password goes on to the QR code", len(p.el("secret").text.replace(" ", "")) == 32)
         p.collect_log()
+        # With the server gone, the page says so instead of pretending.
+        server.stop()
+        p.click("signout")
+        msg = p.message()
+        check("signing out with the server gone says it failed",
+              "Cannot reach the server" in msg and p.el("account").is_displayed(), msg)
+        driver.get_log("browser")  # the failed request, expected here
         return p.problems
     finally:
         server.stop()

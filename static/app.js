@@ -19,7 +19,14 @@ async function send(path, method, body) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  const resp = await fetch(path, options);
+  let resp;
+  try {
+    resp = await fetch(path, options);
+  } catch {
+    // No answer at all (offline, server down): say so instead of failing silently.
+    const message = "Cannot reach the server. Check your connection and try again.";
+    return { resp: { ok: false, status: 0, headers: new Headers() }, data: { error: "network", message } };
+  }
   const data = resp.status === 204 ? null : await resp.json().catch(() => null);
   return { resp, data };
 }
@@ -340,5 +347,7 @@ $("codes-done").addEventListener("click", () => {
 
 (async () => {
   const result = await call("/auth/me");
-  if (result.resp.ok) { await signedIn(); } else { show("signin"); }
+  if (result.resp.ok) { await signedIn(); return; }
+  show("signin");
+  if (result.resp.status === 0) say(explain(result));
 })();

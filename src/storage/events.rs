@@ -26,7 +26,7 @@ impl Store {
     /// Appends an event and drops what falls out of retention (not flushed).
     pub fn append_event(&self, event: &StoredEvent) -> Result<(), sled::Error> {
         let id = self.db.generate_id()?;
-        self.events.insert(id.to_be_bytes(), encode(event))?;
+        self.events.insert(id.to_be_bytes(), encode(event)?)?;
         let count = self.event_count.fetch_add(1, Ordering::SeqCst) + 1;
         if count as u64 > RETAIN && self.events.pop_min()?.is_some() {
             self.event_count.fetch_sub(1, Ordering::SeqCst);

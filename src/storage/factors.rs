@@ -75,7 +75,7 @@ impl Store {
 
     /// Stores a pending enrollment, replacing any earlier one.
     pub fn put_totp_pending(&self, pending: &StoredTotp) -> Result<(), sled::Error> {
-        self.factors.insert(PENDING, encode(pending))?;
+        self.factors.insert(PENDING, encode(pending)?)?;
         Ok(())
     }
 
@@ -90,7 +90,7 @@ impl Store {
             if tx_get::<i64, ()>(t, LAST_STEP)?.is_some_and(|last| step <= last) {
                 return abort(());
             }
-            t.insert(LAST_STEP, encode(&step))?;
+            t.insert(LAST_STEP, encode(&step)?)?;
             Ok(true)
         }))
     }
@@ -114,10 +114,10 @@ impl Store {
                 expires_at: None,
                 ..pending.clone()
             };
-            t.insert(ACTIVE, encode(&active))?;
+            t.insert(ACTIVE, encode(&active)?)?;
             t.remove(PENDING)?;
-            t.insert(LAST_STEP, encode(&step))?;
-            t.insert(RECOVERY, encode(codes))?;
+            t.insert(LAST_STEP, encode(&step)?)?;
+            t.insert(RECOVERY, encode(codes)?)?;
             Ok(true)
         }))
     }
@@ -159,7 +159,7 @@ impl Store {
             if !env_managed && t.get(ACTIVE)?.is_none() {
                 return abort(());
             }
-            t.insert(RECOVERY, encode(codes))?;
+            t.insert(RECOVERY, encode(codes)?)?;
             Ok(true)
         }))
     }
@@ -172,7 +172,7 @@ impl Store {
             if t.get(ACTIVE)?.is_some() || !codes.hashes.is_empty() {
                 return abort(());
             }
-            t.insert(PEPPER, encode(&fresh.to_string()))?;
+            t.insert(PEPPER, encode(&fresh.to_string())?)?;
             Ok(true)
         }))
     }
@@ -188,7 +188,7 @@ impl Store {
             if codes.hashes.len() == before {
                 return abort(());
             }
-            t.insert(RECOVERY, encode(&codes))?;
+            t.insert(RECOVERY, encode(&codes)?)?;
             Ok(true)
         }))
     }
@@ -201,7 +201,7 @@ impl Store {
         let fresh = make();
         match self
             .factors
-            .compare_and_swap(PEPPER, None as Option<&[u8]>, Some(encode(&fresh)))?
+            .compare_and_swap(PEPPER, None as Option<&[u8]>, Some(encode(&fresh)?))?
         {
             Ok(()) => {
                 self.flush_blocking()?;
@@ -226,7 +226,7 @@ impl Store {
                 match reencrypt(&pending.encrypted) {
                     Some(fresh) => {
                         pending.encrypted = fresh;
-                        t.insert(PENDING, encode(&pending))?;
+                        t.insert(PENDING, encode(&pending)?)?;
                         changed += 1;
                     }
                     None => {
@@ -238,7 +238,7 @@ impl Store {
                 match reencrypt(&active.encrypted) {
                     Some(fresh) => {
                         active.encrypted = fresh;
-                        t.insert(ACTIVE, encode(&active))?;
+                        t.insert(ACTIVE, encode(&active)?)?;
                         changed += 1;
                     }
                     None => unreadable.push("the TOTP secret"),
@@ -247,7 +247,7 @@ impl Store {
             if let Some(pepper) = tx_get::<String, _>(t, PEPPER)? {
                 match reencrypt(&pepper) {
                     Some(fresh) => {
-                        t.insert(PEPPER, encode(&fresh))?;
+                        t.insert(PEPPER, encode(&fresh)?)?;
                         changed += 1;
                     }
                     None => unreadable.push("the recovery-code key"),
@@ -272,7 +272,7 @@ impl Store {
         key: &[u8; 32],
         challenge: &MfaChallenge,
     ) -> Result<(), sled::Error> {
-        self.mfa_challenges.insert(key, encode(challenge))?;
+        self.mfa_challenges.insert(key, encode(challenge)?)?;
         Ok(())
     }
 

@@ -65,24 +65,28 @@ impl Store {
         max: u32,
         window: i64,
     ) -> Result<(Lockout, Lockout), sled::Error> {
-        let mut before = Lockout::default();
-        let after = self.lockouts.update_and_fetch(key, |old| {
-            let old: Lockout = old.and_then(decode).unwrap_or_default();
-            before = old;
-            let failures = old.failures_at(now, window).saturating_add(1);
-            let locked_until = match old.remaining(now) {
-                Some(_) => old.locked_until,
+        loop {
+            let current = self.lockouts.get(key)?;
+            let before: Lockout = current.as_deref().and_then(decode).unwrap_or_default();
+            let failures = before.failures_at(now, window).saturating_add(1);
+            let locked_until = match before.remaining(now) {
+                Some(_) => before.locked_until,
                 None if failures >= max => now + window,
                 None => 0,
             };
-            Some(encode(&Lockout {
+            let after = Lockout {
                 failures,
                 last_failure: now,
                 locked_until,
-            }))
-        })?;
-        let after = after.and_then(|raw| decode(&raw)).unwrap_or_default();
-        Ok((before, after))
+            };
+            // Compare-and-swap: a concurrent update makes this round start over.
+            let swapped = self
+                .lockouts
+                .compare_and_swap(key, current, Some(encode(&after)?))?;
+            if swapped.is_ok() {
+                return Ok((before, after));
+            }
+        }
     }
 
     /// Forgets the record under `key`; true if there was one.

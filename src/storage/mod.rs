@@ -124,7 +124,7 @@ impl Store {
             }
             None => {
                 self.meta
-                    .insert("schema_version", encode(&SCHEMA_VERSION))?;
+                    .insert("schema_version", encode(&SCHEMA_VERSION)?)?;
                 self.db.flush()?;
             }
         }
@@ -192,7 +192,7 @@ impl Store {
     /// A real round trip through the database: write, flush and read back a probe.
     pub async fn probe(&self, now: i64) -> bool {
         let ok = async {
-            self.meta.insert("health_probe", encode(&now))?;
+            self.meta.insert("health_probe", encode(&now)?)?;
             self.flush().await?;
             let back = self.meta.get("health_probe")?;
             Ok::<bool, sled::Error>(back.and_then(|v| decode::<i64>(&v)) == Some(now))
@@ -220,9 +220,11 @@ impl From<sled::Error> for SchemaError {
     }
 }
 
-/// Encodes a record for storage.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+/// Encodes a record for storage. A record that cannot be encoded is an
+/// error (a bug), never stored as an empty value.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, sled::Error> {
+    serde_json::to_vec(value)
+        .map_err(|e| sled::Error::ReportableBug(format!("cannot encode a record: {e}")))
 }
 
 /// Decodes a stored record; a record that does not decode reads as absent.

@@ -75,7 +75,7 @@ impl Store {
     /// Stores a new session (not flushed: call [`Store::flush`]).
     pub fn put_session(&self, session: &Session) -> Result<(), sled::Error> {
         self.sessions
-            .insert(session.id.as_bytes(), encode(session))?;
+            .insert(session.id.as_bytes(), encode(session)?)?;
         Ok(())
     }
 
@@ -127,8 +127,8 @@ impl Store {
         // Compare-and-swap so a concurrent rotation is never overwritten.
         let _ = self.sessions.compare_and_swap(
             session.id.as_bytes(),
-            Some(encode(session)),
-            Some(encode(&updated)),
+            Some(encode(session)?),
+            Some(encode(&updated)?),
         )?;
         Ok(())
     }
@@ -207,13 +207,13 @@ impl Store {
                 expires_at: new_expiry,
                 ..session
             };
-            sessions.insert(sid.as_bytes(), encode(&updated))?;
+            sessions.insert(sid.as_bytes(), encode(&updated)?)?;
             let record = Retired {
                 sid: sid.to_string(),
                 keep_until: new_expiry,
                 rotated_at: now,
             };
-            retired.insert(retired_key(sid, presented).as_bytes(), encode(&record))?;
+            retired.insert(retired_key(sid, presented).as_bytes(), encode(&record)?)?;
             Ok::<_, ConflictableTransactionError<Rotation>>(Rotation::Rotated(Box::new(updated)))
         });
         match result {

@@ -12,6 +12,7 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Html;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::forward;
 use crate::http::state::AppState;
 use crate::http::Assets;
@@ -42,7 +43,7 @@ pub struct PageApi {
 impl PageApi {
     /// The login page.
     #[oai(path = "/", method = "get", hidden)]
-    async fn index(&self, rd: Query<Option<String>>) -> PageResponse {
+    async fn index(&self, rd: Query<Option<String>>) -> ApiResult<PageResponse> {
         let config = &self.state.config;
         let allowed = rd.0.and_then(|rd| {
             forward::allowed_redirect(
@@ -60,9 +61,9 @@ impl PageApi {
                 )
             })
             .unwrap_or_default();
-        let html = Assets::get("index.html")
-            .map(|f| String::from_utf8_lossy(&f.data).replace(RD_SLOT, &meta))
-            .unwrap_or_default();
-        PageResponse::Page(Html(html))
+        let page = Assets::get("index.html")
+            .ok_or_else(|| ApiError::internal("index.html is missing from the build"))?;
+        let html = String::from_utf8_lossy(&page.data).replace(RD_SLOT, &meta);
+        Ok(PageResponse::Page(Html(html)))
     }
 }
