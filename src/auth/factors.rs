@@ -342,3 +342,118 @@ impl Factors<'_> {
 fn challenge_key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::testkit::{client, enroll, secret, secret_code, Kit, PASSWORD};
+
+    #[tokio::test]
+    async fn enrolling_turns_totp_on_and_revokes_the_other_sessions() {
+        let kit = Kit::new(5);
+        let sessions = kit.sessions();
+        let keep = sessions
+            .start(vec!["pwd".into()], &client(), kit.now())
+            .await
+            .unwrap();
+        let other = sessions
+            .start(vec!["pwd".into()], &client(), kit.now())
+            .await
+            .unwrap();
+        let (_, codes) = enroll(&kit, &keep.session.id).await;
+        assert_eq!(codes.len(), 10);
+        let status = kit.factors().status().unwrap();
+        assert!(status.totp_enabled);
+        assert_eq!(status.recovery_codes_remaining, 10);
+        assert!(sessions.authenticate(&keep.access_token, kit.now()).is_ok());
+        assert!(sessions
+            .authenticate(&other.access_token, kit.now())
+            .is_err());
+        assert!(matches!(
+            kit.factors().begin_enrollment(kit.now()).await,
+            Err(AuthError::Conflict(FactorConflict::AlreadyEnabled))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_code_works_once_and_a_pending_enrollment_expires() {
+        let kit = Kit::new(5);
+        let factors = kit.factors();
+        factors.begin_enrollment(kit.now()).await.unwrap();
+        assert!(factors
+            .pending_enrollment(kit.now() + PENDING_TTL - 1)
+            .is_ok());
+        assert!(matches!(
+            factors.pending_enrollment(kit.now() + PENDING_TTL),
+            Err(AuthError::Conflict(FactorConflict::NothingPending))
+        ));
+        let (totp_secret, _) = enroll(&kit, "none").await;
+        let code = secret_code(&totp_secret, kit.now());
+        assert!(factors.verify_totp(&code, kit.now()).await.unwrap());
+        assert!(
+            !factors.verify_totp(&code, kit.now()).await.unwrap(),
+            "replay"
+        );
+    }
+
+    #[tokio::test]
+    async fn disabling_checks_the_password_before_spending_a_code() {
+        let kit = Kit::new(5);
+        let (_, codes) = enroll(&kit, "none").await;
+        let factors = kit.factors();
+        let mut events = Events::new();
+        let code = secret(&codes[0]);
+        let wrong = factors
+            .disable(
+                secret("nope"),
+                &code,
+                "none",
+                &client(),
+                kit.now(),
+                &mut events,
+            )
+            .await;
+        assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+        assert_eq!(
+            factors.status().unwrap().recovery_codes_remaining,
+            10,
+            "no code spent"
+        );
+        factors
+            .disable(
+                secret(PASSWORD),
+                &code,
+                "none",
+                &client(),
+                kit.now(),
+                &mut events,
+            )
+            .await
+            .unwrap();
+        assert!(!factors.status().unwrap().totp_enabled);
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["recovery_code_used", "totp_disabled"]);
+    }
+
+    #[tokio::test]
+    async fn regenerating_voids_the_old_codes() {
+        let kit = Kit::new(5);
+        let (totp_secret, old) = enroll(&kit, "none").await;
+        let factors = kit.factors();
+        let mut events = Events::new();
+        let code = secret_code(&totp_secret, kit.now());
+        let fresh = factors
+            .regenerate_codes(&code, "none", &client(), kit.now(), &mut events)
+            .await
+            .unwrap();
+        assert_eq!(fresh.len(), 10);
+        assert!(!factors
+            .use_recovery_code(&secret(&old[0]), &client(), &mut events)
+            .await
+            .unwrap());
+        assert!(factors
+            .use_recovery_code(&fresh[0], &client(), &mut events)
+            .await
+            .unwrap());
+    }
+}

@@ -211,3 +211,223 @@ impl LoginFlow<'_> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::testkit::{client, enroll, secret, secret_code, Kit, PASSWORD};
+
+    fn kinds(events: &Events) -> Vec<&'static str> {
+        events.iter().map(|e| e.kind.as_str()).collect()
+    }
+
+    fn step(password: &str, code: Option<SecretString>) -> PasswordStep {
+        PasswordStep {
+            username: secret("admin"),
+            password: secret(password),
+            totp_code: code,
+        }
+    }
+
+    fn signed_in(outcome: Outcome) -> (TokenPair, bool) {
+        match outcome {
+            Outcome::SignedIn { pair, totp_enabled } => (*pair, totp_enabled),
+            Outcome::SecondFactorNeeded { .. } => panic!("a second factor was asked for"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_password_alone_signs_in_without_totp() {
+        let kit = Kit::new(5);
+        let mut events = Events::new();
+        let outcome = kit
+            .login()
+            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
+            .await;
+        let (pair, totp_enabled) = signed_in(outcome.unwrap());
+        assert_eq!(pair.session.amr, ["pwd"]);
+        assert!(!totp_enabled);
+        assert_eq!(kinds(&events), ["login_success"]);
+        assert_eq!(events[0].session.as_deref(), Some(pair.session.id.as_str()));
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_are_events_and_lock_the_address() {
+        let kit = Kit::new(2);
+        let mut events = Events::new();
+        for _ in 0..2 {
+            let refused = kit
+                .login()
+                .password_step(&client(), step("wrong", None), kit.now(), &mut events)
+                .await;
+            assert!(matches!(refused, Err(AuthError::InvalidCredentials)));
+        }
+        assert_eq!(
+            kinds(&events),
+            ["login_failure", "login_failure", "lockout"]
+        );
+        let mut events = Events::new();
+        let locked = kit
+            .login()
+            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
+            .await;
+        assert!(matches!(locked, Err(AuthError::Locked { .. })));
+        assert_eq!(kinds(&events), ["locked"]);
+    }
+
+    #[tokio::test]
+    async fn with_totp_the_password_asks_for_a_second_step() {
+        let kit = Kit::new(5);
+        let (totp_secret, codes) = enroll(&kit, "none").await;
+        let login = kit.login();
+        let mut events = Events::new();
+        let first = login
+            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
+            .await;
+        let Outcome::SecondFactorNeeded { mfa_token, .. } = first.unwrap() else {
+            panic!("signed in without the second factor");
+        };
+        assert_eq!(kinds(&events), ["mfa_required"]);
+        // A wrong code ends the token.
+        let wrong = (0..1_000_000)
+            .map(|n| format!("{n:06}"))
+            .find(|c| crate::auth::totp::check(&totp_secret, c, kit.now(), None).is_none())
+            .map(SecretString::from)
+            .unwrap();
+        let factor = SecondFactor::Totp(wrong);
+        let refused = login
+            .second_step(&client(), &mfa_token, &factor, kit.now(), &mut events)
+            .await;
+        assert!(matches!(refused, Err(AuthError::InvalidCode)));
+        let factor = SecondFactor::Totp(secret_code(&totp_secret, kit.now()));
+        let again = login
+            .second_step(&client(), &mfa_token, &factor, kit.now(), &mut events)
+            .await;
+        assert!(matches!(again, Err(AuthError::InvalidToken)), "single use");
+        // A recovery code finishes a fresh attempt.
+        let mut events = Events::new();
+        let first = login
+            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
+            .await;
+        let Outcome::SecondFactorNeeded { mfa_token, .. } = first.unwrap() else {
+            panic!("signed in without the second factor");
+        };
+        let factor = SecondFactor::Recovery(secret(&codes[0]));
+        let done = login
+            .second_step(&client(), &mfa_token, &factor, kit.now(), &mut events)
+            .await;
+        let (pair, totp_enabled) = signed_in(done.unwrap());
+        assert_eq!(pair.session.amr, ["pwd", "otp"]);
+        assert!(totp_enabled);
+        assert_eq!(
+            kinds(&events),
+            [
+                "mfa_required",
+                "recovery_code_used",
+                "mfa_success",
+                "login_success"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_code_with_the_password_signs_in_in_one_step() {
+        let kit = Kit::new(5);
+        let (totp_secret, _) = enroll(&kit, "none").await;
+        let mut events = Events::new();
+        let code = secret_code(&totp_secret, kit.now());
+        let outcome = kit
+            .login()
+            .password_step(
+                &client(),
+                step(PASSWORD, Some(code)),
+                kit.now(),
+                &mut events,
+            )
+            .await;
+        let (pair, _) = signed_in(outcome.unwrap());
+        assert_eq!(pair.session.amr, ["pwd", "otp"]);
+        assert_eq!(kinds(&events), ["mfa_success", "login_success"]);
+    }
+
+    #[tokio::test]
+    async fn refresh_rotates_and_reuse_after_the_grace_period_revokes() {
+        let kit = Kit::new(5);
+        let login = kit.login();
+        let mut events = Events::new();
+        let outcome = login
+            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
+            .await;
+        let (first, _) = signed_in(outcome.unwrap());
+        let mut events = Events::new();
+        let next = login
+            .refresh(&client(), &first.refresh_token, kit.now(), &mut events)
+            .await
+            .unwrap();
+        let raced = login
+            .refresh(&client(), &first.refresh_token, kit.now() + 9, &mut events)
+            .await;
+        assert!(matches!(raced, Err(AuthError::InvalidToken)));
+        let reused = login
+            .refresh(&client(), &first.refresh_token, kit.now() + 10, &mut events)
+            .await;
+        assert!(matches!(reused, Err(AuthError::TokenReused)));
+        assert_eq!(
+            kinds(&events),
+            ["refreshed", "refresh_refused", "refresh_reuse"]
+        );
+        assert_eq!(
+            events[2].session.as_deref(),
+            Some(first.session.id.as_str())
+        );
+        assert!(kit
+            .sessions()
+            .authenticate(&next.access_token, kit.now() + 10)
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn sensitive_actions_need_a_recent_sign_in_or_the_password() {
+        let kit = Kit::new(5);
+        let login = kit.login();
+        let mut events = Events::new();
+        let outcome = login
+            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
+            .await;
+        let (pair, _) = signed_in(outcome.unwrap());
+        let principal = kit
+            .sessions()
+            .authenticate(&pair.access_token, kit.now())
+            .unwrap();
+        let mut events = Events::new();
+        let fresh = login
+            .confirm_recent(&principal, &client(), None, kit.now() + 599, &mut events)
+            .await;
+        assert!(fresh.is_ok());
+        let old = login
+            .confirm_recent(&principal, &client(), None, kit.now() + 600, &mut events)
+            .await;
+        assert!(matches!(old, Err(AuthError::ReauthRequired)));
+        let wrong = login
+            .confirm_recent(
+                &principal,
+                &client(),
+                Some(secret("nope")),
+                kit.now() + 600,
+                &mut events,
+            )
+            .await;
+        assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+        let right = login
+            .confirm_recent(
+                &principal,
+                &client(),
+                Some(secret(PASSWORD)),
+                kit.now() + 600,
+                &mut events,
+            )
+            .await;
+        assert!(right.is_ok());
+        assert_eq!(kinds(&events), ["login_failure"]);
+    }
+}

@@ -22,6 +22,8 @@ pub mod password;
 pub mod recovery;
 pub mod refresh;
 pub mod sessions;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod tokens;
 pub mod totp;
 pub mod vault;

@@ -1,0 +1,151 @@
+//! Unit-test fixtures: every service of the domain over a temporary store,
+//! with a manual clock, and no server (tests only).
+
+use std::sync::OnceLock;
+
+use super::factors::Factors;
+use super::lockout::{InFlight, Lockout, LockoutPolicy, RateLimits};
+use super::login::LoginFlow;
+use super::password::{hash_password, CredentialChecker};
+use super::sessions::{SessionPolicy, Sessions};
+use super::tokens::JwtKeys;
+use super::vault::Vault;
+use super::Client;
+use crate::base::clock::Clock;
+use crate::base::secret::{secret_bytes, SecretBytes, SecretString};
+use crate::storage::Store;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const NOW: i64 = 1_800_000_000;
+
+/// The argon2 hash of [`PASSWORD`], computed once per test binary.
+fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password(PASSWORD.as_bytes()).unwrap())
+}
+
+/// Everything the services borrow.
+pub struct Kit {
+    _dir: tempfile::TempDir,
+    pub store: Store,
+    pub keys: JwtKeys,
+    pub credentials: CredentialChecker,
+    pub vault: Vault,
+    pub pepper: SecretBytes,
+    pub rate: RateLimits,
+    pub attempts: InFlight,
+    pub sessions_policy: SessionPolicy,
+    pub lockout_policy: LockoutPolicy,
+    pub clock: Clock,
+}
+
+impl Kit {
+    /// A fresh kit whose lockout allows `max_failed` failures per address.
+    pub fn new(max_failed: u32) -> Kit {
+        let (dir, store) = crate::storage::temp_store();
+        let clock = Clock::manual(NOW);
+        Kit {
+            _dir: dir,
+            store,
+            keys: JwtKeys::new("admin", &SecretString::from("k".repeat(32)), &[]),
+            credentials: CredentialChecker::new("admin".into(), password_hash().into()).unwrap(),
+            vault: Vault::new(&[SecretString::from(fernet::Fernet::generate_key())]).unwrap(),
+            pepper: secret_bytes(vec![7; 32]),
+            rate: RateLimits::new(1000, 1000, clock.clone()),
+            attempts: InFlight::default(),
+            sessions_policy: SessionPolicy {
+                access_ttl: 1800,
+                refresh_ttl: 7 * 86_400,
+                refresh_grace: 10,
+                reauth_seconds: 600,
+            },
+            lockout_policy: LockoutPolicy {
+                max_failed_attempts: max_failed,
+                account_max_failures: 100,
+                window: 900,
+            },
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions {
+            store: &self.store,
+            keys: &self.keys,
+            policy: &self.sessions_policy,
+        }
+    }
+
+    pub fn factors(&self) -> Factors<'_> {
+        Factors {
+            store: &self.store,
+            vault: &self.vault,
+            env_totp: None,
+            pepper: &self.pepper,
+            issuer: "soloauth",
+            credentials: &self.credentials,
+        }
+    }
+
+    pub fn lockout(&self) -> Lockout<'_> {
+        Lockout {
+            store: &self.store,
+            rate: &self.rate,
+            attempts: &self.attempts,
+            policy: &self.lockout_policy,
+        }
+    }
+
+    pub fn login(&self) -> LoginFlow<'_> {
+        LoginFlow {
+            credentials: &self.credentials,
+            sessions: self.sessions(),
+            factors: self.factors(),
+            lockout: self.lockout(),
+        }
+    }
+}
+
+/// A client at a documentation address.
+pub fn client() -> Client {
+    Client {
+        ip: "198.51.100.7".parse().unwrap(),
+        user_agent: "unit test".into(),
+    }
+}
+
+pub fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_string())
+}
+
+/// Turns TOTP on with the code of the moment, then steps the clock past it
+/// (that step is spent). Returns the secret and the recovery codes.
+pub async fn enroll(kit: &Kit, keep_session: &str) -> (Vec<u8>, Vec<String>) {
+    use crate::base::secret::ExposeSecret;
+    let factors = kit.factors();
+    let enrollment = factors.begin_enrollment(kit.now()).await.unwrap();
+    let secret = super::totp::decode_base32(enrollment.secret.expose_secret())
+        .unwrap()
+        .to_vec();
+    let code = secret_code(&secret, kit.now());
+    let mut events = Vec::new();
+    let codes = factors
+        .confirm_enrollment(&code, keep_session, &client(), kit.now(), &mut events)
+        .await
+        .unwrap();
+    kit.clock.advance(30);
+    let codes = codes
+        .iter()
+        .map(|c| c.expose_secret().to_string())
+        .collect();
+    (secret, codes)
+}
+
+/// The TOTP code for `secret` at `now`, as a secret.
+pub fn secret_code(secret: &[u8], now: i64) -> SecretString {
+    SecretString::from(super::totp::code_at(secret, now))
+}
