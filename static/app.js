@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-// Set by the server, only for an allowed target (src/api/page.rs).
+// Set by the server, only for an allowed target (src/http/api/page.rs).
 const rdMeta = document.querySelector('meta[name="soloauth-rd"]');
 const returnTo = rdMeta ? rdMeta.content : null;
 let mfaToken = null;
