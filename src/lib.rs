@@ -123,7 +123,12 @@ impl App {
             .map_err(|_| {
                 std::io::Error::other("the application state is still in use after shutdown")
             })?;
-        state.store.close().await.map_err(std::io::Error::other)
+        state
+            .auth
+            .store
+            .close()
+            .await
+            .map_err(std::io::Error::other)
     }
 }
 
@@ -149,18 +154,18 @@ async fn housekeeping(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         let now = state.now();
-        if !state.store.probe(now).await {
+        if !state.auth.store.probe(now).await {
             tracing::error!("storage probe failed");
         }
-        if let Err(e) = state.store.purge_expired_factors(now) {
+        if let Err(e) = state.auth.store.purge_expired_factors(now) {
             tracing::error!(error = %e, "purging expired challenges failed");
         }
         let window = i64::from(state.config.lockout_minutes) * 60;
-        if let Err(e) = state.store.purge_lockouts(now, window) {
+        if let Err(e) = state.auth.store.purge_lockouts(now, window) {
             tracing::error!(error = %e, "purging old lockout records failed");
         }
-        state.rate_limits.forget_idle();
-        match state.store.purge_expired(now) {
+        state.auth.rate.forget_idle();
+        match state.auth.store.purge_expired(now) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "purged expired sessions"),
             Err(e) => tracing::error!(error = %e, "purging expired sessions failed"),

@@ -4,6 +4,8 @@
 //! vault, a policy) and every function takes `now`, so each part is
 //! unit-tested with a temporary store and a chosen time.
 //!
+//! - [`core`]: what the domain owns (store, keys, policies), from which
+//!   the services are built;
 //! - [`login`]: the one place that decides a sign-in: first step, second
 //!   step, finishing into a session, refresh, re-authentication;
 //! - [`lockout`]: rate limits and lockouts, reserved before any check;
@@ -13,6 +15,7 @@
 //! - [`events`]: what a decision produced, for the audit log and metrics;
 //! - [`error`]: why a decision was refused.
 
+pub mod core;
 pub mod error;
 pub mod events;
 pub mod factors;

@@ -193,40 +193,13 @@ impl Sessions<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::testkit::{client, Kit, NOW};
     use crate::base::secret::ExposeSecret;
-    use crate::storage::temp_store;
-
-    const NOW: i64 = 1_800_000_000;
-
-    fn keys() -> JwtKeys {
-        JwtKeys::new("admin", &SecretString::from("k".repeat(32)), &[])
-    }
-
-    fn policy() -> SessionPolicy {
-        SessionPolicy {
-            access_ttl: 1800,
-            refresh_ttl: 7 * 86_400,
-            refresh_grace: 10,
-            reauth_seconds: 600,
-        }
-    }
-
-    fn client() -> Client {
-        Client {
-            ip: "198.51.100.7".parse().unwrap(),
-            user_agent: "test".into(),
-        }
-    }
 
     #[tokio::test]
     async fn a_session_authenticates_until_revoked_or_expired() {
-        let (_dir, store) = temp_store();
-        let (keys, policy) = (keys(), policy());
-        let sessions = Sessions {
-            store: &store,
-            keys: &keys,
-            policy: &policy,
-        };
+        let kit = Kit::new(5);
+        let sessions = kit.sessions();
         let pair = sessions
             .start(vec!["pwd".into()], &client(), NOW)
             .await
@@ -246,13 +219,8 @@ mod tests {
 
     #[tokio::test]
     async fn rotation_races_within_grace_and_is_reuse_after() {
-        let (_dir, store) = temp_store();
-        let (keys, policy) = (keys(), policy());
-        let sessions = Sessions {
-            store: &store,
-            keys: &keys,
-            policy: &policy,
-        };
+        let kit = Kit::new(5);
+        let sessions = kit.sessions();
         let first = sessions
             .start(vec!["pwd".into()], &client(), NOW)
             .await
@@ -280,13 +248,8 @@ mod tests {
 
     #[tokio::test]
     async fn revoking_the_others_keeps_the_caller() {
-        let (_dir, store) = temp_store();
-        let (keys, policy) = (keys(), policy());
-        let sessions = Sessions {
-            store: &store,
-            keys: &keys,
-            policy: &policy,
-        };
+        let kit = Kit::new(5);
+        let sessions = kit.sessions();
         let a = sessions
             .start(vec!["pwd".into()], &client(), NOW)
             .await

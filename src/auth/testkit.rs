@@ -3,17 +3,15 @@
 
 use std::sync::OnceLock;
 
-use super::factors::Factors;
-use super::lockout::{InFlight, Lockout, LockoutPolicy, RateLimits};
-use super::login::LoginFlow;
+use super::core::AuthCore;
+use super::lockout::{InFlight, LockoutPolicy, RateLimits};
 use super::password::{hash_password, CredentialChecker};
-use super::sessions::{SessionPolicy, Sessions};
+use super::sessions::SessionPolicy;
 use super::tokens::JwtKeys;
 use super::vault::Vault;
 use super::Client;
 use crate::base::clock::Clock;
-use crate::base::secret::{secret_bytes, SecretBytes, SecretString};
-use crate::storage::Store;
+use crate::base::secret::{secret_bytes, SecretString};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const NOW: i64 = 1_800_000_000;
@@ -24,18 +22,10 @@ fn password_hash() -> &'static str {
     HASH.get_or_init(|| hash_password(PASSWORD.as_bytes()).unwrap())
 }
 
-/// Everything the services borrow.
+/// The domain's core over a temporary store, with a manual clock.
 pub struct Kit {
     _dir: tempfile::TempDir,
-    pub store: Store,
-    pub keys: JwtKeys,
-    pub credentials: CredentialChecker,
-    pub vault: Vault,
-    pub pepper: SecretBytes,
-    pub rate: RateLimits,
-    pub attempts: InFlight,
-    pub sessions_policy: SessionPolicy,
-    pub lockout_policy: LockoutPolicy,
+    pub core: AuthCore,
     pub clock: Clock,
 }
 
@@ -44,16 +34,17 @@ impl Kit {
     pub fn new(max_failed: u32) -> Kit {
         let (dir, store) = crate::storage::temp_store();
         let clock = Clock::manual(NOW);
-        Kit {
-            _dir: dir,
+        let core = AuthCore {
             store,
             keys: JwtKeys::new("admin", &SecretString::from("k".repeat(32)), &[]),
             credentials: CredentialChecker::new("admin".into(), password_hash().into()).unwrap(),
             vault: Vault::new(&[SecretString::from(fernet::Fernet::generate_key())]).unwrap(),
+            env_totp: None,
             pepper: secret_bytes(vec![7; 32]),
+            issuer: "soloauth".into(),
             rate: RateLimits::new(1000, 1000, clock.clone()),
             attempts: InFlight::default(),
-            sessions_policy: SessionPolicy {
+            session_policy: SessionPolicy {
                 access_ttl: 1800,
                 refresh_ttl: 7 * 86_400,
                 refresh_grace: 10,
@@ -64,6 +55,10 @@ impl Kit {
                 account_max_failures: 100,
                 window: 900,
             },
+        };
+        Kit {
+            _dir: dir,
+            core,
             clock,
         }
     }
@@ -71,42 +66,14 @@ impl Kit {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+}
 
-    pub fn sessions(&self) -> Sessions<'_> {
-        Sessions {
-            store: &self.store,
-            keys: &self.keys,
-            policy: &self.sessions_policy,
-        }
-    }
+/// Tests reach the services as `kit.login()`, `kit.sessions()`, ….
+impl std::ops::Deref for Kit {
+    type Target = AuthCore;
 
-    pub fn factors(&self) -> Factors<'_> {
-        Factors {
-            store: &self.store,
-            vault: &self.vault,
-            env_totp: None,
-            pepper: &self.pepper,
-            issuer: "soloauth",
-            credentials: &self.credentials,
-        }
-    }
-
-    pub fn lockout(&self) -> Lockout<'_> {
-        Lockout {
-            store: &self.store,
-            rate: &self.rate,
-            attempts: &self.attempts,
-            policy: &self.lockout_policy,
-        }
-    }
-
-    pub fn login(&self) -> LoginFlow<'_> {
-        LoginFlow {
-            credentials: &self.credentials,
-            sessions: self.sessions(),
-            factors: self.factors(),
-            lockout: self.lockout(),
-        }
+    fn deref(&self) -> &AuthCore {
+        &self.core
     }
 }
 

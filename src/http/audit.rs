@@ -42,7 +42,7 @@ fn store_and_log(state: &AppState, event: &Event) {
         ip: event.ip.clone(),
         detail,
     };
-    if let Err(e) = state.store.append_event(&stored) {
+    if let Err(e) = state.auth.store.append_event(&stored) {
         tracing::error!(error = %e, "cannot store audit event");
     }
 }

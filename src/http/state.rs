@@ -1,18 +1,11 @@
-//! The shared application state every handler reaches, and the narrow
-//! services of `auth` built from it on demand (they only borrow).
+//! The shared application state every handler reaches: the configuration,
+//! the clock, the auth domain's core (whose narrow services handlers borrow)
+//! and the metrics.
 
-use crate::auth::factors::Factors;
-use crate::auth::lockout::{InFlight, Lockout, LockoutPolicy, RateLimits};
-use crate::auth::login::LoginFlow;
-use crate::auth::password::CredentialChecker;
-use crate::auth::sessions::{SessionPolicy, Sessions};
-use crate::auth::tokens::JwtKeys;
-use crate::auth::totp;
-use crate::auth::vault::Vault;
+use crate::auth::core::AuthCore;
 use crate::base::bootstrap::Keys;
 use crate::base::clock::Clock;
 use crate::base::config::Config;
-use crate::base::secret::{random_bytes, secret_bytes, ExposeSecret, SecretBytes};
 use crate::http::metrics::Metrics;
 use crate::storage::Store;
 
@@ -20,141 +13,23 @@ use crate::storage::Store;
 pub struct AppState {
     pub config: Config,
     pub clock: Clock,
-    pub store: Store,
-    pub jwt: JwtKeys,
-    pub credentials: CredentialChecker,
-    pub vault: Vault,
-    /// `AUTH_TOTP_SECRET`, decoded: TOTP managed by the environment.
-    pub env_totp: Option<SecretBytes>,
-    /// The key of the recovery-code hashes (kept encrypted in the store).
-    pub pepper: SecretBytes,
-    pub rate_limits: RateLimits,
-    /// Password and code checks reserved and not yet finished.
-    pub attempts: InFlight,
+    pub auth: AuthCore,
     pub metrics: Metrics,
-    pub session_policy: SessionPolicy,
-    pub lockout_policy: LockoutPolicy,
 }
-
-/// The message when stored secrets do not decrypt with the configured keys.
-const UNDECRYPTABLE: &str = "AUTH_ENCRYPTION_KEY cannot decrypt the secrets stored in the data \
-directory. If you changed the key, list the new one first and keep the old one after it \
-(AUTH_ENCRYPTION_KEY=new,old), start, then run `soloauth rotate-keys`. If the old key is lost, \
-run `soloauth reset-totp` (TOTP off, recovery codes void) and enroll again.";
 
 impl AppState {
     /// Builds the state from validated config, resolved secrets and an open store.
-    /// Refuses to start when stored secrets cannot be decrypted, rather than
-    /// locking the owner out at the first login.
     pub fn new(config: Config, keys: &Keys, store: Store, clock: Clock) -> Result<Self, String> {
-        let credentials = CredentialChecker::new(
-            config.admin_username.clone(),
-            keys.admin_password_hash.clone(),
-        )?;
-        let vault = Vault::new(&keys.encryption_keys)?;
-        let env_totp = match &config.totp_secret {
-            Some(s) => Some(secret_bytes(
-                totp::decode_base32(s.expose_secret())?.to_vec(),
-            )),
-            None => None,
-        };
-        let sled_err = |e: sled::Error| format!("storage error: {e}");
-        let encrypted_pepper = store
-            .recovery_pepper(|| vault.encrypt(&random_bytes(32)))
-            .map_err(sled_err)?;
-        let pepper = match vault.decrypt(&encrypted_pepper) {
-            Some(p) => p.to_vec(),
-            None => {
-                // Unreadable, but if nothing uses it yet, simply start a new one.
-                let fresh = random_bytes(32);
-                if !store
-                    .replace_unused_pepper(&vault.encrypt(&fresh))
-                    .map_err(sled_err)?
-                {
-                    return Err(UNDECRYPTABLE.into());
-                }
-                tracing::warn!(
-                    "the encryption key changed; nothing was encrypted with the old one"
-                );
-                fresh
-            }
-        };
-        if let Some(active) = store.totp_active().map_err(sled_err)? {
-            vault.decrypt(&active.encrypted).ok_or(UNDECRYPTABLE)?;
-        }
         Ok(AppState {
-            jwt: JwtKeys::new(
-                &config.admin_username,
-                &keys.jwt_secret,
-                &keys.jwt_previous_secrets,
-            ),
-            credentials,
-            vault,
-            env_totp,
-            pepper: secret_bytes(pepper),
-            rate_limits: RateLimits::new(config.rate_per_minute, config.rate_burst, clock.clone()),
-            attempts: InFlight::default(),
-            session_policy: SessionPolicy {
-                access_ttl: config.access_ttl,
-                refresh_ttl: config.refresh_ttl,
-                refresh_grace: config.refresh_grace_seconds,
-                reauth_seconds: config.reauth_seconds,
-            },
-            lockout_policy: LockoutPolicy {
-                max_failed_attempts: config.max_failed_attempts,
-                account_max_failures: config.account_max_failures,
-                window: i64::from(config.lockout_minutes) * 60,
-            },
+            auth: AuthCore::new(&config, keys, store, &clock)?,
             metrics: Metrics::new(),
             config,
             clock,
-            store,
         })
     }
 
     /// The current time from the injected clock.
     pub fn now(&self) -> i64 {
         self.clock.now()
-    }
-
-    /// Sessions over the store and the token keys.
-    pub fn sessions(&self) -> Sessions<'_> {
-        Sessions {
-            store: &self.store,
-            keys: &self.jwt,
-            policy: &self.session_policy,
-        }
-    }
-
-    /// The second factor over the store and the vault.
-    pub fn factors(&self) -> Factors<'_> {
-        Factors {
-            store: &self.store,
-            vault: &self.vault,
-            env_totp: self.env_totp.as_ref(),
-            pepper: &self.pepper,
-            issuer: &self.config.totp_issuer,
-            credentials: &self.credentials,
-        }
-    }
-
-    /// Rate limits and lockouts.
-    pub fn lockout(&self) -> Lockout<'_> {
-        Lockout {
-            store: &self.store,
-            rate: &self.rate_limits,
-            attempts: &self.attempts,
-            policy: &self.lockout_policy,
-        }
-    }
-
-    /// The login flow.
-    pub fn login(&self) -> LoginFlow<'_> {
-        LoginFlow {
-            credentials: &self.credentials,
-            sessions: self.sessions(),
-            factors: self.factors(),
-            lockout: self.lockout(),
-        }
     }
 }

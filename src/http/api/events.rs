@@ -47,7 +47,7 @@ impl EventsApi {
         )]
         limit: Query<u32>,
     ) -> ApiResult<Json<Vec<EventInfo>>> {
-        let events = self.state.store.recent_events(limit.0 as usize)?;
+        let events = self.state.auth.store.recent_events(limit.0 as usize)?;
         Ok(Json(
             events
                 .into_iter()

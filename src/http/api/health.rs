@@ -42,7 +42,7 @@ pub struct HealthApi {
 
 impl HealthApi {
     fn report(&self) -> HealthResponse {
-        let healthy = self.state.store.is_healthy();
+        let healthy = self.state.auth.store.is_healthy();
         let body = |status: &str, storage: &str| {
             Json(HealthBody {
                 status: status.into(),
@@ -91,7 +91,9 @@ impl HealthApi {
             }
         }
         Ok(PlainText(
-            self.state.metrics.render(self.state.store.session_count()),
+            self.state
+                .metrics
+                .render(self.state.auth.store.session_count()),
         ))
     }
 }

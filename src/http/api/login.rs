@@ -7,8 +7,8 @@ use poem::Request;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags, Union};
 
-use super::{cookies, recorded, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
-use crate::auth::events::{Event, Events, Kind};
+use super::{cookies, decide, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
+use crate::auth::events::{Event, Kind};
 use crate::auth::factors::SecondFactor;
 use crate::auth::login::{Outcome, PasswordStep};
 use crate::auth::sessions::TokenPair;
@@ -113,7 +113,7 @@ fn token_response(
         refresh_expires_in: pair.session.expires_at - state.now(),
         session_id: pair.session.id,
         user: UserInfo {
-            username: state.credentials.username().to_string(),
+            username: state.auth.credentials.username().to_string(),
             totp_enabled,
         },
     })
@@ -161,12 +161,11 @@ impl LoginApi {
             password: body.password.0,
             totp_code: body.totp_code.map(|c| c.0),
         };
-        let mut events = Events::new();
-        let result = state
-            .login()
-            .password_step(&client, step, state.now(), &mut events)
-            .await;
-        let outcome = recorded(state, &events, result)?;
+        let login = state.auth.login();
+        let outcome = decide(state, async |events, now| {
+            login.password_step(&client, step, now, events).await
+        })
+        .await?;
         answer(state, jar, outcome)
     }
 
@@ -190,12 +189,13 @@ impl LoginApi {
                 (b.mfa_token.0, SecondFactor::Recovery(b.recovery_code.0))
             }
         };
-        let mut events = Events::new();
-        let result = state
-            .login()
-            .second_step(&client, &mfa_token, &factor, state.now(), &mut events)
-            .await;
-        let outcome = recorded(state, &events, result)?;
+        let login = state.auth.login();
+        let outcome = decide(state, async |events, now| {
+            login
+                .second_step(&client, &mfa_token, &factor, now, events)
+                .await
+        })
+        .await?;
         answer(state, jar, outcome)
     }
 
@@ -219,16 +219,16 @@ impl LoginApi {
                 SecretString::from(cookie.value_str().to_string())
             }
         };
-        let mut events = Events::new();
-        let result = state
-            .login()
-            .refresh(&client, &presented, state.now(), &mut events)
-            .await;
-        if matches!(result, Err(crate::auth::AuthError::TokenReused)) {
+        let login = state.auth.login();
+        let result = decide(state, async |events, now| {
+            login.refresh(&client, &presented, now, events).await
+        })
+        .await;
+        if matches!(result, Err(ApiError::TokenReused)) {
             cookies::clear(jar, &state.config);
         }
-        let pair = recorded(state, &events, result)?;
-        let totp_enabled = state.factors().status()?.totp_enabled;
+        let pair = result?;
+        let totp_enabled = state.auth.factors().status()?.totp_enabled;
         Ok(token_response(state, jar, pair, totp_enabled))
     }
 
@@ -241,7 +241,7 @@ impl LoginApi {
         client: Client,
     ) -> ApiResult<LogoutResponse> {
         let sid = &auth.principal().session.id;
-        self.state.sessions().revoke(sid).await?;
+        self.state.auth.sessions().revoke(sid).await?;
         let event = Event::new(Kind::SessionRevoked, client.ip)
             .session(sid)
             .detail("reason=logout");

@@ -3,8 +3,9 @@
 //! This module holds what every handler shares: the security schemes (a
 //! Bearer token, documented as an OAuth2 password flow so `/docs` can log in,
 //! or the `soloauth_access` cookie), the CSRF rule for cookie-authenticated
-//! writes, the request's [`Client`], [`recorded`] (the one way a handler records
-//! what the domain decided), and [`SecretInput`], the string type
+//! writes, the request's [`Client`], [`decide`] and [`guarded`] (the one way a
+//! handler runs a domain decision and records what it produced), and
+//! [`SecretInput`], the string type
 //! for passwords and codes in request bodies.
 
 pub mod cookies;
@@ -28,7 +29,7 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApiService, SecurityScheme,
 };
 
-use crate::auth::events::Event;
+use crate::auth::events::Events;
 use crate::auth::sessions::Principal;
 use crate::auth::{AuthResult, Client};
 use crate::base::secret::SecretString;
@@ -100,7 +101,7 @@ pub fn check_login_csrf(req: &Request, state: &AppState) -> Result<(), ApiError>
 /// Authenticates an access token and records activity on its session.
 fn principal(state: &AppState, token: &str) -> poem::Result<Principal> {
     let now = state.now();
-    let sessions = state.sessions();
+    let sessions = state.auth.sessions();
     let principal = sessions.authenticate(token, now).map_err(ApiError::from)?;
     if let Err(e) = sessions.touch(&principal, now) {
         tracing::warn!(error = %e, "cannot record session activity");
@@ -179,11 +180,34 @@ impl<'a> FromRequest<'a> for Client {
     }
 }
 
-/// Records a request's events (refused or not), then hands back its result
-/// as the API's.
-pub fn recorded<T>(state: &AppState, events: &[Event], result: AuthResult<T>) -> ApiResult<T> {
-    audit::record(state, events);
+/// Runs a domain decision at the request's time, records the events it
+/// produced (refused or not: `http::audit`, the one place), and hands back
+/// its result as the API's.
+pub async fn decide<T>(
+    state: &AppState,
+    decision: impl AsyncFnOnce(&mut Events, i64) -> AuthResult<T>,
+) -> ApiResult<T> {
+    let mut events = Events::new();
+    let result = decision(&mut events, state.now()).await;
+    audit::record(state, &events);
     result.map_err(ApiError::from)
+}
+
+/// [`decide`] for an attempt that checks a password or a code: it runs
+/// behind the lockout guard (rate limit, reservation, failure counting);
+/// `via` names it in events and metrics.
+pub async fn guarded<T>(
+    state: &AppState,
+    client: &Client,
+    via: &'static str,
+    attempt: impl AsyncFnOnce(&mut Events, i64) -> AuthResult<T>,
+) -> ApiResult<T> {
+    decide(state, async |events, now| {
+        let lockout = state.auth.lockout();
+        let attempt = async |own: &mut Events| attempt(own, now).await;
+        lockout.guarded(client, via, now, events, attempt).await
+    })
+    .await
 }
 
 /// A password or code in a request body: a JSON string that goes straight into

@@ -62,9 +62,9 @@ impl SessionApi {
     #[oai(path = "/auth/me", method = "get")]
     async fn me(&self, auth: Auth) -> ApiResult<Json<MeResponse>> {
         let p = auth.principal();
-        let factors = self.state.factors().status()?;
+        let factors = self.state.auth.factors().status()?;
         Ok(Json(MeResponse {
-            username: self.state.credentials.username().to_string(),
+            username: self.state.auth.credentials.username().to_string(),
             totp_enabled: factors.totp_enabled,
             recovery_codes_remaining: factors.recovery_codes_remaining as u32,
             session_id: p.session.id.clone(),
@@ -76,7 +76,7 @@ impl SessionApi {
     #[oai(path = "/auth/sessions", method = "get")]
     async fn list(&self, auth: Auth) -> ApiResult<Json<Vec<SessionInfo>>> {
         let current = &auth.principal().session.id;
-        let all = self.state.sessions().list(self.state.now())?;
+        let all = self.state.auth.sessions().list(self.state.now())?;
         Ok(Json(
             all.into_iter()
                 .map(|s| SessionInfo {
@@ -96,7 +96,7 @@ impl SessionApi {
     #[oai(path = "/auth/sessions", method = "delete")]
     async fn revoke_others(&self, auth: Auth, client: Client) -> ApiResult<RevokedResponse> {
         let current = &auth.principal().session.id;
-        let revoked = self.state.sessions().revoke_others(current).await?;
+        let revoked = self.state.auth.sessions().revoke_others(current).await?;
         let event = Event::new(Kind::SessionRevoked, client.ip)
             .session(current)
             .detail(format!("reason=others count={revoked}"));
@@ -112,7 +112,7 @@ impl SessionApi {
         client: Client,
         id: Path<String>,
     ) -> ApiResult<RevokedResponse> {
-        if !self.state.sessions().revoke(&id.0).await? {
+        if !self.state.auth.sessions().revoke(&id.0).await? {
             return Err(ApiError::NotFound("no such session".into()));
         }
         let event = Event::new(Kind::SessionRevoked, client.ip)

@@ -6,8 +6,7 @@ use base64::Engine;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{recorded, Auth, OptionalJson, SecretInput};
-use crate::auth::events::Events;
+use super::{decide, guarded, Auth, OptionalJson, SecretInput};
 use crate::auth::Client;
 use crate::base::secret::{ExposeSecret, SecretString};
 use crate::http::error::ApiResult;
@@ -97,15 +96,16 @@ impl TotpApi {
         client: Client,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<SetupResponse>> {
-        let (state, now) = (&self.state, self.state.now());
+        let state = &self.state;
         let password = body.0.map(|b| b.password.0);
-        let mut events = Events::new();
-        let confirmed = state
-            .login()
-            .confirm_recent(auth.principal(), &client, password, now, &mut events)
-            .await;
-        recorded(state, &events, confirmed)?;
-        let e = state.factors().begin_enrollment(now).await?;
+        let (login, principal) = (state.auth.login(), auth.principal());
+        decide(state, async |events, now| {
+            login
+                .confirm_recent(principal, &client, password, now, events)
+                .await
+        })
+        .await?;
+        let e = state.auth.factors().begin_enrollment(state.now()).await?;
         let png = base64::engine::general_purpose::STANDARD.encode(&e.qr_png);
         Ok(Json(SetupResponse {
             secret: e.secret.expose_secret().to_string(),
@@ -117,7 +117,11 @@ impl TotpApi {
     /// The pending enrollment's QR code as a PNG image.
     #[oai(path = "/auth/totp/qr.png", method = "get")]
     async fn qr(&self, _auth: Auth) -> ApiResult<QrResponse> {
-        let e = self.state.factors().pending_enrollment(self.state.now())?;
+        let e = self
+            .state
+            .auth
+            .factors()
+            .pending_enrollment(self.state.now())?;
         Ok(QrResponse::Png(Binary(e.qr_png)))
     }
 
@@ -130,19 +134,16 @@ impl TotpApi {
         client: Client,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
-        let (state, now) = (&self.state, self.state.now());
-        let (sid, factors) = (&auth.principal().session.id, state.factors());
-        let mut events = Events::new();
-        let confirm = async |own: &mut Events| {
+        let (state, sid) = (&self.state, &auth.principal().session.id);
+        let factors = state.auth.factors();
+        let codes = guarded(state, &client, "totp_confirm", async |own, now| {
+            let code = &body.code.0;
             factors
-                .confirm_enrollment(&body.code.0, sid, &client, now, own)
+                .confirm_enrollment(code, sid, &client, now, own)
                 .await
-        };
-        let result = state
-            .lockout()
-            .guarded(&client, "totp_confirm", now, &mut events, confirm)
-            .await;
-        Ok(codes_response(recorded(state, &events, result)?))
+        })
+        .await?;
+        Ok(codes_response(codes))
     }
 
     /// Turn TOTP off (password and a current code); other sessions are revoked.
@@ -153,20 +154,15 @@ impl TotpApi {
         client: Client,
         body: Json<DisableBody>,
     ) -> ApiResult<DisabledResponse> {
-        let (state, now) = (&self.state, self.state.now());
-        let (sid, factors, body) = (&auth.principal().session.id, state.factors(), body.0);
-        let mut events = Events::new();
-        let disable = async |own: &mut Events| {
-            let password = body.password.0;
+        let (state, sid, body) = (&self.state, &auth.principal().session.id, body.0);
+        let factors = state.auth.factors();
+        guarded(state, &client, "totp_disable", async |own, now| {
+            let (password, code) = (body.password.0, &body.code.0);
             factors
-                .disable(password, &body.code.0, sid, &client, now, own)
+                .disable(password, code, sid, &client, now, own)
                 .await
-        };
-        let result = state
-            .lockout()
-            .guarded(&client, "totp_disable", now, &mut events, disable)
-            .await;
-        recorded(state, &events, result)?;
+        })
+        .await?;
         Ok(DisabledResponse::Done)
     }
 
@@ -179,18 +175,13 @@ impl TotpApi {
         client: Client,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
-        let (state, now) = (&self.state, self.state.now());
-        let (sid, factors) = (&auth.principal().session.id, state.factors());
-        let mut events = Events::new();
-        let regenerate = async |own: &mut Events| {
-            factors
-                .regenerate_codes(&body.code.0, sid, &client, now, own)
-                .await
-        };
-        let result = state
-            .lockout()
-            .guarded(&client, "recovery_codes", now, &mut events, regenerate)
-            .await;
-        Ok(codes_response(recorded(state, &events, result)?))
+        let (state, sid) = (&self.state, &auth.principal().session.id);
+        let factors = state.auth.factors();
+        let codes = guarded(state, &client, "recovery_codes", async |own, now| {
+            let code = &body.code.0;
+            factors.regenerate_codes(code, sid, &client, now, own).await
+        })
+        .await?;
+        Ok(codes_response(codes))
     }
 }

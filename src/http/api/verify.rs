@@ -75,7 +75,7 @@ fn access_token(req: &Request) -> Option<String> {
 
 fn authenticate(state: &AppState, req: &Request) -> Option<Arc<AccessClaims>> {
     let token = access_token(req)?;
-    state.sessions().check_access(&token, state.now()).ok()
+    state.auth.sessions().check_access(&token, state.now()).ok()
 }
 
 pub struct VerifyApi {
