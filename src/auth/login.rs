@@ -229,6 +229,28 @@ mod tests {
         }
     }
 
+    /// Signs in with the password alone (TOTP off).
+    async fn sign_in(kit: &Kit) -> TokenPair {
+        let mut events = Events::new();
+        let outcome = kit
+            .login()
+            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
+            .await;
+        signed_in(outcome.unwrap()).0
+    }
+
+    /// The password step with TOTP on: the token for the second step.
+    async fn password_first(kit: &Kit, events: &mut Events) -> SecretString {
+        let first = kit
+            .login()
+            .password_step(&client(), step(PASSWORD, None), kit.now(), events)
+            .await;
+        match first.unwrap() {
+            Outcome::SecondFactorNeeded { mfa_token, .. } => mfa_token,
+            Outcome::SignedIn { .. } => panic!("signed in without the second factor"),
+        }
+    }
+
     fn signed_in(outcome: Outcome) -> (TokenPair, bool) {
         match outcome {
             Outcome::SignedIn { pair, totp_enabled } => (*pair, totp_enabled),
@@ -281,12 +303,7 @@ mod tests {
         let (totp_secret, codes) = enroll(&kit, "none").await;
         let login = kit.login();
         let mut events = Events::new();
-        let first = login
-            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-            .await;
-        let Outcome::SecondFactorNeeded { mfa_token, .. } = first.unwrap() else {
-            panic!("signed in without the second factor");
-        };
+        let mfa_token = password_first(&kit, &mut events).await;
         assert_eq!(kinds(&events), ["mfa_required"]);
         // A wrong code ends the token.
         let wrong = (0..1_000_000)
@@ -306,12 +323,7 @@ mod tests {
         assert!(matches!(again, Err(AuthError::InvalidToken)), "single use");
         // A recovery code finishes a fresh attempt.
         let mut events = Events::new();
-        let first = login
-            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-            .await;
-        let Outcome::SecondFactorNeeded { mfa_token, .. } = first.unwrap() else {
-            panic!("signed in without the second factor");
-        };
+        let mfa_token = password_first(&kit, &mut events).await;
         let factor = SecondFactor::Recovery(secret(&codes[0]));
         let done = login
             .second_step(&client(), &mfa_token, &factor, kit.now(), &mut events)
@@ -354,11 +366,7 @@ mod tests {
     async fn refresh_rotates_and_reuse_after_the_grace_period_revokes() {
         let kit = Kit::new(5);
         let login = kit.login();
-        let mut events = Events::new();
-        let outcome = login
-            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-            .await;
-        let (first, _) = signed_in(outcome.unwrap());
+        let first = sign_in(&kit).await;
         let mut events = Events::new();
         let next = login
             .refresh(&client(), &first.refresh_token, kit.now(), &mut events)
@@ -390,11 +398,7 @@ mod tests {
     async fn sensitive_actions_need_a_recent_sign_in_or_the_password() {
         let kit = Kit::new(5);
         let login = kit.login();
-        let mut events = Events::new();
-        let outcome = login
-            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-            .await;
-        let (pair, _) = signed_in(outcome.unwrap());
+        let pair = sign_in(&kit).await;
         let principal = kit
             .sessions()
             .authenticate(&pair.access_token, kit.now())

@@ -83,6 +83,43 @@ pub struct TotpApi {
     pub state: Arc<AppState>,
 }
 
+/// The two ways a TOTP code earns a new set of recovery codes.
+enum CodesFrom {
+    /// Confirming the pending enrollment (TOTP turns on).
+    Enrollment,
+    /// Replacing the current set.
+    Regeneration,
+}
+
+impl TotpApi {
+    /// Checks `code` behind the lockout guard and answers the new recovery
+    /// codes; other sessions are revoked.
+    async fn new_codes(
+        &self,
+        auth: &Auth,
+        client: &Client,
+        code: &SecretString,
+        from: CodesFrom,
+    ) -> ApiResult<Json<RecoveryCodesResponse>> {
+        let (state, sid) = (&self.state, &auth.principal().session.id);
+        let factors = state.auth.factors();
+        let via = match from {
+            CodesFrom::Enrollment => "totp_confirm",
+            CodesFrom::Regeneration => "recovery_codes",
+        };
+        let codes = guarded(state, client, via, async |own, now| match from {
+            CodesFrom::Enrollment => {
+                factors
+                    .confirm_enrollment(code, sid, client, now, own)
+                    .await
+            }
+            CodesFrom::Regeneration => factors.regenerate_codes(code, sid, client, now, own).await,
+        })
+        .await?;
+        Ok(codes_response(codes))
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Totp")]
 impl TotpApi {
     /// Start enrolling an authenticator app: a new secret, pending for 10
@@ -134,16 +171,8 @@ impl TotpApi {
         client: Client,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
-        let (state, sid) = (&self.state, &auth.principal().session.id);
-        let factors = state.auth.factors();
-        let codes = guarded(state, &client, "totp_confirm", async |own, now| {
-            let code = &body.code.0;
-            factors
-                .confirm_enrollment(code, sid, &client, now, own)
-                .await
-        })
-        .await?;
-        Ok(codes_response(codes))
+        self.new_codes(&auth, &client, &body.code.0, CodesFrom::Enrollment)
+            .await
     }
 
     /// Turn TOTP off (password and a current code); other sessions are revoked.
@@ -175,13 +204,7 @@ impl TotpApi {
         client: Client,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
-        let (state, sid) = (&self.state, &auth.principal().session.id);
-        let factors = state.auth.factors();
-        let codes = guarded(state, &client, "recovery_codes", async |own, now| {
-            let code = &body.code.0;
-            factors.regenerate_codes(code, sid, &client, now, own).await
-        })
-        .await?;
-        Ok(codes_response(codes))
+        self.new_codes(&auth, &client, &body.code.0, CodesFrom::Regeneration)
+            .await
     }
 }
