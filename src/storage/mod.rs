@@ -159,12 +159,12 @@ impl Store {
     /// so this waits until the file's lock can be taken.
     pub async fn close(self) -> Result<(), sled::Error> {
         let flushed = self.flush_blocking();
-        while std::sync::Arc::strong_count(&self.flushes) > 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-        let lock_file = self.lock_file.clone();
+        let (flushes, lock_file) = (self.flushes.clone(), self.lock_file.clone());
         drop(self);
-        let unlocked = async {
+        let released = async {
+            while std::sync::Arc::strong_count(&flushes) > 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
             loop {
                 let file = std::fs::File::open(&lock_file);
                 match file.and_then(|f| f.try_lock().map_err(std::io::Error::from)) {
@@ -176,11 +176,10 @@ impl Store {
                 }
             }
         };
-        tokio::time::timeout(std::time::Duration::from_secs(5), unlocked)
+        let still_held = |_| sled::Error::Io(std::io::Error::other("the database is still in use"));
+        tokio::time::timeout(std::time::Duration::from_secs(5), released)
             .await
-            .map_err(|_| {
-                sled::Error::Io(std::io::Error::other("the database is still locked"))
-            })??;
+            .map_err(still_held)??;
         flushed
     }
 
