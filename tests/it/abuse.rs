@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::common::{binary, password_hash, Reply, Server, PASSWORD};
+use crate::common::{known, sign_in_and_enroll, succeed, wrong_code, Reply, Server, PASSWORD};
 
 /// A server that believes X-Forwarded-For from loopback, with small limits.
 async fn behind_proxy(extra: &[(&str, &str)]) -> Server {
@@ -16,15 +16,9 @@ async fn behind_proxy(extra: &[(&str, &str)]) -> Server {
     Server::start_with(&env).await
 }
 
+/// `POST /auth/login` from `ip` (as the proxy says in `X-Forwarded-For`).
 async fn login_from(s: &Server, ip: &str, password: &str) -> Reply {
-    let body = json!({"username": "admin", "password": password});
-    s.send(
-        s.http
-            .post(s.url("/auth/login"))
-            .header("x-forwarded-for", ip)
-            .json(&body),
-    )
-    .await
+    s.login_with(password, &[("x-forwarded-for", ip)]).await
 }
 
 fn retry_after(r: &Reply) -> u64 {
@@ -92,14 +86,7 @@ async fn untrusted_forwarded_headers_cannot_dodge_a_lockout() {
 #[tokio::test]
 async fn trusted_proxy_header_gives_the_client_address() {
     let s = behind_proxy(&[]).await;
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/auth/login"))
-                .header("x-forwarded-for", "6.6.6.6, 192.0.2.44")
-                .json(&json!({"username": "admin", "password": PASSWORD})),
-        )
-        .await;
+    let r = login_from(&s, "6.6.6.6, 192.0.2.44", PASSWORD).await;
     assert_eq!(r.status, 200);
     let access = r.body["access_token"].as_str().unwrap();
     let sessions = s.get("/auth/sessions", Some(access)).await.body;
@@ -112,30 +99,12 @@ async fn trusted_proxy_header_gives_the_client_address() {
 #[tokio::test]
 async fn wrong_totp_codes_count_towards_the_lockout() {
     let s = behind_proxy(&[]).await;
-    let t = s.login().await;
-    let setup = s
-        .post("/auth/totp/setup", json!(null), Some(&t.access))
-        .await;
-    let secret =
-        soloauth::auth::totp::decode_base32(setup.body["secret"].as_str().unwrap()).unwrap();
-    let c = soloauth::auth::totp::code_at(&secret, s.clock.now());
-    assert_eq!(
-        s.post("/auth/totp/confirm", json!({"code": c}), Some(&t.access))
-            .await
-            .status,
-        200
-    );
-    s.clock.advance(30);
+    let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
     for _ in 0..3 {
-        let wrong = crate::common::wrong_code(&secret, s.clock.now());
+        let wrong = wrong_code(&e.secret, s.clock.now());
         let body = json!({"username": "admin", "password": PASSWORD, "totp_code": wrong});
         let r = s
-            .send(
-                s.http
-                    .post(s.url("/auth/login"))
-                    .header("x-forwarded-for", "203.0.113.9")
-                    .json(&body),
-            )
+            .post_with("/auth/login", body, &[("x-forwarded-for", "203.0.113.9")])
             .await;
         assert_eq!(r.error(), "invalid_code");
     }
@@ -159,17 +128,7 @@ async fn the_account_cap_locks_everyone_until_unlock() {
     let mut s = s.restart().await;
     assert_eq!(login_from(&s, "198.51.100.1", PASSWORD).await.status, 423);
     s.stop().await;
-    let out = binary()
-        .arg("unlock")
-        .env("AUTH_DATA_DIR", s.dir.path())
-        .env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(known(s.dir.path()).arg("unlock"));
     let s = s.restart().await;
     let r = login_from(&s, "198.51.100.1", PASSWORD).await;
     assert_eq!(r.status, 200, "unlocked");
@@ -203,11 +162,10 @@ async fn the_rate_limit_answers_429_with_retry_after_per_ip() {
     let wait = retry_after(&r);
     assert!((1..=60).contains(&wait), "{wait}");
     let refresh = s
-        .send(
-            s.http
-                .post(s.url("/auth/refresh"))
-                .header("x-forwarded-for", "203.0.113.50")
-                .json(&json!({"refresh_token": "x"})),
+        .post_with(
+            "/auth/refresh",
+            json!({"refresh_token": "x"}),
+            &[("x-forwarded-for", "203.0.113.50")],
         )
         .await;
     assert_eq!(refresh.status, 429, "refresh shares the bucket");

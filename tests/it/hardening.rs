@@ -14,11 +14,13 @@ use base64::Engine;
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
-use soloauth::auth::totp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{binary, client, password_hash, Process, Reply, Server, Tokens, PASSWORD};
+use crate::common::{
+    client, code, code_step, disable, serve, setup, sign_in_and_enroll, start_binary, wrong_code,
+    Reply, Server, Tokens, PASSWORD,
+};
 
 /// Requests in flight at once when flooding the server.
 const CONCURRENCY: usize = 16;
@@ -113,33 +115,6 @@ fn brief(body: &Value) -> String {
     }
 }
 
-/// Starts the real binary with the test password and generous abuse limits.
-fn start_binary(dir: &Path, extra: &[(&str, &str)]) -> Process {
-    let mut cmd = binary();
-    cmd.env("AUTH_DATA_DIR", dir)
-        .env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
-        .env("AUTH_RATE_PER_MINUTE", "100000")
-        .env("AUTH_RATE_BURST", "100000")
-        .env("AUTH_MAX_FAILED_ATTEMPTS", "100000")
-        .env("AUTH_ACCOUNT_MAX_FAILURES", "100000");
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    Process::start(cmd)
-}
-
-/// `POST /auth/login` with extra request headers.
-async fn login_with(s: &Server, password: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut req = s
-        .http
-        .post(s.url("/auth/login"))
-        .json(&json!({"username": "admin", "password": password}));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    s.send(req).await
-}
-
 /// The kinds of the stored audit events, newest first.
 async fn event_kinds(s: &Server, access: &str) -> Vec<String> {
     let r = s.get("/auth/events?limit=1000", Some(access)).await;
@@ -150,47 +125,6 @@ async fn event_kinds(s: &Server, access: &str) -> Vec<String> {
         .iter()
         .map(|e| e["kind"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// `POST /auth/totp/setup` with no body, or with `{"password": …}`.
-async fn totp_setup(s: &Server, access: &str, password: Option<&str>) -> Reply {
-    let mut req = s.http.post(s.url("/auth/totp/setup")).bearer_auth(access);
-    if let Some(password) = password {
-        req = req.json(&json!({ "password": password }));
-    }
-    s.send(req).await
-}
-
-/// A 6-digit code that is none of the codes valid around `now` (±2 steps).
-fn wrong_code(secret: &[u8], now: i64) -> String {
-    let valid: Vec<String> = (-2..=2)
-        .map(|step| totp::code_at(secret, now + step * 30))
-        .collect();
-    (0..1_000_000u32)
-        .map(|n| format!("{:06}", (n + 314_159) % 1_000_000))
-        .find(|c| !valid.contains(c))
-        .unwrap()
-}
-
-/// Enrolls TOTP on a fresh session (setup, confirm) and steps past the code.
-async fn enroll(s: &Server, access: &str) -> Vec<u8> {
-    let setup = totp_setup(s, access, None).await;
-    assert_eq!(
-        setup.status,
-        200,
-        "setup on a fresh session: {}",
-        brief(&setup.body)
-    );
-    let secret = totp::decode_base32(setup.body["secret"].as_str().unwrap())
-        .unwrap()
-        .to_vec();
-    let code = totp::code_at(&secret, s.clock.now());
-    let r = s
-        .post("/auth/totp/confirm", json!({ "code": code }), Some(access))
-        .await;
-    assert_eq!(r.status, 200, "confirm: {}", brief(&r.body));
-    s.clock.advance(30);
-    secret
 }
 
 /// Every directory and file under `dir` (itself included) whose mode is not
@@ -353,7 +287,7 @@ async fn idle_keep_alive_connections_are_closed() {
 async fn cross_origin_logins_are_refused_before_any_check_and_not_counted() {
     let s = Server::start_with(&[("AUTH_MAX_FAILED_ATTEMPTS", "3")]).await;
     for i in 0..10 {
-        let r = login_with(&s, "wrong", &[("origin", FOREIGN_ORIGIN)]).await;
+        let r = s.login_with("wrong", &[("origin", FOREIGN_ORIGIN)]).await;
         assert_eq!(
             (r.status.as_u16(), r.error()),
             (403, "csrf"),
@@ -380,7 +314,7 @@ async fn cross_origin_logins_are_refused_before_any_check_and_not_counted() {
 async fn cross_site_fetch_metadata_refuses_logins() {
     let s = Server::start().await;
     for site in ["cross-site", "same-site"] {
-        let r = login_with(&s, PASSWORD, &[("sec-fetch-site", site)]).await;
+        let r = s.login_with(PASSWORD, &[("sec-fetch-site", site)]).await;
         assert_eq!(
             (r.status.as_u16(), r.error()),
             (403, "csrf"),
@@ -390,11 +324,10 @@ async fn cross_site_fetch_metadata_refuses_logins() {
     }
     // The second step too (its token is checked only after the origin).
     let r = s
-        .send(
-            s.http
-                .post(s.url("/auth/login/totp"))
-                .header("origin", FOREIGN_ORIGIN)
-                .json(&json!({"mfa_token": "x", "code": "123456"})),
+        .post_with(
+            "/auth/login/totp",
+            json!({"mfa_token": "x", "code": "123456"}),
+            &[("origin", FOREIGN_ORIGIN)],
         )
         .await;
     assert_eq!(
@@ -408,15 +341,11 @@ async fn cross_site_fetch_metadata_refuses_logins() {
 #[tokio::test]
 async fn a_foreign_origin_wins_over_same_origin_fetch_metadata() {
     let s = Server::start().await;
-    let r = login_with(
-        &s,
-        PASSWORD,
-        &[
-            ("origin", FOREIGN_ORIGIN),
-            ("sec-fetch-site", "same-origin"),
-        ],
-    )
-    .await;
+    let same_origin = [
+        ("origin", FOREIGN_ORIGIN),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let r = s.login_with(PASSWORD, &same_origin).await;
     assert_eq!(
         (r.status.as_u16(), r.error()),
         (403, "csrf"),
@@ -424,15 +353,10 @@ async fn a_foreign_origin_wins_over_same_origin_fetch_metadata() {
         brief(&r.body)
     );
     let t = s.login().await;
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/auth/logout"))
-                .header("cookie", format!("soloauth_access={}", t.access))
-                .header("origin", FOREIGN_ORIGIN)
-                .header("sec-fetch-site", "same-origin"),
-        )
-        .await;
+    let cookie = format!("soloauth_access={}", t.access);
+    let mut headers = vec![("cookie", cookie.as_str())];
+    headers.extend(same_origin); // the same Origin and Sec-Fetch-Site as the login
+    let r = s.post_with("/auth/logout", Value::Null, &headers).await;
     assert_eq!(
         (r.status.as_u16(), r.error()),
         (403, "csrf"),
@@ -449,19 +373,15 @@ async fn a_foreign_origin_wins_over_same_origin_fetch_metadata() {
 #[tokio::test]
 async fn logins_from_the_public_origin_or_without_browser_headers_are_checked_as_before() {
     let s = Server::start().await;
-    let r = login_with(&s, "wrong", &[("origin", PUBLIC_ORIGIN)]).await;
+    let r = s.login_with("wrong", &[("origin", PUBLIC_ORIGIN)]).await;
     assert_eq!(
         (r.status.as_u16(), r.error()),
         (401, "invalid_credentials"),
         "Origin: {PUBLIC_ORIGIN}: {}",
         brief(&r.body)
     );
-    let r = login_with(
-        &s,
-        PASSWORD,
-        &[("origin", PUBLIC_ORIGIN), ("sec-fetch-site", "same-origin")],
-    )
-    .await;
+    let public = [("origin", PUBLIC_ORIGIN), ("sec-fetch-site", "same-origin")];
+    let r = s.login_with(PASSWORD, &public).await;
     assert_eq!(r.status, 200, "{}", brief(&r.body));
     let r = s.try_login("admin", "wrong").await;
     assert_eq!(
@@ -477,7 +397,7 @@ async fn logins_from_the_public_origin_or_without_browser_headers_are_checked_as
 async fn totp_setup_right_after_sign_in_needs_no_password() {
     let s = Server::start().await;
     let t = s.login().await;
-    let r = totp_setup(&s, &t.access, None).await;
+    let r = setup(&s, &t.access, None).await;
     assert_eq!(r.status, 200, "{}", brief(&r.body));
     assert!(r.body["secret"].is_string());
 }
@@ -487,21 +407,21 @@ async fn totp_setup_after_the_reauth_window_needs_the_password() {
     let s = Server::start().await;
     let t = s.login().await;
     s.clock.advance(601);
-    let r = totp_setup(&s, &t.access, None).await;
+    let r = setup(&s, &t.access, None).await;
     assert_eq!(
         (r.status.as_u16(), r.error()),
         (403, "reauth_required"),
         "601 s after sign-in, no password: {}",
         brief(&r.body)
     );
-    let r = totp_setup(&s, &t.access, Some("wrong")).await;
+    let r = setup(&s, &t.access, Some("wrong")).await;
     assert_eq!(
         (r.status.as_u16(), r.error()),
         (401, "invalid_credentials"),
         "a wrong password: {}",
         brief(&r.body)
     );
-    let r = totp_setup(&s, &t.access, Some(PASSWORD)).await;
+    let r = setup(&s, &t.access, Some(PASSWORD)).await;
     assert_eq!(r.status, 200, "the right password: {}", brief(&r.body));
     assert!(r.body["secret"].is_string(), "{}", brief(&r.body));
 }
@@ -512,7 +432,7 @@ async fn a_wrong_reauth_password_counts_towards_the_lockout() {
     let t = s.login().await;
     s.clock.advance(601);
     for i in 0..2 {
-        let r = totp_setup(&s, &t.access, Some("wrong")).await;
+        let r = setup(&s, &t.access, Some("wrong")).await;
         assert_eq!(
             (r.status.as_u16(), r.error()),
             (401, "invalid_credentials"),
@@ -537,7 +457,7 @@ async fn a_refresh_does_not_count_as_signing_in_again() {
     let r = s.refresh(&t.refresh).await;
     assert_eq!(r.status, 200, "{}", brief(&r.body));
     let fresh = Tokens::from(&r.body);
-    let r = totp_setup(&s, &fresh.access, None).await;
+    let r = setup(&s, &fresh.access, None).await;
     assert_eq!(
         (r.status.as_u16(), r.error()),
         (403, "reauth_required"),
@@ -551,7 +471,7 @@ async fn the_reauth_window_follows_auth_reauth_seconds() {
     let s = Server::start_with(&[("AUTH_REAUTH_SECONDS", "60")]).await;
     let t = s.login().await;
     s.clock.advance(61);
-    let r = totp_setup(&s, &t.access, None).await;
+    let r = setup(&s, &t.access, None).await;
     assert_eq!(
         (r.status.as_u16(), r.error()),
         (403, "reauth_required"),
@@ -596,22 +516,20 @@ async fn simultaneous_wrong_passwords_check_at_most_the_limit() {
 #[tokio::test]
 async fn totp_disable_is_rate_limited() {
     let s = Server::start().await;
-    let t = s.login().await;
-    let secret = enroll(&s, &t.access).await;
+    let (t, e) = sign_in_and_enroll(&s, &s.clock).await;
     // A fresh, small bucket; the session survives the restart.
     let s = s
         .restart_with(&[("AUTH_RATE_PER_MINUTE", "1"), ("AUTH_RATE_BURST", "2")])
         .await;
     let mut statuses = Vec::new();
     for _ in 0..20 {
-        let code = wrong_code(&secret, s.clock.now());
-        let r = s
-            .post(
-                "/auth/totp/disable",
-                json!({"password": "wrong", "code": code}),
-                Some(&t.access),
-            )
-            .await;
+        let r = disable(
+            &s,
+            &t.access,
+            "wrong",
+            &wrong_code(&e.secret, s.clock.now()),
+        )
+        .await;
         if r.status == 429 {
             assert_eq!(r.error(), "rate_limited");
             assert!(
@@ -728,11 +646,7 @@ async fn check_reports_loose_modes() {
     let secret = dir.path().join("jwt_secret");
     assert!(secret.exists(), "the first run generated jwt_secret");
     chmod(&secret, 0o644);
-    let out = binary()
-        .arg("check")
-        .env("AUTH_DATA_DIR", dir.path())
-        .output()
-        .unwrap();
+    let out = serve(dir.path()).arg("check").output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -922,7 +836,9 @@ async fn a_forwarded_address_with_a_port_is_the_client_address() {
         ("198.51.100.7:4711", "198.51.100.7"),
         ("[2001:db8::1]:443", "2001:db8::1"),
     ] {
-        let r = login_with(&s, PASSWORD, &[("x-forwarded-for", forwarded)]).await;
+        let r = s
+            .login_with(PASSWORD, &[("x-forwarded-for", forwarded)])
+            .await;
         assert_eq!(r.status, 200, "{}", brief(&r.body));
         let t = Tokens::from(&r.body);
         let sessions = s.get("/auth/sessions", Some(&t.access)).await.body;
@@ -945,7 +861,7 @@ async fn a_forwarded_address_is_one_client_whatever_its_port() {
     let s = behind_proxy(&[("AUTH_MAX_FAILED_ATTEMPTS", "3")]).await;
     for port in 1..=3 {
         let from = format!("203.0.113.5:{port}");
-        let r = login_with(&s, "wrong", &[("x-forwarded-for", &from)]).await;
+        let r = s.login_with("wrong", &[("x-forwarded-for", &from)]).await;
         assert_eq!(
             r.error(),
             "invalid_credentials",
@@ -953,14 +869,18 @@ async fn a_forwarded_address_is_one_client_whatever_its_port() {
             brief(&r.body)
         );
     }
-    let r = login_with(&s, PASSWORD, &[("x-forwarded-for", "203.0.113.5:4")]).await;
+    let r = s
+        .login_with(PASSWORD, &[("x-forwarded-for", "203.0.113.5:4")])
+        .await;
     assert_eq!(
         (r.status.as_u16(), r.error()),
         (423, "account_locked"),
         "203.0.113.5 is locked, whatever the port: {}",
         brief(&r.body)
     );
-    let r = login_with(&s, PASSWORD, &[("x-forwarded-for", "198.51.100.9:5")]).await;
+    let r = s
+        .login_with(PASSWORD, &[("x-forwarded-for", "198.51.100.9:5")])
+        .await;
     assert_eq!(
         r.status,
         200,
@@ -1007,28 +927,15 @@ async fn stopping_releases_the_data_dir_even_with_open_connections() {
 #[tokio::test]
 async fn one_wrong_code_ends_the_mfa_token() {
     let s = Server::start().await;
-    let t = s.login().await;
-    let secret = enroll(&s, &t.access).await;
+    let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
     let r = s.try_login("admin", PASSWORD).await;
     assert_eq!(r.error(), "mfa_required", "{}", brief(&r.body));
     let mfa = r.body["mfa_token"].as_str().unwrap().to_string();
-    let wrong = wrong_code(&secret, s.clock.now());
-    let r = s
-        .post(
-            "/auth/login/totp",
-            json!({"mfa_token": mfa, "code": wrong}),
-            None,
-        )
-        .await;
+    let wrong = wrong_code(&e.secret, s.clock.now());
+    let r = code_step(&s, &mfa, json!({ "code": wrong })).await;
     assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
-    let right = totp::code_at(&secret, s.clock.now());
-    let r = s
-        .post(
-            "/auth/login/totp",
-            json!({"mfa_token": mfa, "code": right}),
-            None,
-        )
-        .await;
+    let right = code(&e.secret, s.clock.now());
+    let r = code_step(&s, &mfa, json!({ "code": right })).await;
     assert_eq!(
         r.status,
         401,

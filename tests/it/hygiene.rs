@@ -2,7 +2,14 @@
 
 use serde_json::json;
 
-use crate::common::Server;
+use crate::common::{Reply, Server};
+
+/// `POST /auth/login` with a body as it is, of type `content_type`.
+async fn raw_login(s: &Server, content_type: &str, body: impl Into<reqwest::Body>) -> Reply {
+    let req = s.http.post(s.url("/auth/login"));
+    s.send(req.header("content-type", content_type).body(body))
+        .await
+}
 
 #[tokio::test]
 async fn unknown_route_and_wrong_method_are_json() {
@@ -46,14 +53,7 @@ async fn malformed_bodies_are_400_json_and_change_nothing() {
         ("application/json", "\u{0}\u{1}"),
     ];
     for (ct, body) in cases {
-        let r = s
-            .send(
-                s.http
-                    .post(s.url("/auth/login"))
-                    .header("content-type", ct)
-                    .body(body.to_string()),
-            )
-            .await;
+        let r = raw_login(&s, ct, body.to_string()).await;
         assert_eq!(r.status, 400, "{ct} {body:?}: {}", r.body);
         assert_eq!(r.error(), "bad_request");
     }
@@ -78,14 +78,7 @@ async fn bodies_over_16_kib_are_413_declared_or_streamed() {
         "{{\"username\":\"{}\",\"password\":\"x\"}}",
         "a".repeat(17 * 1024)
     );
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/auth/login"))
-                .header("content-type", "application/json")
-                .body(big.clone()),
-        )
-        .await;
+    let r = raw_login(&s, "application/json", big.clone()).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.error(), "payload_too_large");
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
@@ -94,28 +87,14 @@ async fn bodies_over_16_kib_are_413_declared_or_streamed() {
         .map(|c| Ok(c.to_vec()))
         .collect();
     let stream = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/auth/login"))
-                .header("content-type", "application/json")
-                .body(stream),
-        )
-        .await;
+    let r = raw_login(&s, "application/json", stream).await;
     assert_eq!(r.status, 413);
     // Just under the limit is parsed (and refused for the credentials).
     let ok = format!(
         "{{\"username\":\"admin\",\"password\":\"x\",\"pad\":\"{}\"}}",
         "a".repeat(16 * 1024 - 60)
     );
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/auth/login"))
-                .header("content-type", "application/json")
-                .body(ok),
-        )
-        .await;
+    let r = raw_login(&s, "application/json", ok).await;
     assert_eq!(r.status, 401);
 }
 

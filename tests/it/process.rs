@@ -5,8 +5,13 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
+use soloauth::auth::totp;
+use soloauth::base::clock::Clock;
 
-use crate::common::{binary, client, password_hash, Process, Tokens, PASSWORD};
+use crate::common::{
+    binary, code_step, known, one_step_login, password_hash, password_step, serve,
+    sign_in_and_enroll, wrong_code, Process, Tokens, PASSWORD,
+};
 
 /// A fresh data directory, private as soloauth wants it.
 fn data_dir() -> tempfile::TempDir {
@@ -16,43 +21,9 @@ fn data_dir() -> tempfile::TempDir {
     dir
 }
 
-fn serve(dir: &std::path::Path) -> Command {
-    let mut cmd = binary();
-    cmd.env("AUTH_DATA_DIR", dir);
-    cmd
-}
-
-async fn post(url: &str, body: Value) -> (u16, Value) {
-    let r = client().post(url).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 /// Starts the binary on `dir` with the test password's hash.
 fn start_known(dir: &std::path::Path) -> Process {
-    let mut cmd = serve(dir);
-    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash());
-    Process::start(cmd)
-}
-
-async fn login(p: &Process, password: &str) -> (u16, Value) {
-    let body = json!({"username": "admin", "password": password});
-    post(&p.url("/auth/login"), body).await
-}
-
-async fn refresh(p: &Process, token: &str) -> (u16, Value) {
-    post(&p.url("/auth/refresh"), json!({ "refresh_token": token })).await
-}
-
-async fn get(url: &str, bearer: &str) -> u16 {
-    client()
-        .get(url)
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    Process::start(known(dir))
 }
 
 fn generated_password(logs: &str) -> String {
@@ -68,9 +39,9 @@ async fn first_run_generates_secrets_prints_password_once_and_restart_reuses_all
     let dir = data_dir();
     let first = Process::start(serve(dir.path()));
     let password = generated_password(&first.all_logs());
-    let (status, body) = login(&first, &password).await;
-    assert_eq!(status, 200);
-    let t = Tokens::from(&body);
+    let r = first.try_login("admin", &password).await;
+    assert_eq!(r.status, 200);
+    let t = Tokens::from(&r.body);
     for file in ["jwt_secret", "encryption_key", "admin_password_hash"] {
         let meta = std::fs::metadata(dir.path().join(file)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{file}");
@@ -88,12 +59,12 @@ async fn first_run_generates_secrets_prints_password_once_and_restart_reuses_all
     );
     assert!(!logs.contains(&password));
     assert_eq!(
-        get(&second.url("/auth/me"), &t.access).await,
+        second.get("/auth/me", Some(&t.access)).await.status,
         200,
         "tokens survive a restart"
     );
-    let (status, _) = login(&second, &password).await;
-    assert_eq!(status, 200, "the same password still works");
+    let r = second.try_login("admin", &password).await;
+    assert_eq!(r.status, 200, "the same password still works");
 }
 
 #[test]
@@ -134,14 +105,13 @@ fn production_refuses_to_start_and_names_every_missing_secret() {
 async fn production_starts_with_every_secret_given() {
     let dir = data_dir();
     let key = fernet::Fernet::generate_key();
-    let mut cmd = serve(dir.path());
+    let mut cmd = known(dir.path());
     cmd.env("AUTH_ENV", "production")
-        .env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
         .env("AUTH_JWT_SECRET", "p".repeat(40))
         .env("AUTH_ENCRYPTION_KEY", &key);
     let p = Process::start(cmd);
-    let (status, _) = login(&p, PASSWORD).await;
-    assert_eq!(status, 200);
+    let r = p.try_login("admin", PASSWORD).await;
+    assert_eq!(r.status, 200);
     assert!(
         !dir.path().join("jwt_secret").exists(),
         "nothing generated in production"
@@ -153,50 +123,45 @@ async fn kill_9_right_after_a_refresh_loses_nothing() {
     let dir = data_dir();
     // No grace period: the real clock cannot be moved past it.
     let start = |dir: &std::path::Path| {
-        let mut cmd = serve(dir);
-        cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
-            .env("AUTH_REFRESH_GRACE_SECONDS", "0");
+        let mut cmd = known(dir);
+        cmd.env("AUTH_REFRESH_GRACE_SECONDS", "0");
         Process::start(cmd)
     };
     let mut p = start(dir.path());
-    let (_, body) = login(&p, PASSWORD).await;
-    let mut t = Tokens::from(&body);
+    let mut t = p.login().await;
     for round in 0..3 {
         let old = t.clone();
-        let (status, body) = refresh(&p, &t.refresh).await;
-        assert_eq!(status, 200);
-        t = Tokens::from(&body);
+        let r = p.refresh(&t.refresh).await;
+        assert_eq!(r.status, 200);
+        t = Tokens::from(&r.body);
         p.kill9();
         p = start(dir.path());
-        let (status, body) = refresh(&p, &old.refresh).await;
+        let r = p.refresh(&old.refresh).await;
         assert_eq!(
-            (status, body["error"].as_str()),
-            (401, Some("token_reused")),
+            (r.status.as_u16(), r.error()),
+            (401, "token_reused"),
             "round {round}"
         );
         // That reuse revoked the session, durably: log in again for the next round.
         p.kill9();
         p = start(dir.path());
-        let (status, _) = refresh(&p, &t.refresh).await;
-        assert_eq!(status, 401, "revocation survived kill -9");
-        let (_, body) = login(&p, PASSWORD).await;
-        t = Tokens::from(&body);
+        let r = p.refresh(&t.refresh).await;
+        assert_eq!(r.status, 401, "revocation survived kill -9");
+        t = p.login().await;
     }
     // And a rotation acknowledged just before kill -9 is the one that works after.
-    let (_, body) = refresh(&p, &t.refresh).await;
-    let acknowledged = Tokens::from(&body);
+    let acknowledged = Tokens::from(&p.refresh(&t.refresh).await.body);
     p.kill9();
     let p = start_known(dir.path());
-    let (status, _) = refresh(&p, &acknowledged.refresh).await;
-    assert_eq!(status, 200);
+    let r = p.refresh(&acknowledged.refresh).await;
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
 async fn sigterm_shuts_down_gracefully() {
     let dir = data_dir();
     let mut p = start_known(dir.path());
-    let (_, body) = login(&p, PASSWORD).await;
-    let t = Tokens::from(&body);
+    let t = p.login().await;
     let pid = p.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -207,36 +172,24 @@ async fn sigterm_shuts_down_gracefully() {
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
     assert!(p.all_logs().contains("soloauth stopped"));
     let p = start_known(dir.path());
-    assert_eq!(get(&p.url("/auth/me"), &t.access).await, 200);
+    assert_eq!(p.get("/auth/me", Some(&t.access)).await.status, 200);
 }
 
 #[tokio::test]
 async fn no_secret_ever_reaches_the_logs() {
     let dir = data_dir();
     let jwt_secret = "s".repeat(48);
-    let mut cmd = serve(dir.path());
-    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
-        .env("AUTH_JWT_SECRET", &jwt_secret)
+    let mut cmd = known(dir.path());
+    cmd.env("AUTH_JWT_SECRET", &jwt_secret)
         .env("RUST_LOG", "trace");
     let p = Process::start(cmd);
-    let (_, body) = login(&p, PASSWORD).await;
-    let t = Tokens::from(&body);
-    login(&p, "wrong-password-123").await;
-    post(
-        &p.url("/auth/login"),
-        json!({"username": "not-admin", "password": PASSWORD}),
-    )
-    .await;
-    let (_, body) = refresh(&p, &t.refresh).await;
-    let t2 = Tokens::from(&body);
-    refresh(&p, &t.refresh).await;
-    get(&p.url("/auth/me"), &t2.access).await;
-    client()
-        .post(p.url("/auth/logout"))
-        .bearer_auth(&t2.access)
-        .send()
-        .await
-        .unwrap();
+    let t = p.login().await;
+    p.try_login("admin", "wrong-password-123").await;
+    p.try_login("not-admin", PASSWORD).await;
+    let t2 = Tokens::from(&p.refresh(&t.refresh).await.body);
+    p.refresh(&t.refresh).await;
+    p.get("/auth/me", Some(&t2.access)).await;
+    p.post("/auth/logout", Value::Null, Some(&t2.access)).await;
     let logs = p.all_logs();
     assert!(
         logs.contains("login_success") && logs.contains("login_failure"),
@@ -299,8 +252,8 @@ async fn hash_password_output_logs_in() {
     let mut cmd = serve(dir.path());
     cmd.env("AUTH_ADMIN_PASSWORD_HASH", hash);
     let p = Process::start(cmd);
-    let (status, _) = login(&p, "my new long password").await;
-    assert_eq!(status, 200);
+    let r = p.try_login("admin", "my new long password").await;
+    assert_eq!(r.status, 200);
     let (ok, _, err) = run(binary().arg("hash-password"), "");
     assert!(!ok, "an empty password is refused: {err}");
 }
@@ -327,8 +280,8 @@ async fn gen_secrets_prints_a_working_production_config() {
     assert!(!ok, "check fails without the secrets: {check_out}");
     assert!(check_err.contains("AUTH_JWT_SECRET"));
     let p = Process::start(cmd);
-    let (status, _) = login(&p, &password).await;
-    assert_eq!(status, 200);
+    let r = p.try_login("admin", &password).await;
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
@@ -351,8 +304,7 @@ async fn check_healthcheck_and_revoke_sessions() {
     );
 
     let mut p = start_known(dir.path());
-    let (_, body) = login(&p, PASSWORD).await;
-    let t = Tokens::from(&body);
+    let t = p.login().await;
     let port = p.base.rsplit(':').next().unwrap().to_string();
     let (ok, out, err) = run(
         binary()
@@ -376,73 +328,35 @@ async fn check_healthcheck_and_revoke_sessions() {
     assert!(ok, "{err}");
     assert!(out.contains("revoked 1 session"), "{out}");
     let p = start_known(dir.path());
-    assert_eq!(get(&p.url("/auth/me"), &t.access).await, 401);
+    assert_eq!(p.get("/auth/me", Some(&t.access)).await.status, 401);
 }
 
 #[tokio::test]
 async fn no_totp_secret_or_code_reaches_the_logs() {
     let dir = data_dir();
-    let mut cmd = serve(dir.path());
-    cmd.env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
-        .env("AUTH_MAX_FAILED_ATTEMPTS", "2")
+    let mut cmd = known(dir.path());
+    cmd.env("AUTH_MAX_FAILED_ATTEMPTS", "2")
         .env("AUTH_RATE_BURST", "100") // seven attempts in a row; the limit is not the point
         .env("RUST_LOG", "trace");
     let p = Process::start(cmd);
-    let (_, body) = login(&p, PASSWORD).await;
-    let t = Tokens::from(&body);
-    let http = client();
-    let setup: Value = http
-        .post(p.url("/auth/totp/setup"))
-        .bearer_auth(&t.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret_b32 = setup["secret"].as_str().unwrap().to_string();
-    let secret = soloauth::auth::totp::decode_base32(&secret_b32).unwrap();
-    let now = || soloauth::base::clock::Clock::System.now();
-    let confirm_code = soloauth::auth::totp::code_at(&secret, now());
-    let confirmed: Value = http
-        .post(p.url("/auth/totp/confirm"))
-        .bearer_auth(&t.access)
-        .json(&json!({ "code": confirm_code }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let codes: Vec<String> = confirmed["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect();
-    let (status, body) = login(&p, PASSWORD).await;
-    assert_eq!(status, 403);
-    let mfa = body["mfa_token"].as_str().unwrap().to_string();
-    let (status, _) = post(
-        &p.url("/auth/login/totp"),
-        json!({"mfa_token": mfa, "recovery_code": codes[0]}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let (_, e) = sign_in_and_enroll(&p, &Clock::System).await;
+    let mfa = password_step(&p).await;
+    let r = code_step(&p, &mfa, json!({ "recovery_code": e.codes[0] })).await;
+    assert_eq!(r.status, 200);
     // Two wrong codes: a lockout, logged.
     for _ in 0..2 {
-        let wrong = crate::common::wrong_code(&secret, now());
-        let body = json!({"username": "admin", "password": PASSWORD, "totp_code": wrong});
-        post(&p.url("/auth/login"), body).await;
+        let wrong = wrong_code(&e.secret, Clock::System.now());
+        one_step_login(&p, PASSWORD, &wrong).await;
     }
     let logs = p.all_logs();
     assert!(
         logs.contains("lockout") && logs.contains("recovery_code_used"),
         "decisions logged"
     );
-    let mut secrets = vec![secret_b32.clone(), confirm_code, mfa];
-    secrets.extend(codes.iter().cloned());
-    secrets.extend(codes.iter().map(|c| c.replace('-', "")));
+    // The secret as setup showed it (the server encodes it with to_base32).
+    let mut secrets = vec![totp::to_base32(&e.secret), e.confirm_code, mfa];
+    secrets.extend(e.codes.iter().cloned());
+    secrets.extend(e.codes.iter().map(|c| c.replace('-', "")));
     for s in &secrets {
         assert!(
             !logs.contains(s.as_str()),

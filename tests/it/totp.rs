@@ -3,73 +3,19 @@
 //! that the data directory holds no plaintext secret.
 
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 use soloauth::auth::totp;
 
-use crate::common::{binary, password_hash, wrong_code, Reply, Server, Tokens, PASSWORD};
+use crate::common::{
+    begin, code, code_step, confirm, disable, known, one_step_login, password_hash, password_step,
+    recovery_codes, regenerate, setup, sign_in_and_enroll, succeed, try_confirm, wrong_code,
+    Server, Tokens, PASSWORD,
+};
 
-/// What a finished enrollment leaves the test: the secret and the codes.
-struct Enrolled {
-    secret: Vec<u8>,
-    codes: Vec<String>,
-}
-
-fn code(s: &Server, secret: &[u8]) -> String {
-    totp::code_at(secret, s.clock.now())
-}
-
-/// A code that no step the server would accept now produces.
-fn wrong(s: &Server, secret: &[u8]) -> String {
-    wrong_code(secret, s.clock.now())
-}
-
-/// Enrolls with the current code and steps the clock past it.
-async fn enroll(s: &Server, access: &str) -> Enrolled {
-    let setup = s.post("/auth/totp/setup", json!(null), Some(access)).await;
-    assert_eq!(setup.status, 200, "{}", setup.body);
-    let secret = totp::decode_base32(setup.body["secret"].as_str().unwrap())
-        .unwrap()
-        .to_vec();
-    let r = s
-        .post(
-            "/auth/totp/confirm",
-            json!({"code": code(s, &secret)}),
-            Some(access),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let codes = r.body["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect();
-    s.clock.advance(30);
-    Enrolled { secret, codes }
-}
-
-/// Password step: returns the `mfa_token`.
-async fn password_step(s: &Server) -> String {
-    let r = s.try_login("admin", PASSWORD).await;
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert_eq!(r.error(), "mfa_required");
-    assert_eq!(r.body["expires_in"], 300);
-    assert!(
-        r.set_cookies().is_empty(),
-        "no session before the second factor"
-    );
-    r.body["mfa_token"].as_str().unwrap().to_string()
-}
-
-async fn code_step(s: &Server, mfa_token: &str, factor: Value) -> Reply {
-    let mut body = factor;
-    body["mfa_token"] = json!(mfa_token);
-    s.post("/auth/login/totp", body, None).await
-}
-
+/// Both steps with the current code; steps the clock past it.
 async fn two_step_login(s: &Server, secret: &[u8]) -> Tokens {
     let token = password_step(s).await;
-    let r = code_step(s, &token, json!({"code": code(s, secret)})).await;
+    let r = code_step(s, &token, json!({"code": code(secret, s.clock.now())})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     s.clock.advance(30);
     Tokens::from(&r.body)
@@ -79,40 +25,24 @@ async fn two_step_login(s: &Server, secret: &[u8]) -> Tokens {
 async fn enroll_confirm_then_log_in_in_two_steps_or_one() {
     let s = Server::start().await;
     let t = s.login().await;
-    let setup = s
-        .post("/auth/totp/setup", json!(null), Some(&t.access))
-        .await;
-    assert_eq!(setup.status, 200);
-    let secret_b32 = setup.body["secret"].as_str().unwrap();
+    let reply = setup(&s, &t.access, None).await;
+    assert_eq!(reply.status, 200);
+    let secret_b32 = reply.body["secret"].as_str().unwrap();
     assert_eq!(secret_b32.len(), 32, "160 bits");
-    let uri = setup.body["otpauth_uri"].as_str().unwrap();
+    let uri = reply.body["otpauth_uri"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/soloauth:admin?"), "{uri}");
     assert!(uri.contains(&format!("secret={secret_b32}")) && uri.contains("issuer=soloauth"));
-    let data_url = setup.body["qr_png"].as_str().unwrap();
+    let data_url = reply.body["qr_png"].as_str().unwrap();
     let png = base64::engine::general_purpose::STANDARD
         .decode(data_url.strip_prefix("data:image/png;base64,").unwrap())
         .unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
-    let qr = s
-        .send(
-            s.http
-                .get(s.url("/auth/totp/qr.png"))
-                .bearer_auth(&t.access),
-        )
-        .await;
+    let qr = s.get("/auth/totp/qr.png", Some(&t.access)).await;
     assert_eq!(qr.status, 200);
     assert_eq!(qr.headers["content-type"], "image/png");
 
     let secret = totp::decode_base32(secret_b32).unwrap().to_vec();
-    let r = s
-        .post(
-            "/auth/totp/confirm",
-            json!({"code": code(&s, &secret)}),
-            Some(&t.access),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    let codes = r.body["recovery_codes"].as_array().unwrap();
+    let codes = confirm(&s, &t.access, &code(&secret, s.clock.now())).await;
     assert_eq!(codes.len(), 10);
     let me = s.get("/auth/me", Some(&t.access)).await.body;
     assert_eq!(me["totp_enabled"], true);
@@ -123,13 +53,7 @@ async fn enroll_confirm_then_log_in_in_two_steps_or_one() {
     let me = s.get("/auth/me", Some(&tokens.access)).await.body;
     assert_eq!(me["amr"], json!(["pwd", "otp"]));
 
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": PASSWORD, "totp_code": code(&s, &secret)}),
-            None,
-        )
-        .await;
+    let r = one_step_login(&s, PASSWORD, &code(&secret, s.clock.now())).await;
     assert_eq!(r.status, 200, "one-step login: {}", r.body);
     assert_eq!(r.body["user"]["totp_enabled"], true);
 }
@@ -138,60 +62,38 @@ async fn enroll_confirm_then_log_in_in_two_steps_or_one() {
 async fn wrong_codes_are_refused_and_change_nothing() {
     let s = Server::start().await;
     let t = s.login().await;
-    let setup = s
-        .post("/auth/totp/setup", json!(null), Some(&t.access))
-        .await;
-    let secret = totp::decode_base32(setup.body["secret"].as_str().unwrap())
-        .unwrap()
-        .to_vec();
-    let r = s
-        .post(
-            "/auth/totp/confirm",
-            json!({"code": wrong(&s, &secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let secret = begin(&s, &t.access).await;
+    let wrong = wrong_code(&secret, s.clock.now());
+    let r = try_confirm(&s, &t.access, &wrong).await;
     assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
     assert_eq!(
         s.get("/auth/me", Some(&t.access)).await.body["totp_enabled"],
         false
     );
     // The right code still confirms afterwards.
-    let r = s
-        .post(
-            "/auth/totp/confirm",
-            json!({"code": code(&s, &secret)}),
-            Some(&t.access),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    confirm(&s, &t.access, &code(&secret, s.clock.now())).await;
     s.clock.advance(30);
 
     let mfa = password_step(&s).await;
-    let r = code_step(&s, &mfa, json!({"code": wrong(&s, &secret)})).await;
+    let wrong = wrong_code(&secret, s.clock.now());
+    let r = code_step(&s, &mfa, json!({ "code": wrong })).await;
     assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
     // The token was for one POST: after a wrong code, start from the password.
-    let r = code_step(&s, &mfa, json!({"code": code(&s, &secret)})).await;
+    let r = code_step(&s, &mfa, json!({"code": code(&secret, s.clock.now())})).await;
     assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_token"));
     let mfa = password_step(&s).await;
     let r = code_step(&s, &mfa, json!({"recovery_code": "AAAAA-AAAAA"})).await;
     assert_eq!(r.error(), "invalid_code");
     // The right code was not spent by any of that.
     let mfa = password_step(&s).await;
-    let r = code_step(&s, &mfa, json!({"code": code(&s, &secret)})).await;
+    let r = code_step(&s, &mfa, json!({"code": code(&secret, s.clock.now())})).await;
     assert_eq!(r.status, 200);
     // Single use after success too.
     s.clock.advance(30);
-    let r = code_step(&s, &mfa, json!({"code": code(&s, &secret)})).await;
+    let r = code_step(&s, &mfa, json!({"code": code(&secret, s.clock.now())})).await;
     assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_token"));
     // A one-step login with a wrong code.
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": PASSWORD, "totp_code": "999999"}),
-            None,
-        )
-        .await;
+    let r = one_step_login(&s, PASSWORD, &wrong_code(&secret, s.clock.now())).await;
     assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
     // Neither or both factors: 400.
     let mfa = password_step(&s).await;
@@ -203,47 +105,39 @@ async fn wrong_codes_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn mfa_tokens_expire_and_are_no_access_tokens() {
     let s = Server::start().await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
+    let (t, e) = sign_in_and_enroll(&s, &s.clock).await;
     let mfa = password_step(&s).await;
     assert_eq!(
         s.get("/auth/me", Some(&mfa)).await.status,
         401,
         "not an access token"
     );
-    let r = code_step(&s, &t.access, json!({"code": code(&s, &e.secret)})).await;
+    let c = code(&e.secret, s.clock.now());
+    let r = code_step(&s, &t.access, json!({ "code": c })).await;
     assert_eq!(
         r.error(),
         "invalid_token",
         "an access token is not an mfa_token"
     );
     s.clock.advance(301);
-    let r = code_step(&s, &mfa, json!({"code": code(&s, &e.secret)})).await;
+    let r = code_step(&s, &mfa, json!({"code": code(&e.secret, s.clock.now())})).await;
     assert_eq!(r.error(), "invalid_token", "expired");
     // An empty totp_code is no code at all: the answer is mfa_required.
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": PASSWORD, "totp_code": ""}),
-            None,
-        )
-        .await;
+    let r = one_step_login(&s, PASSWORD, "").await;
     assert_eq!(r.error(), "mfa_required");
 }
 
 #[tokio::test]
 async fn two_logins_with_one_code_at_once_have_one_winner() {
     let s = Server::start().await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
-    let c = code(&s, &e.secret);
+    let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
+    let c = code(&e.secret, s.clock.now());
     let tokens = futures_util::future::join_all((0..4).map(|_| password_step(&s))).await;
     let replies =
         futures_util::future::join_all(tokens.iter().map(|m| code_step(&s, m, json!({"code": c}))))
             .await;
     assert_eq!(replies.iter().filter(|r| r.status == 200).count(), 1);
-    let body = json!({"username": "admin", "password": PASSWORD, "totp_code": c});
-    let form_like = s.post("/auth/login", body, None).await;
+    let form_like = one_step_login(&s, PASSWORD, &c).await;
     assert_eq!(
         form_like.error(),
         "invalid_code",
@@ -254,13 +148,12 @@ async fn two_logins_with_one_code_at_once_have_one_winner() {
 #[tokio::test]
 async fn form_login_takes_a_totp_code_too() {
     let s = Server::start().await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
+    let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
     let r = s
         .send(s.http.post(s.url("/auth/login")).form(&[
             ("username", "admin"),
             ("password", PASSWORD),
-            ("totp_code", &code(&s, &e.secret)),
+            ("totp_code", &code(&e.secret, s.clock.now())),
         ]))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -270,26 +163,14 @@ async fn form_login_takes_a_totp_code_too() {
 async fn a_code_works_once_even_across_restarts_and_the_confirm_step_counts() {
     let s = Server::start().await;
     let t = s.login().await;
-    let setup = s
-        .post("/auth/totp/setup", json!(null), Some(&t.access))
-        .await;
-    let secret = totp::decode_base32(setup.body["secret"].as_str().unwrap())
-        .unwrap()
-        .to_vec();
-    let confirm_code = code(&s, &secret);
-    let r = s
-        .post(
-            "/auth/totp/confirm",
-            json!({"code": confirm_code}),
-            Some(&t.access),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    let secret = begin(&s, &t.access).await;
+    let confirm_code = code(&secret, s.clock.now());
+    confirm(&s, &t.access, &confirm_code).await;
     let mfa = password_step(&s).await;
     let r = code_step(&s, &mfa, json!({"code": confirm_code})).await;
     assert_eq!(r.error(), "invalid_code", "the confirm code is spent");
     s.clock.advance(30);
-    let fresh = code(&s, &secret);
+    let fresh = code(&secret, s.clock.now());
     let mfa = password_step(&s).await;
     assert_eq!(
         code_step(&s, &mfa, json!({"code": fresh})).await.status,
@@ -300,7 +181,7 @@ async fn a_code_works_once_even_across_restarts_and_the_confirm_step_counts() {
     let r = code_step(&s, &mfa, json!({"code": fresh})).await;
     assert_eq!(r.error(), "invalid_code", "replay refused after a restart");
     // A code from a step before the last used one is refused too.
-    let earlier = totp::code_at(&secret, s.clock.now() - 30);
+    let earlier = code(&secret, s.clock.now() - 30);
     let mfa = password_step(&s).await;
     assert_eq!(
         code_step(&s, &mfa, json!({"code": earlier})).await.error(),
@@ -311,32 +192,18 @@ async fn a_code_works_once_even_across_restarts_and_the_confirm_step_counts() {
 #[tokio::test]
 async fn a_refused_password_leaves_the_code_usable() {
     let s = Server::start().await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
-    let c = code(&s, &e.secret);
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": "wrong", "totp_code": c}),
-            None,
-        )
-        .await;
+    let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
+    let c = code(&e.secret, s.clock.now());
+    let r = one_step_login(&s, "wrong", &c).await;
     assert_eq!(r.error(), "invalid_credentials");
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": PASSWORD, "totp_code": c}),
-            None,
-        )
-        .await;
+    let r = one_step_login(&s, PASSWORD, &c).await;
     assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
 async fn recovery_codes_work_once_in_any_case_spacing_or_dashes() {
     let s = Server::start().await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
+    let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
     let typed = e.codes[0].to_lowercase().replace('-', " ");
     let mfa = password_step(&s).await;
     let r = code_step(&s, &mfa, json!({"recovery_code": typed})).await;
@@ -363,32 +230,14 @@ async fn recovery_codes_work_once_in_any_case_spacing_or_dashes() {
 #[tokio::test]
 async fn regenerating_voids_old_codes_and_revokes_other_sessions() {
     let s = Server::start().await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
+    let (t, e) = sign_in_and_enroll(&s, &s.clock).await;
     let other = two_step_login(&s, &e.secret).await;
-    let r = s
-        .post(
-            "/auth/recovery-codes",
-            json!({"code": wrong(&s, &e.secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let r = regenerate(&s, &t.access, &wrong_code(&e.secret, s.clock.now())).await;
     assert_eq!(r.error(), "invalid_code");
-    let r = s
-        .post(
-            "/auth/recovery-codes",
-            json!({"code": code(&s, &e.secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let r = regenerate(&s, &t.access, &code(&e.secret, s.clock.now())).await;
     assert_eq!(r.status, 200);
     s.clock.advance(30);
-    let fresh: Vec<String> = r.body["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().into())
-        .collect();
+    let fresh = recovery_codes(&r.body);
     assert_eq!(fresh.len(), 10);
     assert_eq!(
         s.get("/auth/me", Some(&other.access)).await.status,
@@ -420,32 +269,14 @@ async fn regenerating_voids_old_codes_and_revokes_other_sessions() {
 #[tokio::test]
 async fn disabling_needs_password_and_code_and_revokes_other_sessions() {
     let s = Server::start().await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
+    let (t, e) = sign_in_and_enroll(&s, &s.clock).await;
     let other = two_step_login(&s, &e.secret).await;
-    let r = s
-        .post(
-            "/auth/totp/disable",
-            json!({"password": "wrong", "code": code(&s, &e.secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let r = disable(&s, &t.access, "wrong", &code(&e.secret, s.clock.now())).await;
     assert_eq!(r.error(), "invalid_credentials");
-    let r = s
-        .post(
-            "/auth/totp/disable",
-            json!({"password": PASSWORD, "code": wrong(&s, &e.secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let wrong = wrong_code(&e.secret, s.clock.now());
+    let r = disable(&s, &t.access, PASSWORD, &wrong).await;
     assert_eq!(r.error(), "invalid_code");
-    let r = s
-        .post(
-            "/auth/totp/disable",
-            json!({"password": PASSWORD, "code": code(&s, &e.secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let r = disable(&s, &t.access, PASSWORD, &code(&e.secret, s.clock.now())).await;
     assert_eq!(r.status, 204);
     assert_eq!(s.get("/auth/me", Some(&other.access)).await.status, 401);
     let me = s.get("/auth/me", Some(&t.access)).await.body;
@@ -461,13 +292,8 @@ async fn disabling_needs_password_and_code_and_revokes_other_sessions() {
         200,
         "password alone again"
     );
-    let r = s
-        .post(
-            "/auth/totp/disable",
-            json!({"password": PASSWORD, "code": wrong(&s, &e.secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let wrong = wrong_code(&e.secret, s.clock.now());
+    let r = disable(&s, &t.access, PASSWORD, &wrong).await;
     assert_eq!((r.status.as_u16(), r.error()), (409, "totp_not_enabled"));
 }
 
@@ -475,48 +301,23 @@ async fn disabling_needs_password_and_code_and_revokes_other_sessions() {
 async fn enrollment_state_conflicts_and_pending_expiry() {
     let s = Server::start().await;
     let t = s.login().await;
-    let r = s
-        .post(
-            "/auth/totp/confirm",
-            json!({"code": "123456"}),
-            Some(&t.access),
-        )
-        .await;
+    let r = try_confirm(&s, &t.access, "123456").await;
     assert_eq!((r.status.as_u16(), r.error()), (409, "totp_not_enabled"));
-    let r = s
-        .post(
-            "/auth/recovery-codes",
-            json!({"code": "123456"}),
-            Some(&t.access),
-        )
-        .await;
+    let r = regenerate(&s, &t.access, "123456").await;
     assert_eq!(r.error(), "totp_not_enabled");
-    let setup = s
-        .post("/auth/totp/setup", json!(null), Some(&t.access))
-        .await;
-    let secret = totp::decode_base32(setup.body["secret"].as_str().unwrap())
-        .unwrap()
-        .to_vec();
+    let secret = begin(&s, &t.access).await;
     s.clock.advance(601);
-    let r = s
-        .post(
-            "/auth/totp/confirm",
-            json!({"code": code(&s, &secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let late = code(&secret, s.clock.now());
+    let r = try_confirm(&s, &t.access, &late).await;
     assert_eq!(
         r.error(),
         "totp_not_enabled",
         "a pending enrollment expires after 10 minutes"
     );
     // A fresh sign-in: the first one is now older than AUTH_REAUTH_SECONDS.
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
+    let (t, e) = sign_in_and_enroll(&s, &s.clock).await;
     assert!(!e.codes.is_empty());
-    let r = s
-        .post("/auth/totp/setup", json!(null), Some(&t.access))
-        .await;
+    let r = setup(&s, &t.access, None).await;
     assert_eq!(
         (r.status.as_u16(), r.error()),
         (409, "totp_already_enabled")
@@ -545,7 +346,7 @@ async fn env_managed_totp_is_on_from_start_and_refuses_enrollment() {
         s.get("/auth/me", Some(&t.access)).await.body["totp_enabled"],
         true
     );
-    let now_code = code(&s, &secret);
+    let now_code = code(&secret, s.clock.now());
     for (path, body) in [
         ("/auth/totp/setup", json!(null)),
         ("/auth/totp/confirm", json!({ "code": now_code })),
@@ -559,22 +360,10 @@ async fn env_managed_totp_is_on_from_start_and_refuses_enrollment() {
     }
     let r = s.get("/auth/totp/qr.png", Some(&t.access)).await;
     assert_eq!(r.error(), "totp_managed_by_env");
-    let r = s
-        .post(
-            "/auth/totp/disable",
-            json!({"password": PASSWORD, "code": code(&s, &secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let r = disable(&s, &t.access, PASSWORD, &code(&secret, s.clock.now())).await;
     assert_eq!(r.error(), "totp_managed_by_env");
     // Recovery codes can still be made for an env-managed secret.
-    let r = s
-        .post(
-            "/auth/recovery-codes",
-            json!({"code": code(&s, &secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let r = regenerate(&s, &t.access, &code(&secret, s.clock.now())).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
@@ -585,8 +374,7 @@ async fn totp_state_survives_restart_and_key_rotation() {
         fernet::Fernet::generate_key(),
     );
     let s = Server::start_with(&[("AUTH_ENCRYPTION_KEY", &old_key)]).await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
+    let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
     let s = s.restart().await;
     two_step_login(&s, &e.secret).await;
     // New key first, old key still listed: everything still decrypts.
@@ -595,17 +383,10 @@ async fn totp_state_survives_restart_and_key_rotation() {
     two_step_login(&s, &e.secret).await;
     // rotate-keys on the host, with the server stopped.
     s.stop().await;
-    let out = binary()
-        .arg("rotate-keys")
-        .env("AUTH_DATA_DIR", s.dir.path())
-        .env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
-        .env("AUTH_ENCRYPTION_KEY", &both)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        known(s.dir.path())
+            .arg("rotate-keys")
+            .env("AUTH_ENCRYPTION_KEY", &both),
     );
     // Only the new key now: TOTP and recovery codes still work.
     let s = s.restart_with(&[("AUTH_ENCRYPTION_KEY", &new_key)]).await;
@@ -622,8 +403,7 @@ async fn totp_state_survives_restart_and_key_rotation() {
 #[tokio::test]
 async fn a_key_that_cannot_decrypt_stops_the_start_with_advice() {
     let s = Server::start_with(&[("AUTH_ENCRYPTION_KEY", &fernet::Fernet::generate_key())]).await;
-    let t = s.login().await;
-    enroll(&s, &t.access).await;
+    sign_in_and_enroll(&s, &s.clock).await;
     let mut s = s;
     s.stop().await;
     let mut env = std::collections::HashMap::new();
@@ -656,29 +436,17 @@ async fn a_new_key_is_fine_while_nothing_was_encrypted_with_the_old() {
     let s = s
         .restart_with(&[("AUTH_ENCRYPTION_KEY", &fernet::Fernet::generate_key())])
         .await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
+    let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
     assert_eq!(e.codes.len(), 10);
 }
 
 #[tokio::test]
 async fn reset_totp_on_the_host_turns_it_off_and_revokes_sessions() {
     let s = Server::start().await;
-    let t = s.login().await;
-    enroll(&s, &t.access).await;
+    let (t, _) = sign_in_and_enroll(&s, &s.clock).await;
     let mut s = s;
     s.stop().await;
-    let out = binary()
-        .arg("reset-totp")
-        .env("AUTH_DATA_DIR", s.dir.path())
-        .env("AUTH_ADMIN_PASSWORD_HASH", password_hash())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(known(s.dir.path()).arg("reset-totp"));
     let s = s.restart().await;
     assert_eq!(
         s.get("/auth/me", Some(&t.access)).await.status,
@@ -693,21 +461,12 @@ async fn reset_totp_on_the_host_turns_it_off_and_revokes_sessions() {
 #[tokio::test]
 async fn the_data_dir_holds_no_plaintext_secret_or_recovery_code() {
     let mut s = Server::start().await;
-    let t = s.login().await;
-    let e = enroll(&s, &t.access).await;
+    let (t, e) = sign_in_and_enroll(&s, &s.clock).await;
     // A pending enrollment too (after disabling), so both records are on disk.
-    let r = s
-        .post(
-            "/auth/totp/disable",
-            json!({"password": PASSWORD, "code": code(&s, &e.secret)}),
-            Some(&t.access),
-        )
-        .await;
+    let r = disable(&s, &t.access, PASSWORD, &code(&e.secret, s.clock.now())).await;
     assert_eq!(r.status, 204);
-    let setup = s
-        .post("/auth/totp/setup", json!(null), Some(&t.access))
-        .await;
-    let pending_b32 = setup.body["secret"].as_str().unwrap().to_string();
+    let pending = setup(&s, &t.access, None).await;
+    let pending_b32 = pending.body["secret"].as_str().unwrap().to_string();
     s.stop().await;
     let mut needles: Vec<Vec<u8>> = vec![
         totp::to_base32(&e.secret).into_bytes(),
@@ -764,10 +523,8 @@ async fn qr_decodes_with_zbarimg_and_oathtool_codes_are_accepted() {
     s.clock
         .advance(soloauth::base::clock::Clock::System.now() - s.clock.now());
     let t = s.login().await;
-    let setup = s
-        .post("/auth/totp/setup", json!(null), Some(&t.access))
-        .await;
-    let uri = setup.body["otpauth_uri"].as_str().unwrap().to_string();
+    let reply = setup(&s, &t.access, None).await;
+    let uri = reply.body["otpauth_uri"].as_str().unwrap().to_string();
     let raw = s
         .http
         .get(s.url("/auth/totp/qr.png"))
@@ -778,7 +535,7 @@ async fn qr_decodes_with_zbarimg_and_oathtool_codes_are_accepted() {
         .bytes()
         .await
         .unwrap();
-    let data_url = setup.body["qr_png"].as_str().unwrap();
+    let data_url = reply.body["qr_png"].as_str().unwrap();
     let from_setup = base64::engine::general_purpose::STANDARD
         .decode(data_url.strip_prefix("data:image/png;base64,").unwrap())
         .unwrap();
@@ -794,18 +551,12 @@ async fn qr_decodes_with_zbarimg_and_oathtool_codes_are_accepted() {
         assert!(out.status.success(), "{name}");
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uri, "{name}");
     }
-    let secret_b32 = setup.body["secret"].as_str().unwrap();
+    let secret_b32 = reply.body["secret"].as_str().unwrap();
     let out = std::process::Command::new("oathtool")
         .args(["--totp", "-b", secret_b32])
         .output()
         .unwrap();
     let oath_code = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let r = s
-        .post(
-            "/auth/totp/confirm",
-            json!({"code": oath_code}),
-            Some(&t.access),
-        )
-        .await;
+    let r = try_confirm(&s, &t.access, &oath_code).await;
     assert_eq!(r.status, 200, "oathtool's code: {}", r.body);
 }

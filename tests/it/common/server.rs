@@ -1,0 +1,108 @@
+//! The app in-process on 127.0.0.1:0, on a temp data dir and a manual clock.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use soloauth::base::clock::Clock;
+use soloauth::base::config::Config;
+use tempfile::TempDir;
+
+use super::{password_hash, Api, START};
+
+/// An in-process server; its HTTP helpers are those of its [`Api`].
+pub struct Server {
+    api: Api,
+    pub clock: Clock,
+    pub dir: Arc<TempDir>,
+    env: HashMap<String, String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Deref for Server {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Server {
+    /// Default config: the test password, secrets generated in the temp dir.
+    pub async fn start() -> Server {
+        Server::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[(&str, &str)]) -> Server {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("AUTH_ADMIN_PASSWORD_HASH".into(), password_hash().into());
+        // Generous abuse limits, so only the tests about them meet them.
+        for (k, v) in [
+            ("AUTH_RATE_PER_MINUTE", "100000"),
+            ("AUTH_RATE_BURST", "100000"),
+            ("AUTH_MAX_FAILED_ATTEMPTS", "1000"),
+            ("AUTH_ACCOUNT_MAX_FAILURES", "10000"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Server::boot(dir, env, Clock::manual(START)).await
+    }
+
+    async fn boot(dir: Arc<TempDir>, env: HashMap<String, String>, clock: Clock) -> Server {
+        let mut full = env.clone();
+        full.insert(
+            "AUTH_DATA_DIR".into(),
+            dir.path().to_str().unwrap().to_string(),
+        );
+        let config = Config::from_lookup(&|name| full.get(name).cloned()).unwrap();
+        let app = soloauth::App::open(config, clock.clone()).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            api: Api::new(base),
+            clock,
+            dir,
+            env,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops gracefully and waits until the data dir is released.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    /// Stops and starts again on the same data dir, config and clock.
+    pub async fn restart(self) -> Server {
+        self.restart_with(&[]).await
+    }
+
+    /// Restarts with some variables changed.
+    pub async fn restart_with(mut self, changes: &[(&str, &str)]) -> Server {
+        self.stop().await;
+        let mut env = self.env.clone();
+        for (k, v) in changes {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Server::boot(self.dir.clone(), env, self.clock.clone()).await
+    }
+}
