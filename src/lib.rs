@@ -55,7 +55,7 @@ impl App {
         bootstrap::ensure_data_dir(&config.data_dir)?;
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
         let keys = bootstrap::resolve(&config)?;
-        bootstrap::tighten_modes(&config.data_dir)?;
+        bootstrap::tighten_modes(&config.data_dir);
         if let Some(password) = &keys.generated_password {
             println!(
                 "\n  soloauth first run: admin username: {}\n  admin password: {}\n  (shown once; only its hash is kept in {})\n",
@@ -68,11 +68,6 @@ impl App {
         Ok(App {
             state: Arc::new(state),
         })
-    }
-
-    /// The shared state (tests use it to reach the clock and store).
-    pub fn state(&self) -> Arc<AppState> {
-        self.state.clone()
     }
 
     /// Serves on `listener` until `shutdown` completes, then finishes in-flight

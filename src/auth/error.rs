@@ -28,7 +28,7 @@ pub enum AuthError {
     InvalidToken,
     #[error("this refresh token was already used; the session has been revoked")]
     TokenReused,
-    #[error("this action needs a recent sign-in: send the current password")]
+    #[error("this action needs a recent sign-in: send the current password as \"password\"")]
     ReauthRequired,
     #[error("too many failed attempts; try again later")]
     Locked { retry_after: u64 },
@@ -38,8 +38,6 @@ pub enum AuthError {
     Busy { retry_after: u64 },
     #[error("{0}")]
     Conflict(FactorConflict),
-    #[error("{0}")]
-    NotFound(&'static str),
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),
     /// A failure that is ours, not the client's: the text is for the log.

@@ -27,7 +27,6 @@ pub const MFA_TTL: i64 = 300;
 /// What the account's second factor looks like now.
 pub struct FactorStatus {
     pub totp_enabled: bool,
-    pub env_managed: bool,
     pub recovery_codes_remaining: usize,
 }
 
@@ -63,7 +62,6 @@ impl Factors<'_> {
     pub fn status(&self) -> AuthResult<FactorStatus> {
         Ok(FactorStatus {
             totp_enabled: self.env_totp.is_some() || self.store.totp_active()?.is_some(),
-            env_managed: self.env_totp.is_some(),
             recovery_codes_remaining: self.store.recovery_codes()?.hashes.len(),
         })
     }
@@ -151,24 +149,29 @@ impl Factors<'_> {
         })
     }
 
-    /// Starts an enrollment: a new secret, pending for [`PENDING_TTL`] seconds.
-    pub async fn begin_enrollment(&self, now: i64) -> AuthResult<Enrollment> {
+    /// Starts an enrollment for session `sid`: a new secret, pending for
+    /// [`PENDING_TTL`] seconds, that only this session can see and confirm.
+    pub async fn begin_enrollment(&self, sid: &str, now: i64) -> AuthResult<Enrollment> {
         self.ensure_enrollable()?;
         let secret = totp::new_secret();
         self.store.put_totp_pending(&StoredTotp {
             encrypted: self.vault.encrypt(&secret),
             created_at: now,
             expires_at: Some(now + PENDING_TTL),
+            session: Some(sid.to_string()),
         })?;
         self.store.flush().await?;
         self.enrollment_of(&secret)
     }
 
-    fn pending(&self, now: i64) -> AuthResult<(StoredTotp, Zeroizing<Vec<u8>>)> {
+    /// Session `sid`'s pending enrollment. Another session's is not there
+    /// for it: a stolen access token cannot read or confirm the owner's.
+    fn pending(&self, sid: &str, now: i64) -> AuthResult<(StoredTotp, Zeroizing<Vec<u8>>)> {
         self.ensure_enrollable()?;
         let pending = self
             .store
             .totp_pending(now)?
+            .filter(|p| p.session.as_deref() == Some(sid))
             .ok_or(AuthError::Conflict(FactorConflict::NothingPending))?;
         let secret = self
             .vault
@@ -177,9 +180,9 @@ impl Factors<'_> {
         Ok((pending, secret))
     }
 
-    /// The pending enrollment again (for the QR image).
-    pub fn pending_enrollment(&self, now: i64) -> AuthResult<Enrollment> {
-        let (_, secret) = self.pending(now)?;
+    /// Session `sid`'s pending enrollment again (for the QR image).
+    pub fn pending_enrollment(&self, sid: &str, now: i64) -> AuthResult<Enrollment> {
+        let (_, secret) = self.pending(sid, now)?;
         self.enrollment_of(&secret)
     }
 
@@ -216,8 +219,9 @@ impl Factors<'_> {
         Ok(())
     }
 
-    /// Confirms the pending enrollment with a code from the app: TOTP is on,
-    /// here are the recovery codes (shown once).
+    /// Confirms session `keep`'s pending enrollment with a code from the
+    /// app: TOTP is on, here are the recovery codes (shown once), and every
+    /// other session is revoked.
     pub async fn confirm_enrollment(
         &self,
         code: &SecretString,
@@ -226,7 +230,7 @@ impl Factors<'_> {
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Vec<SecretString>> {
-        let (pending, secret) = self.pending(now)?;
+        let (pending, secret) = self.pending(keep, now)?;
         let last = self.store.last_step()?;
         let step =
             totp::check(&secret, code.expose_secret(), now, last).ok_or(AuthError::InvalidCode)?;
@@ -370,7 +374,7 @@ mod tests {
             .authenticate(&other.access_token, kit.now())
             .is_err());
         assert!(matches!(
-            kit.factors().begin_enrollment(kit.now()).await,
+            kit.factors().begin_enrollment("s1", kit.now()).await,
             Err(AuthError::Conflict(FactorConflict::AlreadyEnabled))
         ));
     }
@@ -379,14 +383,15 @@ mod tests {
     async fn a_code_works_once_and_a_pending_enrollment_expires() {
         let kit = Kit::new(5);
         let factors = kit.factors();
-        factors.begin_enrollment(kit.now()).await.unwrap();
-        assert!(factors
-            .pending_enrollment(kit.now() + PENDING_TTL - 1)
-            .is_ok());
-        assert!(matches!(
-            factors.pending_enrollment(kit.now() + PENDING_TTL),
-            Err(AuthError::Conflict(FactorConflict::NothingPending))
-        ));
+        factors.begin_enrollment("s1", kit.now()).await.unwrap();
+        let pending = |sid: &str, at: i64| factors.pending_enrollment(sid, at);
+        assert!(pending("s1", kit.now() + PENDING_TTL - 1).is_ok());
+        let nothing = |r| matches!(r, Err(AuthError::Conflict(FactorConflict::NothingPending)));
+        assert!(
+            nothing(pending("s2", kit.now())),
+            "another session does not see it"
+        );
+        assert!(nothing(pending("s1", kit.now() + PENDING_TTL)), "expired");
         let (totp_secret, _) = enroll(&kit, "none").await;
         let code = secret_code(&totp_secret, kit.now());
         assert!(factors.verify_totp(&code, kit.now()).await.unwrap());

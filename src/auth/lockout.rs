@@ -101,11 +101,6 @@ impl RateLimits {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
     }
-
-    /// How many IPs are tracked.
-    pub fn tracked(&self) -> usize {
-        self.limiter.len()
-    }
 }
 
 /// Attempts reserved and not yet finished, per lockout key.
@@ -212,8 +207,10 @@ impl Lockout<'_> {
         attempt: impl AsyncFnOnce(&mut Events) -> AuthResult<T>,
     ) -> AuthResult<T> {
         self.check_rate(client, via, events)?;
-        let reservation = self.reserve(client.ip, now).inspect_err(|_| {
-            events.push(Event::new(Kind::Locked, client.ip));
+        let reservation = self.reserve(client.ip, now).inspect_err(|e| {
+            if matches!(e, AuthError::Locked { .. }) {
+                events.push(Event::new(Kind::Locked, client.ip));
+            }
         })?;
         let mut own = Events::new();
         let result = attempt(&mut own).await;
@@ -241,30 +238,49 @@ impl Lockout<'_> {
     }
 }
 
-impl Reservation<'_> {
-    /// Counts the attempt as failed, starting locks at the limits (durably).
-    async fn fail(self, ip: IpAddr, now: i64, events: &mut Events) -> AuthResult<()> {
-        let lockout = self.lockout;
-        let window = lockout.policy.window;
-        {
-            // Recorded before the reservation is returned (on drop, below),
-            // under the same lock, so no reserve sees neither.
-            let _in_flight = lockout.attempts.lock();
-            for (key, max, scope) in lockout.keys(ip) {
-                let (before, after) = lockout.store.record_failure(&key, now, max, window)?;
-                if before.remaining(now).is_none() && after.remaining(now).is_some() {
-                    let detail = format!(
-                        "scope={} failures={} minutes={}",
-                        scope.as_str(),
-                        after.failures,
-                        window / 60
-                    );
-                    let shown = client_key(ip);
-                    events.push(Event::new(Kind::Lockout(scope), shown).detail(detail));
-                }
+/// Returns the reservations of `keys` (the map holds no zero counts).
+fn release(in_flight: &mut HashMap<String, u32>, keys: &[String]) {
+    for key in keys {
+        if let Some(n) = in_flight.get_mut(key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                in_flight.remove(key);
             }
         }
-        drop(self);
+    }
+}
+
+impl Reservation<'_> {
+    /// Counts the attempt as failed, starting locks at the limits (durably).
+    async fn fail(mut self, ip: IpAddr, now: i64, events: &mut Events) -> AuthResult<()> {
+        let lockout = self.lockout;
+        let window = lockout.policy.window;
+        let keys = std::mem::take(&mut self.keys);
+        {
+            // The failure is stored and the reservation returned under one
+            // lock: a reserve sees the attempt as in flight or as failed,
+            // never both, never neither.
+            let mut in_flight = lockout.attempts.lock();
+            let recorded = lockout
+                .keys(ip)
+                .into_iter()
+                .try_for_each(|(key, max, scope)| {
+                    let (before, after) = lockout.store.record_failure(&key, now, max, window)?;
+                    if before.remaining(now).is_none() && after.remaining(now).is_some() {
+                        let detail = format!(
+                            "scope={} failures={} minutes={}",
+                            scope.as_str(),
+                            after.failures,
+                            window / 60
+                        );
+                        let shown = client_key(ip);
+                        events.push(Event::new(Kind::Lockout(scope), shown).detail(detail));
+                    }
+                    Ok::<_, sled::Error>(())
+                });
+            release(&mut in_flight, &keys);
+            recorded?;
+        }
         lockout.store.flush().await?;
         Ok(())
     }
@@ -272,15 +288,7 @@ impl Reservation<'_> {
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        let mut in_flight = self.lockout.attempts.lock();
-        for key in &self.keys {
-            if let Some(n) = in_flight.get_mut(key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    in_flight.remove(key);
-                }
-            }
-        }
+        release(&mut self.lockout.attempts.lock(), &self.keys);
     }
 }
 

@@ -373,11 +373,11 @@ mod tests {
             .await
             .unwrap();
         let raced = login
-            .refresh(&client(), &first.refresh_token, kit.now() + 9, &mut events)
+            .refresh(&client(), &first.refresh_token, kit.now() + 10, &mut events)
             .await;
         assert!(matches!(raced, Err(AuthError::InvalidToken)));
         let reused = login
-            .refresh(&client(), &first.refresh_token, kit.now() + 10, &mut events)
+            .refresh(&client(), &first.refresh_token, kit.now() + 11, &mut events)
             .await;
         assert!(matches!(reused, Err(AuthError::TokenReused)));
         assert_eq!(
@@ -390,7 +390,7 @@ mod tests {
         );
         assert!(kit
             .sessions()
-            .authenticate(&next.access_token, kit.now() + 10)
+            .authenticate(&next.access_token, kit.now() + 11)
             .is_err());
     }
 

@@ -228,18 +228,18 @@ mod tests {
         let old = first.refresh_token.expose_secret().to_string();
         let next = sessions.rotate(&old, NOW + 5).await.unwrap().unwrap();
         assert_eq!(
-            sessions.rotate(&old, NOW + 14).await.unwrap().err(),
+            sessions.rotate(&old, NOW + 15).await.unwrap().err(),
             Some(RefreshRefused::Invalid),
             "within the grace period"
         );
-        assert!(sessions.authenticate(&next.access_token, NOW + 14).is_ok());
+        assert!(sessions.authenticate(&next.access_token, NOW + 15).is_ok());
         assert_eq!(
-            sessions.rotate(&old, NOW + 15).await.unwrap().err(),
+            sessions.rotate(&old, NOW + 16).await.unwrap().err(),
             Some(RefreshRefused::Reused {
                 sid: first.session.id.clone()
             })
         );
-        assert!(sessions.authenticate(&next.access_token, NOW + 15).is_err());
+        assert!(sessions.authenticate(&next.access_token, NOW + 16).is_err());
         assert_eq!(
             sessions.rotate("garbage", NOW).await.unwrap().err(),
             Some(RefreshRefused::Invalid)

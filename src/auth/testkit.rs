@@ -1,17 +1,16 @@
-//! Unit-test fixtures: every service of the domain over a temporary store,
-//! with a manual clock, and no server (tests only).
+//! Unit-test fixtures: the domain's core, wired as the server wires it
+//! (`AuthCore::new` from a `Config`), over a temporary store with a manual
+//! clock, and no server (tests only).
 
 use std::sync::OnceLock;
 
 use super::core::AuthCore;
-use super::lockout::{InFlight, LockoutPolicy, RateLimits};
-use super::password::{hash_password, CredentialChecker};
-use super::sessions::SessionPolicy;
-use super::tokens::JwtKeys;
-use super::vault::Vault;
+use super::password::hash_password;
 use super::Client;
+use crate::base::bootstrap::Keys;
 use crate::base::clock::Clock;
-use crate::base::secret::{secret_bytes, SecretString};
+use crate::base::config::Config;
+use crate::base::secret::SecretString;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const NOW: i64 = 1_800_000_000;
@@ -34,28 +33,21 @@ impl Kit {
     pub fn new(max_failed: u32) -> Kit {
         let (dir, store) = crate::storage::temp_store();
         let clock = Clock::manual(NOW);
-        let core = AuthCore {
-            store,
-            keys: JwtKeys::new("admin", &SecretString::from("k".repeat(32)), &[]),
-            credentials: CredentialChecker::new("admin".into(), password_hash().into()).unwrap(),
-            vault: Vault::new(&[SecretString::from(fernet::Fernet::generate_key())]).unwrap(),
-            env_totp: None,
-            pepper: secret_bytes(vec![7; 32]),
-            issuer: "soloauth".into(),
-            rate: RateLimits::new(1000, 1000, clock.clone()),
-            attempts: InFlight::default(),
-            session_policy: SessionPolicy {
-                access_ttl: 1800,
-                refresh_ttl: 7 * 86_400,
-                refresh_grace: 10,
-                reauth_seconds: 600,
-            },
-            lockout_policy: LockoutPolicy {
-                max_failed_attempts: max_failed,
-                account_max_failures: 100,
-                window: 900,
-            },
+        let max_failed = max_failed.to_string();
+        let config = Config::from_lookup(&|name| match name {
+            "AUTH_MAX_FAILED_ATTEMPTS" => Some(max_failed.clone()),
+            "AUTH_RATE_PER_MINUTE" | "AUTH_RATE_BURST" => Some("1000".into()),
+            _ => None,
+        })
+        .unwrap();
+        let keys = Keys {
+            admin_password_hash: password_hash().into(),
+            jwt_secret: SecretString::from("k".repeat(32)),
+            jwt_previous_secrets: Vec::new(),
+            encryption_keys: vec![SecretString::from(fernet::Fernet::generate_key())],
+            generated_password: None,
         };
+        let core = AuthCore::new(&config, &keys, store, &clock).unwrap();
         Kit {
             _dir: dir,
             core,
@@ -94,7 +86,10 @@ pub fn secret(s: &str) -> SecretString {
 pub async fn enroll(kit: &Kit, keep_session: &str) -> (Vec<u8>, Vec<String>) {
     use crate::base::secret::ExposeSecret;
     let factors = kit.factors();
-    let enrollment = factors.begin_enrollment(kit.now()).await.unwrap();
+    let enrollment = factors
+        .begin_enrollment(keep_session, kit.now())
+        .await
+        .unwrap();
     let secret = super::totp::decode_base32(enrollment.secret.expose_secret())
         .unwrap()
         .to_vec();

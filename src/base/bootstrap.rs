@@ -70,10 +70,12 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Every directory and file under `dir` (itself included), links skipped.
+/// Every directory and file under `dir` (itself included, even when
+/// `AUTH_DATA_DIR` names it through a link), links inside it skipped.
 fn walk(dir: &Path) -> Vec<(std::path::PathBuf, fs::Metadata)> {
     let mut found = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
+    let root = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut todo = vec![root];
     while let Some(path) = todo.pop() {
         let Ok(meta) = fs::symlink_metadata(&path) else {
             continue;
@@ -101,16 +103,18 @@ fn private_mode(meta: &fs::Metadata) -> u32 {
 }
 
 /// Makes the data directory 0700 and everything in it 0700 (directories)
-/// or 0600 (files), whatever modes an older version or a copy left.
-pub fn tighten_modes(dir: &Path) -> Result<(), String> {
+/// or 0600 (files), whatever modes an older version or a copy left. A path
+/// it may not change (another owner) is a warning, not a refusal to start:
+/// `soloauth check` reports it.
+pub fn tighten_modes(dir: &Path) {
     for (path, meta) in walk(dir) {
         let want = private_mode(&meta);
         if meta.permissions().mode() & 0o777 != want {
-            fs::set_permissions(&path, fs::Permissions::from_mode(want))
-                .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+            if let Err(e) = fs::set_permissions(&path, fs::Permissions::from_mode(want)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot make a data file private");
+            }
         }
     }
-    Ok(())
 }
 
 /// Paths in the data directory that others may read or write (for `check`).

@@ -1,7 +1,9 @@
 //! Records what the domain decided, in one place: every event is counted in
-//! the metrics (derived from its kind); audited kinds are also stored in the
-//! event log (flushed by the request's next flush, or at shutdown) and
-//! logged as one line.
+//! the metrics (derived from its kind); audited kinds are also logged as one
+//! line and stored in the event log, flushed before the response. One kind
+//! is not flushed on its own: `login_success`, on the hot path, reports a
+//! session that is already on disk, and reaches the disk with the next flush
+//! (the storage probe makes one every 10 s).
 //!
 //! Details are short classifications (`reason=credentials`), never a
 //! password, hash, token, code or secret.
@@ -12,11 +14,18 @@ use crate::storage::events::StoredEvent;
 
 /// Records every event of a request, in order. A storage failure here is
 /// logged, never fails the request.
-pub fn record(state: &AppState, events: &[Event]) {
+pub async fn record(state: &AppState, events: &[Event]) {
+    let mut flush = false;
     for event in events {
         state.metrics.count(event.kind);
         if event.kind.is_audited() {
             store_and_log(state, event);
+            flush |= event.kind != Kind::LoginSuccess;
+        }
+    }
+    if flush {
+        if let Err(e) = state.auth.store.flush().await {
+            tracing::error!(error = %e, "cannot flush audit events");
         }
     }
 }

@@ -9,11 +9,14 @@
 //! - **head**: from the first byte of a request (or the accept) until hyper
 //!   hands the complete headers to the service: at most [`HEADER_TIMEOUT`];
 //! - **busy**: a request is being served: no deadline here (the body read has
-//!   its own, in `web`);
-//! - **idle**: between requests on a keep-alive connection: at most the
-//!   configured idle timeout (`AUTH_IDLE_TIMEOUT_SECONDS`).
+//!   its own, in `limit_body`);
+//! - **idle**: between requests on a keep-alive connection, writing the last
+//!   answer included: at most the configured idle timeout
+//!   (`AUTH_IDLE_TIMEOUT_SECONDS`), counted from the last progress.
 //!
-//! A missed deadline fails the next read, and hyper closes the connection.
+//! A missed deadline fails the read or write that waits past it, and hyper
+//! closes the connection. The deadline only ever wakes the task when it
+//! passes, never in a loop.
 //! At most [`Limits::max_connections`] are open at once (the rest wait in the
 //! kernel's backlog), so slow clients cannot take every file descriptor.
 //!
@@ -65,13 +68,17 @@ enum Phase {
     Idle,
 }
 
-/// A socket whose reads fail once the current phase's deadline has passed.
+/// A socket whose reads and writes fail once the current phase's deadline
+/// has passed while they wait.
 struct Deadlined {
     io: TcpStream,
     limits: Limits,
     in_flight: Arc<AtomicUsize>,
     phase: Phase,
     deadline: Pin<Box<Sleep>>,
+    /// Bytes of a next request arrived while one was being served
+    /// (pipelining): its header clock starts when the current one ends.
+    next_begun: bool,
 }
 
 impl Deadlined {
@@ -82,6 +89,7 @@ impl Deadlined {
             in_flight,
             phase: Phase::Head,
             deadline: Box::pin(tokio::time::sleep(limits.header_timeout)),
+            next_begun: false,
         }
     }
 
@@ -95,24 +103,28 @@ impl Deadlined {
         self.deadline.as_mut().reset(deadline_after(wait));
     }
 
-    /// Makes sure the task wakes when the deadline passes, so the next read
-    /// can fail: reads are not always polled again after a response is
-    /// written, and the timer must not wait for them.
-    fn arm(&mut self, cx: &mut Context<'_>) {
-        if self.phase != Phase::Busy && self.deadline.as_mut().poll(cx).is_ready() {
-            cx.waker().wake_by_ref();
-        }
-    }
-
-    /// Moves between busy and idle as requests start and finish.
+    /// Moves between busy and waiting as requests start and finish.
     fn follow_requests(&mut self) {
         let busy = self.in_flight.load(Ordering::Acquire) > 0;
         match (busy, self.phase) {
             (true, Phase::Head | Phase::Idle) => self.enter(Phase::Busy),
+            (false, Phase::Busy) if std::mem::take(&mut self.next_begun) => self.enter(Phase::Head),
             (false, Phase::Busy) => self.enter(Phase::Idle),
             _ => {}
         }
     }
+
+    /// True once the deadline of a waiting phase has passed. Otherwise the
+    /// task is registered to wake when it does (never woken early), so a
+    /// connection that waits on its reads, its writes or nothing at all is
+    /// closed on time.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.phase != Phase::Busy && self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn timed_out<T>() -> Poll<io::Result<T>> {
+    Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
 }
 
 impl AsyncRead for Deadlined {
@@ -124,19 +136,17 @@ impl AsyncRead for Deadlined {
         let this = self.get_mut();
         this.follow_requests();
         let before = buf.filled().len();
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                if this.phase == Phase::Idle && buf.filled().len() > before {
-                    this.enter(Phase::Head);
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Pending if this.phase != Phase::Busy => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
-                Poll::Pending => Poll::Pending,
-            },
-            other => other,
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        let got_bytes = matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before;
+        match this.phase {
+            Phase::Idle if got_bytes => this.enter(Phase::Head),
+            Phase::Busy if got_bytes => this.next_begun = true,
+            _ => {}
         }
+        if read.is_pending() && this.expired(cx) {
+            return timed_out();
+        }
+        read
     }
 }
 
@@ -147,21 +157,26 @@ impl AsyncWrite for Deadlined {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let written = Pin::new(&mut this.io).poll_write(cx, buf);
-        // Writing the last response counts as activity: idle starts after it.
         this.follow_requests();
-        if this.phase == Phase::Idle && matches!(written, Poll::Ready(Ok(_))) {
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        // A response making progress is activity: idle starts after it.
+        if this.phase == Phase::Idle && matches!(written, Poll::Ready(Ok(n)) if n > 0) {
             this.enter(Phase::Idle);
         }
-        this.arm(cx);
+        if this.expired(cx) && written.is_pending() {
+            return timed_out(); // a client that stopped reading its answer
+        }
         written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.follow_requests();
-        this.arm(cx);
-        Pin::new(&mut this.io).poll_flush(cx)
+        let flushed = Pin::new(&mut this.io).poll_flush(cx);
+        if this.expired(cx) && flushed.is_pending() {
+            return timed_out();
+        }
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -14,9 +14,11 @@ use poem_openapi::{ApiResponse, Object};
 
 use crate::auth::error::FactorConflict;
 use crate::auth::AuthError;
+use crate::base::secret::{ExposeSecret, SecretString};
 
-/// The JSON body of every error response.
-#[derive(Debug, Clone, Object, serde::Serialize)]
+/// The JSON body of every error response (no `Debug`: it may carry an
+/// `mfa_token`).
+#[derive(Clone, Object, serde::Serialize)]
 pub struct ErrorBody {
     /// Machine-readable error code (see the contract's error table).
     pub error: String,
@@ -35,22 +37,19 @@ pub struct ErrorBody {
 /// Everything that can go wrong in a request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A refusal the domain decided (wrong credentials or code, a bad token,
+    /// a lock, a limit…): its code and status come from [`refusal`].
+    #[error(transparent)]
+    Refused(AuthError),
     #[error("{0}")]
     BadRequest(String),
-    #[error("invalid username or password")]
-    InvalidCredentials,
-    #[error("invalid or already used code")]
-    InvalidCode,
-    #[error("missing, invalid, expired or revoked token")]
-    InvalidToken,
-    #[error("this refresh token was already used; the session has been revoked")]
-    TokenReused,
-    #[error("this action needs a recent sign-in: send the current password as \"password\"")]
-    ReauthRequired,
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     #[error("a second factor is required")]
-    MfaRequired { mfa_token: String, expires_in: i64 },
+    MfaRequired {
+        mfa_token: SecretString,
+        expires_in: i64,
+    },
     #[error("cross-site request refused: Origin does not match the public URL")]
     Csrf,
     #[error("{0}")]
@@ -61,19 +60,42 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("{0}")]
     MethodNotAllowed(String),
-    #[error("too many failed attempts; try again later")]
-    AccountLocked { retry_after: u64 },
-    #[error("too many requests; slow down")]
-    RateLimited { retry_after: u64 },
-    #[error("the server is busy; try again shortly")]
-    Busy { retry_after: u64 },
     #[error("storage is unavailable")]
     Storage,
     #[error("internal error")]
     Internal,
 }
 
+/// The code, status and `Retry-After` of a domain refusal.
+fn refusal(err: &AuthError) -> (&'static str, StatusCode, Option<u64>) {
+    match err {
+        AuthError::InvalidCredentials => ("invalid_credentials", StatusCode::UNAUTHORIZED, None),
+        AuthError::InvalidCode => ("invalid_code", StatusCode::UNAUTHORIZED, None),
+        AuthError::InvalidToken => ("invalid_token", StatusCode::UNAUTHORIZED, None),
+        AuthError::TokenReused => ("token_reused", StatusCode::UNAUTHORIZED, None),
+        AuthError::ReauthRequired => ("reauth_required", StatusCode::FORBIDDEN, None),
+        AuthError::Locked { retry_after } => {
+            ("account_locked", StatusCode::LOCKED, Some(*retry_after))
+        }
+        AuthError::RateLimited { retry_after } => (
+            "rate_limited",
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(*retry_after),
+        ),
+        AuthError::Busy { retry_after } => {
+            ("busy", StatusCode::SERVICE_UNAVAILABLE, Some(*retry_after))
+        }
+        // Converted into other variants by `From<AuthError>`; never refusals.
+        AuthError::Conflict(_) | AuthError::Storage(_) | AuthError::Internal(_) => {
+            ("internal", StatusCode::INTERNAL_SERVER_ERROR, None)
+        }
+    }
+}
+
 impl ApiError {
+    /// `401 invalid_token`: the answer to every missing or bad credential.
+    pub const INVALID_TOKEN: ApiError = ApiError::Refused(AuthError::InvalidToken);
+
     /// An internal failure: logs `detail` (which must hold no secret) and
     /// answers with a fixed message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
@@ -84,22 +106,15 @@ impl ApiError {
     /// The contract's error code.
     pub fn code(&self) -> &'static str {
         match self {
+            ApiError::Refused(err) => refusal(err).0,
             ApiError::BadRequest(_) => "bad_request",
-            ApiError::InvalidCredentials => "invalid_credentials",
-            ApiError::InvalidCode => "invalid_code",
-            ApiError::InvalidToken => "invalid_token",
-            ApiError::TokenReused => "token_reused",
             ApiError::MfaRequired { .. } => "mfa_required",
             ApiError::Csrf => "csrf",
-            ApiError::ReauthRequired => "reauth_required",
             ApiError::RequestTimeout => "request_timeout",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::AccountLocked { .. } => "account_locked",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Busy { .. } => "busy",
             ApiError::Storage => "storage_unavailable",
             ApiError::Internal => "internal",
         }
@@ -107,9 +122,7 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::AccountLocked { retry_after }
-            | ApiError::RateLimited { retry_after }
-            | ApiError::Busy { retry_after } => Some((*retry_after).max(1)),
+            ApiError::Refused(err) => refusal(err).2.map(|secs| secs.max(1)),
             _ => None,
         }
     }
@@ -120,7 +133,10 @@ impl ApiError {
             ApiError::MfaRequired {
                 mfa_token,
                 expires_in,
-            } => (Some(mfa_token.clone()), Some(*expires_in)),
+            } => (
+                Some(mfa_token.expose_secret().to_string()),
+                Some(*expires_in),
+            ),
             _ => (None, None),
         };
         ErrorBody {
@@ -139,24 +155,29 @@ impl ApiError {
                 ApiError::MethodNotAllowed("this method is not allowed on this route".into())
             }
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(crate::http::BODY_LIMIT),
-            StatusCode::UNAUTHORIZED => ApiError::InvalidToken,
+            StatusCode::UNAUTHORIZED => ApiError::INVALID_TOKEN,
             s if s.is_server_error() => ApiError::internal(message),
-            _ => ApiError::BadRequest(message),
+            _ => ApiError::bad_request(&message),
         }
+    }
+
+    /// `400 bad_request` with a parser's message, cut before any echo of the
+    /// submitted value (`…, found {"password": …}`): a body that does not
+    /// parse may still hold a password, a code or a token.
+    pub fn bad_request(message: &str) -> Self {
+        let cut = [", found ", " found "]
+            .iter()
+            .filter_map(|echo| message.find(echo))
+            .min()
+            .unwrap_or(message.len());
+        let kept = message[..cut].trim_end_matches(['.', ',', ' ']);
+        ApiError::BadRequest(format!("{kept}."))
     }
 }
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
-            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
-            AuthError::InvalidCode => ApiError::InvalidCode,
-            AuthError::InvalidToken => ApiError::InvalidToken,
-            AuthError::TokenReused => ApiError::TokenReused,
-            AuthError::ReauthRequired => ApiError::ReauthRequired,
-            AuthError::Locked { retry_after } => ApiError::AccountLocked { retry_after },
-            AuthError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
-            AuthError::Busy { retry_after } => ApiError::Busy { retry_after },
             AuthError::Conflict(conflict) => ApiError::Conflict {
                 code: match conflict {
                     FactorConflict::AlreadyEnabled => "totp_already_enabled",
@@ -167,9 +188,9 @@ impl From<AuthError> for ApiError {
                 },
                 message: conflict.to_string(),
             },
-            AuthError::NotFound(what) => ApiError::NotFound(what.into()),
             AuthError::Storage(e) => e.into(),
             AuthError::Internal(detail) => ApiError::internal(detail),
+            refused => ApiError::Refused(refused),
         }
     }
 }
@@ -184,22 +205,15 @@ impl From<sled::Error> for ApiError {
 impl ResponseError for ApiError {
     fn status(&self) -> StatusCode {
         match self {
+            ApiError::Refused(err) => refusal(err).1,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidCredentials
-            | ApiError::InvalidCode
-            | ApiError::InvalidToken
-            | ApiError::TokenReused => StatusCode::UNAUTHORIZED,
-            ApiError::MfaRequired { .. } | ApiError::Csrf | ApiError::ReauthRequired => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::MfaRequired { .. } | ApiError::Csrf => StatusCode::FORBIDDEN,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::AccountLocked { .. } => StatusCode::LOCKED,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy { .. } | ApiError::Storage => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Storage => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -274,20 +288,29 @@ mod tests {
 
     #[test]
     fn locked_carries_retry_after_and_json() {
-        let resp = ApiError::AccountLocked { retry_after: 90 }.as_response();
+        let resp = ApiError::from(AuthError::Locked { retry_after: 90 }).as_response();
         assert_eq!(resp.status(), StatusCode::LOCKED);
         assert_eq!(resp.headers()["Retry-After"], "90");
         assert_eq!(resp.headers()["Cache-Control"], "no-store");
     }
 
     #[test]
+    fn bad_request_messages_never_echo_the_value() {
+        let parsed = r#"failed to parse "LoginTotpBody": Expected input type "object", found {"code":"123456"}."#;
+        let message = ApiError::bad_request(parsed).to_string();
+        assert!(!message.contains("123456"), "{message}");
+        assert!(message.contains("LoginTotpBody"), "{message}");
+    }
+
+    #[test]
     fn mfa_required_body_has_token() {
-        let body = ApiError::MfaRequired {
-            mfa_token: "t".into(),
+        let err = ApiError::MfaRequired {
+            mfa_token: SecretString::from("t0ken".to_string()),
             expires_in: 300,
-        }
-        .body();
+        };
+        assert!(!format!("{err:?}").contains("t0ken"), "Debug is redacted");
+        let body = err.body();
         assert_eq!(body.error, "mfa_required");
-        assert_eq!(body.mfa_token.as_deref(), Some("t"));
+        assert_eq!(body.mfa_token.as_deref(), Some("t0ken"));
     }
 }

@@ -26,6 +26,10 @@ pub struct StoredTotp {
     pub created_at: i64,
     /// Pending enrollments expire; the active secret does not.
     pub expires_at: Option<i64>,
+    /// The session that started a pending enrollment: only it may see or
+    /// confirm it.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 /// The current set of recovery-code hashes.
@@ -112,6 +116,7 @@ impl Store {
             }
             let active = StoredTotp {
                 expires_at: None,
+                session: None,
                 ..pending.clone()
             };
             t.insert(ACTIVE, encode(&active)?)?;
@@ -320,6 +325,7 @@ mod tests {
             encrypted: "enc".into(),
             created_at: 1,
             expires_at: Some(600),
+            session: Some("s1".into()),
         }
     }
 

@@ -18,8 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::{
-    client, code, code_step, disable, serve, setup, sign_in_and_enroll, start_binary, wrong_code,
-    Reply, Server, Tokens, PASSWORD,
+    begin, client, code, code_step, confirm, disable, serve, setup, sign_in_and_enroll,
+    start_binary, try_confirm, wrong_code, Reply, Server, Tokens, PASSWORD,
 };
 
 /// Requests in flight at once when flooding the server.
@@ -281,6 +281,54 @@ async fn idle_keep_alive_connections_are_closed() {
     );
 }
 
+/// Sockets the process `pid` holds open.
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// Waits (at most `limit`) until `pid` holds `sockets` sockets or fewer.
+async fn sockets_drop_to(pid: u32, sockets: usize, limit: Duration) -> bool {
+    tokio::time::timeout(limit, async {
+        while open_sockets(pid) > sockets {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_answer_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start_binary(dir.path(), &[("AUTH_IDLE_TIMEOUT_SECONDS", "2")]);
+    let pid = p.child.id();
+    let before = open_sockets(pid);
+    // A tiny receive window and thirty pipelined requests for the API docs
+    // page (megabytes of answers) never read: the server's writes stall.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let addr = socket_addr(&p.base).parse().unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let requests = "GET /docs HTTP/1.1\r\nHost: x\r\n\r\n".repeat(30);
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    let accepted = tokio::time::timeout(Duration::from_secs(30), async {
+        while open_sockets(pid) <= before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    accepted.await.expect("the server accepted the connection");
+    assert!(
+        sockets_drop_to(pid, before, Duration::from_secs(30)).await,
+        "a connection whose client stopped reading was still open 30 s later \
+         (AUTH_IDLE_TIMEOUT_SECONDS=2)"
+    );
+    drop(stream);
+}
+
 // ---------------------------------------------------------------- 3. login CSRF
 
 #[tokio::test]
@@ -400,6 +448,28 @@ async fn totp_setup_right_after_sign_in_needs_no_password() {
     let r = setup(&s, &t.access, None).await;
     assert_eq!(r.status, 200, "{}", brief(&r.body));
     assert!(r.body["secret"].is_string());
+}
+
+#[tokio::test]
+async fn another_session_cannot_read_or_confirm_a_pending_enrollment() {
+    let s = Server::start().await;
+    let owner = s.login().await;
+    let thief = s.login().await; // another session's token, say from a leaked cookie
+    let secret = begin(&s, &owner.access).await;
+    let r = s.get("/auth/totp/qr.png", Some(&thief.access)).await;
+    assert_eq!((r.status.as_u16(), r.error()), (409, "totp_not_enabled"));
+    let r = try_confirm(&s, &thief.access, &code(&secret, s.clock.now())).await;
+    assert_eq!(
+        (r.status.as_u16(), r.error()),
+        (409, "totp_not_enabled"),
+        "the owner's pending enrollment is not the thief's to confirm"
+    );
+    assert_eq!(s.get("/auth/me", Some(&owner.access)).await.status, 200);
+    assert_eq!(
+        s.get("/auth/totp/qr.png", Some(&owner.access)).await.status,
+        200
+    );
+    confirm(&s, &owner.access, &code(&secret, s.clock.now())).await;
 }
 
 #[tokio::test]
@@ -656,11 +726,11 @@ async fn check_reports_loose_modes() {
         !out.status.success(),
         "check passed with a 0755 data dir and a 0644 jwt_secret: {text}"
     );
-    let dir_shown = dir.path().display().to_string();
-    assert!(
-        text.contains("jwt_secret") || text.contains(&dir_shown),
-        "check names the loose path: {text}"
-    );
+    let real = std::fs::canonicalize(dir.path()).unwrap();
+    for (path, mode) in [(real.clone(), "0755"), (real.join("jwt_secret"), "0644")] {
+        let line = format!("{} has mode {mode}", path.display());
+        assert!(text.contains(&line), "check says {line:?}: {text}");
+    }
 }
 
 // ---------------------------------------------------------------- 8. /metrics token

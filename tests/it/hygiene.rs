@@ -216,3 +216,36 @@ async fn static_files_revalidate_with_their_etag() {
     assert_eq!(changed.status, 200);
     assert_eq!(s.get("/static/missing.js", None).await.error(), "not_found");
 }
+
+#[tokio::test]
+async fn a_body_that_does_not_parse_is_never_echoed_back() {
+    let s = Server::start().await;
+    let token = "mfa-token-that-must-not-come-back";
+    for (path, body) in [
+        (
+            "/auth/login/totp",
+            json!({"mfa_token": token, "code": 987654}),
+        ),
+        (
+            "/auth/login/totp",
+            json!({"mfa_token": token, "code": "987654", "recovery_code": "ABCDE-FGHIJ"}),
+        ),
+        ("/auth/login", json!(["admin", token])),
+        (
+            "/auth/login",
+            json!({"username": "admin", "password": [token]}),
+        ),
+        ("/auth/refresh", json!({"refresh_token": {"t": token}})),
+    ] {
+        let r = s.post(path, body.clone(), None).await;
+        assert_eq!(
+            (r.status.as_u16(), r.error()),
+            (400, "bad_request"),
+            "{body}"
+        );
+        let text = r.body.to_string();
+        for secret in [token, "987654", "ABCDE-FGHIJ"] {
+            assert!(!text.contains(secret), "{path} echoed {secret}: {text}");
+        }
+    }
+}

@@ -87,7 +87,7 @@ impl HealthApi {
                 presented.trim().as_bytes(),
                 token.expose_secret().as_bytes(),
             ) {
-                return Err(ApiError::InvalidToken);
+                return Err(ApiError::INVALID_TOKEN);
             }
         }
         Ok(PlainText(

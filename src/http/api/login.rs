@@ -12,7 +12,7 @@ use crate::auth::events::{Event, Kind};
 use crate::auth::factors::SecondFactor;
 use crate::auth::login::{Outcome, PasswordStep};
 use crate::auth::sessions::TokenPair;
-use crate::auth::Client;
+use crate::auth::{AuthError, Client};
 use crate::base::secret::{ExposeSecret, SecretString};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
@@ -130,7 +130,7 @@ fn answer(state: &AppState, jar: &CookieJar, outcome: Outcome) -> ApiResult<Json
             mfa_token,
             expires_in,
         } => Err(ApiError::MfaRequired {
-            mfa_token: mfa_token.expose_secret().to_string(),
+            mfa_token,
             expires_in,
         }),
     }
@@ -214,7 +214,7 @@ impl LoginApi {
         let presented: SecretString = match from_body {
             Some(token) => token,
             None => {
-                let cookie = jar.get(REFRESH_COOKIE).ok_or(ApiError::InvalidToken)?;
+                let cookie = jar.get(REFRESH_COOKIE).ok_or(ApiError::INVALID_TOKEN)?;
                 super::check_csrf(req, state)?;
                 SecretString::from(cookie.value_str().to_string())
             }
@@ -224,7 +224,7 @@ impl LoginApi {
             login.refresh(&client, &presented, now, events).await
         })
         .await;
-        if matches!(result, Err(ApiError::TokenReused)) {
+        if matches!(result, Err(ApiError::Refused(AuthError::TokenReused))) {
             cookies::clear(jar, &state.config);
         }
         let pair = result?;
@@ -245,7 +245,7 @@ impl LoginApi {
         let event = Event::new(Kind::SessionRevoked, client.ip)
             .session(sid)
             .detail("reason=logout");
-        crate::http::audit::record(&self.state, &[event]);
+        crate::http::audit::record(&self.state, &[event]).await;
         cookies::clear(jar, &self.state.config);
         Ok(LogoutResponse::Done)
     }

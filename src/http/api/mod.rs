@@ -189,7 +189,7 @@ pub async fn decide<T>(
 ) -> ApiResult<T> {
     let mut events = Events::new();
     let result = decision(&mut events, state.now()).await;
-    audit::record(state, &events);
+    audit::record(state, &events).await;
     result.map_err(ApiError::from)
 }
 
@@ -308,7 +308,7 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
         T::parse_from_json(Some(value))
             .map(|v| OptionalJson(Some(v)))
-            .map_err(|e| ApiError::BadRequest(e.into_message()).into())
+            .map_err(|e| ApiError::bad_request(&e.into_message()).into())
     }
 }
 

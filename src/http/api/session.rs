@@ -100,7 +100,7 @@ impl SessionApi {
         let event = Event::new(Kind::SessionRevoked, client.ip)
             .session(current)
             .detail(format!("reason=others count={revoked}"));
-        audit::record(&self.state, &[event]);
+        audit::record(&self.state, &[event]).await;
         Ok(RevokedResponse::Done)
     }
 
@@ -118,7 +118,7 @@ impl SessionApi {
         let event = Event::new(Kind::SessionRevoked, client.ip)
             .session(&id.0)
             .detail(format!("by={}", auth.principal().session.id));
-        audit::record(&self.state, &[event]);
+        audit::record(&self.state, &[event]).await;
         Ok(RevokedResponse::Done)
     }
 }

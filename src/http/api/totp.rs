@@ -142,7 +142,12 @@ impl TotpApi {
                 .await
         })
         .await?;
-        let e = state.auth.factors().begin_enrollment(state.now()).await?;
+        let sid = &principal.session.id;
+        let e = state
+            .auth
+            .factors()
+            .begin_enrollment(sid, state.now())
+            .await?;
         let png = base64::engine::general_purpose::STANDARD.encode(&e.qr_png);
         Ok(Json(SetupResponse {
             secret: e.secret.expose_secret().to_string(),
@@ -153,12 +158,9 @@ impl TotpApi {
 
     /// The pending enrollment's QR code as a PNG image.
     #[oai(path = "/auth/totp/qr.png", method = "get")]
-    async fn qr(&self, _auth: Auth) -> ApiResult<QrResponse> {
-        let e = self
-            .state
-            .auth
-            .factors()
-            .pending_enrollment(self.state.now())?;
+    async fn qr(&self, auth: Auth) -> ApiResult<QrResponse> {
+        let (state, sid) = (&self.state, &auth.principal().session.id);
+        let e = state.auth.factors().pending_enrollment(sid, state.now())?;
         Ok(QrResponse::Png(Binary(e.qr_png)))
     }
 

@@ -119,7 +119,7 @@ impl VerifyApi {
         state.metrics.count(Kind::VerifyDenied);
         let location = (nginx || browser).then_some(login);
         VerifyResponse::Denied(
-            Json(ApiError::InvalidToken.body()),
+            Json(ApiError::INVALID_TOKEN.body()),
             location,
             NO_STORE.into(),
         )
