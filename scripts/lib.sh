@@ -108,7 +108,8 @@ hash_password() {
 # the JSON answer. Returns 1 (saying the status on stderr) unless it is 200.
 soloauth_login() {
   local out code
-  out=$(python3 -c 'import json, sys; print(json.dumps({"username": sys.argv[1], "password": sys.argv[2]}))' "$1" "$2" |
+  # The password goes through the environment, not argv (which `ps` shows).
+  out=$(SOLOAUTH_USER=$1 SOLOAUTH_PASS=$2 python3 -c 'import json, os; print(json.dumps({"username": os.environ["SOLOAUTH_USER"], "password": os.environ["SOLOAUTH_PASS"]}))' |
     curl -s --max-time 60 -w '\n%{http_code}' -H 'Content-Type: application/json' --data-binary @- \
       "$SOLOAUTH_URL/auth/login") || { echo "login as $1: curl failed" >&2; return 1; }
   code=${out##*$'\n'}
