@@ -25,10 +25,10 @@ use poem::Request;
 use poem_openapi::types::ParseFromJSON;
 use poem_openapi::{ApiExtractor, ExtractParamOptions};
 use serde_json::Value;
+use soloauth::auth::{recovery, totp};
 use soloauth::http::api::login::{LoginBody, LoginRequest, LoginTotpBody, RefreshBody};
 use soloauth::http::api::totp::{CodeBody, DisableBody};
 use soloauth::http::api::OptionalJson;
-use soloauth::auth::{recovery, totp};
 
 const NOW: i64 = 1_800_000_000;
 const SECRET: &[u8; 20] = b"12345678901234567890"; // RFC 6238's test secret
