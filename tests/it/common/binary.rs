@@ -123,6 +123,25 @@ impl Process {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// The logs, once every one of `needles` is in them. The server writes a
+    /// line before it answers, but the threads that read its output may be
+    /// a moment behind the answer: wait for them (at most 30 s).
+    pub async fn logs_with(&self, needles: &[&str]) -> String {
+        let wait = async {
+            loop {
+                let logs = self.all_logs();
+                if needles.iter().all(|n| logs.contains(n)) {
+                    return logs;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(30), wait).await {
+            Ok(logs) => logs,
+            Err(_) => panic!("{needles:?} never reached the logs: {}", self.all_logs()),
+        }
+    }
+
     /// SIGKILL, no chance to flush.
     pub fn kill9(&mut self) {
         self.child.kill().unwrap();
