@@ -1037,7 +1037,7 @@ proptest! {
         ]),
         rd in prop::option::of(any::<String>()),
     ) {
-        let link = login_url(public, rd.as_deref());
+        let link = login_url(public, rd.as_deref(), None);
         let url = Url::parse(&link).unwrap();
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         match &rd {

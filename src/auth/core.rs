@@ -99,6 +99,7 @@ impl AuthCore {
             session_policy: SessionPolicy {
                 access_ttl: config.access_ttl,
                 refresh_ttl: config.refresh_ttl,
+                max_age: config.session_max_age,
                 refresh_grace: config.refresh_grace_seconds,
                 reauth_seconds: config.reauth_seconds,
             },

@@ -30,6 +30,10 @@ pub enum AuthError {
     TokenReused,
     #[error("this action needs a recent sign-in: send the current password as \"password\"")]
     ReauthRequired,
+    #[error("this app needs a sign-in with a second factor (a TOTP code or a passkey)")]
+    SecondFactorRequired,
+    #[error("access to this app is denied")]
+    Forbidden,
     #[error("too many failed attempts; try again later")]
     Locked { retry_after: u64 },
     #[error("too many requests; slow down")]

@@ -52,7 +52,9 @@ pub enum Kind {
     Refreshed,
     RefreshRefused,
     VerifyAllowed,
+    VerifyBypassed,
     VerifyDenied,
+    VerifyForbidden,
     VerifyRedirected,
 }
 
@@ -80,6 +82,8 @@ impl Kind {
             Kind::RefreshRefused => "refresh_refused",
             Kind::VerifyAllowed => "verify_allowed",
             Kind::VerifyDenied => "verify_denied",
+            Kind::VerifyBypassed => "verify_bypassed",
+            Kind::VerifyForbidden => "verify_forbidden",
             Kind::VerifyRedirected => "verify_redirected",
         }
     }

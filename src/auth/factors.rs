@@ -304,10 +304,12 @@ impl Factors<'_> {
     }
 
     /// After a right password: a single-use `mfa_token` for the code step.
-    pub async fn start_challenge(&self, now: i64) -> AuthResult<SecretString> {
+    /// `remember` is the login's, for the session the second step starts.
+    pub async fn start_challenge(&self, remember: bool, now: i64) -> AuthResult<SecretString> {
         let token = random_token(32);
         let challenge = MfaChallenge {
             expires_at: now + MFA_TTL,
+            remember,
         };
         self.store
             .put_mfa_challenge(&challenge_key(token.expose_secret()), &challenge)?;
@@ -317,6 +319,7 @@ impl Factors<'_> {
 
     /// Completes a challenge. The token is single-use: any attempt, right or
     /// wrong, ends it (a wrong code means starting again from the password).
+    /// Returns the login's "remember me".
     pub async fn complete_challenge(
         &self,
         mfa_token: &SecretString,
@@ -324,10 +327,12 @@ impl Factors<'_> {
         client: &Client,
         now: i64,
         events: &mut Events,
-    ) -> AuthResult<()> {
+    ) -> AuthResult<bool> {
         let key = challenge_key(mfa_token.expose_secret());
-        let live = self.store.mfa_challenge(&key, now)?.is_some();
-        if !live || !self.store.take_mfa_challenge(&key)? {
+        let Some(challenge) = self.store.mfa_challenge(&key, now)? else {
+            return Err(AuthError::InvalidToken);
+        };
+        if !self.store.take_mfa_challenge(&key)? {
             return Err(AuthError::InvalidToken);
         }
         let ok = match factor {
@@ -336,7 +341,7 @@ impl Factors<'_> {
         };
         self.store.flush().await?;
         if ok {
-            Ok(())
+            Ok(challenge.remember)
         } else {
             Err(AuthError::InvalidCode)
         }
@@ -357,11 +362,11 @@ mod tests {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
         let keep = sessions
-            .start(vec!["pwd".into()], &client(), kit.now())
+            .start(vec!["pwd".into()], &client(), true, kit.now())
             .await
             .unwrap();
         let other = sessions
-            .start(vec!["pwd".into()], &client(), kit.now())
+            .start(vec!["pwd".into()], &client(), true, kit.now())
             .await
             .unwrap();
         let (_, codes) = enroll(&kit, &keep.session.id).await;

@@ -23,6 +23,8 @@ pub struct PasswordStep {
     pub password: SecretString,
     /// A current TOTP code, to sign in in one step when TOTP is on.
     pub totp_code: Option<SecretString>,
+    /// Cookies that outlive the browser session ("remember me").
+    pub remember: bool,
 }
 
 /// Where a sign-in stands after a step.
@@ -78,7 +80,7 @@ impl LoginFlow<'_> {
                     .filter(|c| !c.expose_secret().trim().is_empty());
                 let Some(code) = code else {
                     return Ok(FirstStep::Challenge(
-                        self.factors.start_challenge(now).await?,
+                        self.factors.start_challenge(step.remember, now).await?,
                     ));
                 };
                 if !self.factors.verify_totp(&code, now).await? {
@@ -98,7 +100,7 @@ impl LoginFlow<'_> {
                 if amr.len() > 1 {
                     events.push(Event::new(Kind::MfaSuccess, client.ip));
                 }
-                self.finish(client, amr, now, events).await
+                self.finish(client, amr, step.remember, now, events).await
             }
         }
     }
@@ -112,7 +114,8 @@ impl LoginFlow<'_> {
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Outcome> {
-        self.lockout
+        let remember = self
+            .lockout
             .guarded(client, "login_totp", now, events, async |own| {
                 let factors = &self.factors;
                 factors
@@ -121,8 +124,8 @@ impl LoginFlow<'_> {
             })
             .await?;
         events.push(Event::new(Kind::MfaSuccess, client.ip));
-        self.finish(client, vec!["pwd".into(), "otp".into()], now, events)
-            .await
+        let amr = vec!["pwd".into(), "otp".into()];
+        self.finish(client, amr, remember, now, events).await
     }
 
     /// Every factor checked out: the client's failures are forgotten and a
@@ -131,6 +134,7 @@ impl LoginFlow<'_> {
         &self,
         client: &Client,
         amr: Vec<String>,
+        remember: bool,
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Outcome> {
@@ -138,7 +142,7 @@ impl LoginFlow<'_> {
         let detail = format!("amr={}", amr.join("+"));
         // TOTP is on exactly when the sign-in needed a second factor.
         let totp_enabled = amr.len() > 1;
-        let pair = self.sessions.start(amr, client, now).await?;
+        let pair = self.sessions.start(amr, client, remember, now).await?;
         events.push(
             Event::new(Kind::LoginSuccess, client.ip)
                 .session(&pair.session.id)
@@ -226,6 +230,7 @@ mod tests {
             username: secret("admin"),
             password: secret(password),
             totp_code: code,
+            remember: true,
         }
     }
 

@@ -10,6 +10,7 @@
 //!   step, finishing into a session, refresh, re-authentication;
 //! - [`lockout`]: rate limits and lockouts, reserved before any check;
 //! - [`sessions`], [`factors`]: sessions and the second factor;
+//! - [`forward`]: forward auth's verdict for a request under a rule;
 //! - [`password`], [`tokens`], [`refresh`], [`totp`], [`recovery`],
 //!   [`vault`]: the primitives;
 //! - [`events`]: what a decision produced, for the audit log and metrics;
@@ -19,6 +20,7 @@ pub mod core;
 pub mod error;
 pub mod events;
 pub mod factors;
+pub mod forward;
 pub mod lockout;
 pub mod login;
 pub mod password;

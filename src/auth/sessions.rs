@@ -1,5 +1,12 @@
 //! Session lifecycle: start after a login, rotate on refresh, authenticate
-//! access tokens, revoke.
+//! access tokens and session cookies, revoke.
+//!
+//! A session ends at logout or revocation, after `refresh_ttl` seconds with
+//! no activity (any authenticated request, forward auth included), or
+//! `max_age` seconds after its login, whichever comes first. Besides the
+//! access and refresh tokens, a login mints a session cookie secret: it
+//! lives as long as the session and is accepted by forward auth alone, so
+//! an app's background requests pass long after the access token expired.
 //!
 //! [`Sessions`] is a narrow service over the store and the token keys, with
 //! the lifetimes it applies; every function takes `now`. Every function that
@@ -11,8 +18,9 @@ use std::sync::Arc;
 use super::refresh;
 use super::tokens::{AccessClaims, JwtKeys};
 use super::{AuthError, AuthResult, Client};
+use crate::base::secret::ct_eq;
 use crate::base::secret::SecretString;
-use crate::storage::sessions::{Rotation, Session, TOUCH_INTERVAL};
+use crate::storage::sessions::{Lifetime, Rotation, Session, TOUCH_INTERVAL};
 use crate::storage::Store;
 
 /// How long tokens and sessions live.
@@ -20,8 +28,11 @@ use crate::storage::Store;
 pub struct SessionPolicy {
     /// Access-token lifetime, seconds.
     pub access_ttl: i64,
-    /// Refresh-token lifetime (sliding), seconds.
+    /// Idle limit of a session and lifetime of its refresh token (sliding),
+    /// seconds.
     pub refresh_ttl: i64,
+    /// Absolute limit of a session after its login, seconds.
+    pub max_age: i64,
     /// A refresh token presented again this soon after its rotation is a
     /// race, not a theft (seconds).
     pub refresh_grace: i64,
@@ -30,11 +41,36 @@ pub struct SessionPolicy {
     pub reauth_seconds: i64,
 }
 
+impl SessionPolicy {
+    /// The sliding and absolute limits as the store applies them.
+    pub fn lifetime(&self) -> Lifetime {
+        Lifetime {
+            idle: self.refresh_ttl,
+            max_age: self.max_age,
+        }
+    }
+}
+
 /// A new access token and refresh token for a session.
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: SecretString,
+    /// The session cookie's value: only at login (a refresh keeps it).
+    pub session_secret: Option<SecretString>,
     pub session: Session,
+}
+
+/// Who forward auth found behind a request.
+#[derive(Debug, Clone)]
+pub struct Passport {
+    pub session_id: String,
+    /// The session signed in with a second factor (`otp` or `hwk`).
+    pub second_factor: bool,
+}
+
+/// Whether an `amr` list holds a second factor.
+pub fn has_second_factor(amr: &[String]) -> bool {
+    amr.iter().any(|m| m == "otp" || m == "hwk")
 }
 
 /// An authenticated request: valid access token, live session.
@@ -75,32 +111,40 @@ impl Sessions<'_> {
         Ok(TokenPair {
             access_token,
             refresh_token,
+            session_secret: None,
             session,
         })
     }
 
-    /// Starts a session for the admin after a complete login.
+    /// Starts a session for the admin after a complete login; `remember`
+    /// makes its cookies outlive the browser session.
     pub async fn start(
         &self,
         amr: Vec<String>,
         client: &Client,
+        remember: bool,
         now: i64,
     ) -> AuthResult<TokenPair> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let refresh = refresh::mint(&id);
+        let cookie = refresh::mint(&id);
         let session = Session {
             id,
             created_at: now,
             last_seen_at: now,
-            expires_at: now + self.policy.refresh_ttl,
+            expires_at: self.policy.lifetime().deadline(now, now),
             ip: client.ip.to_string(),
             user_agent: client.user_agent.clone(),
             amr,
             refresh_hash: refresh.hash,
+            cookie_hash: cookie.hash,
+            remember,
         };
         self.store.put_session(&session)?;
         self.store.flush().await?;
-        self.pair(session, refresh.token, now)
+        let mut pair = self.pair(session, refresh.token, now)?;
+        pair.session_secret = Some(cookie.token);
+        Ok(pair)
     }
 
     /// Rotates a refresh token: the presented one dies, a new pair is returned.
@@ -118,7 +162,7 @@ impl Sessions<'_> {
             &presented_hash,
             &next.hash,
             now,
-            now + self.policy.refresh_ttl,
+            self.policy.lifetime(),
             self.policy.refresh_grace,
         )?;
         self.store.flush().await?;
@@ -144,30 +188,57 @@ impl Sessions<'_> {
         Ok(Principal { claims, session })
     }
 
-    /// Records activity on an authenticated session (at most once a minute;
-    /// not flushed: a lost `last_seen_at` is harmless).
+    /// Records activity on an authenticated session, sliding its idle
+    /// deadline (at most once a minute; not flushed).
     pub fn touch(&self, principal: &Principal, now: i64) -> AuthResult<()> {
-        Ok(self.store.touch_session(&principal.session, now)?)
+        let lifetime = self.policy.lifetime();
+        Ok(self
+            .store
+            .touch_session(&principal.session, now, lifetime)?)
     }
 
-    /// Forward auth's check: [`Sessions::authenticate`] reading only the
-    /// session's times, and recording activity (at most every
-    /// [`TOUCH_INTERVAL`] seconds).
-    pub fn check_access(&self, token: &str, now: i64) -> AuthResult<Arc<AccessClaims>> {
-        let claims = self
-            .keys
-            .verify(token, now)
-            .ok_or(AuthError::InvalidToken)?;
-        let clock = self
-            .store
-            .live_session_clock(&claims.sid, now)?
-            .ok_or(AuthError::InvalidToken)?;
-        if now - clock.last_seen_at >= TOUCH_INTERVAL {
-            if let Some(session) = self.store.live_session(&claims.sid, now)? {
-                self.store.touch_session(&session, now)?;
+    /// Forward auth's check of an access token: [`Sessions::authenticate`]
+    /// reading only what it needs of the session, and recording activity.
+    pub fn pass_access_token(&self, token: &str, now: i64) -> AuthResult<Option<Passport>> {
+        let Some(claims) = self.keys.verify(token, now) else {
+            return Ok(None);
+        };
+        self.pass_session(&claims.sid, now, |_| true)
+    }
+
+    /// Forward auth's check of a session cookie: the session it names is
+    /// live and the cookie's secret is the one minted at its login.
+    pub fn pass_session_cookie(&self, cookie: &str, now: i64) -> AuthResult<Option<Passport>> {
+        let Some((sid, hash)) = refresh::parse(cookie) else {
+            return Ok(None);
+        };
+        self.pass_session(sid, now, |stored| ct_eq(stored.as_bytes(), hash.as_bytes()))
+    }
+
+    /// The passport of live session `sid` if `proof` accepts its cookie
+    /// hash; records activity (at most every [`TOUCH_INTERVAL`] seconds).
+    fn pass_session(
+        &self,
+        sid: &str,
+        now: i64,
+        proof: impl Fn(&str) -> bool,
+    ) -> AuthResult<Option<Passport>> {
+        let Some(gate) = self.store.live_session_gate(sid, now)? else {
+            return Ok(None);
+        };
+        if !proof(&gate.cookie_hash) {
+            return Ok(None);
+        }
+        if now - gate.last_seen_at >= TOUCH_INTERVAL {
+            if let Some(session) = self.store.live_session(sid, now)? {
+                self.store
+                    .touch_session(&session, now, self.policy.lifetime())?;
             }
         }
-        Ok(claims)
+        Ok(Some(Passport {
+            session_id: sid.to_string(),
+            second_factor: has_second_factor(&gate.amr),
+        }))
     }
 
     /// Every live session, newest first.
@@ -201,7 +272,7 @@ mod tests {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
         let pair = sessions
-            .start(vec!["pwd".into()], &client(), NOW)
+            .start(vec!["pwd".into()], &client(), true, NOW)
             .await
             .unwrap();
         let p = sessions.authenticate(&pair.access_token, NOW + 60).unwrap();
@@ -222,7 +293,7 @@ mod tests {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
         let first = sessions
-            .start(vec!["pwd".into()], &client(), NOW)
+            .start(vec!["pwd".into()], &client(), true, NOW)
             .await
             .unwrap();
         let old = first.refresh_token.expose_secret().to_string();
@@ -251,11 +322,11 @@ mod tests {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
         let a = sessions
-            .start(vec!["pwd".into()], &client(), NOW)
+            .start(vec!["pwd".into()], &client(), true, NOW)
             .await
             .unwrap();
         let b = sessions
-            .start(vec!["pwd".into()], &client(), NOW)
+            .start(vec!["pwd".into()], &client(), true, NOW)
             .await
             .unwrap();
         assert_eq!(sessions.revoke_others(&b.session.id).await.unwrap(), 1);

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use crate::base::rules::{Policy, Rules};
 use crate::base::secret::{ExposeSecret, SecretString};
 
 /// Minimum length of a JWT signing secret, in bytes.
@@ -45,6 +46,9 @@ pub const KNOWN_VARS: &[&str] = &[
     "AUTH_REFRESH_GRACE_SECONDS",
     "AUTH_IDLE_TIMEOUT_SECONDS",
     "AUTH_METRICS_TOKEN",
+    "AUTH_SESSION_MAX_DAYS",
+    "AUTH_RULES",
+    "AUTH_DEFAULT_POLICY",
 ];
 
 /// Variables that hold secrets and may also come from `NAME_FILE`.
@@ -109,6 +113,10 @@ pub struct Config {
     pub idle_timeout: std::time::Duration,
     /// The Bearer token `/metrics` asks for, when set.
     pub metrics_token: Option<SecretString>,
+    /// A session ends this long after its login, however active (seconds).
+    pub session_max_age: i64,
+    /// Forward auth's access rules and default policy.
+    pub rules: Rules,
 }
 
 /// Collects problems while reading, so all are reported together.
@@ -391,6 +399,30 @@ impl Config {
         let idle_timeout =
             std::time::Duration::from_secs(u64::from(r.number("AUTH_IDLE_TIMEOUT_SECONDS", 60, 1)));
 
+        let session_max_age = i64::from(r.number("AUTH_SESSION_MAX_DAYS", 30, 1)) * 86_400;
+        let default_policy = match r.var("AUTH_DEFAULT_POLICY").as_deref().map(str::trim) {
+            None => Policy::OneFactor,
+            Some("bypass") => {
+                r.problems.push(
+                    "AUTH_DEFAULT_POLICY=bypass would let any unproxied request through; \
+                     use bypass rules for the paths to open"
+                        .into(),
+                );
+                Policy::OneFactor
+            }
+            Some(name) => Policy::parse(name).unwrap_or_else(|| {
+                r.problems.push(format!(
+                    "AUTH_DEFAULT_POLICY={name:?} must be one_factor, two_factor or deny"
+                ));
+                Policy::OneFactor
+            }),
+        };
+        let rules = Rules::parse(&r.var("AUTH_RULES").unwrap_or_default(), default_policy)
+            .unwrap_or_else(|problems| {
+                r.problems.extend(problems);
+                Rules::none(default_policy)
+            });
+
         let log_format = match r.var("AUTH_LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -434,6 +466,8 @@ impl Config {
             refresh_grace_seconds,
             idle_timeout,
             metrics_token,
+            session_max_age,
+            rules,
         })
     }
 }

@@ -36,14 +36,44 @@ pub fn original_url(headers: &HeaderMap) -> Option<String> {
     (web && url.host_str().is_some() && candidate.len() <= MAX_RD).then(|| url.to_string())
 }
 
-/// The login page, with `rd` when the original URL is known.
-pub fn login_url(public_url: &str, original: Option<&str>) -> String {
-    match original {
-        Some(rd) => {
-            let encoded: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-            format!("{public_url}/?rd={encoded}")
-        }
-        None => format!("{public_url}/"),
+/// The host and raw path (query included) of the original request, for
+/// the access rules.
+pub fn original_target(headers: &HeaderMap) -> Option<(String, String)> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(full) = header("x-original-url") {
+        let url = Url::parse(full).ok()?;
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        return Some((url.host_str()?.to_string(), path));
+    }
+    let host = header("x-forwarded-host")?.split(',').next()?.trim();
+    let uri = header("x-forwarded-uri").unwrap_or("/");
+    Some((host.to_string(), uri.to_string()))
+}
+
+/// Why the login page is shown: a second factor for an app that needs one.
+pub const NEED_TWO_FACTOR: &str = "two_factor";
+
+/// The login page, with `rd` when the original URL is known, and `need`
+/// when a sign-in is not enough.
+pub fn login_url(public_url: &str, original: Option<&str>, need: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(rd) = original {
+        query.append_pair("rd", rd);
+    }
+    if let Some(need) = need {
+        query.append_pair("need", need);
+    }
+    match query.finish() {
+        q if q.is_empty() => format!("{public_url}/"),
+        q => format!("{public_url}/?{q}"),
     }
 }
 
@@ -134,13 +164,22 @@ mod tests {
         assert_eq!(
             login_url(
                 "https://auth.example.com",
-                Some("https://app.example.com/a?b=1&c=2")
+                Some("https://app.example.com/a?b=1&c=2"),
+                None
             ),
             "https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fa%3Fb%3D1%26c%3D2"
         );
         assert_eq!(
-            login_url("https://auth.example.com", None),
+            login_url("https://auth.example.com", None, None),
             "https://auth.example.com/"
+        );
+        assert_eq!(
+            login_url(
+                "https://auth.example.com",
+                Some("https://a.example.com/"),
+                Some(NEED_TWO_FACTOR)
+            ),
+            "https://auth.example.com/?rd=https%3A%2F%2Fa.example.com%2F&need=two_factor"
         );
     }
 

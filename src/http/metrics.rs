@@ -156,6 +156,8 @@ impl Metrics {
             Kind::RefreshRefused => Some((&self.refreshes, "invalid")),
             Kind::VerifyAllowed => Some((&self.verify, "allowed")),
             Kind::VerifyDenied => Some((&self.verify, "denied")),
+            Kind::VerifyBypassed => Some((&self.verify, "bypassed")),
+            Kind::VerifyForbidden => Some((&self.verify, "forbidden")),
             Kind::VerifyRedirected => Some((&self.verify, "redirected")),
             _ => None,
         };

@@ -43,6 +43,9 @@ pub struct RecoveryCodes {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MfaChallenge {
     pub expires_at: i64,
+    /// The login's "remember me", for the session the code step starts.
+    #[serde(default)]
+    pub remember: bool,
 }
 
 fn tx_get<T: serde::de::DeserializeOwned, E>(
@@ -393,11 +396,23 @@ mod tests {
     fn mfa_challenges_expire_and_are_taken_once() {
         let (_d, s) = store();
         let key = [7u8; 32];
-        s.put_mfa_challenge(&key, &MfaChallenge { expires_at: 100 })
-            .unwrap();
+        s.put_mfa_challenge(
+            &key,
+            &MfaChallenge {
+                expires_at: 100,
+                remember: true,
+            },
+        )
+        .unwrap();
         assert!(s.mfa_challenge(&key, 50).unwrap().is_some());
-        s.put_mfa_challenge(&key, &MfaChallenge { expires_at: 100 })
-            .unwrap();
+        s.put_mfa_challenge(
+            &key,
+            &MfaChallenge {
+                expires_at: 100,
+                remember: true,
+            },
+        )
+        .unwrap();
         assert!(s.mfa_challenge(&key, 100).unwrap().is_none(), "expired");
         assert!(s.take_mfa_challenge(&key).unwrap());
         assert!(!s.take_mfa_challenge(&key).unwrap());

@@ -10,6 +10,10 @@
 //! client): refused, session untouched. Later it is reuse: the session is
 //! deleted (revoked) in the same transaction. Deleting a session is revoking
 //! it: every access token naming it fails on its next use.
+//!
+//! A session's `expires_at` is its idle deadline, slid forward by activity
+//! but never past its absolute end (`created_at` + the maximum age): the
+//! one field every check reads.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{abort, ConflictableTransactionError, TransactionError, Transactional};
@@ -30,6 +34,17 @@ pub struct Session {
     pub amr: Vec<String>,
     /// Hex SHA-256 of the current refresh token's random part.
     pub refresh_hash: String,
+    /// Hex SHA-256 of the session cookie's random part (empty in sessions
+    /// from before session cookies: they never match).
+    #[serde(default)]
+    pub cookie_hash: String,
+    /// Whether the cookies outlive the browser session ("remember me").
+    #[serde(default = "remembered")]
+    pub remember: bool,
+}
+
+fn remembered() -> bool {
+    true
 }
 
 /// Everything but the refresh token's hash, which is a secret too.
@@ -41,7 +56,9 @@ impl std::fmt::Debug for Session {
             .field("last_seen_at", &self.last_seen_at)
             .field("expires_at", &self.expires_at)
             .field("amr", &self.amr)
+            .field("remember", &self.remember)
             .field("refresh_hash", &"[REDACTED]")
+            .field("cookie_hash", &"[REDACTED]")
             .finish_non_exhaustive()
     }
 }
@@ -49,12 +66,31 @@ impl std::fmt::Debug for Session {
 /// How often a session's `last_seen_at` is rewritten, at most, in seconds.
 pub const TOUCH_INTERVAL: i64 = 60;
 
-/// A session's times: all that forward auth's hot path reads of the record
-/// (the other fields are skipped, not allocated).
+/// All that forward auth's hot path reads of a session record (the other
+/// fields are skipped, not allocated).
 #[derive(Deserialize)]
-pub struct SessionClock {
+pub struct SessionGate {
+    pub created_at: i64,
     pub expires_at: i64,
     pub last_seen_at: i64,
+    pub amr: Vec<String>,
+    #[serde(default)]
+    pub cookie_hash: String,
+}
+
+/// How long sessions live: `idle` seconds after the last activity, at most
+/// `max_age` seconds after login.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetime {
+    pub idle: i64,
+    pub max_age: i64,
+}
+
+impl Lifetime {
+    /// The idle deadline of a session created at `created_at`, active `now`.
+    pub fn deadline(&self, created_at: i64, now: i64) -> i64 {
+        (now + self.idle).min(created_at + self.max_age)
+    }
 }
 
 /// What a rotation attempt found.
@@ -102,16 +138,16 @@ impl Store {
             .filter(|s| s.expires_at > now))
     }
 
-    /// The times of session `id` if it exists and has not expired at `now`.
-    pub fn live_session_clock(
+    /// What forward auth needs of session `id`, if it is live at `now`.
+    pub fn live_session_gate(
         &self,
         id: &str,
         now: i64,
-    ) -> Result<Option<SessionClock>, sled::Error> {
+    ) -> Result<Option<SessionGate>, sled::Error> {
         Ok(self
             .sessions
             .get(id.as_bytes())?
-            .and_then(|raw| decode::<SessionClock>(&raw))
+            .and_then(|raw| decode::<SessionGate>(&raw))
             .filter(|c| c.expires_at > now))
     }
 
@@ -128,14 +164,21 @@ impl Store {
         Ok(all)
     }
 
-    /// Records activity on a session at most once a minute (not flushed: a
-    /// lost `last_seen_at` update is harmless).
-    pub fn touch_session(&self, session: &Session, now: i64) -> Result<(), sled::Error> {
+    /// Records activity on a session at most once a minute, sliding its
+    /// idle deadline (not flushed: a lost update costs at most a minute of
+    /// idle time).
+    pub fn touch_session(
+        &self,
+        session: &Session,
+        now: i64,
+        lifetime: Lifetime,
+    ) -> Result<(), sled::Error> {
         if now - session.last_seen_at < TOUCH_INTERVAL {
             return Ok(());
         }
         let updated = Session {
             last_seen_at: now,
+            expires_at: lifetime.deadline(session.created_at, now),
             ..session.clone()
         };
         // Compare-and-swap so a concurrent rotation is never overwritten.
@@ -180,7 +223,7 @@ impl Store {
     }
 
     /// Atomically rotates session `sid` from `presented` to `new_hash`, sliding
-    /// its expiry to `new_expiry` (not flushed: call [`Store::flush`]). A
+    /// its idle deadline (not flushed: call [`Store::flush`]). A
     /// token rotated out at most `grace` seconds ago (whole seconds, so a
     /// retry a moment under `grace` later is never counted as reuse) is
     /// [`Rotation::Raced`]; `grace` 0 turns this off.
@@ -190,7 +233,7 @@ impl Store {
         presented: &str,
         new_hash: &str,
         now: i64,
-        new_expiry: i64,
+        lifetime: Lifetime,
         grace: i64,
     ) -> Result<Rotation, sled::Error> {
         let result = (&self.sessions, &self.retired_refresh).transaction(|(sessions, retired)| {
@@ -217,6 +260,7 @@ impl Store {
                     None => abort(Rotation::Invalid),
                 };
             }
+            let new_expiry = lifetime.deadline(session.created_at, now);
             let updated = Session {
                 refresh_hash: new_hash.to_string(),
                 last_seen_at: now,
@@ -288,21 +332,28 @@ mod tests {
             user_agent: "test".into(),
             amr: vec!["pwd".into()],
             refresh_hash: hash.to_string(),
+            cookie_hash: String::new(),
+            remember: true,
         }
     }
+
+    const LIFE: Lifetime = Lifetime {
+        idle: 1_800,
+        max_age: 1_900,
+    };
 
     #[test]
     fn rotate_then_reuse_revokes() {
         let (_dir, store) = store();
         store.put_session(&session("s1", "h1")).unwrap();
         assert!(matches!(
-            store.rotate_refresh("s1", "h1", "h2", 200, 2_000, 0).unwrap(),
+            store.rotate_refresh("s1", "h1", "h2", 200, LIFE, 0).unwrap(),
             Rotation::Rotated(s) if s.expires_at == 2_000
         ));
         assert!(
             matches!(
                 store
-                    .rotate_refresh("s1", "h9", "h3", 200, 2_000, 0)
+                    .rotate_refresh("s1", "h9", "h3", 200, LIFE, 0)
                     .unwrap(),
                 Rotation::Invalid
             ),
@@ -311,17 +362,37 @@ mod tests {
         assert!(store.live_session("s1", 200).unwrap().is_some());
         assert!(matches!(
             store
-                .rotate_refresh("s1", "h1", "h3", 201, 2_000, 0)
+                .rotate_refresh("s1", "h1", "h3", 201, LIFE, 0)
                 .unwrap(),
             Rotation::Reused
         ));
         assert!(store.live_session("s1", 200).unwrap().is_none());
         assert!(matches!(
             store
-                .rotate_refresh("s1", "h2", "h3", 201, 2_000, 0)
+                .rotate_refresh("s1", "h2", "h3", 201, LIFE, 0)
                 .unwrap(),
             Rotation::Invalid
         ));
+    }
+
+    #[test]
+    fn activity_slides_the_idle_deadline_up_to_the_absolute_end() {
+        let (_dir, store) = store();
+        let s = session("s", "h1");
+        store.put_session(&s).unwrap();
+        store.touch_session(&s, 130, LIFE).unwrap();
+        assert_eq!(
+            store.live_session("s", 130).unwrap(),
+            Some(s.clone()),
+            "under a minute: no write"
+        );
+        store.touch_session(&s, 160, LIFE).unwrap();
+        let touched = store.live_session("s", 160).unwrap().unwrap();
+        assert_eq!((touched.last_seen_at, touched.expires_at), (160, 1_960));
+        store.touch_session(&touched, 900, LIFE).unwrap();
+        let late = store.live_session("s", 900).unwrap().unwrap();
+        assert_eq!(late.expires_at, 2_000, "never past created_at + max_age");
+        assert!(store.live_session("s", 2_000).unwrap().is_none());
     }
 
     #[test]
@@ -331,7 +402,7 @@ mod tests {
         assert!(store.live_session("old", 1_000).unwrap().is_none());
         assert!(matches!(
             store
-                .rotate_refresh("old", "h1", "h2", 1_000, 9_000, 10)
+                .rotate_refresh("old", "h1", "h2", 1_000, LIFE, 10)
                 .unwrap(),
             Rotation::Invalid
         ));
@@ -349,7 +420,7 @@ mod tests {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     store
-                        .rotate_refresh("s", "h1", &format!("n{i}"), 200, 2_000, 10)
+                        .rotate_refresh("s", "h1", &format!("n{i}"), 200, LIFE, 10)
                         .unwrap()
                 })
             })
@@ -375,14 +446,7 @@ mod tests {
         store.put_session(&session("s", "h1")).unwrap();
         let rotate = |presented: &str, now: i64| {
             store
-                .rotate_refresh(
-                    "s",
-                    presented,
-                    &format!("{presented}-{now}"),
-                    now,
-                    2_000,
-                    10,
-                )
+                .rotate_refresh("s", presented, &format!("{presented}-{now}"), now, LIFE, 10)
                 .unwrap()
         };
         assert!(matches!(rotate("h1", 200), Rotation::Rotated(_)));

@@ -1,10 +1,13 @@
 //! `POST /auth/login`, `/auth/refresh` and `/auth/logout`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use poem::web::cookie::CookieJar;
 use poem::Request;
 use poem_openapi::payload::{Form, Json};
+use poem_openapi::registry::MetaSchemaRef;
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags, Union};
 
 use super::{cookies, decide, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
@@ -31,6 +34,60 @@ pub struct LoginBody {
     password: SecretInput,
     /// A current TOTP code, to log in in one step when TOTP is on.
     totp_code: Option<SecretInput>,
+    /// Keep me signed in (default `true`; form: `remember=on`). With
+    /// `false`, every cookie ends with the browser session.
+    remember: Option<Remember>,
+}
+
+/// "Remember me": a JSON boolean, or a form checkbox's `on` (also
+/// `true`/`false`, `1`/`0`, `off`).
+pub struct Remember(bool);
+
+impl Type for Remember {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = bool;
+    type RawElementValueType = bool;
+
+    fn name() -> Cow<'static, str> {
+        bool::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        bool::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&bool> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a bool> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ParseFromJSON for Remember {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::Bool(b)) => Ok(Remember(b)),
+            _ => Err(ParseError::custom("expected true or false")),
+        }
+    }
+}
+
+impl ToJSON for Remember {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Bool(self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Remember {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "on" | "true" | "1" => Ok(Remember(true)),
+            "off" | "false" | "0" | "" => Ok(Remember(false)),
+            _ => Err(serde::de::Error::custom("remember must be on or off")),
+        }
+    }
 }
 
 /// JSON or an OAuth2-style form (`username=…&password=…`).
@@ -104,7 +161,7 @@ fn token_response(
     pair: TokenPair,
     totp_enabled: bool,
 ) -> Json<TokenResponse> {
-    cookies::set(jar, &state.config, &pair);
+    cookies::set(jar, &state.config, &pair, state.now());
     Json(TokenResponse {
         access_token: pair.access_token,
         token_type: "Bearer".into(),
@@ -160,6 +217,7 @@ impl LoginApi {
             username: body.username.0,
             password: body.password.0,
             totp_code: body.totp_code.map(|c| c.0),
+            remember: body.remember.is_none_or(|r| r.0),
         };
         let login = state.auth.login();
         let outcome = decide(state, async |events, now| {

@@ -41,6 +41,8 @@ use crate::http::state::AppState;
 pub const ACCESS_COOKIE: &str = "soloauth_access";
 /// Name of the refresh-token cookie.
 pub const REFRESH_COOKIE: &str = "soloauth_refresh";
+/// Name of the session cookie (forward auth only).
+pub const SESSION_COOKIE: &str = "soloauth_session";
 
 fn state(req: &Request) -> Result<&Arc<AppState>, ApiError> {
     req.data::<Arc<AppState>>()

@@ -1,22 +1,28 @@
 //! `GET`/`HEAD /auth/verify`: forward auth for Traefik (`forwardAuth`), nginx
 //! (`auth_request`) and Caddy (`forward_auth`).
 //!
-//! The hot path of the server: one HS256 check and one sled read, no
-//! argon2, no body. A valid session answers `200` with `Remote-User` and
-//! `Remote-Session`; anything else `401`, or `302` to the login page for a
-//! browser navigation. nginx turns a `302` from `auth_request` into a `500`,
-//! so a request carrying `X-Original-URL` gets `401` with the login URL in
-//! `Location` instead.
+//! The hot path of the server: no argon2, no body, one sled read. The
+//! access rules pick the policy for the original URL (believed only from a
+//! trusted proxy); the domain (`auth::forward`) admits the request or says
+//! why not. Allowed: `200` with `Remote-User` and `Remote-Session` (none for
+//! `bypass`). No live session: `401`, or `302` to the login page for a
+//! browser navigation. A password-only session under `two_factor`: `403
+//! second_factor_required`, or `302` to the login page, which explains.
+//! `deny`: `403 forbidden`. nginx turns a `302` from `auth_request` into a
+//! `500`, so a request carrying `X-Original-URL` gets `401`/`403` with the
+//! login URL in `Location` instead.
 
 use std::sync::Arc;
 
+use poem::http::HeaderMap;
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 
-use super::ACCESS_COOKIE;
+use super::{ACCESS_COOKIE, SESSION_COOKIE};
 use crate::auth::events::Kind;
-use crate::auth::tokens::AccessClaims;
+use crate::auth::forward::{admit, Credentials};
+use crate::auth::AuthError;
 use crate::http::client_ip::is_trusted;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::forward;
@@ -30,23 +36,33 @@ enum ApiTags {
 
 #[derive(ApiResponse)]
 pub enum VerifyResponse {
-    /// A valid session: let the request through.
+    /// Let the request through: a live session (`Remote-User`,
+    /// `Remote-Session`), or a `bypass` rule (neither header).
     #[oai(status = 200)]
     Allowed(
-        #[oai(header = "Remote-User")] String,
-        #[oai(header = "Remote-Session")] String,
+        #[oai(header = "Remote-User")] Option<String>,
+        #[oai(header = "Remote-Session")] Option<String>,
         #[oai(header = "Cache-Control")] String,
     ),
-    /// A browser navigation without a session: go to the login page.
+    /// A browser navigation without a (strong enough) session: go to the
+    /// login page.
     #[oai(status = 302)]
     Redirect(
         #[oai(header = "Location")] String,
         #[oai(header = "Cache-Control")] String,
     ),
-    /// No valid session. For nginx (`X-Original-URL`), `Location` carries the
+    /// No live session. For nginx (`X-Original-URL`), `Location` carries the
     /// login URL for `error_page 401 =302 $login`.
     #[oai(status = 401)]
     Denied(
+        Json<ErrorBody>,
+        #[oai(header = "Location")] Option<String>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// `second_factor_required` (a password-only session on a `two_factor`
+    /// app; `Location` as for `401`) or `forbidden` (a `deny` rule).
+    #[oai(status = 403)]
+    Forbidden(
         Json<ErrorBody>,
         #[oai(header = "Location")] Option<String>,
         #[oai(header = "Cache-Control")] String,
@@ -55,27 +71,26 @@ pub enum VerifyResponse {
 
 const NO_STORE: &str = "no-store";
 
-/// The access token of a request: Bearer first, then the cookie.
-fn access_token(req: &Request) -> Option<String> {
-    if let Some(bearer) = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+/// A cookie's value, read straight from the `Cookie` headers (the hot path
+/// skips building a cookie jar).
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then(|| value.trim_matches('"'))
         })
-    {
-        return Some(bearer.trim().to_string());
-    }
-    req.cookie()
-        .get(ACCESS_COOKIE)
-        .map(|c| c.value_str().to_string())
 }
 
-fn authenticate(state: &AppState, req: &Request) -> Option<Arc<AccessClaims>> {
-    let token = access_token(req)?;
-    state.auth.sessions().check_access(&token, state.now()).ok()
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim())
 }
 
 pub struct VerifyApi {
@@ -85,43 +100,83 @@ pub struct VerifyApi {
 #[OpenApi(tag = "ApiTags::ForwardAuth")]
 impl VerifyApi {
     /// Forward-auth check: `200` with `Remote-User` and `Remote-Session` for a
-    /// valid session (cookie or Bearer); otherwise `401`, or `302` to the login
-    /// page with `rd=<original URL>` when the original request was a browser
-    /// navigation (`Accept: text/html`). Forwarded headers are believed only
-    /// from `AUTH_TRUSTED_PROXIES`.
+    /// live session (session cookie, access cookie or Bearer access token),
+    /// `200` without them on a `bypass` rule; otherwise `401`, `403`, or
+    /// `302` to the login page with `rd=<original URL>` for a browser
+    /// navigation (`Accept: text/html`). Forwarded headers, and so the
+    /// access rules, are believed only from `AUTH_TRUSTED_PROXIES`.
     #[oai(path = "/auth/verify", method = "get", method = "head")]
     async fn verify(&self, req: &Request) -> VerifyResponse {
         let state = &self.state;
-        if let Some(claims) = authenticate(state, req) {
-            state.metrics.count(Kind::VerifyAllowed);
-            return VerifyResponse::Allowed(
-                claims.sub.clone(),
-                claims.sid.clone(),
-                NO_STORE.into(),
-            );
-        }
         let headers = req.headers();
         let trusted = req
             .remote_addr()
             .as_socket_addr()
             .is_some_and(|a| is_trusted(a.ip(), &state.config.trusted_proxies));
-        let original = trusted.then(|| forward::original_url(headers)).flatten();
-        let login = forward::login_url(&state.config.public_url, original.as_deref());
-        let nginx = headers.contains_key("x-original-url");
-        let browser = headers
-            .get("accept")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"));
-        if browser && !nginx {
-            state.metrics.count(Kind::VerifyRedirected);
-            return VerifyResponse::Redirect(login, NO_STORE.into());
+        let rules = &state.config.rules;
+        let target = (trusted && !rules.is_empty())
+            .then(|| forward::original_target(headers))
+            .flatten();
+        let policy = rules.policy_for(target.as_ref().map(|(h, p)| (h.as_str(), p.as_str())));
+        let credentials = Credentials {
+            session_cookie: cookie(headers, SESSION_COOKIE),
+            access_cookie: cookie(headers, ACCESS_COOKIE),
+            bearer: bearer(headers),
+        };
+        match admit(&state.auth.sessions(), policy, &credentials, state.now()) {
+            Ok(Some(passport)) => {
+                state.metrics.count(Kind::VerifyAllowed);
+                let user = state.auth.credentials.username().to_string();
+                VerifyResponse::Allowed(Some(user), Some(passport.session_id), NO_STORE.into())
+            }
+            Ok(None) => {
+                state.metrics.count(Kind::VerifyBypassed);
+                VerifyResponse::Allowed(None, None, NO_STORE.into())
+            }
+            Err(refusal) => refuse(state, headers, trusted, refusal),
         }
+    }
+}
+
+/// The answer to a refused request (see the module notes).
+fn refuse(
+    state: &AppState,
+    headers: &HeaderMap,
+    trusted: bool,
+    refusal: AuthError,
+) -> VerifyResponse {
+    let refusal = match refusal {
+        AuthError::Forbidden | AuthError::SecondFactorRequired | AuthError::InvalidToken => refusal,
+        other => {
+            tracing::error!(error = %other, "forward auth could not check a session");
+            AuthError::InvalidToken
+        }
+    };
+    if matches!(refusal, AuthError::Forbidden) {
+        state.metrics.count(Kind::VerifyForbidden);
+        let body = Json(ApiError::Refused(refusal).body());
+        return VerifyResponse::Forbidden(body, None, NO_STORE.into());
+    }
+    let need =
+        matches!(refusal, AuthError::SecondFactorRequired).then_some(forward::NEED_TWO_FACTOR);
+    let original = trusted.then(|| forward::original_url(headers)).flatten();
+    let login = forward::login_url(&state.config.public_url, original.as_deref(), need);
+    let nginx = headers.contains_key("x-original-url");
+    let browser = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser && !nginx {
+        state.metrics.count(Kind::VerifyRedirected);
+        return VerifyResponse::Redirect(login, NO_STORE.into());
+    }
+    let location = (nginx || browser).then_some(login);
+    let body = Json(ApiError::Refused(refusal).body());
+    if need.is_some() {
+        state.metrics.count(Kind::VerifyForbidden);
+        VerifyResponse::Forbidden(body, location, NO_STORE.into())
+    } else {
         state.metrics.count(Kind::VerifyDenied);
-        let location = (nginx || browser).then_some(login);
-        VerifyResponse::Denied(
-            Json(ApiError::INVALID_TOKEN.body()),
-            location,
-            NO_STORE.into(),
-        )
+        VerifyResponse::Denied(body, location, NO_STORE.into())
     }
 }
