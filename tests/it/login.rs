@@ -180,7 +180,7 @@ async fn logout_revokes_and_clears_cookies() {
     let r = s.post("/auth/logout", json!(null), Some(&t.access)).await;
     assert_eq!(r.status, 204);
     let cleared = r.set_cookies();
-    assert_eq!(cleared.len(), 2);
+    assert_eq!(cleared.len(), 3, "session, access and refresh cookies");
     assert!(
         cleared.iter().all(|c| c.contains("Max-Age=0")),
         "{cleared:?}"

@@ -11,6 +11,8 @@ mod hygiene;
 mod login;
 mod process;
 mod refresh;
+mod rules;
+mod sessions;
 mod tokens;
 mod totp;
 mod verify;

@@ -5,6 +5,7 @@
 
 mod api;
 mod binary;
+mod jar;
 mod mfa;
 mod server;
 
@@ -12,6 +13,7 @@ use std::sync::OnceLock;
 
 pub use api::{client, Api, Reply, Tokens};
 pub use binary::{binary, known, serve, start_binary, succeed, Process};
+pub use jar::Jar;
 pub use mfa::{
     begin, code, code_step, confirm, disable, one_step_login, password_step, recovery_codes,
     regenerate, setup, sign_in_and_enroll, try_confirm, wrong_code,

@@ -1,0 +1,225 @@
+//! Access rules for forward auth: first match wins, paths normalised
+//! before matching, `bypass` only through a trusted proxy, `two_factor`
+//! and `deny` refusals, and invalid rules that stop start-up.
+
+use crate::common::{
+    binary, code, one_step_login, sign_in_and_enroll, Reply, Server, Tokens, PASSWORD,
+};
+
+const PUBLIC: &str = "https://auth.example.com";
+const RULES: &str = "bypass app.example.com/public/*; bypass status.example.com/health\n\
+                     two_factor admin.example.com; deny old.example.com";
+
+async fn server(trusted: &str, extra: &[(&str, &str)]) -> Server {
+    let mut env = vec![
+        ("AUTH_PUBLIC_URL", PUBLIC),
+        ("AUTH_COOKIE_DOMAIN", "example.com"),
+        ("AUTH_TRUSTED_PROXIES", trusted),
+        ("AUTH_RULES", RULES),
+    ];
+    env.extend_from_slice(extra);
+    Server::start_with(&env).await
+}
+
+/// Traefik asking about `host` + `uri`, with `accept` and maybe a session.
+async fn ask(s: &Server, host: &str, uri: &str, accept: &str, session: Option<&Tokens>) -> Reply {
+    let mut req = s
+        .http
+        .get(s.url("/auth/verify"))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", host)
+        .header("x-forwarded-uri", uri)
+        .header("accept", accept);
+    if let Some(t) = session {
+        req = req.header("cookie", format!("soloauth_access={}", t.access));
+    }
+    s.send(req).await
+}
+
+/// nginx asking (`X-Original-URL`).
+async fn ask_nginx(s: &Server, url: &str, session: Option<&Tokens>) -> Reply {
+    let mut req = s
+        .http
+        .get(s.url("/auth/verify"))
+        .header("x-original-url", url)
+        .header("accept", "text/html");
+    if let Some(t) = session {
+        req = req.bearer_auth(&t.access);
+    }
+    s.send(req).await
+}
+
+const JSON: &str = "application/json";
+const HTML: &str = "text/html,application/xhtml+xml";
+
+#[tokio::test]
+async fn bypass_paths_are_served_without_a_session() {
+    let s = server("127.0.0.1", &[]).await;
+    for (host, uri) in [
+        ("app.example.com", "/public/logo.png"),
+        ("app.example.com", "/public/a/b?x=1"),
+        ("status.example.com", "/health"),
+        ("STATUS.example.com:443", "/health"),
+    ] {
+        let r = ask(&s, host, uri, JSON, None).await;
+        assert_eq!(r.status, 200, "{host}{uri}: {}", r.body);
+        assert!(
+            r.headers.get("remote-user").is_none(),
+            "no identity on bypass"
+        );
+    }
+    let r = ask_nginx(&s, "https://app.example.com/public/x.css", None).await;
+    assert_eq!(r.status, 200);
+    // Next to a bypass path, the default policy: a session is needed.
+    for (host, uri) in [
+        ("status.example.com", "/health/deep"),
+        ("status.example.com", "/"),
+        ("app.example.com", "/publicity"),
+    ] {
+        assert_eq!(
+            ask(&s, host, uri, JSON, None).await.status,
+            401,
+            "{host}{uri}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn paths_are_normalised_so_no_spelling_escapes_to_bypass() {
+    let s = server("127.0.0.1", &[]).await;
+    for uri in [
+        "/public/../admin",
+        "/public/..%2fadmin",
+        "/public/%2e%2e/admin",
+        "/public/%2E%2E/%2E%2E/admin",
+        "/public/..\\admin",
+        "/public/..;/admin",
+        "/public/./../admin",
+    ] {
+        let r = ask(&s, "app.example.com", uri, JSON, None).await;
+        assert_eq!(
+            (r.status.as_u16(), r.error()),
+            (401, "invalid_token"),
+            "{uri}"
+        );
+    }
+    let r = ask_nginx(&s, "https://app.example.com/public/%2e%2e/admin", None).await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_never_reaches_bypass() {
+    // The peer (127.0.0.1) is not a trusted proxy: its forwarded headers,
+    // and so the rules, are not believed; the default policy applies.
+    let s = server("10.0.0.0/8", &[]).await;
+    let r = ask(&s, "status.example.com", "/health", JSON, None).await;
+    assert_eq!(r.status, 401);
+    let r = ask_nginx(&s, "https://app.example.com/public/x", None).await;
+    assert_eq!(r.status, 401);
+    // Nor is it refused by a deny rule it names: it simply needs a session.
+    let t = s.login().await;
+    let r = ask(&s, "old.example.com", "/", JSON, Some(&t)).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn two_factor_hosts_refuse_password_only_sessions() {
+    let s = server("127.0.0.1", &[]).await;
+    let weak = s.login().await;
+    let r = ask(&s, "admin.example.com", "/settings", JSON, Some(&weak)).await;
+    assert_eq!(
+        (r.status.as_u16(), r.error()),
+        (403, "second_factor_required")
+    );
+    // A browser navigation goes to the login page, which explains.
+    let r = ask(&s, "admin.example.com", "/settings", HTML, Some(&weak)).await;
+    assert_eq!(r.status, 302);
+    let location = r.headers["location"].to_str().unwrap();
+    assert_eq!(
+        location,
+        format!("{PUBLIC}/?rd=https%3A%2F%2Fadmin.example.com%2Fsettings&need=two_factor")
+    );
+    // nginx gets the 403 with the login URL alongside.
+    let r = ask_nginx(&s, "https://admin.example.com/settings", Some(&weak)).await;
+    assert_eq!(r.status, 403);
+    assert!(r.headers["location"]
+        .to_str()
+        .unwrap()
+        .ends_with("&need=two_factor"));
+    // One factor is enough elsewhere.
+    assert_eq!(
+        ask(&s, "app.example.com", "/", JSON, Some(&weak))
+            .await
+            .status,
+        200
+    );
+    // A session signed in with a code passes.
+    let (_, enrolled) = sign_in_and_enroll(&s, &s.clock).await;
+    let totp = code(&enrolled.secret, s.clock.now());
+    let r = one_step_login(&s, PASSWORD, &totp).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let strong = Tokens::from(&r.body);
+    let r = ask(&s, "admin.example.com", "/settings", JSON, Some(&strong)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["remote-user"], "admin");
+}
+
+#[tokio::test]
+async fn deny_refuses_everyone() {
+    let s = server("127.0.0.1", &[]).await;
+    let t = s.login().await;
+    for accept in [JSON, HTML] {
+        for session in [None, Some(&t)] {
+            let r = ask(&s, "old.example.com", "/", accept, session).await;
+            assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+            assert!(r.headers.get("location").is_none());
+        }
+    }
+    let r = ask(&s, "a.old.example.com", "/", JSON, Some(&t)).await;
+    assert_eq!(r.status, 200, "deny names one host, not its subdomains");
+}
+
+#[tokio::test]
+async fn the_default_policy_applies_where_no_rule_matches() {
+    let s = server("127.0.0.1", &[("AUTH_DEFAULT_POLICY", "deny")]).await;
+    let t = s.login().await;
+    let r = ask(&s, "other.example.com", "/", JSON, Some(&t)).await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+    assert_eq!(
+        ask(&s, "app.example.com", "/public/x", JSON, None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[test]
+fn an_invalid_rule_stops_start_up_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [None, Some("check")] {
+        let mut cmd = binary();
+        cmd.env("AUTH_DATA_DIR", dir.path()).env(
+            "AUTH_RULES",
+            "bypass app.example.com/health; allow admin.example.com",
+        );
+        if let Some(c) = command {
+            cmd.arg(c);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{command:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("allow admin.example.com"),
+            "{command:?}: {stderr}"
+        );
+        assert!(stderr.contains("not a policy"), "{stderr}");
+    }
+    let out = binary()
+        .env("AUTH_DATA_DIR", dir.path())
+        .env("AUTH_DEFAULT_POLICY", "bypass")
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AUTH_DEFAULT_POLICY"));
+}
