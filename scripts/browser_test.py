@@ -7,7 +7,9 @@ password + code, sign in with a recovery code, revoke another session, sign
 out everywhere, follow
 an allowed `rd`, refuse a foreign one; then, on a server that wants a
 recent sign-in for everything, confirm the password before enrolling, and
-see the page admit it when the server cannot be reached. Screenshots of each screen, desktop and
+see the page admit it when the server cannot be reached; then "keep me
+signed in" on and off, and the screen that explains an app's two-factor
+refusal. Screenshots of each screen, desktop and
 phone width, go to target/screenshots/. Fails on any script error or CSP
 violation in the browser log.
 
@@ -162,6 +164,68 @@ def reauth_check(driver, binary):
         server.stop()
 
 
+def soloauth_cookies(driver):
+    return {c["name"]: c for c in driver.get_cookies() if c["name"].startswith("soloauth_")}
+
+
+def remember_and_two_factor_check(driver, binary):
+    """"Keep me signed in" is on by default and gives lasting cookies; off,
+    every cookie ends with the browser. An app whose rule needs a second
+    factor sends a password-only session here, and the page explains."""
+    server = serve(binary)
+    base = server.public
+    p = Page(driver, base)
+    try:
+        driver.delete_all_cookies()
+        driver.get(base + "/")
+        p.visible("signin")
+        check("'keep me signed in' is on by default", p.el("remember").is_selected())
+        p.click("remember")
+        p.type("username", "admin")
+        p.type("password", PASSWORD)
+        p.click(css="#signin button[type=submit]")
+        p.visible("account")
+        jar = soloauth_cookies(driver)
+        # (The refresh cookie, Path=/auth, is not listed on this page.)
+        check("unticked: browser-session cookies",
+              sorted(jar) == ["soloauth_access", "soloauth_session"]
+              and all("expiry" not in c for c in jar.values()), jar)
+        p.click("signout")
+        p.visible("signin")
+        driver.get(base + "/")
+        p.visible("signin")
+        check("'keep me signed in' is ticked again on the next visit", p.el("remember").is_selected())
+        p.sign_in()
+        p.visible("account")
+        jar = soloauth_cookies(driver)
+        lasting = jar.get("soloauth_session", {}).get("expiry", 0) - time.time()
+        check("ticked: the session cookie lasts the session's 30 days", 29 * 86400 < lasting <= 30 * 86400, jar)
+
+        # What /auth/verify sends a password-only session to, for an app
+        # under a two_factor rule.
+        app = base + "/health"
+        need = base + "/?rd=" + urllib.parse.quote(app, safe="") + "&need=two_factor"
+        driver.get(need)
+        p.visible("need-2fa")
+        text = p.el("need-2fa").text
+        host = urllib.parse.urlsplit(base).netloc
+        check("the page names the app that needs a second factor", host in text, text)
+        check("and says how to turn it on", "Turn on two-factor authentication below" in text, text)
+        check("and does not bounce back to the app", driver.current_url == need, driver.current_url)
+        p.shot("10-two-factor-needed")
+        p.click("need-signout")
+        p.visible("signin")
+        driver.get(need)
+        p.visible("signin")
+        msg = p.message()
+        check("signed out, the page says a second factor is needed", "needs a sign-in with a second factor" in msg, msg)
+        p.shot("11-two-factor-needed-signed-out")
+        p.collect_log()
+        return p.problems
+    finally:
+        server.stop()
+
+
 def main(binary):
     try:
         server = serve(binary)
@@ -272,6 +336,7 @@ def main(binary):
         p.collect_log()
 
         p.problems += reauth_check(driver, binary)
+        p.problems += remember_and_two_factor_check(driver, binary)
 
         size = sum((Path("static") / f).stat().st_size for f in ("index.html", "app.js", "style.css"))
         check(f"the page weighs {size} bytes, well under 50 KB", size < 50_000)

@@ -7,6 +7,10 @@ const $ = (id) => document.getElementById(id);
 // Set by the server, only for an allowed target (src/http/api/page.rs).
 const rdMeta = document.querySelector('meta[name="soloauth-rd"]');
 const returnTo = rdMeta ? rdMeta.content : null;
+// Set by /auth/verify when an app's rule needs a second factor this
+// session lacks: explain instead of bouncing back to the app.
+const needTwoFactor = new URLSearchParams(window.location.search).get("need") === "two_factor";
+const appName = returnTo ? new URL(returnTo).host : "The app you opened";
 let mfaToken = null;
 let mfaRecovery = false;
 let me = null;
@@ -90,10 +94,15 @@ function show(view) {
 
 // ---- signing in ------------------------------------------------------------
 
+const hasSecondFactor = (who) => Boolean(who && who.amr && who.amr.some((m) => m === "otp" || m === "hwk"));
+
 async function signedIn() {
   if (returnTo) {
-    window.location.assign(returnTo);
-    return;
+    const who = needTwoFactor ? (await call("/auth/me")).data : null;
+    if (!needTwoFactor || hasSecondFactor(who)) {
+      window.location.assign(returnTo);
+      return;
+    }
   }
   await loadAccount();
 }
@@ -105,6 +114,7 @@ $("signin").addEventListener("submit", (event) => {
     const result = await send("/auth/login", "POST", {
       username: $("username").value,
       password: $("password").value,
+      remember: $("remember").checked,
     });
     $("password").value = "";
     if (result.resp.ok) return signedIn();
@@ -158,6 +168,11 @@ async function loadAccount() {
   $("totp-on").hidden = !me.totp_enabled;
   $("enroll").hidden = true;
   $("reauth").hidden = true;
+  const lacking = needTwoFactor && !hasSecondFactor(me);
+  $("need-2fa").hidden = !lacking;
+  $("need-app").textContent = appName;
+  $("need-enable").hidden = me.totp_enabled;
+  $("need-again").hidden = !me.totp_enabled;
   show("account");
   await loadSessions();
 }
@@ -216,6 +231,7 @@ async function signOut(done = "You are signed out.") {
 }
 
 $("signout").addEventListener("click", () => signOut());
+$("need-signout").addEventListener("click", () => signOut("Signed out. Sign in again with your password and a code."));
 
 $("signout-all").addEventListener("click", async () => {
   const result = await call("/auth/sessions", "DELETE");
@@ -350,4 +366,5 @@ $("codes-done").addEventListener("click", () => {
   if (result.resp.ok) { await signedIn(); return; }
   show("signin");
   if (result.resp.status === 0) say(explain(result));
+  else if (needTwoFactor) say(`${appName} needs a sign-in with a second factor: your password, then a code from your authenticator app.`);
 })();
