@@ -9,7 +9,9 @@ checks that:
   1. an anonymous browser request gets 302 to the login page with the right rd;
   2. an anonymous API request (Accept: application/json) gets 401;
   3. a `bypass` path (AUTH_RULES) is served without a session;
-  4. a `deny` host is refused 403, even with a session;
+  4. a `deny` host is refused 403, even with a session; a `two_factor` host
+     refuses a password-only session 403, and sends a browser to the login
+     page with need=two_factor;
   5. a request with the session cookies reaches the upstream with Remote-User;
   6. with AUTH_ACCESS_TTL_SECONDS=10, an app's XHR-style request with the
      cookies a browser still holds (Max-Age honoured) passes 15 s after login;
@@ -52,7 +54,7 @@ ACCESS_COOKIE = "soloauth_access"
 # A short access token, so "after it expired" is seconds away.
 ACCESS_TTL = 10
 EXPIRY_WAIT = 15
-RULES = "bypass app.localtest/public/*; deny closed.localtest"
+RULES = "bypass app.localtest/public/*; deny closed.localtest; two_factor admin.localtest"
 check = harness.Checks()
 
 
@@ -191,6 +193,7 @@ http {{
             auth_request_set $auth_user $upstream_http_remote_user;  # $remote_user is built in
             auth_request_set $auth_session $upstream_http_remote_session;
             error_page 401 = @login;
+            error_page 403 = @forbidden;
             proxy_set_header Remote-User $auth_user;
             proxy_set_header Remote-Session $auth_session;
             proxy_pass http://127.0.0.1:{upstream};
@@ -201,6 +204,15 @@ http {{
                 return 302 $login;
             }}
             return 401;
+        }}
+        # A 403 with a login URL means "a second factor is needed": browsers
+        # go to the login page, which explains. (`deny` has no login URL.)
+        location @forbidden {{
+            set $to_login "";
+            if ($login) {{ set $to_login "L"; }}
+            if ($http_accept ~* "text/html") {{ set $to_login "${{to_login}}H"; }}
+            if ($to_login = "LH") {{ return 302 $login; }}
+            return 403;
         }}
         location = /_soloauth {{
             internal;
@@ -295,6 +307,16 @@ def before_expiry(name, port, server):
     # (nginx answers its own 403 page in place of the JSON body.)
     check(f"{name}: a denied host is refused 403, session or not",
           status == 403 and (b"forbidden" in body or name == "nginx"), f"HTTP {status} {body[:200]!r}")
+
+    admin = {"Host": f"admin.localtest:{port}", "Cookie": cookies}
+    status, _, body = request(port, "GET", "/", dict(admin, Accept="application/json"))
+    check(f"{name}: a two_factor app refuses a password-only session 403",
+          status == 403, f"HTTP {status} {body[:200]!r}")
+    status, headers, _ = request(port, "GET", "/", dict(admin, Accept="text/html"))
+    location = headers.get("Location") or ""
+    check(f"{name}: ... and sends a browser to the login page, which explains",
+          status == 302 and location.startswith(f"{PUBLIC_URL}/?rd=") and location.endswith("&need=two_factor"),
+          f"HTTP {status}, Location {location!r}")
 
     status, _, body = request(port, "GET", path, dict(api, Cookie=cookies))
     seen = upstream_saw(body)
