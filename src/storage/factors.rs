@@ -396,23 +396,13 @@ mod tests {
     fn mfa_challenges_expire_and_are_taken_once() {
         let (_d, s) = store();
         let key = [7u8; 32];
-        s.put_mfa_challenge(
-            &key,
-            &MfaChallenge {
-                expires_at: 100,
-                remember: true,
-            },
-        )
-        .unwrap();
-        assert!(s.mfa_challenge(&key, 50).unwrap().is_some());
-        s.put_mfa_challenge(
-            &key,
-            &MfaChallenge {
-                expires_at: 100,
-                remember: true,
-            },
-        )
-        .unwrap();
+        let challenge = MfaChallenge {
+            expires_at: 100,
+            remember: false,
+        };
+        s.put_mfa_challenge(&key, &challenge).unwrap();
+        let live = s.mfa_challenge(&key, 50).unwrap();
+        assert!(live.is_some_and(|c| !c.remember), "kept as stored");
         assert!(s.mfa_challenge(&key, 100).unwrap().is_none(), "expired");
         assert!(s.take_mfa_challenge(&key).unwrap());
         assert!(!s.take_mfa_challenge(&key).unwrap());
