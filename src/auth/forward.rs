@@ -1,11 +1,13 @@
 //! Forward auth's verdict: which credential of a request passes, and
 //! whether the rule's policy lets it through.
 //!
-//! A browser sends up to two cookies (the session cookie, and the access
-//! token while it lasts) and a script a Bearer access token. Each present
-//! credential is tried, cheapest first, until one passes: an app's own
-//! `Authorization` header never hides a browser's live session. The policy
-//! comes from the access rules (`crate::base::rules`).
+//! A browser sends the session cookie and, while it lasts, the access
+//! cookie (a sibling subdomain may have planted more cookies of the same
+//! names); a script sends a Bearer access token. Every credential present
+//! is tried, cheapest first, until one passes (one with a second factor,
+//! under `two_factor`): an app's own `Authorization` header or a planted
+//! cookie never hides a browser's live session. The policy comes from the
+//! access rules (`crate::base::rules`).
 
 use super::sessions::{Passport, Sessions};
 use super::{AuthError, AuthResult};
@@ -14,9 +16,10 @@ use crate::base::rules::Policy;
 /// The credentials a forward-auth request carried.
 #[derive(Default)]
 pub struct Credentials<'a> {
-    pub session_cookie: Option<&'a str>,
-    pub access_cookie: Option<&'a str>,
-    pub bearer: Option<&'a str>,
+    /// Values of `soloauth_session` cookies.
+    pub session_cookies: Vec<&'a str>,
+    /// Access tokens: `soloauth_access` cookies, then a Bearer token.
+    pub access_tokens: Vec<&'a str>,
 }
 
 /// Lets a request through under `policy`: `Ok(None)` for `bypass` (no
@@ -35,33 +38,43 @@ pub fn admit(
         Policy::Bypass => return Ok(None),
         Policy::OneFactor | Policy::TwoFactor => {}
     }
-    let passport = identify(sessions, credentials, now)?.ok_or(AuthError::InvalidToken)?;
+    let want_second = policy == Policy::TwoFactor;
+    let passport =
+        identify(sessions, credentials, want_second, now)?.ok_or(AuthError::InvalidToken)?;
     if policy == Policy::TwoFactor && !passport.second_factor {
         return Err(AuthError::SecondFactorRequired);
     }
     Ok(Some(passport))
 }
 
-/// The first credential that names a live session.
+/// The first credential that names a live session (with a second factor,
+/// when `want_second` and one does; else the first live one).
 fn identify(
     sessions: &Sessions<'_>,
     credentials: &Credentials<'_>,
+    want_second: bool,
     now: i64,
 ) -> AuthResult<Option<Passport>> {
-    if let Some(cookie) = credentials.session_cookie {
-        if let Some(p) = sessions.pass_session_cookie(cookie, now)? {
+    let mut weaker = None;
+    let mut consider = |passport: Option<Passport>| match passport {
+        Some(p) if p.second_factor || !want_second => Some(p),
+        Some(p) => {
+            weaker.get_or_insert(p);
+            None
+        }
+        None => None,
+    };
+    for cookie in &credentials.session_cookies {
+        if let Some(p) = consider(sessions.pass_session_cookie(cookie, now)?) {
             return Ok(Some(p));
         }
     }
-    for token in [credentials.access_cookie, credentials.bearer]
-        .into_iter()
-        .flatten()
-    {
-        if let Some(p) = sessions.pass_access_token(token, now)? {
+    for token in &credentials.access_tokens {
+        if let Some(p) = consider(sessions.pass_access_token(token, now)?) {
             return Ok(Some(p));
         }
     }
-    Ok(None)
+    Ok(weaker)
 }
 
 #[cfg(test)]
@@ -84,15 +97,14 @@ mod tests {
         let pair = session(&kit, &["pwd"]).await;
         let secret = pair.session_secret.as_ref().unwrap().expose_secret();
         let creds = Credentials {
-            session_cookie: Some(secret),
-            access_cookie: Some(&pair.access_token),
-            bearer: None,
+            session_cookies: vec![secret],
+            access_tokens: vec![&pair.access_token],
         };
         let later = NOW + 3 * 86_400;
         let passport = admit(&kit.sessions(), Policy::OneFactor, &creds, later).unwrap();
         assert_eq!(passport.unwrap().session_id, pair.session.id);
         let token_only = Credentials {
-            access_cookie: Some(&pair.access_token),
+            access_tokens: vec![&pair.access_token],
             ..Credentials::default()
         };
         assert!(matches!(
@@ -108,7 +120,7 @@ mod tests {
         let strong = session(&kit, &["pwd", "otp"]).await;
         fn creds(pair: &crate::auth::sessions::TokenPair) -> Credentials<'_> {
             Credentials {
-                bearer: Some(pair.access_token.as_str()),
+                access_tokens: vec![pair.access_token.as_str()],
                 ..Credentials::default()
             }
         }
@@ -127,6 +139,15 @@ mod tests {
         assert!(admit(&s, Policy::Bypass, &Credentials::default(), NOW)
             .unwrap()
             .is_none());
+        // Under two_factor, a strong credential behind a weak one is found.
+        let both = Credentials {
+            access_tokens: vec![&weak.access_token, &strong.access_token],
+            ..Credentials::default()
+        };
+        let p = admit(&s, Policy::TwoFactor, &both, NOW).unwrap().unwrap();
+        assert_eq!(p.session_id, strong.session.id);
+        let p = admit(&s, Policy::OneFactor, &both, NOW).unwrap().unwrap();
+        assert_eq!(p.session_id, weak.session.id, "else the first");
     }
 
     #[tokio::test]
@@ -137,11 +158,20 @@ mod tests {
         let s = kit.sessions();
         fn with(cookie: &str) -> Credentials<'_> {
             Credentials {
-                session_cookie: Some(cookie),
+                session_cookies: vec![cookie],
                 ..Credentials::default()
             }
         }
         assert!(admit(&s, Policy::OneFactor, &with(&forged), NOW).is_err());
+        let secret = pair.session_secret.as_ref().unwrap().expose_secret();
+        let planted = Credentials {
+            session_cookies: vec![&forged, secret],
+            ..Credentials::default()
+        };
+        assert!(
+            admit(&s, Policy::OneFactor, &planted, NOW).is_ok(),
+            "a planted cookie of the same name does not hide the real one"
+        );
         let secret = pair.session_secret.as_ref().unwrap().expose_secret();
         assert!(admit(&s, Policy::OneFactor, &with(secret), NOW).is_ok());
         s.revoke(&pair.session.id).await.unwrap();

@@ -192,9 +192,12 @@ impl Sessions<'_> {
     /// deadline (at most once a minute; not flushed).
     pub fn touch(&self, principal: &Principal, now: i64) -> AuthResult<()> {
         let lifetime = self.policy.lifetime();
+        if now - principal.session.last_seen_at < TOUCH_INTERVAL {
+            return Ok(());
+        }
         Ok(self
             .store
-            .touch_session(&principal.session, now, lifetime)?)
+            .touch_session(&principal.session.id, now, lifetime)?)
     }
 
     /// Forward auth's check of an access token: [`Sessions::authenticate`]
@@ -230,10 +233,7 @@ impl Sessions<'_> {
             return Ok(None);
         }
         if now - gate.last_seen_at >= TOUCH_INTERVAL {
-            if let Some(session) = self.store.live_session(sid, now)? {
-                self.store
-                    .touch_session(&session, now, self.policy.lifetime())?;
-            }
+            self.store.touch_session(sid, now, self.policy.lifetime())?;
         }
         Ok(Some(Passport {
             session_id: sid.to_string(),

@@ -4,16 +4,19 @@
 //! the first that matches decides. `HOST` is a name or `*.domain` (any
 //! subdomain, at any depth, not the domain itself), compared without case,
 //! port or trailing dot. `PATH` matches exactly, or as a prefix when it ends
-//! in `*`. Request paths are normalised before matching, the way a backend
-//! might read them, so no spelling of a path escapes its rule:
-//! percent-decoded (invalid UTF-8 kept as U+FFFD), `\` read as `/`, empty
-//! segments dropped, `.` and `..` resolved (also `..;x`, as Tomcat reads
-//! it), the query string ignored.
+//! in `*`. Backends read a path in different ways, so a request path is
+//! read twice and gets the stricter of the two policies: once decoded
+//! first (`%2f` and `\` separate segments, `;params` dropped, as Tomcat
+//! and Spring read it), once split first (each segment decoded on its own,
+//! as nginx and most routers read it). Both drop empty segments, resolve
+//! `.` and `..`, keep invalid UTF-8 as U+FFFD and ignore the query string.
+//! No spelling of a path reaches a `bypass` that another reading of it
+//! would not, or escapes a stricter rule.
 
 use std::fmt;
 
-/// What a rule lets through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a rule lets through, from the most open to the strictest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Policy {
     /// Allowed without a session (no `Remote-User`).
     Bypass,
@@ -162,6 +165,19 @@ fn parse_path(path: &str) -> Result<PathPattern, String> {
     })
 }
 
+/// The original request a trusted proxy described.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// No forwarded headers (or none believed): the default policy.
+    Unknown,
+    /// Forwarded headers that do not describe one clear URL (a host that
+    /// is no host name, two descriptions that disagree): `deny` when rules
+    /// exist, since no rule can be trusted to match.
+    Malformed,
+    /// Host and raw path (query string allowed).
+    Url { host: &'a str, path: &'a str },
+}
+
 /// The parsed `AUTH_RULES` and the default for requests no rule matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
@@ -208,54 +224,84 @@ impl Rules {
         self.default
     }
 
-    /// The policy for a request to `host` with the raw (undecoded) `path`,
-    /// query string allowed; `None` (the original URL is unknown or not
-    /// believed) gets the default.
-    pub fn policy_for(&self, target: Option<(&str, &str)>) -> Policy {
-        let Some((host, path)) = target else {
-            return self.default;
-        };
+    /// The policy for a request to `target`: the strictest that any
+    /// reading of its path gets (see the module notes).
+    pub fn policy_for(&self, target: Target<'_>) -> Policy {
         if self.rules.is_empty() {
             return self.default;
         }
-        let host = normalize_host(host);
-        let path = normalize_path(path);
-        self.rules
+        let (host, path) = match target {
+            Target::Unknown => return self.default,
+            Target::Malformed => return Policy::Deny,
+            Target::Url { host, path } => (host, path),
+        };
+        let Some(host) = normalize_host(host) else {
+            return Policy::Deny;
+        };
+        path_readings(path)
             .iter()
-            .find(|rule| rule.matches(&host, &path))
-            .map_or(self.default, |rule| rule.policy)
+            .map(|path| {
+                self.rules
+                    .iter()
+                    .find(|rule| rule.matches(&host, path))
+                    .map_or(self.default, |rule| rule.policy)
+            })
+            .max()
+            .unwrap_or(Policy::Deny)
     }
 }
 
-/// A host as rules compare it: lower case, without port or trailing dot.
-pub fn normalize_host(host: &str) -> String {
+/// A host as rules compare it: lower case, without port (whatever follows
+/// a `:`, as proxies route it) or trailing dot; `None` unless a host name.
+pub fn normalize_host(host: &str) -> Option<String> {
     let host = host.trim();
     let bare = if host.starts_with('[') {
         host.split_inclusive(']').next().unwrap_or(host)
     } else {
-        host.rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(name, _)| name)
+        host.split(':').next().unwrap_or(host)
     };
-    bare.trim_end_matches('.').to_ascii_lowercase()
+    let bare = bare.trim_end_matches('.').to_ascii_lowercase();
+    let ip_literal = bare.starts_with('[') && bare.ends_with(']');
+    (ip_literal || HostPattern::parse(&bare).is_some()).then_some(bare)
 }
 
-/// A path as rules compare it (see the module notes); always starts with `/`.
+/// A path as the rules' own paths are read: decoded first, `\` as `/`,
+/// `;params` dropped, dot segments resolved; always starts with `/`.
 pub fn normalize_path(raw: &str) -> String {
+    path_readings(raw)[0].clone()
+}
+
+/// The two readings of a raw request path (see the module notes).
+fn path_readings(raw: &str) -> [String; 2] {
     let raw = raw.split(['?', '#']).next().unwrap_or_default();
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split(['/', '\\']) {
-        let name = segment.split(';').next().unwrap_or_default();
-        match name {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let decoded = decode(raw);
+    let decoded_first = resolve(
+        decoded
+            .split(['/', '\\'])
+            .map(|segment| segment.split(';').next().unwrap_or_default().to_string()),
+    );
+    let split_first = resolve(raw.split('/').map(decode));
+    [decoded_first, split_first]
+}
+
+/// Joins path segments, dropping empty and `.` ones and resolving `..`.
+fn resolve(segments: impl Iterator<Item = String>) -> String {
+    let mut kept: Vec<String> = Vec::new();
+    for segment in segments {
+        match segment.as_str() {
             "" | "." => {}
             ".." => {
-                segments.pop();
+                kept.pop();
             }
-            _ => segments.push(segment),
+            _ => kept.push(segment),
         }
     }
-    format!("/{}", segments.join("/"))
+    format!("/{}", kept.join("/"))
 }
 
 #[cfg(test)]
@@ -267,7 +313,7 @@ mod tests {
     }
 
     fn policy(rules: &Rules, host: &str, path: &str) -> Policy {
-        rules.policy_for(Some((host, path)))
+        rules.policy_for(Target::Url { host, path })
     }
 
     #[test]
@@ -285,7 +331,8 @@ mod tests {
             Policy::OneFactor,
             "*.domain is not the domain itself"
         );
-        assert_eq!(r.policy_for(None), Policy::OneFactor);
+        assert_eq!(r.policy_for(Target::Unknown), Policy::OneFactor);
+        assert_eq!(r.policy_for(Target::Malformed), Policy::Deny);
     }
 
     #[test]
@@ -295,6 +342,8 @@ mod tests {
             "old.example.com",
             "OLD.example.com:8443",
             "old.example.com.",
+            "old.example.com:x",
+            "old.example.com:80:90",
         ] {
             assert_eq!(policy(&r, host, "/"), Policy::Deny, "{host}");
         }
@@ -317,8 +366,25 @@ mod tests {
             "/./admin",
             "/%61dmin",
             "/admin%ff",
+            "/admin;x/users",
+            "/ad%6din/",
         ] {
             assert_eq!(policy(&r, "app.example.com", path), Policy::Deny, "{path}");
+        }
+        // Read split-first, these stay under /admin/ or /public/..: never bypass.
+        for path in ["/admin/..%2f..%2fpublic/x", "/x/..\\public/y"] {
+            assert_ne!(
+                policy(&r, "app.example.com", path),
+                Policy::Bypass,
+                "{path}"
+            );
+        }
+        for host in [
+            "app.example.com/x",
+            "app example.com",
+            "app.example.com@evil",
+        ] {
+            assert_eq!(policy(&r, host, "/public/x"), Policy::Deny, "{host}");
         }
         assert_eq!(
             policy(&r, "app.example.com", "/public/a.css?x=/admin"),

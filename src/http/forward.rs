@@ -8,6 +8,8 @@
 use poem::http::HeaderMap;
 use url::Url;
 
+use crate::base::rules::Target;
+
 /// Longest `rd` accepted, in bytes.
 const MAX_RD: usize = 2048;
 
@@ -36,26 +38,67 @@ pub fn original_url(headers: &HeaderMap) -> Option<String> {
     (web && url.host_str().is_some() && candidate.len() <= MAX_RD).then(|| url.to_string())
 }
 
-/// The host and raw path (query included) of the original request, for
-/// the access rules.
-pub fn original_target(headers: &HeaderMap) -> Option<(String, String)> {
+/// The original request as the access rules see it: host and raw path
+/// (query included), read as text, never re-parsed, so what the rules
+/// match is what the proxy saw. Traefik and Caddy describe it with
+/// `X-Forwarded-Host`/`-Uri`, nginx with `X-Original-URL`; a client can add
+/// the other kind (proxies pass unknown headers on), so when both are
+/// present they must agree, or the request is [`Target::Malformed`].
+pub fn original_target(headers: &HeaderMap) -> Target<'_> {
     let header = |name: &str| {
         headers
             .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
+            .map(|v| v.to_str().map(str::trim).map_err(|_| ()))
     };
-    if let Some(full) = header("x-original-url") {
-        let url = Url::parse(full).ok()?;
-        let path = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_string(),
-        };
-        return Some((url.host_str()?.to_string(), path));
+    let nginx = match header("x-original-url") {
+        None => None,
+        Some(Ok(url)) => match split_url(url) {
+            Some(parts) => Some(parts),
+            None => return Target::Malformed,
+        },
+        Some(Err(())) => return Target::Malformed,
+    };
+    let forwarded = match header("x-forwarded-host") {
+        None => None,
+        Some(Ok(hosts)) => {
+            let host = hosts.split(',').next().unwrap_or_default().trim();
+            let uri = match header("x-forwarded-uri") {
+                None => "/",
+                Some(Ok(uri)) if uri.starts_with('/') => uri,
+                Some(_) => return Target::Malformed,
+            };
+            Some((host, uri))
+        }
+        Some(Err(())) => return Target::Malformed,
+    };
+    match (nginx, forwarded) {
+        (Some(a), Some(b)) if !same_target(a, b) => Target::Malformed,
+        (Some((host, path)), _) | (None, Some((host, path))) => Target::Url { host, path },
+        (None, None) => Target::Unknown,
     }
-    let host = header("x-forwarded-host")?.split(',').next()?.trim();
-    let uri = header("x-forwarded-uri").unwrap_or("/");
-    Some((host.to_string(), uri.to_string()))
+}
+
+fn same_target(a: (&str, &str), b: (&str, &str)) -> bool {
+    let host = |h: &str| crate::base::rules::normalize_host(h);
+    a.1 == b.1 && host(a.0).is_some() && host(a.0) == host(b.0)
+}
+
+/// `scheme://authority/path?query` split as text: the authority must be a
+/// plain host[:port] (no user info, query or fragment in it).
+fn split_url(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return None;
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let clean = !authority.is_empty()
+        && !authority
+            .bytes()
+            .any(|b| matches!(b, b'@' | b'?' | b'#' | b'\\') || b.is_ascii_whitespace());
+    clean.then_some((authority, path))
 }
 
 /// Why the login page is shown: a second factor for an app that needs one.

@@ -44,7 +44,7 @@ pub struct RecoveryCodes {
 pub struct MfaChallenge {
     pub expires_at: i64,
     /// The login's "remember me", for the session the code step starts.
-    #[serde(default)]
+    #[serde(default = "crate::storage::sessions::remembered")]
     pub remember: bool,
 }
 

@@ -43,7 +43,8 @@ pub struct Session {
     pub remember: bool,
 }
 
-fn remembered() -> bool {
+/// "Remember me" in records from before it existed.
+pub(crate) fn remembered() -> bool {
     true
 }
 
@@ -167,26 +168,21 @@ impl Store {
     /// Records activity on a session at most once a minute, sliding its
     /// idle deadline (not flushed: a lost update costs at most a minute of
     /// idle time).
-    pub fn touch_session(
-        &self,
-        session: &Session,
-        now: i64,
-        lifetime: Lifetime,
-    ) -> Result<(), sled::Error> {
-        if now - session.last_seen_at < TOUCH_INTERVAL {
-            return Ok(());
-        }
-        let updated = Session {
-            last_seen_at: now,
-            expires_at: lifetime.deadline(session.created_at, now),
-            ..session.clone()
-        };
-        // Compare-and-swap so a concurrent rotation is never overwritten.
-        let _ = self.sessions.compare_and_swap(
-            session.id.as_bytes(),
-            Some(encode(session)?),
-            Some(encode(&updated)?),
-        )?;
+    pub fn touch_session(&self, id: &str, now: i64, lifetime: Lifetime) -> Result<(), sled::Error> {
+        // Read-modify-write as one compare-and-swap loop: a concurrent
+        // rotation is never overwritten and a revoked session stays gone.
+        self.sessions.fetch_and_update(id.as_bytes(), |raw| {
+            let raw = raw?;
+            let touched = decode::<Session>(raw)
+                .filter(|s| s.expires_at > now && now - s.last_seen_at >= TOUCH_INTERVAL)
+                .map(|s| Session {
+                    last_seen_at: now,
+                    expires_at: lifetime.deadline(s.created_at, now),
+                    ..s
+                })
+                .and_then(|s| encode(&s).ok());
+            Some(touched.unwrap_or_else(|| raw.to_vec()))
+        })?;
         Ok(())
     }
 
@@ -346,10 +342,17 @@ mod tests {
     fn rotate_then_reuse_revokes() {
         let (_dir, store) = store();
         store.put_session(&session("s1", "h1")).unwrap();
-        assert!(matches!(
-            store.rotate_refresh("s1", "h1", "h2", 200, LIFE, 0).unwrap(),
-            Rotation::Rotated(s) if s.expires_at == 2_000
-        ));
+        let short = Lifetime {
+            idle: 1_800,
+            max_age: 1_000,
+        };
+        assert!(
+            matches!(
+                store.rotate_refresh("s1", "h1", "h2", 200, short, 0).unwrap(),
+                Rotation::Rotated(s) if s.expires_at == 1_100
+            ),
+            "slid, but not past created_at + max_age"
+        );
         assert!(
             matches!(
                 store
@@ -380,19 +383,27 @@ mod tests {
         let (_dir, store) = store();
         let s = session("s", "h1");
         store.put_session(&s).unwrap();
-        store.touch_session(&s, 130, LIFE).unwrap();
+        store.touch_session("s", 130, LIFE).unwrap();
         assert_eq!(
             store.live_session("s", 130).unwrap(),
             Some(s.clone()),
             "under a minute: no write"
         );
-        store.touch_session(&s, 160, LIFE).unwrap();
+        store.touch_session("s", 160, LIFE).unwrap();
         let touched = store.live_session("s", 160).unwrap().unwrap();
         assert_eq!((touched.last_seen_at, touched.expires_at), (160, 1_960));
-        store.touch_session(&touched, 900, LIFE).unwrap();
+        store.touch_session("s", 900, LIFE).unwrap();
         let late = store.live_session("s", 900).unwrap().unwrap();
         assert_eq!(late.expires_at, 2_000, "never past created_at + max_age");
         assert!(store.live_session("s", 2_000).unwrap().is_none());
+        store.touch_session("s", 2_000, LIFE).unwrap();
+        assert!(
+            store
+                .live_session("s", 1_999)
+                .unwrap()
+                .is_some_and(|s| s.expires_at == 2_000),
+            "an ended session is not revived"
+        );
     }
 
     #[test]

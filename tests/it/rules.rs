@@ -223,3 +223,80 @@ fn an_invalid_rule_stops_start_up_and_check() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("AUTH_DEFAULT_POLICY"));
 }
+
+/// Any request to verify, with raw headers.
+async fn ask_raw(s: &Server, headers: &[(&str, &str)]) -> Reply {
+    let mut req = s.http.get(s.url("/auth/verify")).header("accept", JSON);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    s.send(req).await
+}
+
+#[tokio::test]
+async fn odd_hosts_and_forwarded_headers_never_loosen_a_rule() {
+    let s = server("127.0.0.1", &[]).await;
+    let weak = s.login().await;
+    // Proxies route `host:junk` to `host`: so do the rules.
+    let r = ask(&s, "admin.example.com:x", "/", JSON, Some(&weak)).await;
+    assert_eq!(r.error(), "second_factor_required");
+    let r = ask(&s, "old.example.com:99999", "/", JSON, Some(&weak)).await;
+    assert_eq!(r.error(), "forbidden");
+    // Something that is no host name at all: no rule can match it safely.
+    for host in [
+        "app.example.com/public",
+        "app.example.com@old.example.com",
+        "a b",
+    ] {
+        let r = ask(&s, host, "/public/x", JSON, None).await;
+        assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"), "{host}");
+    }
+    // A client's own X-Original-URL, passed on by Traefik next to the real
+    // X-Forwarded-*: two descriptions that disagree are refused.
+    let r = ask_raw(
+        &s,
+        &[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/admin"),
+            ("x-original-url", "https://app.example.com/public/x"),
+        ],
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+    // nginx with a client's X-Forwarded-* added: the same.
+    let r = ask_raw(
+        &s,
+        &[
+            ("x-original-url", "https://admin.example.com/"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/public/x"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // When they agree (port and case aside), all is well.
+    let r = ask_raw(
+        &s,
+        &[
+            ("x-original-url", "https://APP.example.com:443/public/x"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/public/x"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // nginx's `$http_host` may carry `?`, `#`, `@`: never read as a path.
+    for url in [
+        "https://app.example.com?/public/x",
+        "https://app.example.com#/public/x",
+        "https://x@app.example.com/public/x",
+        "not a url",
+    ] {
+        let r = ask_raw(&s, &[("x-original-url", url)]).await;
+        assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"), "{url}");
+    }
+    // Path parameters (Tomcat, Spring) do not escape a rule either.
+    let r = ask(&s, "app.example.com", "/public;x/../../admin", JSON, None).await;
+    assert_eq!(r.status, 401);
+}

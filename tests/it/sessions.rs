@@ -272,4 +272,22 @@ async fn the_second_step_keeps_the_first_steps_remember() {
     let r = code_step(&s, &mfa_token, json!({ "code": totp })).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.set_cookies().iter().all(|c| !c.contains("Max-Age")));
+    // And with "remember" absent (the default, true), lasting cookies.
+    s.clock.advance(30);
+    let r = s
+        .post(
+            "/auth/login",
+            json!({"username": "admin", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    let mfa_token = r.body["mfa_token"].as_str().unwrap().to_string();
+    let totp = code(&enrolled.secret, s.clock.now());
+    let r = code_step(&s, &mfa_token, json!({ "code": totp })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.set_cookies().iter().all(|c| c.contains("Max-Age=")),
+        "{:?}",
+        r.set_cookies()
+    );
 }

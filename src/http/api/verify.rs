@@ -23,6 +23,7 @@ use super::{ACCESS_COOKIE, SESSION_COOKIE};
 use crate::auth::events::Kind;
 use crate::auth::forward::{admit, Credentials};
 use crate::auth::AuthError;
+use crate::base::rules::Target;
 use crate::http::client_ip::is_trusted;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::forward;
@@ -71,18 +72,23 @@ pub enum VerifyResponse {
 
 const NO_STORE: &str = "no-store";
 
-/// A cookie's value, read straight from the `Cookie` headers (the hot path
+/// Most cookies of one name tried (a browser sends every cookie of that
+/// name its host and path match, longest path first).
+const MAX_SAME_NAME: usize = 4;
+
+/// A cookie's values, read straight from the `Cookie` headers (the hot path
 /// skips building a cookie jar).
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(poem::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
+        .filter_map(move |pair| {
             let (key, value) = pair.trim().split_once('=')?;
             (key == name).then(|| value.trim_matches('"'))
         })
+        .take(MAX_SAME_NAME)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -114,14 +120,17 @@ impl VerifyApi {
             .as_socket_addr()
             .is_some_and(|a| is_trusted(a.ip(), &state.config.trusted_proxies));
         let rules = &state.config.rules;
-        let target = (trusted && !rules.is_empty())
-            .then(|| forward::original_target(headers))
-            .flatten();
-        let policy = rules.policy_for(target.as_ref().map(|(h, p)| (h.as_str(), p.as_str())));
+        let target = if trusted && !rules.is_empty() {
+            forward::original_target(headers)
+        } else {
+            Target::Unknown
+        };
+        let policy = rules.policy_for(target);
         let credentials = Credentials {
-            session_cookie: cookie(headers, SESSION_COOKIE),
-            access_cookie: cookie(headers, ACCESS_COOKIE),
-            bearer: bearer(headers),
+            session_cookies: cookies(headers, SESSION_COOKIE).collect(),
+            access_tokens: cookies(headers, ACCESS_COOKIE)
+                .chain(bearer(headers))
+                .collect(),
         };
         match admit(&state.auth.sessions(), policy, &credentials, state.now()) {
             Ok(Some(passport)) => {
