@@ -7,7 +7,10 @@
 //! out, as hyper would never hand it to the server.
 //!
 //! Properties: nothing panics; an untrusted peer's headers are ignored; a
-//! redirect target that is allowed parses again as a URL on an allowed host.
+//! redirect target that is allowed parses again as a URL on an allowed host;
+//! the access rules' verdict on the described request is never more open
+//! than the verdict on a plainer spelling of it: a path that any reading
+//! puts outside `/public/` never gets `bypass`.
 
 #![no_main]
 
@@ -17,8 +20,9 @@ use std::sync::OnceLock;
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
+use soloauth::base::rules::{normalize_path, Policy, Rules, Target};
 use soloauth::http::client_ip::{client_ip, is_trusted};
-use soloauth::http::forward::{allowed_redirect, original_url};
+use soloauth::http::forward::{allowed_redirect, original_target, original_url};
 
 const PUBLIC_HOST: &str = "auth.example.com";
 const COOKIE_DOMAIN: &str = "example.com";
@@ -34,6 +38,36 @@ const NAMES: [&str; 5] = [
 fn trusted() -> &'static [IpNet] {
     static TRUSTED: OnceLock<Vec<IpNet>> = OnceLock::new();
     TRUSTED.get_or_init(|| vec![IpNet::V4("10.0.0.0/8".parse().unwrap())])
+}
+
+fn rules() -> &'static Rules {
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    RULES.get_or_init(|| {
+        Rules::parse(
+            "bypass app.example.com/public/*; deny app.example.com/admin*",
+            Policy::OneFactor,
+        )
+        .unwrap()
+    })
+}
+
+/// The rules property: `bypass` only for a path under `/public/` however
+/// it is read, `deny` for every path that reads as under `/admin`.
+fn check_rules(headers: &HeaderMap) {
+    let target = original_target(headers);
+    let policy = rules().policy_for(target);
+    if let Target::Url { path, .. } = target {
+        let plain = normalize_path(path);
+        if policy == Policy::Bypass {
+            assert!(
+                plain.starts_with("/public/"),
+                "{path:?} ({plain:?}) bypassed"
+            );
+        }
+        if plain.starts_with("/admin") {
+            assert_ne!(policy, Policy::Bypass, "{path:?} reads as {plain:?}");
+        }
+    }
 }
 
 /// The rd property: an accepted target is an http(s) URL on our hosts.
@@ -88,6 +122,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert_eq!(client_ip(None, &headers, trusted), None);
+    check_rules(&headers);
 
     if let Some(original) = original_url(&headers) {
         let parsed = url::Url::parse(&original)
