@@ -322,6 +322,17 @@ def login(base, username, password):
     return json.loads(raw), headers
 
 
+def app_cookie(headers):
+    """The Cookie header a browser sends an app after the login that gave
+    these response headers: the session and access cookies (Path=/)."""
+    sent = []
+    for value in headers.get_all("Set-Cookie") or []:
+        pair = value.split(";", 1)[0].strip()
+        if pair.split("=", 1)[0] in ("soloauth_session", "soloauth_access"):
+            sent.append(pair)
+    return "; ".join(sent)
+
+
 def free_port():
     """A port free at this moment. RACY: another process may take it before
     the caller's program binds it. Only for programs that cannot bind port 0

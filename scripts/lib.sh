@@ -132,3 +132,15 @@ login_token() {
   out=$(soloauth_login "$1" "$2") || return 1
   json_field access_token <<<"$out"
 }
+
+# login_cookies <username> <password>: prints the Cookie header value a
+# browser sends an app after this login (the session and access cookies).
+login_cookies() {
+  SOLOAUTH_USER=$1 SOLOAUTH_PASS=$2 python3 - "$SOLOAUTH_URL" "${BASH_SOURCE[0]%/*}" <<'PY'
+import os, sys
+sys.path.insert(0, sys.argv[2])
+import harness
+_, headers = harness.login(sys.argv[1], os.environ["SOLOAUTH_USER"], os.environ["SOLOAUTH_PASS"])
+print(harness.app_cookie(headers))
+PY
+}
