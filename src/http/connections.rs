@@ -77,8 +77,9 @@ struct Deadlined {
     limits: Limits,
     in_flight: Arc<AtomicUsize>,
     phase: Phase,
-    /// When the current waiting phase ends (not used while busy).
-    deadline: tokio::time::Instant,
+    /// When the current waiting phase ends; `None` until it is first
+    /// waited on (and while busy).
+    deadline: Option<tokio::time::Instant>,
     /// Armed at `deadline` or, until it fires or is waited on, earlier.
     timer: Pin<Box<Sleep>>,
     /// Bytes of a next request arrived while one was being served
@@ -94,26 +95,20 @@ impl Deadlined {
             limits,
             in_flight,
             phase: Phase::Head,
-            deadline,
+            deadline: Some(deadline),
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             next_begun: false,
         }
     }
 
-    /// Notes the new phase and its deadline (the timer is left alone: moving
-    /// it on every change costs a timer-wheel update per request, and moved
-    /// to "now" for a busy phase, a wake of the timer driver too).
+    /// Notes the new phase. Its deadline is counted from the first wait in
+    /// it (microseconds later: the first read or write that would block), so
+    /// a phase change costs no clock read, and the timer is left alone:
+    /// moving it on every change costs a timer-wheel update per request, and
+    /// moved to "now" for a busy phase, a wake of the timer driver too.
     fn enter(&mut self, phase: Phase) {
-        let wait = match phase {
-            Phase::Head => self.limits.header_timeout,
-            Phase::Idle => self.limits.idle_timeout,
-            Phase::Busy => {
-                self.phase = phase;
-                return;
-            }
-        };
         self.phase = phase;
-        self.deadline = deadline_after(wait);
+        self.deadline = None;
     }
 
     /// Moves between busy and waiting as requests start and finish.
@@ -133,17 +128,20 @@ impl Deadlined {
     /// later than the deadline is moved back first; one that fires before it
     /// (the phase moved on since it was armed) is re-armed at the deadline.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.phase == Phase::Busy {
-            return false;
-        }
-        if self.timer.deadline() > self.deadline {
-            self.timer.as_mut().reset(self.deadline);
+        let wait = match self.phase {
+            Phase::Busy => return false,
+            Phase::Head => self.limits.header_timeout,
+            Phase::Idle => self.limits.idle_timeout,
+        };
+        let deadline = *self.deadline.get_or_insert_with(|| deadline_after(wait));
+        if self.timer.deadline() > deadline {
+            self.timer.as_mut().reset(deadline);
         }
         while self.timer.as_mut().poll(cx).is_ready() {
-            if self.timer.deadline() >= self.deadline {
+            if self.timer.deadline() >= deadline {
                 return true;
             }
-            self.timer.as_mut().reset(self.deadline);
+            self.timer.as_mut().reset(deadline);
         }
         false
     }

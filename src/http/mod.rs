@@ -21,7 +21,7 @@ use std::sync::Arc;
 use poem::error::ResponseError;
 use poem::http::{header, HeaderMap, HeaderValue};
 use poem::web::Path;
-use poem::{get, handler, Endpoint, IntoEndpoint, IntoResponse, Request, Response, Route};
+use poem::{get, handler, Endpoint, IntoEndpoint, Request, Response, Route};
 
 use crate::base::clock::Stopwatch;
 use crate::http::error::ApiError;
@@ -120,7 +120,11 @@ fn outside_api(path: &str) -> bool {
         || path.contains("//")
 }
 
-impl<A: Endpoint, F: Endpoint> Endpoint for Frame<A, F> {
+impl<A, F> Endpoint for Frame<A, F>
+where
+    A: Endpoint<Output = Response>,
+    F: Endpoint<Output = Response>,
+{
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
@@ -132,15 +136,22 @@ impl<A: Endpoint, F: Endpoint> Endpoint for Frame<A, F> {
         let method = req.method().clone();
         req.set_data(self.state.clone());
         let started = Stopwatch::start();
-        let result = match limit_body(req).await {
-            Ok(req) if outside => self.full.call(req).await.map(IntoResponse::into_response),
-            Ok(req) => self.api.call(req).await.map(IntoResponse::into_response),
+        // The rare paths are boxed: the common one's future stays small
+        // (it is moved whole, every request).
+        let result = match limit_body(req) {
+            Ok(Body::None(req)) if !outside => self.api.call(req).await,
+            Ok(Body::None(req)) => Box::pin(self.full.call(req)).await,
+            Ok(Body::Read(req)) => match Box::pin(read_body(req)).await {
+                Ok(req) if outside => Box::pin(self.full.call(req)).await,
+                Ok(req) => self.api.call(req).await,
+                Err(err) => Err(err),
+            },
             Err(err) => Err(err),
         };
         let mut resp = result.unwrap_or_else(error_response);
         self.latency.observe(route, &method, started.elapsed());
         if resp.status().is_client_error() || resp.status().is_server_error() {
-            resp = ensure_json_error(resp).await;
+            resp = Box::pin(ensure_json_error(resp)).await;
         }
         if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
             let allow = route.and_then(|r| self.routes.allow_at(r));
@@ -208,11 +219,16 @@ async fn ensure_json_error(resp: Response) -> Response {
     ApiError::from_status(status, message).as_response()
 }
 
-/// Refuses bodies over [`BODY_LIMIT`] with `413`, declared or streamed, and
-/// bodies slower than [`BODY_TIMEOUT`] with `408`. A request with neither
-/// `Content-Length` nor `Transfer-Encoding` has no body (HTTP/1.1): nothing
-/// to read or wait for.
-async fn limit_body(mut req: Request) -> poem::Result<Request> {
+/// A request with its body still to read, or with nothing to read.
+enum Body {
+    Read(Request),
+    None(Request),
+}
+
+/// Refuses a body declared over [`BODY_LIMIT`] with `413`. A request with
+/// neither `Content-Length` nor `Transfer-Encoding` has no body (HTTP/1.1):
+/// nothing to read or wait for.
+fn limit_body(req: Request) -> poem::Result<Body> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -224,9 +240,16 @@ async fn limit_body(mut req: Request) -> poem::Result<Request> {
         return Err(ApiError::PayloadTooLarge(BODY_LIMIT).into());
     }
     let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
-    if !chunked && matches!(declared, None | Some(Some(0))) {
-        return Ok(req);
-    }
+    Ok(if !chunked && matches!(declared, None | Some(Some(0))) {
+        Body::None(req)
+    } else {
+        Body::Read(req)
+    })
+}
+
+/// Reads the body: over [`BODY_LIMIT`] as it streams is `413`, slower than
+/// [`BODY_TIMEOUT`] is `408`.
+async fn read_body(mut req: Request) -> poem::Result<Request> {
     let body = req.take_body();
     let bytes = tokio::time::timeout(BODY_TIMEOUT, body.into_bytes_limit(BODY_LIMIT))
         .await

@@ -184,7 +184,9 @@ mod tests {
         }}"#;
         let routes = Routes::from_spec(spec);
         let scan = |path: &str| routes.all.iter().position(|r| r.matches(path));
-        for path in ["/a/b", "/a/z", "/c/d", "/c/e", "/x/d", "/", "/docs", "/a", "/q/r/s"] {
+        for path in [
+            "/a/b", "/a/z", "/c/d", "/c/e", "/x/d", "/", "/docs", "/a", "/q/r/s",
+        ] {
             assert_eq!(routes.index(path), scan(path), "{path}");
         }
         assert_eq!(routes.template(routes.len()), "other");
