@@ -3,7 +3,7 @@
 # figures with the ratios between runs made in this one invocation: the
 # machine is shared and noisy, so compare ratios, not absolute numbers.
 #
-#   scripts/bench.sh                                   # about 11 minutes
+#   scripts/bench.sh                                   # about 15 minutes
 #   BENCH_SECONDS=10 BENCH_ROUNDS=1 scripts/bench.sh   # a quick look
 #   BENCH_BIN=path/to/soloauth scripts/bench.sh        # that binary, no build
 #   BENCH_PROBE_BIN=path/to/bare_probe scripts/bench.sh  # that probe, no build
