@@ -3,21 +3,25 @@
 # figures with the ratios between runs made in this one invocation: the
 # machine is shared and noisy, so compare ratios, not absolute numbers.
 #
-#   scripts/bench.sh                                   # about 11 minutes
+#   scripts/bench.sh                                   # about 15 minutes
 #   BENCH_SECONDS=10 BENCH_ROUNDS=1 scripts/bench.sh   # a quick look
 #   BENCH_BIN=path/to/soloauth scripts/bench.sh        # that binary, no build
+#   BENCH_PROBE_BIN=path/to/bare_probe scripts/bench.sh  # that probe, no build
 #
 # The server binds a port of its own choosing each time it starts (lib.sh,
 # harness.py): no fixed port to collide with, no free-port race.
 #
 # 1. GET /auth/verify (session cookie) vs GET /health, bare and with the same
-#    cookie, 16 and 64 connections, 30 s runs interleaved over 3 rounds;
-#    median throughput and p99, server CPU per request (/proc).
+#    cookie, and vs a bare poem probe (examples/bare_probe.rs: one route, no
+#    middleware, the same runtime), 16 and 64 connections, 30 s runs
+#    interleaved over 3 rounds; median throughput and p99, server CPU per
+#    request (/proc); the ratios against their goals.
 # 2. Login: p50 of a password login vs one argon2id verification, same run.
 # 3. A 64-way wrong-password login flood: verify p99 and throughput during it
 #    vs quiet, and peak RSS.
-# 4. Idle RSS after start, after 100k and after 300k verify requests; time from start to
-#    the first healthy answer; release binary size.
+# 4. Idle RSS after start, after 100k and after 300k verify requests, and one
+#    minute after the last login; time from start to the first healthy
+#    answer; release binary size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,16 +33,29 @@ if ! command -v wrk >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk
 fi
+TARGET=${CARGO_TARGET_DIR:-target}
 if [ -n "${BENCH_BIN:-}" ]; then
   BIN=$BENCH_BIN
 else
   cargo build --release --quiet
-  BIN=target/release/soloauth
+  BIN=$TARGET/release/soloauth
+fi
+if [ -n "${BENCH_PROBE_BIN:-}" ]; then
+  PROBE_BIN=$BENCH_PROBE_BIN
+else
+  cargo build --release --quiet --example bare_probe
+  PROBE_BIN=$TARGET/release/examples/bare_probe
 fi
 
 DATA=$(mktemp -d)
 PASSWORD="bench-password-$$"
-cleanup() { stop_soloauth; wait 2>/dev/null || true; rm -rf "$DATA"; }
+PROBE_PID=""
+cleanup() {
+  stop_soloauth
+  [ -z "$PROBE_PID" ] || kill "$PROBE_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$DATA"
+}
 trap cleanup EXIT
 
 # Warnings only, but for the crate root's few lines (the "soloauth listening"
@@ -78,20 +95,34 @@ PID=$SOLOAUTH_PID
 TOKEN=$(login_token admin "$PASSWORD")
 COOKIE="Cookie: soloauth_access=$TOKEN"
 
+# The bare poem probe, on a port of its own choosing too: it prints
+# "bare probe listening on ADDR".
+"$PROBE_BIN" >"$DATA/probe.log" 2>&1 </dev/null &
+PROBE_PID=$!
+for _ in $(seq 500); do
+  PROBE_ADDR=$(awk '/bare probe listening on/{print $NF; exit}' "$DATA/probe.log")
+  [ -n "$PROBE_ADDR" ] && break
+  sleep 0.02
+done
+[ -n "$PROBE_ADDR" ] || { echo "the bare probe did not start:" >&2; cat "$DATA/probe.log" >&2; exit 1; }
+PROBE_URL="http://$PROBE_ADDR"
+wait_healthy "$PROBE_URL" 20
+
 p99() { awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}'; }
 rps() { awk '/Requests\/sec/{print $2}'; }
 reqs() { awk '/requests in/{print $1}'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/${1:-$PID}/stat"; }
 TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 
-# One wrk run; prints "rps p99_ms cpu_us requests" (CPU: server, user + system).
+# One wrk run; prints "rps p99_ms cpu_us requests" (CPU: server, user +
+# system; the server is $MEASURED_PID, by default soloauth).
 measure_raw() {
   local conns=$1 url=$2; shift 2
-  local before after out
-  before=$(cpu_ticks)
+  local before after out pid=${MEASURED_PID:-$PID}
+  before=$(cpu_ticks "$pid")
   out=$(wrk -t1 -c"$conns" -d"${SECS}s" --latency "$@" "$url")
-  after=$(cpu_ticks)
+  after=$(cpu_ticks "$pid")
   echo "$(echo "$out" | rps) $(echo "$out" | p99) $(( (after - before) * TICK_US )) $(echo "$out" | reqs)"
 }
 
@@ -101,18 +132,20 @@ measure() { measure_raw "$@" | awk '{printf "%s %s %.1f\n", $1, $2, $3 / $4}'; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, $(uname -r); wrk shares the cores with the server"
 echo
 
-# --- 1. verify vs health, interleaved ------------------------------------------
-# ROUNDS rounds of health, health with the session cookie, and verify per
-# connection count, in alternating order so a slow spell on the shared machine
-# hits all alike; the table shows medians over the rounds, CPU per request over
-# all of them. "/health + cookie" carries the same 300-odd-byte cookie as the
-# verify runs: the difference between it and verify is the check itself.
+# --- 1. verify vs health vs the bare probe, interleaved --------------------------
+# ROUNDS rounds of the bare probe, health, health with the session cookie, and
+# verify per connection count, in alternating order so a slow spell on the
+# shared machine hits all alike; the table shows medians over the rounds, CPU
+# per request over all of them. "/health + cookie" carries the same 300-odd-byte
+# cookie as the verify runs: the difference between it and verify is the check
+# itself. The probe is the limit: bare poem, one JSON route, no middleware.
 declare -A RUNS
 for ((round = 1; round <= ROUNDS; round++)); do
   for conns in 16 64; do
-    order="health cookie verify"; (( round % 2 == 0 )) && order="verify cookie health"
+    order="probe health cookie verify"; (( round % 2 == 0 )) && order="verify cookie health probe"
     for what in $order; do
       case $what in
+        probe) out=$(MEASURED_PID=$PROBE_PID measure_raw "$conns" "$PROBE_URL/health") ;;
         health) out=$(measure_raw "$conns" "$BASE/health") ;;
         cookie) out=$(measure_raw "$conns" "$BASE/health" -H "$COOKIE") ;;
         verify) out=$(measure_raw "$conns" "$BASE/auth/verify" -H "$COOKIE") ;;
@@ -133,12 +166,18 @@ versus() { awk -v a="$1" -v b="$3" -v c="$2" -v d="$4" 'BEGIN{printf "x%.2f tput
 printf '%-36s %11s %9s %9s %26s\n' "median of $ROUNDS runs x ${SECS}s" "requests/s" "p99 (ms)" "CPU/req" "verify vs this"
 for conns in 16 64; do
   read -r vr vp vc <<<"$(printf '%s' "${RUNS[verify,$conns]}" | summary)"
-  for what in health cookie; do
+  for what in probe health cookie; do
     read -r r p c <<<"$(printf '%s' "${RUNS[$what,$conns]}" | summary)"
-    label="GET /health"; [ "$what" = cookie ] && label="GET /health + cookie"
+    case $what in
+      probe) label="bare poem probe GET /health"; pc=$c ;;
+      health) label="GET /health"; hr=$r ;;
+      cookie) label="GET /health + cookie" ;;
+    esac
     printf '%-36s %11s %9s %6s µs %26s\n' "$label, $conns conns" "$r" "$p" "$c" "$(versus "$vr" "$vp" "$r" "$p")"
   done
   printf '%-36s %11s %9s %6s µs\n' "GET /auth/verify + cookie, $conns conns" "$vr" "$vp" "$vc"
+  awk -v c="$conns" -v vr="$vr" -v hr="$hr" -v vc="$vc" -v pc="$pc" 'BEGIN{
+    printf "  ratio, %s conns: verify/health req/s = %.2f (goal >= 0.85); verify/probe CPU per request = %.2f (goal <= 1.5)\n", c, vr/hr, vc/pc}'
   # Each round's own verify/health ratios, so the spread is visible too.
   paste <(printf '%s' "${RUNS[verify,$conns]}") <(printf '%s' "${RUNS[health,$conns]}") |
     awk -v c="$conns" '{t = t sprintf(" x%.2f", $1/$5); q = q sprintf(" x%.2f", $2/$6)}
@@ -180,11 +219,15 @@ printf '%-48s %12s %12s\n' "verify p99 (ms)" "$quiet_p99" "$flood_p99"
 printf '%-48s %12s %12s\n' "verify requests/s" "$quiet_rps" "$flood_rps"
 printf '%-48s %12s\n' "wrong-password logins/s during the flood" "$(rps <"$DATA/flood.txt")"
 printf '%-48s %12s\n' "flood answers refused (401, or 503 busy)" "$(awk '/Non-2xx/{print $NF}' "$DATA/flood.txt")"
-printf '%-48s %12s\n' "peak RSS so far (MiB)" "$(mib "$(awk '/VmHWM/{print $2}' "/proc/$PID/status")")"
+awk -v k="$(awk '/VmHWM/{print $2}' "/proc/$PID/status")" \
+  'BEGIN{printf "%-48s %12.1f   (%.1f MB; goal < 64 MB)\n", "peak RSS so far (MiB)", k/1024, k*1024/1e6}'
 awk -v a="$flood_p99" -v b="$quiet_p99" -v c="$flood_rps" -v d="$quiet_rps" \
   'BEGIN{printf "ratio: flood / quiet: p99 x%.2f, throughput x%.2f\n\n", a/b, c/d}'
 
 # --- 4. memory, start time, size ---------------------------------------------------
+kill "$PROBE_PID" 2>/dev/null || true
+wait "$PROBE_PID" 2>/dev/null || true
+PROBE_PID=""
 stop_soloauth
 start_soloauth "$BIN" "$DATA/data"
 BASE=$SOLOAUTH_URL
@@ -204,8 +247,15 @@ verify_until() {
 }
 rss_100k=$(verify_until 100000)
 rss_300k=$(verify_until 300000)
+# One password login (its argon2 work area), then a minute with none.
+login_token admin "$PASSWORD" >/dev/null
+rss_login=$(rss)
+sleep 60
+rss_after_login=$(rss)
 printf '%-48s %8s\n' "start to first healthy answer (ms, median of 7)" "$startup_ms"
 printf '%-48s %8s\n' "idle RSS after start (MiB)" "$(mib "$fresh_rss")"
 printf '%-48s %8s\n' "idle RSS after 100k verify requests (MiB)" "$(mib "$rss_100k")"
 printf '%-48s %8s\n' "idle RSS after 300k verify requests (MiB)" "$(mib "$rss_300k")"
+printf '%-48s %8s\n' "RSS just after a login (MiB)" "$(mib "$rss_login")"
+awk -v k="$rss_after_login" 'BEGIN{printf "%-48s %8.1f   (%.1f MB; goal <= 20 MB)\n", "RSS one minute after the last login (MiB)", k/1024, k*1024/1e6}'
 printf '%-48s %8s\n' "release binary size (MiB)" "$(mib $(( $(stat -c %s "$BIN") / 1024 )))"

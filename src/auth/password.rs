@@ -7,12 +7,19 @@
 //! with the same parameters as the real one, so it costs exactly the same time
 //! and gives exactly the same answer as a wrong password.
 //!
-//! Each running verification reuses one of a fixed set of argon2 work areas
-//! (one per core, ~19 MiB each with the default parameters), wiped after each
-//! use. Allocating a fresh one per login let the allocator keep hundreds of
-//! megabytes around under a login flood; reusing them keeps memory flat.
+//! Each running verification reuses one of a bounded set of argon2 work
+//! areas (at most one per permit, ~19 MiB each with the default parameters),
+//! wiped after each use. Allocating a fresh one per login let the allocator
+//! keep hundreds of megabytes around under a login flood; reusing them keeps
+//! memory flat. Once no verification has run for [`IDLE_RELEASE`] (checked
+//! by a sweeper task that lives only while work areas are kept), they are
+//! freed, so a server that saw one login an hour ago does not hold them.
+//! A work area is allocated large enough (see [`MIN_AREA_BYTES`]) that the
+//! allocator maps it on its own and its free gives the memory back to the
+//! system.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use argon2::{Argon2, Block, PasswordHash};
 use tokio::sync::Semaphore;
@@ -24,6 +31,19 @@ use crate::base::secret::{ct_eq, random_bytes, ExposeSecret, SecretString};
 
 /// Verifications allowed to wait for a free core before new ones are shed.
 pub const MAX_WAITING: usize = 64;
+
+/// How long work areas are kept after the last verification: between one
+/// and two of these (the sweeper looks every [`IDLE_RELEASE`]).
+pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
+
+/// The smallest capacity a work area is allocated with. glibc's malloc maps a
+/// large block on its own (mmap) and unmaps it on free, but after such a free
+/// it raises its mmap threshold to the block's size (up to 32 MiB), so the
+/// next 19 MiB block would come from the heap, and its free might never be
+/// returned to the system. Above 32 MiB the threshold is left alone: every
+/// work area is mapped and unmapped. Only the pages in use (the parameters'
+/// block count) are ever touched, so the rest costs address space, not memory.
+const MIN_AREA_BYTES: usize = 33 << 20;
 
 /// Verifies `password` against a PHC string in the work area `memory`
 /// (grown if too small), comparing in constant time. Blocking; ~20 ms.
@@ -47,6 +67,8 @@ fn verify_in(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> bool {
     };
     let blocks = params.block_count();
     if memory.len() < blocks {
+        let floor = MIN_AREA_BYTES / std::mem::size_of::<Block>();
+        memory.reserve_exact(blocks.max(floor) - memory.len());
         memory.resize(blocks, Block::default());
     }
     let mut out = zeroize::Zeroizing::new(vec![0u8; expected.len()]);
@@ -92,8 +114,60 @@ pub struct CredentialChecker {
     permits: Arc<Semaphore>,
     /// Running plus waiting verifications; `try_acquire` failing sheds load.
     admitted: Arc<Semaphore>,
-    /// Work areas, as many as `permits`.
-    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Work areas, at most as many as `permits`.
+    memory: Arc<Mutex<Pool>>,
+}
+
+/// The idle work areas, and whether they have been used since the sweeper
+/// last looked.
+#[derive(Default)]
+struct Pool {
+    areas: Vec<Vec<Block>>,
+    used: bool,
+    sweeping: bool,
+}
+
+impl Pool {
+    /// Frees the work areas if none was used since the last call (else only
+    /// notes that none was, for the next). True when nothing is kept.
+    fn release_idle(&mut self) -> bool {
+        if std::mem::take(&mut self.used) {
+            return false;
+        }
+        self.areas = Vec::new();
+        true
+    }
+
+    /// Takes back a work area; true when a sweeper must be started.
+    fn put_back(&mut self, area: Vec<Block>) -> bool {
+        self.areas.push(area);
+        self.used = true;
+        !std::mem::replace(&mut self.sweeping, true)
+    }
+}
+
+/// Frees the pool's work areas once they sit unused, then ends (the next
+/// verification starts another).
+async fn sweep(pool: Arc<Mutex<Pool>>) {
+    loop {
+        tokio::time::sleep(IDLE_RELEASE).await;
+        let Ok(mut pool) = pool.lock() else { return };
+        if pool.release_idle() {
+            pool.sweeping = false;
+            return;
+        }
+    }
+}
+
+/// Returns a work area to the pool, starting the sweeper if none runs.
+fn put_back(pool: &Arc<Mutex<Pool>>, area: Vec<Block>) {
+    let Ok(mut guard) = pool.lock() else { return };
+    if guard.put_back(area) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(sweep(pool.clone()))),
+            Err(_) => guard.sweeping = false,
+        }
+    }
 }
 
 impl CredentialChecker {
@@ -119,7 +193,7 @@ impl CredentialChecker {
             dummy_hash: Arc::new(dummy_hash),
             permits: Arc::new(Semaphore::new(cores)),
             admitted: Arc::new(Semaphore::new(cores + MAX_WAITING)),
-            memory: Arc::new(Mutex::new(Vec::with_capacity(cores))),
+            memory: Arc::new(Mutex::new(Pool::default())),
         })
     }
 
@@ -160,12 +234,10 @@ impl CredentialChecker {
             let mut memory = pool
                 .lock()
                 .ok()
-                .and_then(|mut p| p.pop())
+                .and_then(|mut p| p.areas.pop())
                 .unwrap_or_default();
             let ok = verify_in(&mut memory, password.expose_secret().as_bytes(), phc);
-            if let Ok(mut p) = pool.lock() {
-                p.push(memory);
-            }
+            put_back(&pool, memory);
             ok
         })
         .await
@@ -190,6 +262,33 @@ mod tests {
         assert!(c.verify("admin", pw("correct horse")).await.unwrap());
         assert!(!c.verify("admin", pw("wrong")).await.unwrap());
         assert!(!c.verify("root", pw("correct horse")).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn idle_work_areas_are_released() {
+        let c = checker("correct horse");
+        let pw = |s: &str| SecretString::from(s.to_string());
+        assert!(c.verify("admin", pw("correct horse")).await.unwrap());
+        let kept = |c: &CredentialChecker| c.memory.lock().unwrap().areas.len();
+        assert_eq!(kept(&c), 1);
+        // Used since the last look: kept; then unused for a whole period: freed.
+        assert!(!c.memory.lock().unwrap().release_idle());
+        assert_eq!(kept(&c), 1);
+        assert!(c.memory.lock().unwrap().release_idle());
+        assert_eq!(kept(&c), 0);
+        // The next verification allocates a fresh one and still answers right.
+        assert!(!c.verify("admin", pw("wrong")).await.unwrap());
+        assert!(c.verify("admin", pw("correct horse")).await.unwrap());
+        assert_eq!(kept(&c), 1);
+    }
+
+    #[test]
+    fn work_areas_are_allocated_above_the_mmap_threshold() {
+        let mut area = Vec::new();
+        let phc = hash_password(b"x").unwrap();
+        assert!(verify_in(&mut area, b"x", &phc));
+        assert!(area.capacity() * std::mem::size_of::<Block>() >= MIN_AREA_BYTES);
+        assert!(area.capacity() * std::mem::size_of::<Block>() > 32 << 20);
     }
 
     #[test]

@@ -15,8 +15,10 @@
 //!   (`AUTH_IDLE_TIMEOUT_SECONDS`), counted from the last progress.
 //!
 //! A missed deadline fails the read or write that waits past it, and hyper
-//! closes the connection. The deadline only ever wakes the task when it
-//! passes, never in a loop.
+//! closes the connection. Phases change several times per request, so a
+//! change only notes the new deadline; the timer behind it is moved lazily
+//! (see [`Deadlined::expired`]): it may wake the task early, at most once per
+//! timeout period, never in a loop, and never late.
 //! At most [`Limits::max_connections`] are open at once (the rest wait in the
 //! kernel's backlog), so slow clients cannot take every file descriptor.
 //!
@@ -75,7 +77,11 @@ struct Deadlined {
     limits: Limits,
     in_flight: Arc<AtomicUsize>,
     phase: Phase,
-    deadline: Pin<Box<Sleep>>,
+    /// When the current waiting phase ends; `None` until it is first
+    /// waited on (and while busy).
+    deadline: Option<tokio::time::Instant>,
+    /// Armed at `deadline` or, until it fires or is waited on, earlier.
+    timer: Pin<Box<Sleep>>,
     /// Bytes of a next request arrived while one was being served
     /// (pipelining): its header clock starts when the current one ends.
     next_begun: bool,
@@ -83,24 +89,26 @@ struct Deadlined {
 
 impl Deadlined {
     fn new(io: TcpStream, limits: Limits, in_flight: Arc<AtomicUsize>) -> Self {
+        let deadline = deadline_after(limits.header_timeout);
         Deadlined {
             io,
             limits,
             in_flight,
             phase: Phase::Head,
-            deadline: Box::pin(tokio::time::sleep(limits.header_timeout)),
+            deadline: Some(deadline),
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
             next_begun: false,
         }
     }
 
+    /// Notes the new phase. Its deadline is counted from the first wait in
+    /// it (microseconds later: the first read or write that would block), so
+    /// a phase change costs no clock read, and the timer is left alone:
+    /// moving it on every change costs a timer-wheel update per request, and
+    /// moved to "now" for a busy phase, a wake of the timer driver too.
     fn enter(&mut self, phase: Phase) {
-        let wait = match phase {
-            Phase::Head => self.limits.header_timeout,
-            Phase::Idle => self.limits.idle_timeout,
-            Phase::Busy => Duration::ZERO,
-        };
         self.phase = phase;
-        self.deadline.as_mut().reset(deadline_after(wait));
+        self.deadline = None;
     }
 
     /// Moves between busy and waiting as requests start and finish.
@@ -115,11 +123,27 @@ impl Deadlined {
     }
 
     /// True once the deadline of a waiting phase has passed. Otherwise the
-    /// task is registered to wake when it does (never woken early), so a
-    /// connection that waits on its reads, its writes or nothing at all is
-    /// closed on time.
+    /// task is registered to wake by then, so a connection that waits on its
+    /// reads, its writes or nothing at all is closed on time. A timer armed
+    /// later than the deadline is moved back first; one that fires before it
+    /// (the phase moved on since it was armed) is re-armed at the deadline.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.phase != Phase::Busy && self.deadline.as_mut().poll(cx).is_ready()
+        let wait = match self.phase {
+            Phase::Busy => return false,
+            Phase::Head => self.limits.header_timeout,
+            Phase::Idle => self.limits.idle_timeout,
+        };
+        let deadline = *self.deadline.get_or_insert_with(|| deadline_after(wait));
+        if self.timer.deadline() > deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        while self.timer.as_mut().poll(cx).is_ready() {
+            if self.timer.deadline() >= deadline {
+                return true;
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+        false
     }
 }
 

@@ -5,12 +5,17 @@
 //! method (routes from the route table, methods from a fixed list, so no
 //! label takes its value from client input); and the number of live
 //! sessions, read at scrape time.
+//!
+//! Every request is timed, so its histogram is looked up once per route and
+//! method ([`RouteLatency`]) rather than by its label values each time.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::auth::events::Kind;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Every metric the server exports.
@@ -49,26 +54,67 @@ fn unreachable_metric(name: &str) -> ! {
     panic!("invalid metric definition: {name}")
 }
 
-/// The label for a request method: the standard ones by name, anything a
-/// client invents as `other` (a label per invented method would let anyone
-/// grow memory and `/metrics` without bound).
-pub fn method_label(method: &poem::http::Method) -> &'static str {
-    use poem::http::Method;
-    const KNOWN: [(Method, &str); 9] = [
-        (Method::GET, "GET"),
-        (Method::HEAD, "HEAD"),
-        (Method::POST, "POST"),
-        (Method::PUT, "PUT"),
-        (Method::PATCH, "PATCH"),
-        (Method::DELETE, "DELETE"),
-        (Method::OPTIONS, "OPTIONS"),
-        (Method::CONNECT, "CONNECT"),
-        (Method::TRACE, "TRACE"),
-    ];
-    KNOWN
+/// The standard methods, by name: anything else is labelled `other` (a label
+/// per invented method would let anyone grow memory and `/metrics` without
+/// bound).
+const METHODS: [(poem::http::Method, &str); 9] = [
+    (poem::http::Method::GET, "GET"),
+    (poem::http::Method::HEAD, "HEAD"),
+    (poem::http::Method::POST, "POST"),
+    (poem::http::Method::PUT, "PUT"),
+    (poem::http::Method::PATCH, "PATCH"),
+    (poem::http::Method::DELETE, "DELETE"),
+    (poem::http::Method::OPTIONS, "OPTIONS"),
+    (poem::http::Method::CONNECT, "CONNECT"),
+    (poem::http::Method::TRACE, "TRACE"),
+];
+/// How many method labels there are: the standard ones and `other`.
+const METHOD_LABELS: usize = METHODS.len() + 1;
+
+/// The index of a method's label: its place in [`METHODS`], or the last
+/// one (`other`).
+fn method_index(method: &poem::http::Method) -> usize {
+    METHODS
         .iter()
-        .find(|(m, _)| m == method)
-        .map_or("other", |(_, label)| label)
+        .position(|(m, _)| m == method)
+        .unwrap_or(METHODS.len())
+}
+
+/// The label for a request method: the standard ones by name, anything a
+/// client invents as `other`.
+pub fn method_label(method: &poem::http::Method) -> &'static str {
+    METHODS
+        .get(method_index(method))
+        .map_or("other", |(_, l)| l)
+}
+
+/// The latency histograms of one route table, by route index and method:
+/// each is made (with the same labels as [`Metrics::observe`]) the first time
+/// it is needed, so `/metrics` lists exactly the pairs that were seen.
+pub struct RouteLatency {
+    vec: HistogramVec,
+    /// Route templates, then `other` (for a path of no route).
+    labels: Vec<String>,
+    cells: Vec<[OnceLock<Histogram>; METHOD_LABELS]>,
+}
+
+impl RouteLatency {
+    /// Records how long a request took: `route` is the index of its route
+    /// template (from `Routes::index`), `None` for a path of no route.
+    pub fn observe(&self, route: Option<usize>, method: &poem::http::Method, took: Duration) {
+        let other = self.labels.len() - 1;
+        let route = route.filter(|&r| r < other).unwrap_or(other);
+        let method = method_index(method);
+        let (Some(row), Some(label)) = (self.cells.get(route), self.labels.get(route)) else {
+            return;
+        };
+        row[method]
+            .get_or_init(|| {
+                let method = METHODS.get(method).map_or("other", |(_, l)| l);
+                self.vec.with_label_values(&[label.as_str(), method])
+            })
+            .observe(took.as_secs_f64());
+    }
 }
 
 impl Metrics {
@@ -176,6 +222,18 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Latency histograms for the routes `templates` (route indexes are
+    /// positions in it), and `other`.
+    pub fn route_latency<'a>(&self, templates: impl Iterator<Item = &'a str>) -> RouteLatency {
+        let mut labels: Vec<String> = templates.map(str::to_string).collect();
+        labels.push("other".to_string());
+        RouteLatency {
+            vec: self.latency.clone(),
+            cells: labels.iter().map(|_| Default::default()).collect(),
+            labels,
+        }
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self, live_sessions: usize) -> String {
         self.sessions.set(live_sessions as i64);
@@ -222,5 +280,38 @@ mod tests {
         assert_eq!(method_label(&Method::DELETE), "DELETE");
         let invented = Method::from_bytes(b"XQZ1234567AB").unwrap();
         assert_eq!(method_label(&invented), "other");
+    }
+
+    #[test]
+    fn route_latency_labels_like_observe() {
+        use poem::http::Method;
+        let m = Metrics::new();
+        let latency = m.route_latency(["/health", "/auth/sessions/{id}"].into_iter());
+        let took = Duration::from_millis(1);
+        latency.observe(Some(1), &Method::DELETE, took);
+        latency.observe(Some(1), &Method::DELETE, took);
+        latency.observe(None, &Method::from_bytes(b"XQZ").unwrap(), took);
+        latency.observe(Some(7), &Method::GET, took); // no such route: other
+        let text = m.render(0);
+        let count = |labels: &str| {
+            text.lines()
+                .find(|l| {
+                    l.starts_with(&format!(
+                        "soloauth_http_request_duration_seconds_count{{{labels}}}"
+                    ))
+                })
+                .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        };
+        assert_eq!(
+            count(r#"method="DELETE",route="/auth/sessions/{id}""#).as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            count(r#"method="other",route="other""#).as_deref(),
+            Some("1")
+        );
+        assert_eq!(count(r#"method="GET",route="other""#).as_deref(), Some("1"));
+        // Only what was seen is listed.
+        assert_eq!(count(r#"method="GET",route="/health""#), None);
     }
 }

@@ -19,13 +19,13 @@ pub mod state;
 use std::sync::Arc;
 
 use poem::error::ResponseError;
-use poem::http::{header, HeaderValue};
-use poem::middleware::CookieJarManager;
+use poem::http::{header, HeaderMap, HeaderValue};
 use poem::web::Path;
-use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem::{get, handler, Endpoint, IntoEndpoint, Request, Response, Route};
 
 use crate::base::clock::Stopwatch;
 use crate::http::error::ApiError;
+use crate::http::metrics::RouteLatency;
 use crate::http::routes::Routes;
 use crate::http::state::AppState;
 
@@ -92,57 +92,104 @@ fn serve_asset(req: &Request, path: &str) -> Response {
         .body(file.data.into_owned())
 }
 
-/// Adds the security headers; `no-store` on everything but static assets.
-async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    let state = req.data::<Arc<AppState>>().cloned();
-    let routes = req.data::<Arc<Routes>>().cloned();
-    let hsts = state
-        .as_ref()
-        .is_some_and(|s| s.config.public_url_is_https());
-    let started = Stopwatch::start();
-    let mut resp = match next.call(req).await {
-        Ok(resp) => resp.into_response(),
-        Err(err) => error_response(err),
-    };
-    if let (Some(state), Some(routes)) = (&state, &routes) {
-        let route = routes.label(&path);
-        state.metrics.observe(route, &method, started.elapsed());
-    }
-    if resp.status().is_client_error() || resp.status().is_server_error() {
-        resp = ensure_json_error(resp).await;
-    }
-    if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(allow) = routes.as_ref().and_then(|r| r.allow(&path)) {
-            if let Ok(value) = HeaderValue::from_str(allow) {
+/// What every request passes through, in one endpoint: the request's
+/// route and method timed into the latency histogram, the 16 KiB body limit,
+/// JSON errors for everything the framework itself refuses, `Allow` on a
+/// `405`, and the security headers (`no-store` on everything but static
+/// assets). One endpoint rather than a stack of poem middleware: each layer
+/// of those costs a boxed future and extension-map work on every request.
+struct Frame<A, F> {
+    /// The API (poem-openapi adds its own cookie jar manager).
+    api: A,
+    /// Every route, for the paths that are not plainly the API's.
+    full: F,
+    state: Arc<AppState>,
+    routes: Arc<Routes>,
+    latency: RouteLatency,
+    hsts: bool,
+}
+
+/// Paths that may be served outside the API: anything under these prefixes,
+/// or percent-encoded (poem's router decodes before matching), goes through
+/// the full route table.
+fn outside_api(path: &str) -> bool {
+    ["/static", "/favicon", "/openapi", "/docs"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+        || path.contains('%')
+        || path.contains("//")
+}
+
+impl<A, F> Endpoint for Frame<A, F>
+where
+    A: Endpoint<Output = Response>,
+    F: Endpoint<Output = Response>,
+{
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        let route = self.routes.index(path);
+        let docs = path.starts_with("/docs");
+        let asset = path.starts_with("/static/");
+        let outside = outside_api(path);
+        let method = req.method().clone();
+        req.set_data(self.state.clone());
+        let started = Stopwatch::start();
+        // The rare paths are boxed: the common one's future stays small
+        // (it is moved whole, every request).
+        let result = match limit_body(req) {
+            Ok(Body::None(req)) if !outside => self.api.call(req).await,
+            Ok(Body::None(req)) => Box::pin(self.full.call(req)).await,
+            Ok(Body::Read(req)) => match Box::pin(read_body(req)).await {
+                Ok(req) if outside => Box::pin(self.full.call(req)).await,
+                Ok(req) => self.api.call(req).await,
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        };
+        let mut resp = result.unwrap_or_else(error_response);
+        self.latency.observe(route, &method, started.elapsed());
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            resp = Box::pin(ensure_json_error(resp)).await;
+        }
+        if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
+            let allow = route.and_then(|r| self.routes.allow_at(r));
+            if let Some(value) = allow.and_then(|a| HeaderValue::from_str(a).ok()) {
                 resp.headers_mut().insert(header::ALLOW, value);
             }
         }
+        security_headers(resp.headers_mut(), docs, asset, self.hsts);
+        Ok(resp)
     }
-    let headers = resp.headers_mut();
-    let csp = if path.starts_with("/docs") {
-        DOCS_CSP
-    } else {
-        PAGE_CSP
-    };
+}
+
+/// Adds the security headers; `no-store` on everything but static assets.
+fn security_headers(headers: &mut HeaderMap, docs: bool, asset: bool, hsts: bool) {
+    headers.reserve(6);
+    let csp = if docs { DOCS_CSP } else { PAGE_CSP };
     headers.insert(
-        "x-content-type-options",
+        header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert("content-security-policy", HeaderValue::from_static(csp));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
     if hsts {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
         );
     }
-    if !path.starts_with("/static/") && !headers.contains_key(header::CACHE_CONTROL) {
+    if !asset && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    Ok(resp)
 }
 
 /// Any error as the contract's JSON body.
@@ -172,17 +219,37 @@ async fn ensure_json_error(resp: Response) -> Response {
     ApiError::from_status(status, message).as_response()
 }
 
-/// Refuses bodies over [`BODY_LIMIT`] with `413`, declared or streamed, and
-/// bodies slower than [`BODY_TIMEOUT`] with `408`.
-async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+/// A request with its body still to read, or with nothing to read.
+enum Body {
+    Read(Request),
+    None(Request),
+}
+
+/// Refuses a body declared over [`BODY_LIMIT`] with `413`. A request with
+/// neither `Content-Length` nor `Transfer-Encoding` has no body (HTTP/1.1):
+/// nothing to read or wait for.
+fn limit_body(req: Request) -> poem::Result<Body> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        .map(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()));
+    if declared
+        .flatten()
+        .is_some_and(|len| len > BODY_LIMIT as u64)
+    {
         return Err(ApiError::PayloadTooLarge(BODY_LIMIT).into());
     }
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    Ok(if !chunked && matches!(declared, None | Some(Some(0))) {
+        Body::None(req)
+    } else {
+        Body::Read(req)
+    })
+}
+
+/// Reads the body: over [`BODY_LIMIT`] as it streams is `413`, slower than
+/// [`BODY_TIMEOUT`] is `408`.
+async fn read_body(mut req: Request) -> poem::Result<Request> {
     let body = req.take_body();
     let bytes = tokio::time::timeout(BODY_TIMEOUT, body.into_bytes_limit(BODY_LIMIT))
         .await
@@ -192,7 +259,7 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
             other => ApiError::BadRequest(format!("cannot read the request body: {other}")),
         })?;
     req.set_body(bytes);
-    next.call(req).await.map(IntoResponse::into_response)
+    Ok(req)
 }
 
 /// The whole application as one endpoint.
@@ -201,15 +268,22 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
     let routes = Arc::new(Routes::from_spec(&api.spec()));
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    Route::new()
+    let api = Arc::new(api.into_endpoint());
+    let full = Route::new()
         .at("/static/*path", get(static_file))
         .at("/favicon.ico", get(favicon))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .nest("/", api)
-        .around(limit_body)
-        .with(CookieJarManager::new())
-        .around(security_headers)
-        .data(state)
-        .data(routes)
+        .nest("/", api.clone());
+    let latency = state
+        .metrics
+        .route_latency((0..routes.len()).map(|i| routes.template(i)));
+    Frame {
+        api,
+        full,
+        hsts: state.config.public_url_is_https(),
+        state,
+        routes,
+        latency,
+    }
 }
