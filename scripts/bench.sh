@@ -92,8 +92,9 @@ start_soloauth "$BIN" "$DATA/data"
 BASE=$SOLOAUTH_URL
 PID=$SOLOAUTH_PID
 
-TOKEN=$(login_token admin "$PASSWORD")
-COOKIE="Cookie: soloauth_access=$TOKEN"
+# What a browser sends an app after signing in: the session cookie (what
+# verify checks first) and the access cookie.
+COOKIE="Cookie: $(login_cookies admin "$PASSWORD")"
 
 # The bare poem probe, on a port of its own choosing too: it prints
 # "bare probe listening on ADDR".

@@ -69,8 +69,8 @@ pub struct Passport {
 }
 
 /// Whether an `amr` list holds a second factor.
-pub fn has_second_factor(amr: &[String]) -> bool {
-    amr.iter().any(|m| m == "otp" || m == "hwk")
+pub fn has_second_factor<S: AsRef<str>>(amr: &[S]) -> bool {
+    amr.iter().any(|m| matches!(m.as_ref(), "otp" | "hwk"))
 }
 
 /// An authenticated request: valid access token, live session.
@@ -226,18 +226,19 @@ impl Sessions<'_> {
         now: i64,
         proof: impl Fn(&str) -> bool,
     ) -> AuthResult<Option<Passport>> {
-        let Some(gate) = self.store.live_session_gate(sid, now)? else {
+        let seen = self.store.with_live_session_gate(sid, now, |gate| {
+            let second_factor = has_second_factor(&gate.amr);
+            proof(&gate.cookie_hash).then_some((gate.last_seen_at, second_factor))
+        })?;
+        let Some((last_seen_at, second_factor)) = seen.flatten() else {
             return Ok(None);
         };
-        if !proof(&gate.cookie_hash) {
-            return Ok(None);
-        }
-        if now - gate.last_seen_at >= TOUCH_INTERVAL {
+        if now - last_seen_at >= TOUCH_INTERVAL {
             self.store.touch_session(sid, now, self.policy.lifetime())?;
         }
         Ok(Some(Passport {
             session_id: sid.to_string(),
-            second_factor: has_second_factor(&gate.amr),
+            second_factor,
         }))
     }
 

@@ -25,7 +25,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Lower-case hex of `bytes` (stored hashes).
 pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Fills `n` bytes from the operating system's CSPRNG.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use poem::error::ResponseError;
 use poem::http::{header, HeaderMap, HeaderValue};
 use poem::web::Path;
-use poem::{get, handler, Endpoint, IntoEndpoint, Request, Response, Route};
+use poem::{get, handler, Endpoint, IntoEndpoint, IntoResponse, Request, Response, Route};
 
 use crate::base::clock::Stopwatch;
 use crate::http::error::ApiError;
@@ -109,6 +109,15 @@ struct Frame<A, F> {
     hsts: bool,
 }
 
+/// `GET`/`HEAD /auth/verify`.
+fn forward_auth(req: &Request) -> bool {
+    req.uri().path() == "/auth/verify"
+        && matches!(
+            *req.method(),
+            poem::http::Method::GET | poem::http::Method::HEAD
+        )
+}
+
 /// Paths that may be served outside the API: anything under these prefixes,
 /// or percent-encoded (poem's router decodes before matching), goes through
 /// the full route table.
@@ -139,6 +148,10 @@ where
         // The rare paths are boxed: the common one's future stays small
         // (it is moved whole, every request).
         let result = match limit_body(req) {
+            // Forward auth, the hot path: straight to its answer.
+            Ok(Body::None(req)) if forward_auth(&req) => {
+                Ok(api::verify::answer(&self.state, &req).into_response())
+            }
             Ok(Body::None(req)) if !outside => self.api.call(req).await,
             Ok(Body::None(req)) => Box::pin(self.full.call(req)).await,
             Ok(Body::Read(req)) => match Box::pin(read_body(req)).await {

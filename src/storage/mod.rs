@@ -15,7 +15,7 @@ pub mod sessions;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::Serialize;
 
 /// The on-disk layout this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -227,7 +227,7 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, sled::Error> {
 }
 
 /// Decodes a stored record; a record that does not decode reads as absent.
-pub(crate) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Option<T> {
+pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(raw: &'a [u8]) -> Option<T> {
     match serde_json::from_slice(raw) {
         Ok(v) => Some(v),
         Err(e) => {

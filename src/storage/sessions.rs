@@ -15,6 +15,8 @@
 //! but never past its absolute end (`created_at` + the maximum age): the
 //! one field every check reads.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use sled::transaction::{abort, ConflictableTransactionError, TransactionError, Transactional};
 
@@ -67,16 +69,16 @@ impl std::fmt::Debug for Session {
 /// How often a session's `last_seen_at` is rewritten, at most, in seconds.
 pub const TOUCH_INTERVAL: i64 = 60;
 
-/// All that forward auth's hot path reads of a session record (the other
-/// fields are skipped, not allocated).
+/// All that forward auth's hot path reads of a session record: borrowed
+/// from the stored bytes, the other fields skipped.
 #[derive(Deserialize)]
-pub struct SessionGate {
-    pub created_at: i64,
+pub struct SessionGate<'a> {
     pub expires_at: i64,
     pub last_seen_at: i64,
-    pub amr: Vec<String>,
-    #[serde(default)]
-    pub cookie_hash: String,
+    #[serde(borrow)]
+    pub amr: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub cookie_hash: Cow<'a, str>,
 }
 
 /// How long sessions live: `idle` seconds after the last activity, at most
@@ -139,17 +141,20 @@ impl Store {
             .filter(|s| s.expires_at > now))
     }
 
-    /// What forward auth needs of session `id`, if it is live at `now`.
-    pub fn live_session_gate(
+    /// What forward auth needs of session `id`, if it is live at `now`,
+    /// given to `read` (the record is borrowed, not copied).
+    pub fn with_live_session_gate<T>(
         &self,
         id: &str,
         now: i64,
-    ) -> Result<Option<SessionGate>, sled::Error> {
-        Ok(self
-            .sessions
-            .get(id.as_bytes())?
-            .and_then(|raw| decode::<SessionGate>(&raw))
-            .filter(|c| c.expires_at > now))
+        read: impl FnOnce(&SessionGate<'_>) -> T,
+    ) -> Result<Option<T>, sled::Error> {
+        let Some(raw) = self.sessions.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        Ok(decode::<SessionGate<'_>>(&raw)
+            .filter(|gate| gate.expires_at > now)
+            .map(|gate| read(&gate)))
     }
 
     /// Every live session, newest first.

@@ -113,37 +113,44 @@ impl VerifyApi {
     /// access rules, are believed only from `AUTH_TRUSTED_PROXIES`.
     #[oai(path = "/auth/verify", method = "get", method = "head")]
     async fn verify(&self, req: &Request) -> VerifyResponse {
-        let state = &self.state;
-        let headers = req.headers();
-        let trusted = req
-            .remote_addr()
-            .as_socket_addr()
-            .is_some_and(|a| is_trusted(a.ip(), &state.config.trusted_proxies));
-        let rules = &state.config.rules;
-        let target = if trusted && !rules.is_empty() {
-            forward::original_target(headers)
-        } else {
-            Target::Unknown
-        };
-        let policy = rules.policy_for(target);
-        let credentials = Credentials {
-            session_cookies: cookies(headers, SESSION_COOKIE).collect(),
-            access_tokens: cookies(headers, ACCESS_COOKIE)
-                .chain(bearer(headers))
-                .collect(),
-        };
-        match admit(&state.auth.sessions(), policy, &credentials, state.now()) {
-            Ok(Some(passport)) => {
-                state.metrics.count(Kind::VerifyAllowed);
-                let user = state.auth.credentials.username().to_string();
-                VerifyResponse::Allowed(Some(user), Some(passport.session_id), NO_STORE.into())
-            }
-            Ok(None) => {
-                state.metrics.count(Kind::VerifyBypassed);
-                VerifyResponse::Allowed(None, None, NO_STORE.into())
-            }
-            Err(refusal) => refuse(state, headers, trusted, refusal),
+        answer(&self.state, req)
+    }
+}
+
+/// The forward-auth answer for `req`. The server's frame calls this
+/// directly for `GET`/`HEAD /auth/verify`, past the API's router and cookie
+/// jar (the cookies are read straight from the headers here); the OpenAPI
+/// method above documents it and answers the same.
+pub fn answer(state: &AppState, req: &Request) -> VerifyResponse {
+    let headers = req.headers();
+    let trusted = req
+        .remote_addr()
+        .as_socket_addr()
+        .is_some_and(|a| is_trusted(a.ip(), &state.config.trusted_proxies));
+    let rules = &state.config.rules;
+    let target = if trusted && !rules.is_empty() {
+        forward::original_target(headers)
+    } else {
+        Target::Unknown
+    };
+    let policy = rules.policy_for(target);
+    let credentials = Credentials {
+        session_cookies: cookies(headers, SESSION_COOKIE).collect(),
+        access_tokens: cookies(headers, ACCESS_COOKIE)
+            .chain(bearer(headers))
+            .collect(),
+    };
+    match admit(&state.auth.sessions(), policy, &credentials, state.now()) {
+        Ok(Some(passport)) => {
+            state.metrics.count(Kind::VerifyAllowed);
+            let user = state.auth.credentials.username().to_string();
+            VerifyResponse::Allowed(Some(user), Some(passport.session_id), NO_STORE.into())
         }
+        Ok(None) => {
+            state.metrics.count(Kind::VerifyBypassed);
+            VerifyResponse::Allowed(None, None, NO_STORE.into())
+        }
+        Err(refusal) => refuse(state, headers, trusted, refusal),
     }
 }
 
