@@ -185,13 +185,7 @@ async fn the_absolute_limit_ends_a_session_however_active() {
 #[tokio::test]
 async fn cookies_last_as_long_as_the_session_can() {
     let s = server(&[("AUTH_SESSION_MAX_DAYS", "2")]).await;
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": PASSWORD}),
-            None,
-        )
-        .await;
+    let r = s.try_login("admin", PASSWORD).await;
     let cookies = r.set_cookies();
     let find = |name: &str| {
         let raw = cookies.iter().find(|c| c.starts_with(name)).unwrap();
@@ -274,13 +268,7 @@ async fn the_second_step_keeps_the_first_steps_remember() {
     assert!(r.set_cookies().iter().all(|c| !c.contains("Max-Age")));
     // And with "remember" absent (the default, true), lasting cookies.
     s.clock.advance(30);
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"username": "admin", "password": PASSWORD}),
-            None,
-        )
-        .await;
+    let r = s.try_login("admin", PASSWORD).await;
     let mfa_token = r.body["mfa_token"].as_str().unwrap().to_string();
     let totp = code(&enrolled.secret, s.clock.now());
     let r = code_step(&s, &mfa_token, json!({ "code": totp })).await;
