@@ -24,6 +24,9 @@
 //!   address written in the header; headers are ignored unless the peer is a
 //!   trusted proxy; whatever a client writes on the left cannot hide the
 //!   address our proxy appended on the right.
+//! - Access rules ([`Rules::policy_for`]): `bypass` only for a path that
+//!   WHATWG URL parsing also puts under the bypassed prefix; `deny` for every
+//!   path it puts under the denied one.
 //! - Forward auth ([`forward`]): `original_url` only yields absolute http(s)
 //!   URLs; `login_url` carries any `rd` losslessly as a single query parameter;
 //!   `allowed_redirect` only yields http(s) URLs without credentials whose host
@@ -57,6 +60,7 @@ use url::Url;
 use soloauth::auth::tokens::{key_id, AccessClaims, JwtKeys};
 use soloauth::auth::{recovery, refresh, totp};
 use soloauth::base::config::{Config, KNOWN_VARS};
+use soloauth::base::rules::{Policy, Rules, Target};
 use soloauth::base::secret::{ExposeSecret, SecretString};
 use soloauth::http::client_ip::client_ip;
 use soloauth::http::forward::{allowed_redirect, login_url, original_url};
@@ -1421,4 +1425,63 @@ fn config_secret_files_are_never_echoed() {
             },
         )
         .unwrap();
+}
+
+/// Path pieces that change how a path reads: dots, encoded dots and
+/// slashes, backslashes, path parameters, and the rules' own names.
+fn path_piece() -> impl Strategy<Value = &'static str> {
+    select(vec![
+        "/",
+        "//",
+        "..",
+        ".",
+        "%2e%2e",
+        "%2E.",
+        "%2f",
+        "%2F",
+        "\\",
+        ";x",
+        "..;",
+        "public",
+        "admin",
+        "x",
+        "%61dmin",
+        "?q=/admin",
+        "#f",
+        "%00",
+        "%ff",
+    ])
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Access rules: whatever a path is made of, `bypass` is only given to
+    /// a path that WHATWG URL parsing (browsers, and an independent reading
+    /// from ours) also puts under `/public/`, and a path it puts under
+    /// `/admin` always gets `deny`.
+    #[test]
+    fn rules_never_open_a_path_another_reading_puts_elsewhere(
+        pieces in prop::collection::vec(path_piece(), 1..10),
+    ) {
+        let rules = Rules::parse(
+            "bypass app.example.com/public/*; deny app.example.com/admin*",
+            Policy::OneFactor,
+        )
+        .unwrap();
+        let path = format!("/{}", pieces.concat());
+        let policy = rules.policy_for(Target::Url { host: "app.example.com", path: &path });
+        let Ok(url) = Url::parse(&format!("http://app.example.com{path}")) else {
+            return Ok(());
+        };
+        let whatwg = percent_encoding::percent_decode_str(url.path())
+            .decode_utf8_lossy()
+            .into_owned();
+        if policy == Policy::Bypass {
+            prop_assert!(url.path().starts_with("/public/"), "{path:?} -> {:?}", url.path());
+        }
+        if whatwg.starts_with("/admin") {
+            prop_assert_eq!(policy, Policy::Deny, "{:?} reads as {:?}", path, whatwg);
+        }
+    }
 }

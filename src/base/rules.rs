@@ -285,7 +285,8 @@ fn path_readings(raw: &str) -> [String; 2] {
             .split(['/', '\\'])
             .map(|segment| segment.split(';').next().unwrap_or_default().to_string()),
     );
-    let split_first = resolve(raw.split('/').map(decode));
+    // An encoded `/` stays inside its segment: it must not read as a separator.
+    let split_first = resolve(raw.split('/').map(|s| decode(s).replace('/', "%2F")));
     [decoded_first, split_first]
 }
 
