@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use crate::base::rp_id::{self, RpId};
 use crate::base::rules::{Policy, Rules};
 use crate::base::secret::{ExposeSecret, SecretString};
 
@@ -49,6 +50,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "AUTH_SESSION_MAX_DAYS",
     "AUTH_RULES",
     "AUTH_DEFAULT_POLICY",
+    "AUTH_WEBAUTHN_RP_ID",
 ];
 
 /// Variables that hold secrets and may also come from `NAME_FILE`.
@@ -117,6 +119,8 @@ pub struct Config {
     pub session_max_age: i64,
     /// Forward auth's access rules and default policy.
     pub rules: Rules,
+    /// The relying-party ID passkeys are bound to, or why they are off.
+    pub webauthn_rp_id: RpId,
 }
 
 /// Collects problems while reading, so all are reported together.
@@ -423,6 +427,15 @@ impl Config {
                 Rules::none(default_policy)
             });
 
+        let webauthn_rp_id =
+            match rp_id::resolve(r.var("AUTH_WEBAUTHN_RP_ID").as_deref(), &public_host) {
+                Ok(id) => id,
+                Err(problem) => {
+                    r.problems.push(problem);
+                    RpId::Off(String::new())
+                }
+            };
+
         let log_format = match r.var("AUTH_LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -468,6 +481,7 @@ impl Config {
             metrics_token,
             session_max_age,
             rules,
+            webauthn_rp_id,
         })
     }
 }
@@ -638,5 +652,27 @@ mod tests {
     fn bare_ips_are_trusted_proxies() {
         let c = load(&[("AUTH_TRUSTED_PROXIES", "172.16.0.0/12, 127.0.0.1, ::1")]).unwrap();
         assert_eq!(c.trusted_proxies.len(), 3);
+    }
+
+    #[test]
+    fn an_impossible_rp_id_stops_start_up_and_a_bare_ip_turns_passkeys_off() {
+        let problems = load(&[
+            ("AUTH_PUBLIC_URL", "https://auth.example.com"),
+            ("AUTH_WEBAUTHN_RP_ID", "evil.com"),
+        ])
+        .unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("AUTH_WEBAUTHN_RP_ID=evil.com")),
+            "{problems:?}"
+        );
+        let config = load(&[("AUTH_PUBLIC_URL", "http://192.168.1.10:8001")]).unwrap();
+        assert!(matches!(config.webauthn_rp_id, RpId::Off(_)));
+        let config = load(&[("AUTH_PUBLIC_URL", "https://auth.example.com")]).unwrap();
+        assert_eq!(
+            config.webauthn_rp_id,
+            RpId::Domain("auth.example.com".into())
+        );
     }
 }

@@ -6,5 +6,6 @@
 pub mod bootstrap;
 pub mod clock;
 pub mod config;
+pub mod rp_id;
 pub mod rules;
 pub mod secret;

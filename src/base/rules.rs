@@ -5,13 +5,15 @@
 //! subdomain, at any depth, not the domain itself), compared without case,
 //! port or trailing dot. `PATH` matches exactly, or as a prefix when it ends
 //! in `*`. Backends read a path in different ways, so a request path is
-//! read twice and gets the stricter of the two policies: once decoded
+//! read several ways and gets the strictest of their policies: decoded
 //! first (`%2f` and `\` separate segments, `;params` dropped, as Tomcat
-//! and Spring read it), once split first (each segment decoded on its own,
-//! as nginx and most routers read it). Both drop empty segments, resolve
-//! `.` and `..`, keep invalid UTF-8 as U+FFFD and ignore the query string.
-//! No spelling of a path reaches a `bypass` that another reading of it
-//! would not, or escapes a stricter rule.
+//! and Spring read it) and split first (each segment decoded on its own,
+//! as nginx and most routers read it), each with empty segments merged
+//! away or kept (so `..` may take one, as in a WHATWG URL); and as a WHATWG
+//! URL parser leaves it (`\` a separator, `%2e` a dot), raw and decoded
+//! whole. All resolve `.` and `..`, keep invalid UTF-8 as U+FFFD and ignore
+//! the query string. No spelling of a path reaches a `bypass` that another
+//! reading of it would not, or escapes a stricter rule.
 
 use std::fmt;
 
@@ -272,7 +274,7 @@ pub fn normalize_path(raw: &str) -> String {
 }
 
 /// The two readings of a raw request path (see the module notes).
-fn path_readings(raw: &str) -> [String; 2] {
+fn path_readings(raw: &str) -> Vec<String> {
     let raw = raw.split(['?', '#']).next().unwrap_or_default();
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
@@ -280,26 +282,54 @@ fn path_readings(raw: &str) -> [String; 2] {
             .into_owned()
     };
     let decoded = decode(raw);
-    let decoded_first = resolve(
-        decoded
-            .split(['/', '\\'])
-            .map(|segment| segment.split(';').next().unwrap_or_default().to_string()),
-    );
+    let decoded_first: Vec<String> = decoded
+        .split(['/', '\\'])
+        .map(|segment| segment.split(';').next().unwrap_or_default().to_string())
+        .collect();
     // An encoded `/` stays inside its segment: it must not read as a separator.
-    let split_first = resolve(raw.split('/').map(|s| decode(s).replace('/', "%2F")));
-    [decoded_first, split_first]
+    let split_first: Vec<String> = raw
+        .split('/')
+        .map(|s| decode(s).replace('/', "%2F"))
+        .collect();
+    // Empty segments merged before `..` (nginx, Go) or kept, so `..` takes
+    // one of them (WHATWG URLs: `/admin//..` is `/admin/`).
+    let mut readings = Vec::with_capacity(6);
+    for segments in [&decoded_first, &split_first] {
+        readings.push(resolve(segments, false));
+        readings.push(resolve(segments, true));
+    }
+    // As a WHATWG URL parser leaves it (browsers, Node): `\` is `/`, `%2e`
+    // a dot, empty segments kept; an app then matches it raw, or decoded
+    // as a whole.
+    let whatwg_segments: Vec<String> = raw
+        .split(['/', '\\'])
+        .map(|s| {
+            let dots = s.replace("%2e", ".").replace("%2E", ".");
+            if dots == "." || dots == ".." {
+                dots
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    let whatwg = resolve(&whatwg_segments, true);
+    readings.push(decode(&whatwg));
+    readings.push(whatwg);
+    readings
 }
 
-/// Joins path segments, dropping empty and `.` ones and resolving `..`.
-fn resolve(segments: impl Iterator<Item = String>) -> String {
-    let mut kept: Vec<String> = Vec::new();
-    for segment in segments {
+/// Joins path segments: `.` dropped, `..` resolved; empty segments merged
+/// away, or (`keep_empty`) kept as segments, as a WHATWG URL keeps them.
+fn resolve(segments: &[String], keep_empty: bool) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
         match segment.as_str() {
-            "" | "." => {}
+            "." => {}
+            "" if !keep_empty || i == 0 => {}
             ".." => {
                 kept.pop();
             }
-            _ => kept.push(segment),
+            other => kept.push(other),
         }
     }
     format!("/{}", kept.join("/"))
