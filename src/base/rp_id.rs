@@ -11,6 +11,8 @@
 
 use std::net::IpAddr;
 
+use crate::base::rules::normalize_host;
+
 /// Whether passkeys are on, and for which relying-party ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RpId {
@@ -23,7 +25,11 @@ pub enum RpId {
 /// The RP ID for `public_host` (host, maybe with a port) and the explicit
 /// `AUTH_WEBAUTHN_RP_ID`, if set; `Err` names what is wrong with it.
 pub fn resolve(explicit: Option<&str>, public_host: &str) -> Result<RpId, String> {
-    let host = bare_host(public_host);
+    let Some(host) = normalize_host(public_host) else {
+        return Ok(RpId::Off(format!(
+            "passkeys are off: the public host {public_host:?} is not a host name"
+        )));
+    };
     let Some(wanted) = explicit.map(|e| e.trim().trim_end_matches('.').to_ascii_lowercase()) else {
         return Ok(if is_ip(&host) {
             RpId::Off(format!(
@@ -49,15 +55,6 @@ pub fn resolve(explicit: Option<&str>, public_host: &str) -> Result<RpId, String
         ));
     }
     Ok(RpId::Domain(wanted))
-}
-
-/// A host without its port or IPv6 brackets, lower case.
-fn bare_host(host: &str) -> String {
-    let host = host.trim().to_ascii_lowercase();
-    if let Some(v6) = host.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or_default().to_string();
-    }
-    host.split(':').next().unwrap_or_default().to_string()
 }
 
 fn is_ip(host: &str) -> bool {
