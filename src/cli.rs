@@ -44,6 +44,8 @@ pub enum Command {
     RevokeSessions,
     /// Lost device: turn TOTP off, void the recovery codes, revoke every session.
     ResetTotp,
+    /// Lost or orphaned passkeys: remove every passkey, revoke every session.
+    ResetPasskeys,
     /// Re-encrypt stored secrets with the first AUTH_ENCRYPTION_KEY.
     RotateKeys,
     /// Lift every lockout (account-wide and per IP).
@@ -300,6 +302,25 @@ pub fn reset_totp_command() -> ExitCode {
             );
         }
         Ok(message)
+    })
+}
+
+/// `soloauth reset-passkeys`.
+pub fn reset_passkeys_command() -> ExitCode {
+    with_store(|_, store| {
+        let removed = store.clear_passkeys().map_err(storage_error)?;
+        let n = store.delete_sessions_except(None).map_err(storage_error)?;
+        if removed > 0 {
+            record_cli_event(
+                store,
+                Kind::PasskeyRemoved,
+                &format!("count={removed} by=cli"),
+            )?;
+        }
+        Ok(format!(
+            "{removed} passkey(s) removed, {n} session(s) revoked; sign in with the password \
+             (and TOTP) and add passkeys again"
+        ))
     })
 }
 

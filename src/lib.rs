@@ -27,6 +27,7 @@ use std::time::Duration;
 use crate::base::bootstrap;
 use crate::base::clock::Clock;
 use crate::base::config::Config;
+use crate::base::rp_id::RpId;
 use crate::base::secret::ExposeSecret;
 use crate::http::connections;
 use crate::http::state::AppState;
@@ -82,6 +83,10 @@ impl App {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, public_url = %self.state.config.public_url, "soloauth listening");
+        match &self.state.config.webauthn_rp_id {
+            RpId::Domain(rp_id) => tracing::info!(%rp_id, "passkeys are bound to this domain"),
+            RpId::Off(why) => tracing::warn!("{why}"),
+        }
         let limits = connections::Limits {
             header_timeout: connections::HEADER_TIMEOUT,
             idle_timeout: self.state.config.idle_timeout,

@@ -7,6 +7,7 @@
 use super::factors::Factors;
 use super::lockout::{InFlight, Lockout, LockoutPolicy, RateLimits};
 use super::login::LoginFlow;
+use super::passkeys::{Ceremonies, Passkeys, RelyingParty};
 use super::password::CredentialChecker;
 use super::sessions::{SessionPolicy, Sessions};
 use super::tokens::JwtKeys;
@@ -35,6 +36,10 @@ pub struct AuthCore {
     pub attempts: InFlight,
     pub session_policy: SessionPolicy,
     pub lockout_policy: LockoutPolicy,
+    /// Where passkeys are bound (or why they are off).
+    pub relying_party: RelyingParty,
+    /// Passkey ceremonies waiting for the browser.
+    pub ceremonies: Ceremonies,
 }
 
 /// The message when stored secrets do not decrypt with the configured keys.
@@ -108,6 +113,8 @@ impl AuthCore {
                 account_max_failures: config.account_max_failures,
                 window: i64::from(config.lockout_minutes) * 60,
             },
+            relying_party: RelyingParty::new(&config.webauthn_rp_id, &config.public_origin),
+            ceremonies: Ceremonies::default(),
             store,
         })
     }
@@ -133,6 +140,16 @@ impl AuthCore {
         }
     }
 
+    /// Passkeys over the store and the relying party.
+    pub fn passkeys(&self) -> Passkeys<'_> {
+        Passkeys {
+            store: &self.store,
+            rp: &self.relying_party,
+            ceremonies: &self.ceremonies,
+            username: self.credentials.username(),
+        }
+    }
+
     /// Rate limits and lockouts.
     pub fn lockout(&self) -> Lockout<'_> {
         Lockout {
@@ -149,6 +166,7 @@ impl AuthCore {
             credentials: &self.credentials,
             sessions: self.sessions(),
             factors: self.factors(),
+            passkeys: self.passkeys(),
             lockout: self.lockout(),
         }
     }

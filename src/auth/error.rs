@@ -17,6 +17,23 @@ pub enum FactorConflict {
     ManagedByEnv,
 }
 
+/// Why a passkey was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasskeyRefusal {
+    #[error("this passkey challenge is unknown, already used or expired: start again")]
+    Challenge,
+    #[error("this passkey is not registered here (it may have been removed)")]
+    UnknownKey,
+    #[error("the passkey's answer did not verify")]
+    Invalid,
+    #[error(
+        "the passkey did not verify its user (PIN, fingerprint or face): a passkey alone needs it"
+    )]
+    UserNotVerified,
+    #[error("this passkey's signature counter went backwards, as a cloned key's would: refused")]
+    CloneSuspected,
+}
+
 /// Why an auth decision was refused or could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -42,6 +59,11 @@ pub enum AuthError {
     Busy { retry_after: u64 },
     #[error("{0}")]
     Conflict(FactorConflict),
+    #[error("{0}")]
+    Passkey(PasskeyRefusal),
+    /// Passkeys cannot be used here; the text says why.
+    #[error("{0}")]
+    PasskeysOff(String),
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),
     /// A failure that is ours, not the client's: the text is for the log.

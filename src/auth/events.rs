@@ -41,6 +41,11 @@ pub enum Kind {
     TotpDisabled,
     RecoveryCodesRegenerated,
     KeysRotated,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyLogin,
+    /// A passkey's signature counter went backwards (refused).
+    PasskeyCloneSuspected,
     // Counted only (too frequent or too ordinary to store).
     MfaRequired,
     MfaSuccess,
@@ -74,6 +79,10 @@ impl Kind {
             Kind::TotpDisabled => "totp_disabled",
             Kind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Kind::KeysRotated => "keys_rotated",
+            Kind::PasskeyAdded => "passkey_added",
+            Kind::PasskeyRemoved => "passkey_removed",
+            Kind::PasskeyLogin => "passkey_login",
+            Kind::PasskeyCloneSuspected => "passkey_clone_suspected",
             Kind::MfaRequired => "mfa_required",
             Kind::MfaSuccess => "mfa_success",
             Kind::Locked => "locked",
@@ -104,6 +113,10 @@ impl Kind {
                 | Kind::TotpDisabled
                 | Kind::RecoveryCodesRegenerated
                 | Kind::KeysRotated
+                | Kind::PasskeyAdded
+                | Kind::PasskeyRemoved
+                | Kind::PasskeyLogin
+                | Kind::PasskeyCloneSuspected
         )
     }
 }

@@ -328,23 +328,38 @@ impl Factors<'_> {
         now: i64,
         events: &mut Events,
     ) -> AuthResult<bool> {
-        let key = challenge_key(mfa_token.expose_secret());
-        let Some(challenge) = self.store.mfa_challenge(&key, now)? else {
-            return Err(AuthError::InvalidToken);
-        };
-        if !self.store.take_mfa_challenge(&key)? {
-            return Err(AuthError::InvalidToken);
-        }
+        let remember = self.take_challenge(&self.live_challenge(mfa_token, now)?, now)?;
         let ok = match factor {
             SecondFactor::Totp(code) => self.verify_totp(code, now).await?,
             SecondFactor::Recovery(code) => self.use_recovery_code(code, client, events).await?,
         };
         self.store.flush().await?;
         if ok {
-            Ok(challenge.remember)
+            Ok(remember)
         } else {
             Err(AuthError::InvalidCode)
         }
+    }
+
+    /// The key of the live challenge `mfa_token` names (it stays live).
+    pub fn live_challenge(&self, mfa_token: &SecretString, now: i64) -> AuthResult<[u8; 32]> {
+        let key = challenge_key(mfa_token.expose_secret());
+        match self.store.mfa_challenge(&key, now)? {
+            Some(_) => Ok(key),
+            None => Err(AuthError::InvalidToken),
+        }
+    }
+
+    /// Ends the challenge under `key`, for the one caller that gets it while
+    /// it is live; returns the login's "remember me". The caller flushes.
+    pub fn take_challenge(&self, key: &[u8; 32], now: i64) -> AuthResult<bool> {
+        let Some(challenge) = self.store.mfa_challenge(key, now)? else {
+            return Err(AuthError::InvalidToken);
+        };
+        if !self.store.take_mfa_challenge(key)? {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(challenge.remember)
     }
 }
 

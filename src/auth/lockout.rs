@@ -30,6 +30,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
+use super::error::PasskeyRefusal;
 use super::events::{Event, Events, Kind, Scope};
 use super::{AuthError, AuthResult, Client};
 use crate::base::clock::Clock;
@@ -218,6 +219,9 @@ impl Lockout<'_> {
         let (kind, reason) = match &result {
             Err(AuthError::InvalidCredentials) => (Kind::LoginFailure, "credentials"),
             Err(AuthError::InvalidCode) => (Kind::MfaFailure, "code"),
+            Err(AuthError::Passkey(refusal)) if *refusal != PasskeyRefusal::Challenge => {
+                (Kind::LoginFailure, "passkey")
+            }
             _ => return result,
         };
         events.push(Event::new(kind, client.ip).detail(format!("reason={reason} via={via}")));

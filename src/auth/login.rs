@@ -1,8 +1,10 @@
 //! The login flow: the one place that decides a sign-in.
 //!
 //! A sign-in is a first step (the password), an optional second step (a
-//! TOTP code or a recovery code, against the `mfa_token` the first step
-//! gave), and finishing into a session. Refresh and re-authentication (a
+//! TOTP code, a recovery code or a passkey, against the `mfa_token` the
+//! first step gave), and finishing into a session. A passkey that verified
+//! its user is a whole sign-in on its own: something held and something
+//! known or been (`amr` `hwk` + `mfa`). Refresh and re-authentication (a
 //! sensitive action asking for the password again) are decided here too.
 //! Every step that checks a secret runs through [`Lockout::guarded`]: rate
 //! limit, lockout reservation, failure counting. Each function returns an
@@ -12,6 +14,7 @@
 use super::events::{Event, Events, Kind};
 use super::factors::{Factors, SecondFactor, MFA_TTL};
 use super::lockout::Lockout;
+use super::passkeys::{Answer, Passkeys};
 use super::password::CredentialChecker;
 use super::sessions::{Principal, RefreshRefused, Sessions, TokenPair};
 use super::{AuthError, AuthResult, Client};
@@ -53,6 +56,7 @@ pub struct LoginFlow<'a> {
     pub credentials: &'a CredentialChecker,
     pub sessions: Sessions<'a>,
     pub factors: Factors<'a>,
+    pub passkeys: Passkeys<'a>,
     pub lockout: Lockout<'a>,
 }
 
@@ -128,6 +132,63 @@ impl LoginFlow<'_> {
         self.finish(client, amr, remember, now, events).await
     }
 
+    /// Starts a passkey sign-in: alone, or with the `mfa_token` of a
+    /// password step as its second step (the token stays live: the code may
+    /// still be typed instead). Returns the ceremony id and the browser's options.
+    pub fn start_passkey(
+        &self,
+        mfa_token: Option<&SecretString>,
+        now: i64,
+    ) -> AuthResult<(String, serde_json::Value)> {
+        let after_password = match mfa_token {
+            Some(token) => Some(self.factors.live_challenge(token, now)?),
+            None => None,
+        };
+        self.passkeys.start_login(after_password, now)
+    }
+
+    /// A passkey's answer. Alone (the ceremony required user verification)
+    /// it signs in with `amr` `["hwk","mfa"]`; as a second step it ends the
+    /// `mfa_token`, right or wrong, and signs in with `["pwd","hwk"]`.
+    pub async fn passkey_step(
+        &self,
+        client: &Client,
+        challenge_id: &str,
+        answer: &Answer<webauthn_rp::NonDiscoverableAuthentication64>,
+        remember: bool,
+        now: i64,
+        events: &mut Events,
+    ) -> AuthResult<Outcome> {
+        let (second_step, remember, passkey) = self
+            .lockout
+            .guarded(client, "passkey", now, events, async |own| {
+                let ceremony = self.passkeys.take_login(challenge_id, now)?;
+                let after_password = ceremony.after_password;
+                let remember = match &after_password {
+                    Some(key) => self.factors.take_challenge(key, now)?,
+                    None => remember,
+                };
+                let verified = self
+                    .passkeys
+                    .verify_login(ceremony, answer, now, client, own)
+                    .await;
+                if after_password.is_some() {
+                    self.factors.store.flush().await?;
+                }
+                Ok((after_password.is_some(), remember, verified?))
+            })
+            .await?;
+        let amr: Vec<String> = match second_step {
+            true => {
+                events.push(Event::new(Kind::MfaSuccess, client.ip));
+                vec!["pwd".into(), "hwk".into()]
+            }
+            false => vec!["hwk".into(), "mfa".into()],
+        };
+        events.push(Event::new(Kind::PasskeyLogin, client.ip).detail(format!("passkey={passkey}")));
+        self.finish(client, amr, remember, now, events).await
+    }
+
     /// Every factor checked out: the client's failures are forgotten and a
     /// session starts.
     async fn finish(
@@ -140,8 +201,7 @@ impl LoginFlow<'_> {
     ) -> AuthResult<Outcome> {
         self.lockout.record_success(client.ip).await?;
         let detail = format!("amr={}", amr.join("+"));
-        // TOTP is on exactly when the sign-in needed a second factor.
-        let totp_enabled = amr.len() > 1;
+        let totp_enabled = self.factors.status()?.totp_enabled;
         let pair = self.sessions.start(amr, client, remember, now).await?;
         events.push(
             Event::new(Kind::LoginSuccess, client.ip)

@@ -9,7 +9,8 @@
 //! - [`login`]: the one place that decides a sign-in: first step, second
 //!   step, finishing into a session, refresh, re-authentication;
 //! - [`lockout`]: rate limits and lockouts, reserved before any check;
-//! - [`sessions`], [`factors`]: sessions and the second factor;
+//! - [`sessions`], [`factors`], [`passkeys`]: sessions, the second factor
+//!   and passkeys;
 //! - [`forward`]: forward auth's verdict for a request under a rule;
 //! - [`password`], [`tokens`], [`refresh`], [`totp`], [`recovery`],
 //!   [`vault`]: the primitives;
@@ -23,6 +24,7 @@ pub mod factors;
 pub mod forward;
 pub mod lockout;
 pub mod login;
+pub mod passkeys;
 pub mod password;
 pub mod recovery;
 pub mod refresh;

@@ -35,7 +35,11 @@ fn store_and_log(state: &AppState, event: &Event) {
     let (ip, detail) = (event.ip.as_str(), event.detail.as_str());
     let session_id = event.session.as_deref().unwrap_or("-");
     match event.kind {
-        Kind::LoginFailure | Kind::MfaFailure | Kind::Lockout(_) | Kind::RefreshReuse => {
+        Kind::LoginFailure
+        | Kind::MfaFailure
+        | Kind::Lockout(_)
+        | Kind::RefreshReuse
+        | Kind::PasskeyCloneSuspected => {
             tracing::warn!(event = name, ip, session_id, detail, "auth decision")
         }
         _ => tracing::info!(event = name, ip, session_id, detail, "auth decision"),

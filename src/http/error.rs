@@ -12,7 +12,7 @@ use poem::{error::ResponseError, Body, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object};
 
-use crate::auth::error::FactorConflict;
+use crate::auth::error::{FactorConflict, PasskeyRefusal};
 use crate::auth::AuthError;
 use crate::base::secret::{ExposeSecret, SecretString};
 
@@ -84,6 +84,11 @@ fn refusal(err: &AuthError) -> (&'static str, StatusCode, Option<u64>) {
             StatusCode::TOO_MANY_REQUESTS,
             Some(*retry_after),
         ),
+        AuthError::Passkey(PasskeyRefusal::Challenge) => {
+            ("invalid_token", StatusCode::UNAUTHORIZED, None)
+        }
+        AuthError::Passkey(_) => ("invalid_credentials", StatusCode::UNAUTHORIZED, None),
+        AuthError::PasskeysOff(_) => ("passkeys_unavailable", StatusCode::CONFLICT, None),
         AuthError::Busy { retry_after } => {
             ("busy", StatusCode::SERVICE_UNAVAILABLE, Some(*retry_after))
         }
@@ -250,7 +255,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (404, "not_found"),
     (408, "request_timeout: the body did not arrive within 10 s"),
-    (409, "enrollment state conflict"),
+    (409, "enrollment state conflict, or passkeys_unavailable"),
     (413, "payload_too_large"),
     (423, "account_locked (with Retry-After)"),
     (429, "rate_limited (with Retry-After)"),

@@ -10,6 +10,7 @@
 pub mod events;
 pub mod factors;
 pub mod lockouts;
+pub mod passkeys;
 pub mod sessions;
 
 use std::path::Path;
@@ -29,6 +30,7 @@ pub mod trees {
     pub const MFA_CHALLENGES: &str = "mfa_challenges";
     pub const LOCKOUTS: &str = "lockouts";
     pub const EVENTS: &str = "events";
+    pub const PASSKEYS: &str = "passkeys";
 }
 
 /// Why the store could not be opened.
@@ -56,6 +58,7 @@ pub struct Store {
     pub(crate) mfa_challenges: sled::Tree,
     pub(crate) lockouts: sled::Tree,
     pub(crate) events: sled::Tree,
+    pub(crate) passkeys: sled::Tree,
     /// Events stored (counted once at open; sled's `len` walks the tree).
     pub(crate) event_count: std::sync::atomic::AtomicUsize,
     healthy: AtomicBool,
@@ -100,6 +103,7 @@ impl Store {
             lockouts: open_tree(trees::LOCKOUTS)?,
             event_count: std::sync::atomic::AtomicUsize::new(0),
             events: open_tree(trees::EVENTS)?,
+            passkeys: open_tree(trees::PASSKEYS)?,
             db,
             healthy: AtomicBool::new(true),
             flushes: std::sync::Arc::new(()),

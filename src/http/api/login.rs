@@ -43,6 +43,13 @@ pub struct LoginBody {
 /// `true`/`false`, `1`/`0`, `off`).
 pub struct Remember(bool);
 
+impl Remember {
+    /// The choice: keep the cookies past the browser session.
+    pub fn value(&self) -> bool {
+        self.0
+    }
+}
+
 impl Type for Remember {
     const IS_REQUIRED: bool = true;
     type RawValueType = bool;
@@ -178,7 +185,11 @@ fn token_response(
 
 /// A step's outcome as the API answers it: tokens and cookies, or
 /// `403 mfa_required` with the token for the next step.
-fn answer(state: &AppState, jar: &CookieJar, outcome: Outcome) -> ApiResult<Json<TokenResponse>> {
+pub(super) fn answer(
+    state: &AppState,
+    jar: &CookieJar,
+    outcome: Outcome,
+) -> ApiResult<Json<TokenResponse>> {
     match outcome {
         Outcome::SignedIn { pair, totp_enabled } => {
             Ok(token_response(state, jar, *pair, totp_enabled))

@@ -13,6 +13,7 @@ pub mod events;
 pub mod health;
 pub mod login;
 pub mod page;
+pub mod passkeys;
 pub mod session;
 pub mod totp;
 pub mod verify;
@@ -319,6 +320,7 @@ pub type Apis = (
     login::LoginApi,
     session::SessionApi,
     totp::TotpApi,
+    passkeys::PasskeysApi,
     events::EventsApi,
     verify::VerifyApi,
     health::HealthApi,
@@ -338,6 +340,9 @@ pub fn service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             totp::TotpApi {
                 state: state.clone(),
             },
+            passkeys::PasskeysApi {
+                state: state.clone(),
+            },
             events::EventsApi {
                 state: state.clone(),
             },
@@ -354,5 +359,5 @@ pub fn service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
         "soloauth",
         env!("CARGO_PKG_VERSION"),
     )
-    .description("A small authentication server for one person: password + TOTP, JWT sessions, forward auth.")
+    .description("A small authentication server for one person: password + TOTP or passkeys, JWT sessions, forward auth.")
 }

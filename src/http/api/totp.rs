@@ -36,6 +36,13 @@ pub struct ReauthBody {
     password: SecretInput,
 }
 
+impl ReauthBody {
+    /// The password sent.
+    pub fn into_password(self) -> SecretString {
+        self.password.0
+    }
+}
+
 /// A TOTP code from the authenticator app.
 #[derive(Object)]
 pub struct CodeBody {

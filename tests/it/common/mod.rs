@@ -4,6 +4,7 @@
 //! serve either.
 
 mod api;
+pub mod authenticator;
 mod binary;
 mod jar;
 mod mfa;

@@ -1,0 +1,297 @@
+//! `/auth/passkeys/*`: adding, listing, renaming and removing passkeys, and
+//! signing in with one (alone, or as the second step after the password).
+
+use std::sync::Arc;
+
+use poem::web::cookie::CookieJar;
+use poem::Request;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::login::{answer, Remember, TokenResponse};
+use super::totp::ReauthBody;
+use super::{decide, Auth, OptionalJson, SecretInput};
+use crate::auth::passkeys::{self, NewPasskey, PasskeyInfo, MAX_NAME_CHARS};
+use crate::auth::Client;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Passkeys (WebAuthn): sign in with a fingerprint, a face, a phone or a security key.
+    Passkeys,
+}
+
+/// A ceremony started: its id, and the options for the browser
+/// (`PublicKeyCredential.parseCreationOptionsFromJSON()` or
+/// `parseRequestOptionsFromJSON()`).
+#[derive(Object)]
+pub struct CeremonyResponse {
+    challenge_id: String,
+    options: serde_json::Value,
+}
+
+/// The browser's answer to a registration, and the new passkey's name.
+#[derive(Object)]
+pub struct RegisterFinishBody {
+    challenge_id: String,
+    /// What the owner calls this passkey ("MacBook Touch ID"), 1–64 characters.
+    name: String,
+    /// `PublicKeyCredential.toJSON()` of the new credential.
+    credential: serde_json::Value,
+}
+
+/// A registered passkey.
+#[derive(Object)]
+pub struct PasskeyResponse {
+    /// The credential id, base64url.
+    id: String,
+    name: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    /// Synced by its provider (iCloud Keychain, Google Password Manager…).
+    backed_up: bool,
+}
+
+/// A passkey just added.
+#[derive(Object)]
+pub struct AddedResponse {
+    id: String,
+    name: String,
+    created_at: i64,
+}
+
+/// A passkey's new name.
+#[derive(Object)]
+pub struct RenameBody {
+    name: String,
+}
+
+/// Starting a passkey sign-in: nothing (the passkey alone), or the
+/// `mfa_token` of `403 mfa_required` (the passkey as the second step).
+#[derive(Object, Default)]
+pub struct LoginStartBody {
+    mfa_token: Option<SecretInput>,
+}
+
+/// The browser's answer to a sign-in.
+#[derive(Object)]
+pub struct LoginFinishBody {
+    challenge_id: String,
+    /// `PublicKeyCredential.toJSON()` of the assertion.
+    credential: serde_json::Value,
+    /// Keep me signed in (default `true`), as at `POST /auth/login`.
+    remember: Option<Remember>,
+}
+
+#[derive(ApiResponse)]
+pub enum AddedAnswer {
+    /// The passkey is registered.
+    #[oai(status = 201)]
+    Created(Json<AddedResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum RemovedAnswer {
+    /// The passkey is removed.
+    #[oai(status = 204)]
+    Done,
+}
+
+impl From<PasskeyInfo> for PasskeyResponse {
+    fn from(p: PasskeyInfo) -> Self {
+        PasskeyResponse {
+            id: p.id,
+            name: p.name,
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+            backed_up: p.backed_up,
+        }
+    }
+}
+
+/// A passkey name as typed: trimmed, 1–64 characters, no control characters.
+fn checked_name(name: &str) -> ApiResult<&str> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(format!(
+            "a passkey name is 1 to {MAX_NAME_CHARS} characters, without control characters"
+        )));
+    }
+    Ok(name)
+}
+
+/// The JSON text of a browser's credential, for the WebAuthn parser.
+fn credential_json(credential: &serde_json::Value) -> ApiResult<Vec<u8>> {
+    serde_json::to_vec(credential).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn no_such_passkey() -> ApiError {
+    ApiError::NotFound("no such passkey".into())
+}
+
+pub struct PasskeysApi {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi(tag = "ApiTags::Passkeys")]
+impl PasskeysApi {
+    /// Start adding a passkey. Needs a session that signed in within
+    /// `AUTH_REAUTH_SECONDS` (default 10 minutes), or the current `password`
+    /// in the body; otherwise `403 reauth_required`. The ceremony is good
+    /// for 5 minutes, once, from this session.
+    #[oai(path = "/auth/passkeys/register/start", method = "post")]
+    async fn register_start(
+        &self,
+        auth: Auth,
+        client: Client,
+        body: OptionalJson<ReauthBody>,
+    ) -> ApiResult<Json<CeremonyResponse>> {
+        let state = &self.state;
+        let password = body.0.map(ReauthBody::into_password);
+        let (login, principal) = (state.auth.login(), auth.principal());
+        decide(state, async |events, now| {
+            state.auth.passkeys().check_available()?;
+            login
+                .confirm_recent(principal, &client, password, now, events)
+                .await
+        })
+        .await?;
+        let sid = &principal.session.id;
+        let (challenge_id, options) = state.auth.passkeys().start_registration(sid, state.now())?;
+        Ok(Json(CeremonyResponse {
+            challenge_id,
+            options,
+        }))
+    }
+
+    /// Finish adding a passkey: the browser's answer and a name.
+    #[oai(path = "/auth/passkeys/register/finish", method = "post")]
+    async fn register_finish(
+        &self,
+        auth: Auth,
+        client: Client,
+        body: Json<RegisterFinishBody>,
+    ) -> ApiResult<AddedAnswer> {
+        let state = &self.state;
+        let name = checked_name(&body.name)?;
+        let parsed = passkeys::parse_registration(&credential_json(&body.credential)?)
+            .map_err(ApiError::BadRequest)?;
+        let sid = &auth.principal().session.id;
+        let new = NewPasskey {
+            challenge_id: &body.challenge_id,
+            name,
+            answer: parsed,
+        };
+        let added = decide(state, async |events, now| {
+            let passkeys = state.auth.passkeys();
+            passkeys
+                .finish_registration(sid, new, now, &client, events)
+                .await
+        })
+        .await?;
+        Ok(AddedAnswer::Created(Json(AddedResponse {
+            id: added.id,
+            name: added.name,
+            created_at: added.created_at,
+        })))
+    }
+
+    /// The registered passkeys, oldest first.
+    #[oai(path = "/auth/passkeys", method = "get")]
+    async fn list(&self, _auth: Auth) -> ApiResult<Json<Vec<PasskeyResponse>>> {
+        let all = self.state.auth.passkeys().list()?;
+        Ok(Json(all.into_iter().map(PasskeyResponse::from).collect()))
+    }
+
+    /// Rename a passkey.
+    #[oai(path = "/auth/passkeys/:id", method = "patch")]
+    async fn rename(
+        &self,
+        _auth: Auth,
+        id: Path<String>,
+        body: Json<RenameBody>,
+    ) -> ApiResult<Json<PasskeyResponse>> {
+        let name = checked_name(&body.name)?;
+        let renamed = self.state.auth.passkeys().rename(&id, name).await?;
+        renamed.map(|p| Json(p.into())).ok_or_else(no_such_passkey)
+    }
+
+    /// Remove a passkey: it signs in no more.
+    #[oai(path = "/auth/passkeys/:id", method = "delete")]
+    async fn remove(
+        &self,
+        auth: Auth,
+        client: Client,
+        id: Path<String>,
+    ) -> ApiResult<RemovedAnswer> {
+        let state = &self.state;
+        let sid = &auth.principal().session.id;
+        let removed = decide(state, async |events, _now| {
+            state
+                .auth
+                .passkeys()
+                .remove(&id, sid, &client, events)
+                .await
+        })
+        .await?;
+        match removed {
+            true => Ok(RemovedAnswer::Done),
+            false => Err(no_such_passkey()),
+        }
+    }
+
+    /// Start signing in with a passkey: alone (the authenticator must verify
+    /// its user), or with the `mfa_token` of `403 mfa_required` as the second
+    /// step. `allowCredentials` lists the registered passkeys. The ceremony is
+    /// good for 5 minutes, once.
+    #[oai(path = "/auth/passkeys/login/start", method = "post")]
+    async fn login_start(
+        &self,
+        req: &Request,
+        client: Client,
+        body: OptionalJson<LoginStartBody>,
+    ) -> ApiResult<Json<CeremonyResponse>> {
+        let state = &self.state;
+        super::check_login_csrf(req, state)?;
+        let mfa_token = body.0.unwrap_or_default().mfa_token.map(|t| t.0);
+        let login = state.auth.login();
+        let (challenge_id, options) = decide(state, async |events, now| {
+            login.lockout.check_rate(&client, "passkey_start", events)?;
+            login.start_passkey(mfa_token.as_ref(), now)
+        })
+        .await?;
+        Ok(Json(CeremonyResponse {
+            challenge_id,
+            options,
+        }))
+    }
+
+    /// Finish signing in with a passkey: the browser's answer. Answers like
+    /// `POST /auth/login` (tokens and cookies). Failures count toward the
+    /// lockout like wrong passwords.
+    #[oai(path = "/auth/passkeys/login/finish", method = "post")]
+    async fn login_finish(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        client: Client,
+        body: Json<LoginFinishBody>,
+    ) -> ApiResult<Json<TokenResponse>> {
+        let state = &self.state;
+        super::check_login_csrf(req, state)?;
+        let parsed = passkeys::parse_authentication(&credential_json(&body.credential)?)
+            .map_err(ApiError::BadRequest)?;
+        let remember = body.remember.as_ref().is_none_or(Remember::value);
+        let login = state.auth.login();
+        let outcome = decide(state, async |events, now| {
+            login
+                .passkey_step(&client, &body.challenge_id, &parsed, remember, now, events)
+                .await
+        })
+        .await?;
+        answer(state, jar, outcome)
+    }
+}
