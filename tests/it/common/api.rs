@@ -126,6 +126,11 @@ impl Api {
         self.send(req).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value, bearer: Option<&str>) -> Reply {
+        let req = self.request(Method::PATCH, path, bearer);
+        self.send(with_json(req, &body)).await
+    }
+
     pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
         self.send(self.request(Method::DELETE, path, bearer)).await
     }
