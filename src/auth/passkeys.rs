@@ -507,3 +507,60 @@ one from the account page";
 fn decode_id(id: &str) -> Option<Vec<u8>> {
     B64.decode(id).ok().filter(|raw| !raw.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registration ceremony for a throwaway RP (its content is not the point).
+    fn ceremony() -> Ceremony {
+        let rp = WebauthnRpId::Domain(AsciiDomain::try_from("localhost".to_string()).unwrap());
+        let handle = UserHandle64::new();
+        let user = PublicKeyCredentialUserEntity {
+            name: Username::try_from("admin").unwrap(),
+            id: &handle,
+            display_name: None,
+        };
+        let options = PublicKeyCredentialCreationOptions::passkey(&rp, user, Vec::new());
+        let (state, _) = options.start_ceremony().unwrap();
+        Ceremony::Register {
+            state: Box::new(state),
+            session: "s".into(),
+        }
+    }
+
+    #[test]
+    fn a_ceremony_is_taken_once_and_only_while_live() {
+        let ceremonies = Ceremonies::default();
+        let id = ceremonies.start(ceremony(), 1000);
+        assert!(ceremonies.take(&id, 1000 + CEREMONY_TTL - 1).is_some());
+        assert!(ceremonies.take(&id, 1000).is_none(), "single use");
+        let id = ceremonies.start(ceremony(), 1000);
+        assert!(
+            ceremonies.take(&id, 1000 + CEREMONY_TTL).is_none(),
+            "expired"
+        );
+        assert!(ceremonies.take("unknown", 1000).is_none());
+    }
+
+    #[test]
+    fn past_the_cap_expired_ceremonies_go_first_then_the_oldest() {
+        let ceremonies = Ceremonies::default();
+        let oldest = ceremonies.start(ceremony(), 0);
+        let ids: Vec<String> = (1..MAX_CEREMONIES as i64)
+            .map(|t| ceremonies.start(ceremony(), 100 + t))
+            .collect();
+        // Full: the next one pushes out the oldest live one.
+        let newest = ceremonies.start(ceremony(), 200);
+        assert!(ceremonies.take(&oldest, 200).is_none());
+        assert!(ceremonies.take(&ids[0], 200).is_some());
+        assert!(ceremonies.take(&newest, 200).is_some());
+        // Later, a start at the cap first drops everything expired.
+        let late = 100 + MAX_CEREMONIES as i64 + CEREMONY_TTL;
+        for _ in 0..3 {
+            ceremonies.start(ceremony(), late);
+        }
+        let pending = ceremonies.pending.lock().unwrap();
+        assert!(pending.len() < MAX_CEREMONIES, "{}", pending.len());
+    }
+}

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::common::authenticator::SoftAuthenticator;
 use crate::common::{
-    code, code_step, known, password_step, sign_in_and_enroll, succeed, Api, Reply, Server, Tokens,
-    PASSWORD,
+    binary, code, code_step, known, password_step, sign_in_and_enroll, succeed, Api, Reply, Server,
+    Tokens, PASSWORD,
 };
 
 /// The test server's public URL is the default, `http://localhost:8001`.
@@ -455,4 +455,29 @@ async fn a_bare_ip_public_url_turns_passkeys_off_and_says_why() {
     }
     let r = s.get("/auth/passkeys", Some(&t.access)).await;
     assert_eq!(r.error(), "passkeys_unavailable");
+}
+
+#[test]
+fn an_impossible_rp_id_stops_start_up_and_check_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("10.0.0.7", "is an IP address"),
+        ("example.org", "nor a parent domain"),
+    ];
+    for (rp_id, why) in cases {
+        for command in [None, Some("check")] {
+            let mut cmd = binary();
+            cmd.env("AUTH_DATA_DIR", dir.path())
+                .env("AUTH_PUBLIC_URL", "https://auth.example.com")
+                .env("AUTH_WEBAUTHN_RP_ID", rp_id);
+            if let Some(c) = command {
+                cmd.arg(c);
+            }
+            let out = cmd.output().unwrap();
+            assert!(!out.status.success(), "{rp_id} {command:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("AUTH_WEBAUTHN_RP_ID"), "{stderr}");
+            assert!(stderr.contains(why), "{rp_id}: {stderr}");
+        }
+    }
 }
