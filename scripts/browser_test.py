@@ -9,7 +9,10 @@ an allowed `rd`, refuse a foreign one; then, on a server that wants a
 recent sign-in for everything, confirm the password before enrolling, and
 see the page admit it when the server cannot be reached; then "keep me
 signed in" on and off, and the screen that explains an app's two-factor
-refusal. Screenshots of each screen, desktop and
+refusal; then passkeys with Chrome's virtual authenticator: add, rename,
+remove, sign in with one alone and as the second step, a cancelled ceremony,
+the page's own JSON conversion, and no passkey controls without WebAuthn.
+Screenshots of each screen, desktop and
 phone width, go to target/screenshots/. Fails on any script error or CSP
 violation in the browser log.
 
@@ -31,8 +34,10 @@ import urllib.parse
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -119,7 +124,7 @@ class Page:
             # as failed resource loads; they are expected. Script errors and
             # CSP violations are not.
             expected = "Failed to load resource" in text and any(
-                f"status of {code}" in text for code in (401, 403, 423, 429))
+                f"status of {code}" in text for code in (401, 403, 409, 423, 429))
             if entry["level"] == "SEVERE" and not expected or "Content Security Policy" in text:
                 self.problems.append(text)
 
@@ -131,7 +136,8 @@ class Page:
 
 def reauth_check(driver, binary):
     """With AUTH_REAUTH_SECONDS=0 every sign-in counts as old: enrolling asks
-    for the password first, refuses a wrong one, and goes on with the right one."""
+    for the password first, refuses a wrong one, and goes on with the right one;
+    adding a passkey asks for it too."""
     server = serve(binary, AUTH_REAUTH_SECONDS="0")
     p = Page(driver, server.public)
     try:
@@ -151,6 +157,23 @@ def reauth_check(driver, binary):
         p.click(css="#reauth button[type=submit]")
         p.visible("enroll")
         check("the right password goes on to the QR code", len(p.el("secret").text.replace(" ", "")) == 32)
+        # Adding a passkey asks for the password the same way.
+        driver.add_virtual_authenticator(Authenticator())
+        try:
+            p.click(css="#passkey-add button[type=submit]")
+            p.visible("passkey-reauth")
+            check("an old sign-in is asked for the password before adding a passkey",
+                  not p.el("passkey-add").is_displayed())
+            driver.execute_script("arguments[0].scrollIntoView()", p.el("passkeys-card"))
+            p.shot("16-passkey-confirm-password")
+            p.type("passkey-reauth-password", PASSWORD)
+            p.click(css="#passkey-reauth button[type=submit]")
+            msg = said(p, "added")
+            check("the right password goes on to add the passkey",
+                  " added" in msg and len(passkey_items(driver)) == 1 and p.el("passkey-add").is_displayed(), msg)
+            check("a passkey not backed up is not marked 'synced'", "synced" not in p.el("passkeys").text)
+        finally:
+            driver.remove_virtual_authenticator()
         p.collect_log()
         # With the server gone, the page says so instead of pretending.
         server.stop()
@@ -161,6 +184,198 @@ def reauth_check(driver, binary):
         driver.get_log("browser")  # the failed request, expected here
         return p.problems
     finally:
+        server.stop()
+
+
+class Authenticator(VirtualAuthenticatorOptions):
+    """Chrome's virtual authenticator as a device's built-in one: CTAP 2.1,
+    discoverable credentials, verifies its user, synced (backed up) passkeys
+    when `synced`. The server asks for
+    credProtect (userVerificationRequired, enforced), which Chrome's virtual
+    authenticator offers only with its credBlob extension on; selenium's
+    options have no field for extensions, so to_dict adds it."""
+
+    def __init__(self, synced=False):
+        super().__init__(protocol="ctap2_1", transport=VirtualAuthenticatorOptions.Transport.INTERNAL,
+                         has_resident_key=True, has_user_verification=True, is_user_verified=True)
+        self.synced = synced
+
+    def to_dict(self):
+        return {**super().to_dict(), "extensions": ["credBlob"],
+                "defaultBackupEligibility": self.synced, "defaultBackupState": self.synced}
+
+
+def said(p, words):
+    """The page's message once it contains `words` (or whatever it says after the wait)."""
+    try:
+        p.wait.until(lambda _: words in p.el("message").text)
+    except TimeoutException:
+        pass
+    return p.el("message").text
+
+
+def page_me(driver):
+    """GET /auth/me from the page, with its cookies: the JSON, or None."""
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/auth/me', {credentials: 'same-origin'})"
+        ".then((r) => (r.ok ? r.json() : null)).then(done, () => done(null));")
+
+
+def passkey_items(driver):
+    return driver.find_elements(By.CSS_SELECTOR, "#passkeys li")
+
+
+def passkey_check(driver, binary):
+    """Passkeys, on a server whose TOTP is set by the environment: add one
+    (named) from the account card, see it listed, rename it; sign out and
+    sign in with it alone, no username typed (amr hwk + mfa); sign in with
+    the password and then the passkey instead of a code (amr pwd + hwk); a
+    ceremony the authenticator refuses is explained as cancelled; the same
+    authenticator cannot add a second passkey; removing asks first. Then the
+    page's own JSON conversion (the browser's parse*FromJSON and toJSON
+    hidden) adds one and signs in with it, and without WebAuthn no passkey
+    control shows."""
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    server = serve(binary, AUTH_TOTP_SECRET=secret)
+    base = server.public
+    p = Page(driver, base)
+    scripts = []  # CDP scripts run before the page's own, removed at the end
+    try:
+        driver.delete_all_cookies()
+        driver.add_virtual_authenticator(Authenticator(synced=True))
+        driver.get(base + "/")
+        p.visible("passkey-login")
+        check("the sign-in card offers a passkey", p.el("passkey-login").text == "Sign in with a passkey")
+        p.click("passkey-login")
+        msg = said(p, "No passkey is registered yet")
+        check("a passkey sign-in before any passkey is explained",
+              "No passkey is registered yet" in msg and p.el("signin").is_displayed(), msg)
+
+        p.sign_in()
+        p.visible("mfa")
+        check("the two-factor card offers a passkey instead", p.el("mfa-passkey").is_displayed())
+        p.type("code", totp(secret, int(time.time()) // 30))
+        p.click(css="#mfa button[type=submit]")
+        p.visible("passkeys-card")
+        suggested = p.el("passkey-name").get_attribute("value")
+        check("the new passkey's name has a default", suggested.startswith("Passkey"), suggested)
+        check("no passkey listed yet", not passkey_items(driver))
+        p.type("passkey-name", "Work laptop")
+        p.click(css="#passkey-add button[type=submit]")
+        msg = said(p, "added")
+        check("adding a passkey says so", "Passkey “Work laptop” added" in msg, msg)
+        p.wait.until(lambda _: len(passkey_items(driver)) == 1)
+        item = passkey_items(driver)[0].text
+        check("the new passkey is listed with its name, dates and 'synced'",
+              "Work laptop" in item and "added " in item and "not used yet" in item and "synced" in item, item)
+        check("the authenticator holds it", len(driver.get_credentials()) == 1)
+        check("the name field offers a default again", p.el("passkey-name").get_attribute("value") == suggested)
+        driver.execute_script("arguments[0].scrollIntoView()", p.el("passkeys-card"))
+        p.shot("12-passkey-added")
+
+        p.click(css="#passkey-add button[type=submit]")
+        msg = said(p, "already holds a passkey")
+        check("the same authenticator cannot add a second passkey (InvalidStateError)",
+              "already holds a passkey for this account" in msg and len(passkey_items(driver)) == 1, msg)
+
+        p.click(css="#passkeys button[aria-label='Rename Work laptop']")
+        field = p.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#passkeys form input")))
+        check("renaming starts from the current name", field.get_attribute("value") == "Work laptop")
+        field.clear()
+        field.send_keys("Laptop fingerprint")
+        p.click(css="#passkeys form button[type=submit]")
+        msg = said(p, "renamed")
+        check("renaming says so", "renamed to “Laptop fingerprint”" in msg, msg)
+        p.wait.until(lambda _: "Laptop fingerprint" in p.el("passkeys").text)
+        check("the list shows the new name", "Work laptop" not in p.el("passkeys").text)
+
+        p.click("signout")
+        p.visible("signin")
+        p.el("username").clear()  # no username: the passkey says who
+        p.click("passkey-login")
+        p.visible("account")
+        amr = (page_me(driver) or {}).get("amr", [])
+        check("a passkey alone signs in, as two factors (amr hwk + mfa)", sorted(amr) == ["hwk", "mfa"], amr)
+        p.wait.until(lambda _: "last used" in p.el("passkeys").text)
+        check("the passkey shows when it was last used", "not used yet" not in p.el("passkeys").text)
+        driver.execute_script("arguments[0].scrollIntoView()", p.el("passkeys-card"))
+        p.shot("13-signed-in-with-passkey")
+
+        p.click("signout")
+        p.visible("signin")
+        driver.set_user_verified(False)
+        p.click("passkey-login")
+        msg = said(p, "Cancelled")
+        check("a refused or cancelled ceremony is explained as such",
+              "Cancelled — no passkey was used" in msg and p.el("signin").is_displayed(), msg)
+        p.shot("14-passkey-cancelled")
+        driver.set_user_verified(True)
+
+        p.sign_in()
+        p.visible("mfa-passkey")
+        p.shot("15-two-factor-passkey")
+        p.click("mfa-passkey")
+        p.visible("account")
+        amr = (page_me(driver) or {}).get("amr", [])
+        check("the password, then a passkey instead of a code, signs in (amr pwd + hwk)",
+              sorted(amr) == ["hwk", "pwd"], amr)
+
+        # Removing asks first; "no" keeps it.
+        p.click(css="#passkeys button[aria-label='Remove Laptop fingerprint']")
+        p.wait.until(EC.alert_is_present()).dismiss()
+        check("removal not confirmed keeps the passkey", len(passkey_items(driver)) == 1)
+        p.click(css="#passkeys button[aria-label='Remove Laptop fingerprint']")
+        p.wait.until(EC.alert_is_present()).accept()
+        msg = said(p, "removed")
+        check("removing a passkey says so", "Passkey “Laptop fingerprint” removed" in msg, msg)
+        p.wait.until(lambda _: not passkey_items(driver))
+        p.collect_log()
+
+        # The page's own conversion, for browsers without the JSON helpers.
+        hide = ("delete PublicKeyCredential.parseCreationOptionsFromJSON;"
+                "delete PublicKeyCredential.parseRequestOptionsFromJSON;"
+                "delete PublicKeyCredential.prototype.toJSON;")
+        scripts.append(driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": hide})["identifier"])
+        driver.refresh()
+        p.visible("passkeys-card")
+        check("the JSON helpers are hidden", driver.execute_script(
+            "return !PublicKeyCredential.parseRequestOptionsFromJSON && !PublicKeyCredential.prototype.toJSON"))
+        p.type("passkey-name", "Converted by hand")
+        p.click(css="#passkey-add button[type=submit]")
+        msg = said(p, "added")
+        check("without the JSON helpers, adding a passkey works", "“Converted by hand” added" in msg, msg)
+        p.click("signout")
+        p.visible("signin")
+        p.click("passkey-login")
+        p.visible("account")
+        amr = (page_me(driver) or {}).get("amr", [])
+        check("and signing in with it", sorted(amr) == ["hwk", "mfa"], amr)
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": scripts.pop()})
+        p.collect_log()
+
+        # A browser without WebAuthn: the page as before, no passkey control.
+        scripts.append(driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                              {"source": "delete window.PublicKeyCredential;"})["identifier"])
+        driver.refresh()
+        p.visible("account")
+        p.wait.until(lambda _: driver.find_elements(By.CSS_SELECTOR, "#sessions li"))
+        check("without WebAuthn, no passkeys card", not p.el("passkeys-card").is_displayed())
+        p.click("signout")
+        p.visible("signin")
+        check("nor a passkey button on the sign-in card", not p.el("passkey-login").is_displayed())
+        p.sign_in()
+        p.visible("mfa")
+        check("nor on the two-factor card", not p.el("mfa-passkey").is_displayed())
+        p.click("mfa-cancel")
+        p.visible("signin")
+        p.collect_log()
+        return p.problems
+    finally:
+        for identifier in scripts:
+            driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": identifier})
+        if driver.virtual_authenticator_id:
+            driver.remove_virtual_authenticator()
         server.stop()
 
 
@@ -337,6 +552,7 @@ def main(binary):
 
         p.problems += reauth_check(driver, binary)
         p.problems += remember_and_two_factor_check(driver, binary)
+        p.problems += passkey_check(driver, binary)
 
         size = sum((Path("static") / f).stat().st_size for f in ("index.html", "app.js", "style.css"))
         check(f"the page weighs {size} bytes, well under 50 KB", size < 50_000)

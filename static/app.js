@@ -1,6 +1,7 @@
-// soloauth login page: sign in (password, then a TOTP or recovery code),
-// return to an allowed `rd`, manage two-factor and sessions. Tokens live only
-// in the server's HttpOnly cookies; this script never sees or stores them.
+// soloauth login page: sign in (password, then a TOTP or recovery code or a
+// passkey; or a passkey alone), return to an allowed `rd`, manage two-factor,
+// passkeys and sessions. Tokens live only in the server's HttpOnly cookies;
+// this script never sees or stores them.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -14,6 +15,8 @@ const appName = returnTo ? new URL(returnTo).host : "The app you opened";
 let mfaToken = null;
 let mfaRecovery = false;
 let me = null;
+// Passkeys need WebAuthn; without it, no passkey control is shown.
+const webauthn = Boolean(window.PublicKeyCredential && navigator.credentials);
 
 // ---- talking to the server ----------------------------------------------
 
@@ -64,17 +67,23 @@ function say(text, ok = false) {
   box.classList.toggle("ok", ok);
 }
 
-function explain({ resp, data }) {
+// The server's own words as a sentence: "no passkey…" -> "No passkey….".
+const sentence = (text = "") => text && text[0].toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".");
+
+// What a refusal means, in plain words. `passkey`: the answer to a passkey
+// ceremony (its invalid_credentials and invalid_token mean other things).
+function explain({ resp, data }, passkey = false) {
   const code = data && data.error;
   const wait = Number(resp.headers.get("Retry-After") || 0);
   const minutes = Math.max(1, Math.ceil(wait / 60));
   switch (code) {
-    case "invalid_credentials": return "Wrong username or password.";
+    case "invalid_credentials": return passkey ? `The passkey was refused: ${data.message}.` : "Wrong username or password.";
     case "invalid_code": return "That code is wrong, expired or already used.";
     case "account_locked": return `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
     case "rate_limited": return `Too many requests. Wait ${wait || 1} second${wait === 1 ? "" : "s"} and try again.`;
     case "busy": return "The server is busy. Try again in a moment.";
-    case "invalid_token": return "Your session has ended. Sign in again.";
+    case "invalid_token": return passkey ? "This passkey request expired or was already used. Try again." : "Your session has ended. Sign in again.";
+    case "passkeys_unavailable": return sentence(data.message);
     default: return (data && data.message) || `Something went wrong (HTTP ${resp.status}).`;
   }
 }
@@ -137,6 +146,39 @@ $("mfa-switch").addEventListener("click", () => {
 
 $("mfa-cancel").addEventListener("click", () => { mfaToken = null; say(""); show("signin"); });
 
+// A passkey sign-in: alone from the sign-in card (no username needed), or
+// as the second step after the password (against its mfa_token).
+function passkeySignIn(form, secondStep) {
+  return busy(form, async () => {
+    say("");
+    const start = await send("/auth/passkeys/login/start", "POST", secondStep ? { mfa_token: mfaToken } : {});
+    // Refused here, the mfa_token stays good unless it had expired.
+    if (!start.resp.ok) return passkeyRefused(start, secondStep && start.data && start.data.error === "invalid_token");
+    const got = await ceremony(() => navigator.credentials.get({ publicKey: requestOptions(start.data.options) }));
+    if (got.failed) { say(got.failed); return; } // nothing was sent: a code may still be typed
+    const result = await send("/auth/passkeys/login/finish", "POST", {
+      challenge_id: start.data.challenge_id,
+      credential: answerJSON(got.credential),
+      remember: $("remember").checked,
+    });
+    if (result.resp.ok) { mfaToken = null; say(""); return signedIn(); }
+    passkeyRefused(result, secondStep); // an answer spends the mfa_token, right or wrong
+  });
+}
+
+// Explains a refused passkey sign-in; `over`: the password step's mfa_token
+// is spent, so the sign-in starts again from the password.
+function passkeyRefused(result, over) {
+  if (!over) { say(explain(result, true)); return; }
+  const expired = result.data && result.data.error === "invalid_token";
+  mfaToken = null;
+  show("signin");
+  say(`${expired ? "This sign-in expired or was already used." : explain(result, true)} Sign in again.`);
+}
+
+$("passkey-login").addEventListener("click", () => passkeySignIn($("signin"), false));
+$("mfa-passkey").addEventListener("click", () => passkeySignIn($("mfa"), true));
+
 $("mfa").addEventListener("submit", (event) => {
   event.preventDefault();
   busy(event.target, async () => {
@@ -174,7 +216,7 @@ async function loadAccount() {
   $("need-enable").hidden = me.totp_enabled;
   $("need-again").hidden = !me.totp_enabled;
   show("account");
-  await loadSessions();
+  await Promise.all([loadSessions(), loadPasskeys()]);
 }
 
 function describe(session) {
@@ -321,6 +363,218 @@ $("disable").addEventListener("submit", (event) => {
   });
 });
 
+// ---- passkeys (WebAuthn) ---------------------------------------------------------
+// The server sends the ceremony options as JSON and takes the browser's answer
+// as JSON (`toJSON()`), bytes in base64url. Browsers without the JSON helpers
+// get the few byte fields converted here.
+
+const fromB64url = (text) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)).buffer;
+const toB64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const withIds = (list) => (list || []).map((c) => ({ ...c, id: fromB64url(c.id) }));
+
+function creationOptions(json) {
+  if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+  return {
+    ...json,
+    challenge: fromB64url(json.challenge),
+    user: { ...json.user, id: fromB64url(json.user.id) },
+    excludeCredentials: withIds(json.excludeCredentials),
+  };
+}
+
+function requestOptions(json) {
+  if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  return { ...json, challenge: fromB64url(json.challenge), allowCredentials: withIds(json.allowCredentials) };
+}
+
+// The browser's answer (a new passkey or a signature) as JSON.
+function answerJSON(credential) {
+  if (typeof credential.toJSON === "function") return credential.toJSON();
+  const r = credential.response;
+  const response = {};
+  for (const field of ["clientDataJSON", "attestationObject", "authenticatorData", "signature", "userHandle"]) {
+    if (r[field]) response[field] = toB64url(r[field]);
+  }
+  if (r.getAuthenticatorData) response.authenticatorData = toB64url(r.getAuthenticatorData());
+  if (r.getTransports) response.transports = r.getTransports();
+  const publicKey = r.getPublicKey && r.getPublicKey();
+  if (publicKey) response.publicKey = toB64url(publicKey);
+  if (r.getPublicKeyAlgorithm) response.publicKeyAlgorithm = r.getPublicKeyAlgorithm();
+  return {
+    id: credential.id,
+    rawId: toB64url(credential.rawId),
+    type: credential.type,
+    response,
+    authenticatorAttachment: credential.authenticatorAttachment || null,
+    clientExtensionResults: credential.getClientExtensionResults(),
+  };
+}
+
+// Runs the browser's part of a ceremony: { credential }, or { failed: why }
+// when the browser gave none (the person cancelled, or it timed out).
+async function ceremony(run, adding = false) {
+  try {
+    return { credential: await run() };
+  } catch (err) {
+    switch (err.name) {
+      case "NotAllowedError": return { failed: adding
+        ? "Cancelled — no passkey was added. (The request was dismissed or timed out, or this authenticator cannot make this kind of passkey.)"
+        : "Cancelled — no passkey was used. (The request was dismissed or timed out.)" };
+      case "InvalidStateError": return { failed: "This authenticator already holds a passkey for this account. Use that one, or add a passkey on another device or security key." };
+      case "SecurityError": return { failed: `This address (${location.host}) cannot use this server's passkeys. Open the sign-in page at its usual address.` };
+      default: return { failed: `The browser could not use a passkey: ${err.message || err.name}` };
+    }
+  }
+}
+
+// A name for the next passkey, from the device, not yet taken ("Passkey on Mac 2").
+function suggestedName(taken) {
+  const ua = navigator.userAgent;
+  const device = [["iPhone"], ["iPad"], ["Android"], ["Mac"], ["Windows"], ["CrOS", "ChromeOS"], ["Linux"]].find(([key]) => ua.includes(key));
+  const base = device ? `Passkey on ${device[1] || device[0]}` : "Passkey";
+  let name = base;
+  for (let n = 2; taken.includes(name); n++) name = `${base} ${n}`;
+  return name;
+}
+
+async function loadPasskeys() {
+  if (!webauthn) return;
+  const result = await call("/auth/passkeys");
+  const off = result.data && result.data.error === "passkeys_unavailable";
+  $("passkeys-card").hidden = false;
+  $("passkeys-off").hidden = !off;
+  $("passkeys-off").textContent = off ? sentence(result.data.message) : "";
+  $("passkey-add").hidden = off;
+  $("passkey-reauth").hidden = true;
+  const list = $("passkeys");
+  list.replaceChildren();
+  if (!result.resp.ok) { if (!off) say(explain(result)); return; }
+  for (const passkey of result.data) list.append(passkeyItem(passkey));
+  if (!$("passkey-name").value.trim()) $("passkey-name").value = suggestedName(result.data.map((p) => p.name));
+}
+
+function passkeyItem(passkey) {
+  const item = document.createElement("li");
+  const title = document.createElement("div");
+  title.className = "name";
+  title.textContent = passkey.name;
+  if (passkey.backed_up) {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = "synced";
+    badge.title = "Kept in sync by its provider across your devices";
+    title.append(badge);
+  }
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const added = new Date(passkey.created_at * 1000).toLocaleDateString();
+  const used = passkey.last_used_at ? `last used ${new Date(passkey.last_used_at * 1000).toLocaleString()}` : "not used yet";
+  meta.textContent = `added ${added} · ${used}`;
+  const rename = button("Rename", "secondary", `Rename ${passkey.name}`);
+  const remove = button("Remove", "danger", `Remove ${passkey.name}`);
+  rename.addEventListener("click", () => item.replaceChildren(renameForm(passkey)));
+  remove.addEventListener("click", async () => {
+    if (!window.confirm(`Remove the passkey “${passkey.name}”? It will no longer sign you in.`)) return;
+    remove.disabled = true;
+    const result = await call(`/auth/passkeys/${encodeURIComponent(passkey.id)}`, "DELETE");
+    say(result.resp.ok ? `Passkey “${passkey.name}” removed.` : explain(result), result.resp.ok);
+    await loadPasskeys();
+  });
+  const row = document.createElement("div");
+  row.className = "row";
+  row.append(rename, remove);
+  item.append(title, meta, row);
+  return item;
+}
+
+function button(text, className, label) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = className;
+  b.textContent = text;
+  b.setAttribute("aria-label", label);
+  return b;
+}
+
+function renameForm(passkey) {
+  const form = document.createElement("form");
+  form.className = "rename";
+  const label = document.createElement("label");
+  label.textContent = `New name for “${passkey.name}”`;
+  const input = document.createElement("input");
+  Object.assign(input, { value: passkey.name, maxLength: 64, required: true, autocomplete: "off" });
+  label.append(input);
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.textContent = "Save";
+  const cancel = button("Cancel", "secondary", "Cancel renaming");
+  cancel.addEventListener("click", () => loadPasskeys());
+  const row = document.createElement("div");
+  row.className = "row";
+  row.append(save, cancel);
+  form.append(label, row);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form, async () => {
+      const result = await call(`/auth/passkeys/${encodeURIComponent(passkey.id)}`, "PATCH", { name: input.value.trim() });
+      if (!result.resp.ok) { say(explain(result)); input.focus(); return; }
+      say(`Passkey renamed to “${result.data.name}”.`, true);
+      await loadPasskeys();
+    });
+  });
+  queueMicrotask(() => { input.focus(); input.select(); });
+  return form;
+}
+
+// Adds a passkey. As for TOTP, a session that signed in a while ago must
+// confirm the password first (reauth_required).
+async function addPasskey(password) {
+  const name = $("passkey-name").value.trim();
+  if (!name || [...name].length > 64) { say("Give the passkey a name of 1 to 64 characters."); $("passkey-name").focus(); return; }
+  const start = await call("/auth/passkeys/register/start", "POST", password === undefined ? undefined : { password });
+  if (start.data && start.data.error === "reauth_required") {
+    say("");
+    $("passkey-add").hidden = true;
+    $("passkey-reauth").hidden = false;
+    $("passkey-reauth-password").focus();
+    return;
+  }
+  if (!start.resp.ok) { say(explain(start)); return; }
+  $("passkey-reauth").hidden = true;
+  $("passkey-add").hidden = false;
+  const made = await ceremony(() => navigator.credentials.create({ publicKey: creationOptions(start.data.options) }), true);
+  if (made.failed) { say(made.failed); return; }
+  const result = await call("/auth/passkeys/register/finish", "POST", {
+    challenge_id: start.data.challenge_id,
+    name,
+    credential: answerJSON(made.credential),
+  });
+  if (!result.resp.ok) { say(explain(result, true)); return; }
+  $("passkey-name").value = "";
+  say(`Passkey “${result.data.name}” added. You can sign in with it alone from now on.`, true);
+  await loadPasskeys();
+}
+
+$("passkey-add").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, () => addPasskey());
+});
+
+$("passkey-reauth").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, async () => {
+    const password = $("passkey-reauth-password").value;
+    $("passkey-reauth-password").value = "";
+    await addPasskey(password);
+  });
+});
+
+$("passkey-reauth-cancel").addEventListener("click", () => {
+  $("passkey-reauth").hidden = true;
+  $("passkey-add").hidden = false;
+  say("");
+});
+
 // ---- recovery codes, shown once ----------------------------------------------
 
 let shownCodes = [];
@@ -362,6 +616,8 @@ $("codes-done").addEventListener("click", () => {
 // ---- start -------------------------------------------------------------------
 
 (async () => {
+  $("passkey-signin").hidden = !webauthn;
+  $("mfa-passkey").hidden = !webauthn;
   const result = await call("/auth/me");
   if (result.resp.ok) { await signedIn(); return; }
   show("signin");
