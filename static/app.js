@@ -203,9 +203,15 @@ async function loadAccount() {
   me = result.data;
   $("who").textContent = me.username;
   const n = me.recovery_codes_remaining;
-  $("factor-status").textContent = me.totp_enabled
-    ? `Two-factor authentication is on. ${n} recovery code${n === 1 ? "" : "s"} left.`
-    : "Two-factor authentication is off.";
+  const keys = me.passkeys || 0;
+  const keyText = keys ? ` ${keys} passkey${keys === 1 ? "" : "s"} can sign you in with two factors.` : "";
+  if (me.totp_enabled) {
+    $("factor-status").textContent = `Two-factor authentication is on. ${n} recovery code${n === 1 ? "" : "s"} left.${keyText}`;
+  } else {
+    $("factor-status").textContent = keys
+      ? `Authenticator-app codes are off: the password alone still signs in.${keyText}`
+      : "Two-factor authentication is off.";
+  }
   $("totp-off").hidden = me.totp_enabled;
   $("totp-on").hidden = !me.totp_enabled;
   $("enroll").hidden = true;
@@ -213,8 +219,9 @@ async function loadAccount() {
   const lacking = needTwoFactor && !hasSecondFactor(me);
   $("need-2fa").hidden = !lacking;
   $("need-app").textContent = appName;
-  $("need-enable").hidden = me.totp_enabled;
-  $("need-again").hidden = !me.totp_enabled;
+  const hasFactor = me.totp_enabled || keys > 0;
+  $("need-enable").hidden = hasFactor;
+  $("need-again").hidden = !hasFactor;
   show("account");
   await Promise.all([loadSessions(), loadPasskeys()]);
 }
@@ -467,8 +474,8 @@ function passkeyItem(passkey) {
   }
   const meta = document.createElement("div");
   meta.className = "meta";
-  const added = new Date(passkey.created_at * 1000).toLocaleDateString();
-  const used = passkey.last_used_at ? `last used ${new Date(passkey.last_used_at * 1000).toLocaleString()}` : "not used yet";
+  const added = new Date(passkey.created_at).toLocaleDateString();
+  const used = passkey.last_used_at ? `last used ${new Date(passkey.last_used_at).toLocaleString()}` : "not used yet";
   meta.textContent = `added ${added} · ${used}`;
   const rename = button("Rename", "secondary", `Rename ${passkey.name}`);
   const remove = button("Remove", "danger", `Remove ${passkey.name}`);

@@ -21,10 +21,11 @@ use webauthn_rp::request::auth::{
     AllowedCredentials, AuthenticationVerificationOptions, NonDiscoverableCredentialRequestOptions,
 };
 use webauthn_rp::request::register::{
-    PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle64, Username,
+    CredProtect, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle64,
+    Username,
 };
 use webauthn_rp::request::{
-    AsciiDomain, Credentials, PublicKeyCredentialDescriptor, RpId as WebauthnRpId,
+    AsciiDomain, Credentials, ExtensionInfo, PublicKeyCredentialDescriptor, RpId as WebauthnRpId,
     UserVerificationRequirement,
 };
 use webauthn_rp::response::auth::error::AuthCeremonyErr;
@@ -239,9 +240,12 @@ impl Passkeys<'_> {
             display_name: None,
         };
         let registered = self.descriptors()?;
-        let (state, client) = PublicKeyCredentialCreationOptions::passkey(rp_id, user, registered)
-            .start_ceremony()
-            .map_err(AuthError::internal)?;
+        let mut options = PublicKeyCredentialCreationOptions::passkey(rp_id, user, registered);
+        // Ask for credProtect, but let authenticators without it (CTAP 2.0
+        // security keys) register rather than fail.
+        options.extensions.cred_protect =
+            CredProtect::UserVerificationRequired(ExtensionInfo::AllowDontEnforceValue);
+        let (state, client) = options.start_ceremony().map_err(AuthError::internal)?;
         let options = serde_json::to_value(&client).map_err(AuthError::internal)?;
         let ceremony = Ceremony::Register {
             state: Box::new(state),

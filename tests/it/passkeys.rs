@@ -5,6 +5,7 @@
 //! lockout, `reset-passkeys`, and passkeys off on a bare-IP public URL.
 
 use serde_json::{json, Value};
+use soloauth::base::clock::rfc3339;
 
 use crate::common::authenticator::SoftAuthenticator;
 use crate::common::{
@@ -94,11 +95,16 @@ async fn a_registered_passkey_signs_in_alone_as_two_factors() {
     assert_eq!(options["rp"]["id"], "localhost");
     assert_eq!(options["attestation"], "none", "no attestation asked for");
     assert_eq!(options["authenticatorSelection"]["residentKey"], "required");
+    let extensions = &options["extensions"];
+    assert_eq!(
+        extensions["enforceCredentialProtectionPolicy"], false,
+        "CTAP 2.0 keys welcome"
+    );
     let r = register_finish(&s, &t.access, &id, "  Laptop  ", key.create(&options)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["name"], "Laptop", "name trimmed");
     assert_eq!(r.body["id"], key.credential_id());
-    assert_eq!(r.body["created_at"], s.clock.now());
+    assert_eq!(r.body["created_at"], rfc3339(s.clock.now()));
     let listed = passkeys(&s, &t.access).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["last_used_at"], Value::Null);
@@ -120,7 +126,9 @@ async fn a_registered_passkey_signs_in_alone_as_two_factors() {
     let signed_in = Tokens::from(&r.body);
     assert_eq!(amr(&s, &signed_in.access).await, json!(["hwk", "mfa"]));
     let listed = passkeys(&s, &t.access).await;
-    assert_eq!(listed[0]["last_used_at"], s.clock.now());
+    assert_eq!(listed[0]["last_used_at"], rfc3339(s.clock.now()));
+    let me = s.get("/auth/me", Some(&t.access)).await;
+    assert_eq!(me.body["passkeys"], 1);
     let kinds = event_kinds(&s, &t.access).await;
     assert_eq!(
         kinds[..3],
@@ -383,9 +391,11 @@ async fn failed_passkeys_lock_the_address_like_wrong_passwords() {
 async fn adding_a_passkey_needs_a_recent_sign_in_or_the_password() {
     let s = Server::start().await;
     let t = s.login().await;
-    s.clock.advance(600);
     let path = "/auth/passkeys/register/start";
-    let r = s.post(path, Value::Null, Some(&t.access)).await;
+    let r = s.post(path, json!({}), Some(&t.access)).await;
+    assert_eq!(r.status, 200, "an empty body is no password: {}", r.body);
+    s.clock.advance(600);
+    let r = s.post(path, json!({}), Some(&t.access)).await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.error(), "reauth_required");
     let r = s

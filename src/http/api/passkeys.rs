@@ -14,6 +14,7 @@ use super::totp::ReauthBody;
 use super::{decide, Auth, OptionalJson, SecretInput};
 use crate::auth::passkeys::{self, NewPasskey, PasskeyInfo, MAX_NAME_CHARS};
 use crate::auth::Client;
+use crate::base::clock::rfc3339;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 
@@ -48,8 +49,9 @@ pub struct PasskeyResponse {
     /// The credential id, base64url.
     id: String,
     name: String,
-    created_at: i64,
-    last_used_at: Option<i64>,
+    /// RFC 3339, like every date of the API.
+    created_at: String,
+    last_used_at: Option<String>,
     /// Synced by its provider (iCloud Keychain, Google Password Manager…).
     backed_up: bool,
 }
@@ -59,7 +61,7 @@ pub struct PasskeyResponse {
 pub struct AddedResponse {
     id: String,
     name: String,
-    created_at: i64,
+    created_at: String,
 }
 
 /// A passkey's new name.
@@ -104,8 +106,8 @@ impl From<PasskeyInfo> for PasskeyResponse {
         PasskeyResponse {
             id: p.id,
             name: p.name,
-            created_at: p.created_at,
-            last_used_at: p.last_used_at,
+            created_at: rfc3339(p.created_at),
+            last_used_at: p.last_used_at.map(rfc3339),
             backed_up: p.backed_up,
         }
     }
@@ -150,7 +152,7 @@ impl PasskeysApi {
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<CeremonyResponse>> {
         let state = &self.state;
-        let password = body.0.map(ReauthBody::into_password);
+        let password = body.0.and_then(ReauthBody::into_password);
         let (login, principal) = (state.auth.login(), auth.principal());
         decide(state, async |events, now| {
             state.auth.passkeys().check_available()?;
@@ -195,7 +197,7 @@ impl PasskeysApi {
         Ok(AddedAnswer::Created(Json(AddedResponse {
             id: added.id,
             name: added.name,
-            created_at: added.created_at,
+            created_at: rfc3339(added.created_at),
         })))
     }
 

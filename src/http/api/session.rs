@@ -28,8 +28,11 @@ pub struct MeResponse {
     totp_enabled: bool,
     recovery_codes_remaining: u32,
     session_id: String,
-    /// Methods used at login: `pwd`, and `otp` after a second factor.
+    /// Methods used at login: `pwd`; `otp` (a code) or `hwk` (a passkey)
+    /// after it; `hwk` and `mfa` for a passkey that verified its user.
     amr: Vec<String>,
+    /// How many passkeys are registered.
+    passkeys: u32,
 }
 
 /// One login session.
@@ -69,6 +72,7 @@ impl SessionApi {
             recovery_codes_remaining: factors.recovery_codes_remaining as u32,
             session_id: p.session.id.clone(),
             amr: p.claims.amr.clone(),
+            passkeys: u32::try_from(self.state.auth.store.passkeys()?.len()).unwrap_or(u32::MAX),
         }))
     }
 

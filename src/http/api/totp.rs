@@ -33,13 +33,13 @@ pub struct SetupResponse {
 /// the session signed in longer ago than `AUTH_REAUTH_SECONDS`.
 #[derive(Object)]
 pub struct ReauthBody {
-    password: SecretInput,
+    password: Option<SecretInput>,
 }
 
 impl ReauthBody {
-    /// The password sent.
-    pub fn into_password(self) -> SecretString {
-        self.password.0
+    /// The password sent, if any.
+    pub fn into_password(self) -> Option<SecretString> {
+        self.password.map(|p| p.0)
     }
 }
 
@@ -141,7 +141,7 @@ impl TotpApi {
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<SetupResponse>> {
         let state = &self.state;
-        let password = body.0.map(|b| b.password.0);
+        let password = body.0.and_then(ReauthBody::into_password);
         let (login, principal) = (state.auth.login(), auth.principal());
         decide(state, async |events, now| {
             login
