@@ -82,7 +82,9 @@ function explain({ resp, data }, passkey = false) {
     case "account_locked": return `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
     case "rate_limited": return `Too many requests. Wait ${wait || 1} second${wait === 1 ? "" : "s"} and try again.`;
     case "busy": return "The server is busy. Try again in a moment.";
-    case "invalid_token": return passkey ? "This passkey request expired or was already used. Try again." : "Your session has ended. Sign in again.";
+    case "invalid_token": return passkey ? "This sign-in expired or was already used." : "Your session has ended. Sign in again.";
+    case "invalid_challenge": return "This passkey request expired or was already used. Try again.";
+    case "passkey_already_registered": return "This passkey is already registered here.";
     case "passkeys_unavailable": return sentence(data.message);
     default: return (data && data.message) || `Something went wrong (HTTP ${resp.status}).`;
   }

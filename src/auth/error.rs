@@ -24,6 +24,8 @@ pub enum PasskeyRefusal {
     Challenge,
     #[error("this passkey is not registered here (it may have been removed)")]
     UnknownKey,
+    #[error("this passkey is already registered")]
+    AlreadyRegistered,
     #[error("the passkey's answer did not verify")]
     Invalid,
     #[error(

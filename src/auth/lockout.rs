@@ -161,6 +161,20 @@ impl Lockout<'_> {
         })
     }
 
+    /// Refuses a client whose address (or the account) is locked, reserving
+    /// nothing: for a step that checks no secret yet (a passkey ceremony's start).
+    pub fn check_open(&self, client: &Client, now: i64, events: &mut Events) -> AuthResult<()> {
+        match self.reserve(client.ip, now) {
+            Ok(_released_at_once) => Ok(()),
+            Err(e) => {
+                if matches!(e, AuthError::Locked { .. }) {
+                    events.push(Event::new(Kind::Locked, client.ip));
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Reserves an attempt from `ip`, or refuses it when the account or the
     /// address is locked, or when the attempts already in flight could
     /// reach the limit.
@@ -219,7 +233,12 @@ impl Lockout<'_> {
         let (kind, reason) = match &result {
             Err(AuthError::InvalidCredentials) => (Kind::LoginFailure, "credentials"),
             Err(AuthError::InvalidCode) => (Kind::MfaFailure, "code"),
-            Err(AuthError::Passkey(refusal)) if *refusal != PasskeyRefusal::Challenge => {
+            Err(AuthError::Passkey(refusal))
+                if !matches!(
+                    refusal,
+                    PasskeyRefusal::Challenge | PasskeyRefusal::AlreadyRegistered
+                ) =>
+            {
                 (Kind::LoginFailure, "passkey")
             }
             _ => return result,

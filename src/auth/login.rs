@@ -137,14 +137,19 @@ impl LoginFlow<'_> {
     /// still be typed instead). Returns the ceremony id and the browser's options.
     pub fn start_passkey(
         &self,
+        client: &Client,
         mfa_token: Option<&SecretString>,
         now: i64,
+        events: &mut Events,
     ) -> AuthResult<(String, serde_json::Value)> {
+        self.passkeys.check_available()?;
+        self.lockout.check_rate(client, "passkey_start", events)?;
+        self.lockout.check_open(client, now, events)?;
         let after_password = match mfa_token {
             Some(token) => Some(self.factors.live_challenge(token, now)?),
             None => None,
         };
-        self.passkeys.start_login(after_password, now)
+        self.passkeys.start_login(after_password, client, now)
     }
 
     /// A passkey's answer. Alone (the ceremony required user verification)
@@ -159,6 +164,7 @@ impl LoginFlow<'_> {
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Outcome> {
+        self.passkeys.check_available()?;
         let (second_step, remember, passkey) = self
             .lockout
             .guarded(client, "passkey", now, events, async |own| {

@@ -12,6 +12,7 @@
 //! second step) is the login flow's (`auth::login`).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -21,8 +22,8 @@ use webauthn_rp::request::auth::{
     AllowedCredentials, AuthenticationVerificationOptions, NonDiscoverableCredentialRequestOptions,
 };
 use webauthn_rp::request::register::{
-    CredProtect, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle64,
-    Username,
+    CredProtect, Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions,
+    UserHandle64, Username,
 };
 use webauthn_rp::request::{
     AsciiDomain, Credentials, ExtensionInfo, PublicKeyCredentialDescriptor, RpId as WebauthnRpId,
@@ -39,6 +40,7 @@ use webauthn_rp::{
 
 use super::error::PasskeyRefusal;
 use super::events::{Event, Events, Kind};
+use super::lockout::client_key;
 use super::{AuthError, AuthResult, Client};
 use crate::base::rp_id::RpId;
 use crate::base::secret::random_token;
@@ -48,8 +50,11 @@ use crate::storage::Store;
 
 /// How long a ceremony (registration or sign-in) waits for the browser.
 pub const CEREMONY_TTL: i64 = 300;
-/// At most this many ceremonies wait at once; past it the oldest is dropped.
-const MAX_CEREMONIES: usize = 1024;
+/// Ceremonies one owner may have waiting; a new one ends its oldest.
+const PER_OWNER: usize = 2;
+/// Anonymous sign-in ceremonies that may wait at once (about 100 bytes
+/// each); past it, new ones are refused, never the waiting ones dropped.
+const MAX_ANONYMOUS: usize = 4096;
 /// Longest passkey name kept.
 pub const MAX_NAME_CHARS: usize = 64;
 
@@ -99,8 +104,21 @@ pub struct LoginCeremony {
     pub after_password: Option<[u8; 32]>,
 }
 
+/// Whose a ceremony is: each owner has at most [`PER_OWNER`] waiting, so
+/// nobody can push out another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A signed-in session adding a passkey.
+    Session(String),
+    /// A password step, by its `mfa_token` key: the passkey as its second step.
+    PasswordStep([u8; 32]),
+    /// Anyone, by lockout key (an IPv4 address, an IPv6 /64): the passkey alone.
+    Client(IpAddr),
+}
+
 struct Pending {
     ceremony: Ceremony,
+    owner: Owner,
     started_at: i64,
 }
 
@@ -114,29 +132,50 @@ pub struct Ceremonies {
 }
 
 impl Ceremonies {
-    fn start(&self, ceremony: Ceremony, now: i64) -> String {
-        let id = random_token(16).expose_secret().to_string();
+    /// Keeps `ceremony` for its owner; returns its id. The owner's oldest
+    /// ends past [`PER_OWNER`]; anonymous ones past [`MAX_ANONYMOUS`] are
+    /// refused (`RateLimited`) once the expired ones are gone.
+    fn start(&self, ceremony: Ceremony, owner: Owner, now: i64) -> AuthResult<String> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if pending.len() >= MAX_CEREMONIES {
-            pending.retain(|_, p| p.started_at + CEREMONY_TTL > now);
+        let mut mine: Vec<(i64, String)> = pending
+            .iter()
+            .filter(|(_, p)| p.owner == owner)
+            .map(|(id, p)| (p.started_at, id.clone()))
+            .collect();
+        mine.sort();
+        for (_, id) in mine.iter().rev().skip(PER_OWNER - 1) {
+            pending.remove(id);
         }
-        if pending.len() >= MAX_CEREMONIES {
-            let oldest = pending
-                .iter()
-                .min_by_key(|(_, p)| p.started_at)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                pending.remove(&oldest);
+        if matches!(owner, Owner::Client(_)) {
+            let anonymous = |all: &HashMap<String, Pending>| {
+                all.values()
+                    .filter(|p| matches!(p.owner, Owner::Client(_)))
+                    .count()
+            };
+            if anonymous(&pending) >= MAX_ANONYMOUS {
+                pending.retain(|_, p| p.started_at + CEREMONY_TTL > now);
+            }
+            if anonymous(&pending) >= MAX_ANONYMOUS {
+                let retry_after = CEREMONY_TTL.unsigned_abs();
+                return Err(AuthError::RateLimited { retry_after });
             }
         }
+        let id = random_token(16).expose_secret().to_string();
+        let started_at = now;
         pending.insert(
             id.clone(),
             Pending {
                 ceremony,
-                started_at: now,
+                owner,
+                started_at,
             },
         );
-        id
+        Ok(id)
+    }
+
+    /// Held while a passkey is checked and its use written, or removed.
+    fn lock_uses(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.uses.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes the ceremony `id` (whoever takes it, it is gone), if still live.
@@ -176,7 +215,10 @@ pub struct Answer<T>(T);
 pub fn parse_registration(json: &[u8]) -> Result<Answer<Registration>, String> {
     Registration::from_json_relaxed(json)
         .map(Answer)
-        .map_err(|e| format!("the credential is not a WebAuthn registration: {e}"))
+        .map_err(|e| {
+            tracing::debug!(error = %e, "unreadable passkey registration");
+            "the credential is not a WebAuthn registration (PublicKeyCredential.toJSON())".into()
+        })
 }
 
 /// Parses a sign-in answer; `Err` says what is wrong.
@@ -185,7 +227,10 @@ pub fn parse_authentication(
 ) -> Result<Answer<NonDiscoverableAuthentication64>, String> {
     NonDiscoverableAuthentication64::from_json_relaxed(json)
         .map(Answer)
-        .map_err(|e| format!("the credential is not a WebAuthn assertion: {e}"))
+        .map_err(|e| {
+            tracing::debug!(error = %e, "unreadable passkey assertion");
+            "the credential is not a WebAuthn assertion (PublicKeyCredential.toJSON())".into()
+        })
 }
 
 /// A registration's answer, for the ceremony `challenge_id`, to be called `name`.
@@ -232,12 +277,15 @@ impl Passkeys<'_> {
     ) -> AuthResult<(String, serde_json::Value)> {
         let rp_id = self.rp.rp_id()?;
         let handle = self.user_handle()?;
+        // WebAuthn's user name refuses spaces and emoji, which a username
+        // may hold: then the authenticator shows the display name.
         let name = Username::try_from(self.username)
-            .map_err(|e| AuthError::internal(format!("username unusable by WebAuthn: {e}")))?;
+            .or_else(|_| Username::try_from(FALLBACK_NAME))
+            .map_err(AuthError::internal)?;
         let user = PublicKeyCredentialUserEntity {
             name,
             id: &handle,
-            display_name: None,
+            display_name: Nickname::try_from(self.username).ok(),
         };
         let registered = self.descriptors()?;
         let mut options = PublicKeyCredentialCreationOptions::passkey(rp_id, user, registered);
@@ -251,7 +299,8 @@ impl Passkeys<'_> {
             state: Box::new(state),
             session: session.to_string(),
         };
-        Ok((self.ceremonies.start(ceremony, now), options))
+        let owner = Owner::Session(session.to_string());
+        Ok((self.ceremonies.start(ceremony, owner, now)?, options))
     }
 
     /// Finishes adding a passkey: verified, named, stored durably.
@@ -281,6 +330,8 @@ impl Passkeys<'_> {
         }
         let options = RegistrationVerificationOptions::<&str, &str> {
             allowed_origins: &[self.rp.origin.as_str()],
+            // Some clients add outputs nobody asked for (`credProps`).
+            error_on_unsolicited_extensions: false,
             ..Default::default()
         };
         let credential = state.verify(rp_id, &answer.0, &options).map_err(|e| {
@@ -307,7 +358,7 @@ impl Passkeys<'_> {
             backed_up: matches!(dynamic.backup, Backup::Exists),
         };
         if !self.store.add_passkey(&raw_id, &stored)? {
-            return Err(AuthError::Passkey(PasskeyRefusal::Invalid));
+            return Err(AuthError::Passkey(PasskeyRefusal::AlreadyRegistered));
         }
         self.store.flush().await?;
         events.push(
@@ -343,7 +394,11 @@ impl Passkeys<'_> {
         let Some(raw) = decode_id(id) else {
             return Ok(false);
         };
-        if !self.store.remove_passkey(&raw)? {
+        let removed = {
+            let _no_use_meanwhile = self.ceremonies.lock_uses();
+            self.store.remove_passkey(&raw)?
+        };
+        if !removed {
             return Ok(false);
         }
         self.store.flush().await?;
@@ -361,6 +416,7 @@ impl Passkeys<'_> {
     pub fn start_login(
         &self,
         after_password: Option<[u8; 32]>,
+        client: &Client,
         now: i64,
     ) -> AuthResult<(String, serde_json::Value)> {
         let rp_id = self.rp.rp_id()?;
@@ -374,13 +430,17 @@ impl Passkeys<'_> {
             None => UserVerificationRequirement::Required,
             Some(_) => UserVerificationRequirement::Preferred,
         };
-        let (state, client) = request.start_ceremony().map_err(AuthError::internal)?;
-        let options = serde_json::to_value(&client).map_err(AuthError::internal)?;
+        let (state, browser) = request.start_ceremony().map_err(AuthError::internal)?;
+        let options = serde_json::to_value(&browser).map_err(AuthError::internal)?;
+        let owner = match after_password {
+            Some(key) => Owner::PasswordStep(key),
+            None => Owner::Client(client_key(client.ip)),
+        };
         let ceremony = Ceremony::Login(LoginCeremony {
             state: Box::new(state),
             after_password,
         });
-        Ok((self.ceremonies.start(ceremony, now), options))
+        Ok((self.ceremonies.start(ceremony, owner, now)?, options))
     }
 
     /// Takes the sign-in ceremony `challenge_id` (single-use, live).
@@ -406,11 +466,7 @@ impl Passkeys<'_> {
         let rp_id = self.rp.rp_id()?;
         let raw_id = answer.0.raw_id().as_ref().to_vec();
         let id = {
-            let _one_at_a_time = self
-                .ceremonies
-                .uses
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let _one_at_a_time = self.ceremonies.lock_uses();
             let stored = self
                 .store
                 .passkey(&raw_id)?
@@ -418,11 +474,14 @@ impl Passkeys<'_> {
             let new_state =
                 self.check_answer(rp_id, *ceremony.state, answer, &stored, client, events)?;
             let state = B64.encode(new_state.encode().map_err(AuthError::internal)?);
-            self.store.update_passkey(&raw_id, |p| {
+            let still_there = self.store.update_passkey(&raw_id, |p| {
                 p.state = state.clone();
                 p.last_used_at = Some(now);
                 p.backed_up = matches!(new_state.backup, Backup::Exists);
             })?;
+            if !still_there {
+                return Err(AuthError::Passkey(PasskeyRefusal::UnknownKey));
+            }
             stored.id
         };
         self.store.flush().await?;
@@ -458,6 +517,7 @@ impl Passkeys<'_> {
             .map_err(|e| AuthError::internal(format!("stored passkey unusable: {e}")))?;
         let options = AuthenticationVerificationOptions::<&str, &str> {
             allowed_origins: &[self.rp.origin.as_str()],
+            error_on_unsolicited_extensions: false,
             update_uv: true,
             ..Default::default()
         };
@@ -504,6 +564,9 @@ impl Passkeys<'_> {
     }
 }
 
+/// The WebAuthn user name when the username is not one (it has spaces).
+const FALLBACK_NAME: &str = "admin";
+
 /// Why a sign-in cannot use a passkey yet.
 const NO_PASSKEYS: &str = "no passkey is registered yet: sign in with the password, then add \
 one from the account page";
@@ -533,13 +596,17 @@ mod tests {
         }
     }
 
+    fn client(n: u32) -> Owner {
+        Owner::Client(IpAddr::from(n.to_be_bytes()))
+    }
+
     #[test]
     fn a_ceremony_is_taken_once_and_only_while_live() {
         let ceremonies = Ceremonies::default();
-        let id = ceremonies.start(ceremony(), 1000);
+        let id = ceremonies.start(ceremony(), client(1), 1000).unwrap();
         assert!(ceremonies.take(&id, 1000 + CEREMONY_TTL - 1).is_some());
         assert!(ceremonies.take(&id, 1000).is_none(), "single use");
-        let id = ceremonies.start(ceremony(), 1000);
+        let id = ceremonies.start(ceremony(), client(1), 1000).unwrap();
         assert!(
             ceremonies.take(&id, 1000 + CEREMONY_TTL).is_none(),
             "expired"
@@ -548,23 +615,34 @@ mod tests {
     }
 
     #[test]
-    fn past_the_cap_expired_ceremonies_go_first_then_the_oldest() {
+    fn an_owner_keeps_two_and_nobody_pushes_out_another() {
         let ceremonies = Ceremonies::default();
-        let oldest = ceremonies.start(ceremony(), 0);
-        let ids: Vec<String> = (1..MAX_CEREMONIES as i64)
-            .map(|t| ceremonies.start(ceremony(), 100 + t))
-            .collect();
-        // Full: the next one pushes out the oldest live one.
-        let newest = ceremonies.start(ceremony(), 200);
-        assert!(ceremonies.take(&oldest, 200).is_none());
-        assert!(ceremonies.take(&ids[0], 200).is_some());
-        assert!(ceremonies.take(&newest, 200).is_some());
-        // Later, a start at the cap first drops everything expired.
-        let late = 100 + MAX_CEREMONIES as i64 + CEREMONY_TTL;
-        for _ in 0..3 {
-            ceremonies.start(ceremony(), late);
+        let session = Owner::Session("s".into());
+        let owners = ceremonies.start(ceremony(), session.clone(), 0).unwrap();
+        let first = ceremonies.start(ceremony(), client(1), 1).unwrap();
+        let second = ceremonies.start(ceremony(), client(1), 2).unwrap();
+        let third = ceremonies.start(ceremony(), client(1), 3).unwrap();
+        assert!(ceremonies.take(&first, 3).is_none(), "its own oldest ended");
+        assert!(ceremonies.take(&second, 3).is_some());
+        // Anonymous clients fill their share: new ones are refused, the
+        // waiting ones (and the session's) stay.
+        for n in 2..=u32::try_from(MAX_ANONYMOUS).unwrap() {
+            ceremonies.start(ceremony(), client(n), 4).unwrap();
         }
+        let refused = ceremonies.start(ceremony(), client(99_999), 5);
+        assert!(matches!(refused, Err(AuthError::RateLimited { .. })));
+        assert!(ceremonies.take(&third, 5).is_some());
+        assert!(ceremonies.take(&owners, 5).is_some());
+        assert!(
+            ceremonies.start(ceremony(), session, 5).is_ok(),
+            "not anonymous"
+        );
+        // Full again; once the waiting ones expire, anonymous ceremonies
+        // start again and the expired ones are gone.
+        ceremonies.start(ceremony(), client(5000), 5).unwrap();
+        let later = 5 + CEREMONY_TTL;
+        assert!(ceremonies.start(ceremony(), client(99_999), later).is_ok());
         let pending = ceremonies.pending.lock().unwrap();
-        assert!(pending.len() < MAX_CEREMONIES, "{}", pending.len());
+        assert!(pending.len() < 3, "{}", pending.len());
     }
 }

@@ -85,7 +85,10 @@ fn refusal(err: &AuthError) -> (&'static str, StatusCode, Option<u64>) {
             Some(*retry_after),
         ),
         AuthError::Passkey(PasskeyRefusal::Challenge) => {
-            ("invalid_token", StatusCode::UNAUTHORIZED, None)
+            ("invalid_challenge", StatusCode::BAD_REQUEST, None)
+        }
+        AuthError::Passkey(PasskeyRefusal::AlreadyRegistered) => {
+            ("passkey_already_registered", StatusCode::CONFLICT, None)
         }
         AuthError::Passkey(_) => ("invalid_credentials", StatusCode::UNAUTHORIZED, None),
         AuthError::PasskeysOff(_) => ("passkeys_unavailable", StatusCode::CONFLICT, None),
@@ -243,7 +246,7 @@ impl ResponseError for ApiError {
 const DOCUMENTED: &[(u16, &str)] = &[
     (
         400,
-        "bad_request: malformed body, missing field or wrong type",
+        "bad_request (malformed body, missing field or wrong type) or invalid_challenge (a passkey ceremony unknown, used or expired)",
     ),
     (
         401,
@@ -255,7 +258,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (404, "not_found"),
     (408, "request_timeout: the body did not arrive within 10 s"),
-    (409, "enrollment state conflict, or passkeys_unavailable"),
+    (
+        409,
+        "enrollment state conflict, passkeys_unavailable or passkey_already_registered",
+    ),
     (413, "payload_too_large"),
     (423, "account_locked (with Retry-After)"),
     (429, "rate_limited (with Retry-After)"),

@@ -269,15 +269,15 @@ async fn challenges_are_single_use_bound_and_expire_in_five_minutes() {
     let answer = key.get(&options);
     assert_eq!(login_finish(&s, &id, answer.clone()).await.status, 200);
     let replay = login_finish(&s, &id, answer).await;
-    assert_eq!(replay.status, 401);
-    assert_eq!(replay.error(), "invalid_token");
+    assert_eq!(replay.status, 400);
+    assert_eq!(replay.error(), "invalid_challenge");
 
     // Five minutes, by the server's clock.
     let r = login_start(&s, Value::Null).await;
     let (id, options) = ceremony(&r);
     s.clock.advance(300);
     let late = login_finish(&s, &id, key.get(&options)).await;
-    assert_eq!(late.error(), "invalid_token", "{}", late.body);
+    assert_eq!(late.error(), "invalid_challenge", "{}", late.body);
 
     // A bad body changes nothing: the ceremony is still there.
     let r = login_start(&s, Value::Null).await;
@@ -293,7 +293,7 @@ async fn challenges_are_single_use_bound_and_expire_in_five_minutes() {
     let (id, options) = register_start(&s, &t.access).await;
     let created = second.create(&options);
     let r = register_finish(&s, &other.access, &id, "Other", created.clone()).await;
-    assert_eq!(r.error(), "invalid_token", "another session's ceremony");
+    assert_eq!(r.error(), "invalid_challenge", "another session's ceremony");
     let (id, options) = register_start(&s, &t.access).await;
     let created = second.create(&options);
     assert_eq!(
@@ -303,13 +303,13 @@ async fn challenges_are_single_use_bound_and_expire_in_five_minutes() {
         201
     );
     let again = register_finish(&s, &t.access, &id, "Two", created).await;
-    assert_eq!(again.error(), "invalid_token");
+    assert_eq!(again.error(), "invalid_challenge");
     // A sign-in ceremony is no registration ceremony.
     let r = login_start(&s, Value::Null).await;
     let (login_id, _) = ceremony(&r);
     let (_, options) = register_start(&s, &t.access).await;
     let r = register_finish(&s, &t.access, &login_id, "Mixed", second.create(&options)).await;
-    assert_eq!(r.error(), "invalid_token", "{}", r.body);
+    assert_eq!(r.error(), "invalid_challenge", "{}", r.body);
 }
 
 #[tokio::test]
@@ -369,15 +369,23 @@ async fn failed_passkeys_lock_the_address_like_wrong_passwords() {
     let t = s.login().await;
     let mut key = authenticator();
     register(&s, &t.access, &mut key, "Key").await;
+    let r = login_start(&s, Value::Null).await;
+    let (waiting, waiting_options) = ceremony(&r);
     key.bad_signature = true;
     for _ in 0..3 {
         assert_eq!(passkey_login(&s, &mut key).await.status, 401);
     }
     key.bad_signature = false;
-    let r = passkey_login(&s, &mut key).await;
-    assert_eq!(r.status, 423, "{}", r.body);
+    let r = login_start(&s, Value::Null).await;
+    assert_eq!(r.status, 423, "a locked address starts nothing: {}", r.body);
     assert_eq!(r.error(), "account_locked");
     assert!(r.headers.contains_key("retry-after"));
+    let r = login_finish(&s, &waiting, key.get(&waiting_options)).await;
+    assert_eq!(
+        r.status, 423,
+        "nor finishes what it started before: {}",
+        r.body
+    );
     assert_eq!(
         s.try_login("admin", PASSWORD).await.status,
         423,
@@ -465,6 +473,57 @@ async fn a_bare_ip_public_url_turns_passkeys_off_and_says_why() {
     }
     let r = s.get("/auth/passkeys", Some(&t.access)).await;
     assert_eq!(r.error(), "passkeys_unavailable");
+    // Before anything else is read from the request.
+    let finish = json!({"challenge_id": "x", "credential": {}});
+    let r = s
+        .post("/auth/passkeys/login/finish", finish.clone(), None)
+        .await;
+    assert_eq!(r.error(), "passkeys_unavailable", "{}", r.body);
+    let r = s
+        .post(
+            "/auth/passkeys/register/finish",
+            json!({"challenge_id": "x", "name": "", "credential": {}}),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(r.error(), "passkeys_unavailable", "{}", r.body);
+    let r = s
+        .patch("/auth/passkeys/AAAA", json!({"name": ""}), Some(&t.access))
+        .await;
+    assert_eq!(r.error(), "passkeys_unavailable", "{}", r.body);
+    let r = login_start(&s, json!({"mfa_token": "bogus"})).await;
+    assert_eq!(r.error(), "passkeys_unavailable", "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_username_with_spaces_still_gets_passkeys() {
+    let s = Server::start_with(&[("AUTH_ADMIN_USERNAME", "Jane Doe")]).await;
+    let r = s.try_login("Jane Doe", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = Tokens::from(&r.body);
+    let (id, options) = register_start(&s, &t.access).await;
+    assert_eq!(options["user"]["displayName"], "Jane Doe");
+    assert_eq!(
+        options["user"]["name"], "admin",
+        "WebAuthn names take no spaces"
+    );
+    let mut key = authenticator();
+    let r = register_finish(&s, &t.access, &id, "Key", key.create(&options)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(passkey_login(&s, &mut key).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_same_passkey_twice_is_a_conflict() {
+    let s = Server::start().await;
+    let t = s.login().await;
+    let mut key = authenticator();
+    register(&s, &t.access, &mut key, "Key").await;
+    let (id, options) = register_start(&s, &t.access).await;
+    let r = register_finish(&s, &t.access, &id, "Again", key.create(&options)).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.error(), "passkey_already_registered");
+    assert_eq!(passkeys(&s, &t.access).await.len(), 1);
 }
 
 #[test]

@@ -178,6 +178,7 @@ impl PasskeysApi {
         body: Json<RegisterFinishBody>,
     ) -> ApiResult<AddedAnswer> {
         let state = &self.state;
+        state.auth.passkeys().check_available()?;
         let name = checked_name(&body.name)?;
         let parsed = passkeys::parse_registration(&credential_json(&body.credential)?)
             .map_err(ApiError::BadRequest)?;
@@ -216,6 +217,7 @@ impl PasskeysApi {
         id: Path<String>,
         body: Json<RenameBody>,
     ) -> ApiResult<Json<PasskeyResponse>> {
+        self.state.auth.passkeys().check_available()?;
         let name = checked_name(&body.name)?;
         let renamed = self.state.auth.passkeys().rename(&id, name).await?;
         renamed.map(|p| Json(p.into())).ok_or_else(no_such_passkey)
@@ -261,8 +263,7 @@ impl PasskeysApi {
         let mfa_token = body.0.unwrap_or_default().mfa_token.map(|t| t.0);
         let login = state.auth.login();
         let (challenge_id, options) = decide(state, async |events, now| {
-            login.lockout.check_rate(&client, "passkey_start", events)?;
-            login.start_passkey(mfa_token.as_ref(), now)
+            login.start_passkey(&client, mfa_token.as_ref(), now, events)
         })
         .await?;
         Ok(Json(CeremonyResponse {
@@ -284,6 +285,7 @@ impl PasskeysApi {
     ) -> ApiResult<Json<TokenResponse>> {
         let state = &self.state;
         super::check_login_csrf(req, state)?;
+        state.auth.passkeys().check_available()?;
         let parsed = passkeys::parse_authentication(&credential_json(&body.credential)?)
             .map_err(ApiError::BadRequest)?;
         let remember = body.remember.as_ref().is_none_or(Remember::value);
