@@ -400,10 +400,10 @@ async fn adding_a_passkey_needs_a_recent_sign_in_or_the_password() {
     let s = Server::start().await;
     let t = s.login().await;
     let path = "/auth/passkeys/register/start";
-    let r = s.post(path, json!({}), Some(&t.access)).await;
-    assert_eq!(r.status, 200, "an empty body is no password: {}", r.body);
+    let r = s.post(path, Value::Null, Some(&t.access)).await;
+    assert_eq!(r.status, 200, "no body, no password: {}", r.body);
     s.clock.advance(600);
-    let r = s.post(path, json!({}), Some(&t.access)).await;
+    let r = s.post(path, Value::Null, Some(&t.access)).await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.error(), "reauth_required");
     let r = s
@@ -473,7 +473,7 @@ async fn a_bare_ip_public_url_turns_passkeys_off_and_says_why() {
     }
     let r = s.get("/auth/passkeys", Some(&t.access)).await;
     assert_eq!(r.error(), "passkeys_unavailable");
-    // Before anything else is read from the request.
+    // Before what the request says is looked at.
     let finish = json!({"challenge_id": "x", "credential": {}});
     let r = s
         .post("/auth/passkeys/login/finish", finish.clone(), None)
@@ -482,13 +482,13 @@ async fn a_bare_ip_public_url_turns_passkeys_off_and_says_why() {
     let r = s
         .post(
             "/auth/passkeys/register/finish",
-            json!({"challenge_id": "x", "name": "", "credential": {}}),
+            json!({"challenge_id": "x", "name": "x", "credential": {}}),
             Some(&t.access),
         )
         .await;
     assert_eq!(r.error(), "passkeys_unavailable", "{}", r.body);
     let r = s
-        .patch("/auth/passkeys/AAAA", json!({"name": ""}), Some(&t.access))
+        .patch("/auth/passkeys/AAAA", json!({"name": "x"}), Some(&t.access))
         .await;
     assert_eq!(r.error(), "passkeys_unavailable", "{}", r.body);
     let r = login_start(&s, json!({"mfa_token": "bogus"})).await;

@@ -38,6 +38,11 @@ pub struct CeremonyResponse {
 pub struct RegisterFinishBody {
     challenge_id: String,
     /// What the owner calls this passkey ("MacBook Touch ID"), 1–64 characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     name: String,
     /// `PublicKeyCredential.toJSON()` of the new credential.
     credential: serde_json::Value,
@@ -67,6 +72,12 @@ pub struct AddedResponse {
 /// A passkey's new name.
 #[derive(Object)]
 pub struct RenameBody {
+    /// 1–64 characters, not all spaces, no control characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     name: String,
 }
 
@@ -152,7 +163,7 @@ impl PasskeysApi {
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<CeremonyResponse>> {
         let state = &self.state;
-        let password = body.0.and_then(ReauthBody::into_password);
+        let password = body.0.map(ReauthBody::into_password);
         let (login, principal) = (state.auth.login(), auth.principal());
         decide(state, async |events, now| {
             state.auth.passkeys().check_available()?;

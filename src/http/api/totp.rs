@@ -33,13 +33,13 @@ pub struct SetupResponse {
 /// the session signed in longer ago than `AUTH_REAUTH_SECONDS`.
 #[derive(Object)]
 pub struct ReauthBody {
-    password: Option<SecretInput>,
+    password: SecretInput,
 }
 
 impl ReauthBody {
-    /// The password sent, if any.
-    pub fn into_password(self) -> Option<SecretString> {
-        self.password.map(|p| p.0)
+    /// The password sent.
+    pub fn into_password(self) -> SecretString {
+        self.password.0
     }
 }
 
@@ -141,7 +141,7 @@ impl TotpApi {
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<SetupResponse>> {
         let state = &self.state;
-        let password = body.0.and_then(ReauthBody::into_password);
+        let password = body.0.map(ReauthBody::into_password);
         let (login, principal) = (state.auth.login(), auth.principal());
         decide(state, async |events, now| {
             login
