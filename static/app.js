@@ -292,18 +292,23 @@ $("signout-all").addEventListener("click", async () => {
 
 // ---- two-factor management -------------------------------------------------
 
+// When a sensitive action answered reauth_required: hides `hide` and asks
+// for the password in the form `form` (its field is `<form>-password`).
+function askPassword(result, hide, form) {
+  if (!(result.data && result.data.error === "reauth_required")) return false;
+  say("");
+  $(hide).hidden = true;
+  $(form).hidden = false;
+  $(`${form}-password`).focus();
+  return true;
+}
+
 // Starts an enrollment. A session that signed in a while ago must confirm
 // the password first (the server answers reauth_required): a stolen cookie
 // alone cannot add a second factor.
 async function startEnrollment(password) {
   const result = await call("/auth/totp/setup", "POST", password === undefined ? undefined : { password });
-  if (result.data && result.data.error === "reauth_required") {
-    say("");
-    $("totp-off").hidden = true;
-    $("reauth").hidden = false;
-    $("reauth-password").focus();
-    return;
-  }
+  if (askPassword(result, "totp-off", "reauth")) return;
   if (!result.resp.ok) { say(explain(result)); return; }
   say("");
   $("qr").src = result.data.qr_png;
@@ -541,13 +546,7 @@ async function addPasskey(password) {
   const name = $("passkey-name").value.trim();
   if (!name || [...name].length > 64) { say("Give the passkey a name of 1 to 64 characters."); $("passkey-name").focus(); return; }
   const start = await call("/auth/passkeys/register/start", "POST", password === undefined ? undefined : { password });
-  if (start.data && start.data.error === "reauth_required") {
-    say("");
-    $("passkey-add").hidden = true;
-    $("passkey-reauth").hidden = false;
-    $("passkey-reauth-password").focus();
-    return;
-  }
+  if (askPassword(start, "passkey-add", "passkey-reauth")) return;
   if (!start.resp.ok) { say(explain(start)); return; }
   $("passkey-reauth").hidden = true;
   $("passkey-add").hidden = false;

@@ -128,22 +128,14 @@ impl SoftAuthenticator {
             .verifying_key()
             .to_public_key_der()
             .expect("SubjectPublicKeyInfo of the P-256 key");
-        let id = self.credential_id();
-        json!({
-            "id": id,
-            "rawId": id,
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": b64(client_data.as_bytes()),
-                "attestationObject": b64(&attestation),
-                "authenticatorData": b64(&auth_data),
-                "transports": ["internal"],
-                "publicKey": b64(spki.as_bytes()),
-                "publicKeyAlgorithm": ES256,
-            },
-        })
+        self.credential_json(json!({
+            "clientDataJSON": b64(client_data.as_bytes()),
+            "attestationObject": b64(&attestation),
+            "authenticatorData": b64(&auth_data),
+            "transports": ["internal"],
+            "publicKey": b64(spki.as_bytes()),
+            "publicKeyAlgorithm": ES256,
+        }))
     }
 
     /// `navigator.credentials.get()`: takes the server's
@@ -171,7 +163,6 @@ impl SoftAuthenticator {
         }
         let signature: DerSignature = self.key.sign(&signed);
 
-        let id = self.credential_id();
         let mut response = json!({
             "clientDataJSON": b64(client_data.as_bytes()),
             "authenticatorData": b64(&auth_data),
@@ -180,6 +171,12 @@ impl SoftAuthenticator {
         if let Some(user_handle) = &self.user_handle {
             response["userHandle"] = json!(user_handle);
         }
+        self.credential_json(response)
+    }
+
+    /// `PublicKeyCredential.toJSON()` of this credential around `response`.
+    fn credential_json(&self, response: Value) -> Value {
+        let id = self.credential_id();
         json!({
             "id": id,
             "rawId": id,
