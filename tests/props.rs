@@ -158,7 +158,7 @@ proptest! {
 
     #[test]
     fn jwt_arbitrary_strings_never_verify(token in any::<String>(), now in any_now()) {
-        let keys = JwtKeys::new("admin", &secret(&"k".repeat(32)), &[secret(&"o".repeat(32))]);
+        let keys = JwtKeys::new("admin", &secret(&"k".repeat(32)), &[secret(&"o".repeat(32))]).unwrap();
         prop_assert!(keys.verify(&token, now).is_none());
     }
 
@@ -167,7 +167,7 @@ proptest! {
         parts in prop::collection::vec(b64ish(), 1..6),
         now in any_now(),
     ) {
-        let keys = JwtKeys::new("admin", &secret(&"k".repeat(32)), &[]);
+        let keys = JwtKeys::new("admin", &secret(&"k".repeat(32)), &[]).unwrap();
         prop_assert!(keys.verify(&parts.join("."), now).is_none());
     }
 
@@ -184,7 +184,7 @@ proptest! {
         sig in prop::collection::vec(any::<u8>(), 0..80),
         now in NOW0 - 10..NOW0 + 1000,
     ) {
-        let keys = JwtKeys::new("admin", &secret(&key), &[]);
+        let keys = JwtKeys::new("admin", &secret(&key), &[]).unwrap();
         let mut header = serde_json::json!({"alg": alg, "kid": key_id(key.as_bytes())});
         if let Some(typ) = typ {
             header["typ"] = typ.into();
@@ -219,11 +219,11 @@ proptest! {
         ],
         now in NOW0..NOW0 + 1800,
     ) {
-        let keys = JwtKeys::new("admin", &secret(&key), &[]);
+        let keys = JwtKeys::new("admin", &secret(&key), &[]).unwrap();
         let right_kid = key_id(key.as_bytes());
         let mut header = jsonwebtoken::Header::new(alg);
         header.kid = kid.clone();
-        let encoding = jsonwebtoken::EncodingKey::from_secret(key.as_bytes());
+        let encoding = jsonwebtoken::EncodingKey::from_secret(key.as_bytes()).unwrap();
         let token = jsonwebtoken::encode(&header, &claims_for(NOW0), &encoding).unwrap();
         let legit = alg == jsonwebtoken::Algorithm::HS256
             && kid.as_deref() == Some(right_kid.as_str());
@@ -232,7 +232,7 @@ proptest! {
         prop_assume!(other != key);
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         header.kid = Some(right_kid);
-        let foreign = jsonwebtoken::EncodingKey::from_secret(other.as_bytes());
+        let foreign = jsonwebtoken::EncodingKey::from_secret(other.as_bytes()).unwrap();
         let token = jsonwebtoken::encode(&header, &claims_for(NOW0), &foreign).unwrap();
         prop_assert!(keys.verify(&token, now).is_none());
     }
@@ -249,7 +249,7 @@ proptest! {
         ttl in 1i64..1_000_000,
         delta in -1000i64..1_001_000,
     ) {
-        let keys = JwtKeys::new(&sub, &secret(&key), &[]);
+        let keys = JwtKeys::new(&sub, &secret(&key), &[]).unwrap();
         let claims = AccessClaims::new(&sub, &sid, &amr, iat, ttl);
         let exp = claims.exp;
         let token = keys.sign(&claims).unwrap();
@@ -282,7 +282,7 @@ proptest! {
         ],
         now in NOW0..NOW0 + 1800,
     ) {
-        let keys = JwtKeys::new("admin", &secret(&key), &[]);
+        let keys = JwtKeys::new("admin", &secret(&key), &[]).unwrap();
         let token = keys.sign(&claims_for(NOW0)).unwrap();
         prop_assert!(keys.verify(&token, now).is_some());
         let chars: Vec<char> = token.chars().collect();
@@ -308,12 +308,12 @@ proptest! {
     #[test]
     fn jwt_previous_keys_verify_only_while_listed(old in jwt_secret(), new in jwt_secret()) {
         prop_assume!(old != new);
-        let token = JwtKeys::new("admin", &secret(&old), &[]).sign(&claims_for(NOW0)).unwrap();
-        let rotated = JwtKeys::new("admin", &secret(&new), &[secret(&old)]);
+        let token = JwtKeys::new("admin", &secret(&old), &[]).unwrap().sign(&claims_for(NOW0)).unwrap();
+        let rotated = JwtKeys::new("admin", &secret(&new), &[secret(&old)]).unwrap();
         prop_assert!(rotated.verify(&token, NOW0).is_some());
-        prop_assert!(JwtKeys::new("admin", &secret(&new), &[]).verify(&token, NOW0).is_none());
+        prop_assert!(JwtKeys::new("admin", &secret(&new), &[]).unwrap().verify(&token, NOW0).is_none());
         let fresh = rotated.sign(&claims_for(NOW0)).unwrap();
-        prop_assert!(JwtKeys::new("admin", &secret(&old), &[]).verify(&fresh, NOW0).is_none());
+        prop_assert!(JwtKeys::new("admin", &secret(&old), &[]).unwrap().verify(&fresh, NOW0).is_none());
     }
 }
 

@@ -93,7 +93,7 @@ impl AuthCore {
                 &config.admin_username,
                 &keys.jwt_secret,
                 &keys.jwt_previous_secrets,
-            ),
+            )?,
             credentials,
             vault,
             env_totp,

@@ -94,17 +94,22 @@ pub fn key_id(secret: &[u8]) -> String {
 impl JwtKeys {
     /// Keys from the current secret and the previous ones (verify only), for
     /// tokens whose `sub` is `subject` (the admin username).
-    pub fn new(subject: &str, current: &SecretString, previous: &[SecretString]) -> Self {
+    pub fn new(
+        subject: &str,
+        current: &SecretString,
+        previous: &[SecretString],
+    ) -> Result<Self, String> {
+        let unusable = |e: jsonwebtoken::errors::Error| format!("unusable JWT secret: {e}");
         let current_bytes = current.expose_secret().as_bytes();
         let mut verifying = vec![VerifyKey {
             kid: key_id(current_bytes),
-            key: DecodingKey::from_secret(current_bytes),
+            key: DecodingKey::from_secret(current_bytes).map_err(unusable)?,
         }];
         for old in previous {
             let bytes = old.expose_secret().as_bytes();
             verifying.push(VerifyKey {
                 kid: key_id(bytes),
-                key: DecodingKey::from_secret(bytes),
+                key: DecodingKey::from_secret(bytes).map_err(unusable)?,
             });
         }
         let mut validation = Validation::new(Algorithm::HS256);
@@ -114,14 +119,14 @@ impl JwtKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.sub = Some(subject.to_string());
-        JwtKeys {
+        Ok(JwtKeys {
             subject: subject.to_string(),
             kid: key_id(current_bytes),
-            signing: EncodingKey::from_secret(current_bytes),
+            signing: EncodingKey::from_secret(current_bytes).map_err(unusable)?,
             verifying,
             validation,
             verified: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// A new access token for session `sid`, valid `ttl` seconds from `now`.
@@ -196,7 +201,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_expiry_with_injected_time() {
-        let keys = JwtKeys::new("admin", &secret("a"), &[]);
+        let keys = JwtKeys::new("admin", &secret("a"), &[]).unwrap();
         let claims = claims();
         let token = keys.sign(&claims).unwrap();
         assert_eq!(*keys.verify(&token, NOW).unwrap(), claims);
@@ -207,20 +212,21 @@ mod tests {
 
     #[test]
     fn previous_keys_verify_but_do_not_sign() {
-        let old = JwtKeys::new("admin", &secret("o"), &[]);
+        let old = JwtKeys::new("admin", &secret("o"), &[]).unwrap();
         let token = old.sign(&claims()).unwrap();
-        let rotated = JwtKeys::new("admin", &secret("n"), &[secret("o")]);
+        let rotated = JwtKeys::new("admin", &secret("n"), &[secret("o")]).unwrap();
         assert!(rotated.verify(&token, NOW).is_some());
         let fresh = rotated.sign(&claims()).unwrap();
         assert!(old.verify(&fresh, NOW).is_none());
         assert!(JwtKeys::new("admin", &secret("n"), &[])
+            .unwrap()
             .verify(&token, NOW)
             .is_none());
     }
 
     #[test]
     fn remembered_tokens_match_only_their_exact_text() {
-        let keys = JwtKeys::new("admin", &secret("a"), &[]);
+        let keys = JwtKeys::new("admin", &secret("a"), &[]).unwrap();
         let token = keys.sign(&claims()).unwrap();
         assert!(keys.verify(&token, NOW).is_some(), "now remembered");
         let mut flipped = token.clone().into_bytes();
@@ -242,7 +248,7 @@ mod tests {
 
     #[test]
     fn forged_tokens_are_refused() {
-        let keys = JwtKeys::new("admin", &secret("a"), &[]);
+        let keys = JwtKeys::new("admin", &secret("a"), &[]).unwrap();
         let b64 = |v: &serde_json::Value| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
         };
@@ -260,7 +266,7 @@ mod tests {
         let hs512 = jsonwebtoken::encode(
             &h,
             &claims(),
-            &EncodingKey::from_secret("a".repeat(32).as_bytes()),
+            &EncodingKey::from_secret("a".repeat(32).as_bytes()).unwrap(),
         )
         .unwrap();
         assert!(keys.verify(&hs512, NOW).is_none());
@@ -270,9 +276,12 @@ mod tests {
             c[field] = value.into();
             let mut h = Header::new(Algorithm::HS256);
             h.kid = Some(kid.clone());
-            let t =
-                jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret("a".repeat(32).as_bytes()))
-                    .unwrap();
+            let t = jsonwebtoken::encode(
+                &h,
+                &c,
+                &EncodingKey::from_secret("a".repeat(32).as_bytes()).unwrap(),
+            )
+            .unwrap();
             assert!(keys.verify(&t, NOW).is_none(), "{field}");
         }
         // another subject, or a header that does not say JWT
@@ -286,7 +295,7 @@ mod tests {
             let t = jsonwebtoken::encode(
                 &h,
                 &claims(),
-                &EncodingKey::from_secret("a".repeat(32).as_bytes()),
+                &EncodingKey::from_secret("a".repeat(32).as_bytes()).unwrap(),
             )
             .unwrap();
             assert!(keys.verify(&t, NOW).is_none(), "typ {typ:?}");

@@ -820,7 +820,7 @@ fn forge(claims: &Value, typ: Option<&str>) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.typ = typ.map(str::to_string);
     header.kid = Some(soloauth::auth::tokens::key_id(JWT_SECRET.as_bytes()));
-    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap();
     jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
 

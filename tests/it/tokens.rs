@@ -25,7 +25,12 @@ fn decode_part(token: &str, index: usize) -> Value {
 fn sign(alg: Algorithm, kid: &str, claims: &Value, secret: &str) -> String {
     let mut h = Header::new(alg);
     h.kid = Some(kid.into());
-    jsonwebtoken::encode(&h, claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &h,
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
 }
 
 async fn assert_refused(s: &Server, token: &str, what: &str) {
@@ -93,7 +98,7 @@ async fn forged_and_broken_tokens_are_refused() {
     let t_no_kid = jsonwebtoken::encode(
         &no_kid,
         &claims,
-        &EncodingKey::from_secret(SECRET_A.as_bytes()),
+        &EncodingKey::from_secret(SECRET_A.as_bytes()).unwrap(),
     )
     .unwrap();
     assert_refused(&s, &t_no_kid, "no kid").await;
