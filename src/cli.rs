@@ -48,6 +48,8 @@ pub enum Command {
     ResetPasskeys,
     /// Re-encrypt stored secrets with the first AUTH_ENCRYPTION_KEY.
     RotateKeys,
+    /// New OIDC signing key; the old one stays in the JWKS until its tokens expire.
+    RotateOidcKey,
     /// Lift every lockout (account-wide and per IP).
     Unlock,
     /// Time argon2id verifications (for scripts/bench.sh).
@@ -324,6 +326,26 @@ pub fn reset_passkeys_command() -> ExitCode {
     })
 }
 
+/// `soloauth rotate-oidc-key`.
+pub fn rotate_oidc_key_command() -> ExitCode {
+    with_store(|config, store| {
+        if config.oidc.private_key.is_some() {
+            return Err("AUTH_OIDC_PRIVATE_KEY is set: the signing key comes from the \
+                        environment; change it there"
+                .into());
+        }
+        let keys = crate::base::bootstrap::resolve(config)?;
+        let vault = crate::auth::vault::Vault::new(&keys.encryption_keys)?;
+        let now = crate::base::clock::Clock::System.now();
+        let kid = crate::auth::oidc::keys::KeyRing::rotate(store, &vault, now)?;
+        record_cli_event(store, Kind::KeysRotated, &format!("oidc_kid={kid} by=cli"))?;
+        Ok(format!(
+            "new OIDC signing key {kid}; the previous one stays published for {} s",
+            crate::auth::oidc::keys::ID_TOKEN_TTL
+        ))
+    })
+}
+
 /// `soloauth rotate-keys`.
 pub fn rotate_keys_command() -> ExitCode {
     with_store(|config, store| {
@@ -331,6 +353,15 @@ pub fn rotate_keys_command() -> ExitCode {
         let vault = crate::auth::vault::Vault::new(&keys.encryption_keys)?;
         match store.reencrypt_factors(|t| vault.reencrypt(t)).map_err(storage_error)? {
             Ok(n) => {
+                let mut n = n;
+                for mut key in store.oidc_keys().map_err(storage_error)? {
+                    key.encrypted = vault.reencrypt(&key.encrypted).ok_or(
+                        "no configured key decrypts the OIDC signing key (add the old key to \
+                         AUTH_ENCRYPTION_KEY, or run `soloauth rotate-oidc-key`)",
+                    )?;
+                    store.put_oidc_key(&key).map_err(storage_error)?;
+                    n += 1;
+                }
                 let detail = format!("reencrypted={n} by=cli");
                 record_cli_event(store, Kind::KeysRotated, &detail)?;
                 Ok(format!(

@@ -164,6 +164,13 @@ async fn housekeeping(state: Arc<AppState>) {
         if let Err(e) = state.auth.store.purge_lockouts(now, window) {
             tracing::error!(error = %e, "purging old lockout records failed");
         }
+        if let Err(e) = state
+            .auth
+            .store
+            .purge_oidc(now, crate::auth::oidc::provider::CODE_MEMORY)
+        {
+            tracing::error!(error = %e, "purging old OIDC codes and tokens failed");
+        }
         state.auth.rate.forget_idle();
         match state.auth.store.purge_expired(now) {
             Ok(0) => {}

@@ -65,6 +65,7 @@ fn main() -> ExitCode {
         Command::RevokeSessions => cli::revoke_sessions_command(),
         Command::ResetTotp => cli::reset_totp_command(),
         Command::ResetPasskeys => cli::reset_passkeys_command(),
+        Command::RotateOidcKey => cli::rotate_oidc_key_command(),
         Command::RotateKeys => cli::rotate_keys_command(),
         Command::Unlock => cli::unlock_command(),
         Command::BenchHash => cli::bench_hash_command(),

@@ -11,6 +11,9 @@ const returnTo = rdMeta ? rdMeta.content : null;
 // Set by /auth/verify when an app's rule needs a second factor this
 // session lacks: explain instead of bouncing back to the app.
 const needTwoFactor = new URLSearchParams(window.location.search).get("need") === "two_factor";
+// Set by the OpenID Connect provider when an app asks for a fresh sign-in
+// (prompt=login, max_age): sign in again even if this browser is signed in.
+const freshSignIn = new URLSearchParams(window.location.search).get("need") === "fresh_sign_in";
 const appName = returnTo ? new URL(returnTo).host : "The app you opened";
 let mfaToken = null;
 let mfaRecovery = false;
@@ -626,6 +629,11 @@ $("codes-done").addEventListener("click", () => {
 (async () => {
   $("passkey-signin").hidden = !webauthn;
   $("mfa-passkey").hidden = !webauthn;
+  if (freshSignIn) {
+    show("signin");
+    say("The app you came from asks you to sign in again.");
+    return;
+  }
   const result = await call("/auth/me");
   if (result.resp.ok) { await signedIn(); return; }
   show("signin");

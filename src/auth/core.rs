@@ -7,6 +7,7 @@
 use super::factors::Factors;
 use super::lockout::{InFlight, Lockout, LockoutPolicy, RateLimits};
 use super::login::LoginFlow;
+use super::oidc::provider::{Provider, SigningKeys};
 use super::passkeys::{Ceremonies, Passkeys, RelyingParty};
 use super::password::CredentialChecker;
 use super::sessions::{SessionPolicy, Sessions};
@@ -16,6 +17,7 @@ use super::vault::Vault;
 use crate::base::bootstrap::Keys;
 use crate::base::clock::Clock;
 use crate::base::config::Config;
+use crate::base::oidc_config::OidcConfig;
 use crate::base::secret::{random_bytes, secret_bytes, ExposeSecret, SecretBytes};
 use crate::storage::Store;
 
@@ -40,6 +42,10 @@ pub struct AuthCore {
     pub relying_party: RelyingParty,
     /// Passkey ceremonies waiting for the browser.
     pub ceremonies: Ceremonies,
+    /// The OIDC provider's settings, issuer and signing keys.
+    pub oidc: OidcConfig,
+    pub oidc_issuer: String,
+    pub oidc_keys: SigningKeys,
 }
 
 /// The message when stored secrets do not decrypt with the configured keys.
@@ -88,6 +94,7 @@ impl AuthCore {
         if let Some(active) = store.totp_active().map_err(sled_err)? {
             vault.decrypt(&active.encrypted).ok_or(UNDECRYPTABLE)?;
         }
+        let oidc_keys = SigningKeys::load(&config.oidc, &store, &vault, clock.now())?;
         Ok(AuthCore {
             keys: JwtKeys::new(
                 &config.admin_username,
@@ -115,6 +122,9 @@ impl AuthCore {
             },
             relying_party: RelyingParty::new(&config.webauthn_rp_id, &config.public_origin),
             ceremonies: Ceremonies::default(),
+            oidc_keys,
+            oidc: config.oidc.clone(),
+            oidc_issuer: config.public_url.trim_end_matches('/').to_string(),
             store,
         })
     }
@@ -147,6 +157,19 @@ impl AuthCore {
             rp: &self.relying_party,
             ceremonies: &self.ceremonies,
             username: self.credentials.username(),
+        }
+    }
+
+    /// The OpenID Connect provider.
+    pub fn provider(&self) -> Provider<'_> {
+        Provider {
+            store: &self.store,
+            vault: &self.vault,
+            keys: &self.oidc_keys,
+            config: &self.oidc,
+            issuer: &self.oidc_issuer,
+            username: self.credentials.username(),
+            refresh_grace: self.session_policy.refresh_grace,
         }
     }
 

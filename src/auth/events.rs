@@ -46,6 +46,10 @@ pub enum Kind {
     PasskeyLogin,
     /// A passkey's signature counter went backwards (refused).
     PasskeyCloneSuspected,
+    OidcAuthorized,
+    OidcCodeReuse,
+    OidcClientAdded,
+    OidcClientRemoved,
     // Counted only (too frequent or too ordinary to store).
     MfaRequired,
     MfaSuccess,
@@ -83,6 +87,10 @@ impl Kind {
             Kind::PasskeyRemoved => "passkey_removed",
             Kind::PasskeyLogin => "passkey_login",
             Kind::PasskeyCloneSuspected => "passkey_clone_suspected",
+            Kind::OidcAuthorized => "oidc_authorized",
+            Kind::OidcCodeReuse => "oidc_code_reuse",
+            Kind::OidcClientAdded => "oidc_client_added",
+            Kind::OidcClientRemoved => "oidc_client_removed",
             Kind::MfaRequired => "mfa_required",
             Kind::MfaSuccess => "mfa_success",
             Kind::Locked => "locked",
@@ -117,6 +125,10 @@ impl Kind {
                 | Kind::PasskeyRemoved
                 | Kind::PasskeyLogin
                 | Kind::PasskeyCloneSuspected
+                | Kind::OidcAuthorized
+                | Kind::OidcCodeReuse
+                | Kind::OidcClientAdded
+                | Kind::OidcClientRemoved
         )
     }
 }

@@ -12,6 +12,7 @@
 //! - [`sessions`], [`factors`], [`passkeys`]: sessions, the second factor
 //!   and passkeys;
 //! - [`forward`]: forward auth's verdict for a request under a rule;
+//! - [`oidc`]: the OpenID Connect provider;
 //! - [`password`], [`tokens`], [`refresh`], [`totp`], [`recovery`],
 //!   [`vault`]: the primitives;
 //! - [`events`]: what a decision produced, for the audit log and metrics;
@@ -24,6 +25,7 @@ pub mod factors;
 pub mod forward;
 pub mod lockout;
 pub mod login;
+pub mod oidc;
 pub mod passkeys;
 pub mod password;
 pub mod recovery;

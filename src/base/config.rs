@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use crate::base::oidc_config::{self, EnvClient, OidcConfig};
 use crate::base::rp_id::{self, RpId};
 use crate::base::rules::{Policy, Rules};
 use crate::base::secret::{ExposeSecret, SecretString};
@@ -51,6 +52,10 @@ pub const KNOWN_VARS: &[&str] = &[
     "AUTH_RULES",
     "AUTH_DEFAULT_POLICY",
     "AUTH_WEBAUTHN_RP_ID",
+    "AUTH_ADMIN_NAME",
+    "AUTH_ADMIN_EMAIL",
+    "AUTH_ADMIN_GROUPS",
+    "AUTH_OIDC_PRIVATE_KEY",
 ];
 
 /// Variables that hold secrets and may also come from `NAME_FILE`.
@@ -61,6 +66,7 @@ const SECRET_VARS: &[&str] = &[
     "AUTH_ENCRYPTION_KEY",
     "AUTH_TOTP_SECRET",
     "AUTH_METRICS_TOKEN",
+    "AUTH_OIDC_PRIVATE_KEY",
 ];
 
 /// Secrets `AUTH_ENV=production` requires explicitly.
@@ -121,6 +127,9 @@ pub struct Config {
     pub rules: Rules,
     /// The relying-party ID passkeys are bound to, or why they are off.
     pub webauthn_rp_id: RpId,
+    /// The OpenID Connect provider: the owner's claims, a given key, the
+    /// apps from the environment.
+    pub oidc: OidcConfig,
 }
 
 /// Collects problems while reading, so all are reported together.
@@ -223,7 +232,8 @@ impl Config {
 
     /// Reads and validates the process environment.
     pub fn from_env() -> Result<Config, Vec<String>> {
-        Config::from_lookup(&|name| std::env::var(name).ok())
+        let names: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+        Config::from_lookup_with_names(&|name| std::env::var(name).ok(), &names)
     }
 
     /// `AUTH_*` variables in the process environment that soloauth does not know.
@@ -234,13 +244,24 @@ impl Config {
             .filter(|k| {
                 let base = k.strip_suffix("_FILE").unwrap_or(k);
                 let known_secret_file = k.ends_with("_FILE") && SECRET_VARS.contains(&base);
-                !(KNOWN_VARS.contains(&k.as_str()) || known_secret_file)
+                !(KNOWN_VARS.contains(&k.as_str())
+                    || known_secret_file
+                    || oidc_config::is_client_var(k))
             })
             .collect()
     }
 
     /// Reads and validates configuration through `lookup`; on failure, every problem.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<String>> {
+        Config::from_lookup_with_names(lookup, &[])
+    }
+
+    /// [`Config::from_lookup`], where `names` lists the variables that are
+    /// set (apps' `AUTH_OIDC_CLIENT_<NAME>_…` are found among them).
+    pub fn from_lookup_with_names(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        names: &[String],
+    ) -> Result<Config, Vec<String>> {
         let mut r = Reader {
             lookup,
             problems: Vec::new(),
@@ -447,6 +468,8 @@ impl Config {
             }
         };
 
+        let oidc = read_oidc(&mut r, names, &admin_username);
+
         if !r.problems.is_empty() {
             return Err(r.problems);
         }
@@ -482,7 +505,74 @@ impl Config {
             session_max_age,
             rules,
             webauthn_rp_id,
+            oidc,
         })
+    }
+}
+
+/// The OpenID Connect provider's variables (see [`oidc_config`]).
+fn read_oidc(r: &mut Reader, names: &[String], admin_username: &str) -> OidcConfig {
+    let admin_email = r.var("AUTH_ADMIN_EMAIL").map(|e| e.trim().to_string());
+    if let Some(email) = &admin_email {
+        let (local, domain) = email.split_once('@').unwrap_or(("", ""));
+        if local.is_empty() || domain.is_empty() || email.chars().any(char::is_whitespace) {
+            r.problems
+                .push(format!("AUTH_ADMIN_EMAIL={email:?} is not an email address"));
+        }
+    }
+    let groups = match r.var("AUTH_ADMIN_GROUPS") {
+        Some(value) => oidc_config::list(Some(value)),
+        None => vec!["admin".to_string()],
+    };
+    let private_key = r.secret("AUTH_OIDC_PRIVATE_KEY");
+    let mut clients = Vec::new();
+    for name in oidc_config::client_names(names) {
+        let var = |suffix: &str| format!("{}{name}{suffix}", oidc_config::CLIENT_PREFIX);
+        let Some(client_id) = r.var(&var("_ID")).map(|v| v.trim().to_string()) else {
+            r.problems
+                .push(format!("{} is missing: every app needs a client id", var("_ID")));
+            continue;
+        };
+        let redirect_uris = oidc_config::list(r.var(&var("_REDIRECT_URIS")));
+        if redirect_uris.is_empty() {
+            r.problems.push(format!(
+                "{} is missing: every app needs its redirect URIs",
+                var("_REDIRECT_URIS")
+            ));
+        }
+        let logout_uris = oidc_config::list(r.var(&var("_LOGOUT_URIS")));
+        for (suffix, uri) in redirect_uris
+            .iter()
+            .map(|u| ("_REDIRECT_URIS", u))
+            .chain(logout_uris.iter().map(|u| ("_LOGOUT_URIS", u)))
+        {
+            if let Err(why) = oidc_config::check_uri(&var(suffix), uri) {
+                r.problems.push(why);
+            }
+        }
+        clients.push(EnvClient {
+            name: name.to_ascii_lowercase(),
+            client_id,
+            secret: r.secret(&var("_SECRET")),
+            redirect_uris,
+            logout_uris,
+        });
+    }
+    let mut ids: Vec<&str> = clients.iter().map(|c| c.client_id.as_str()).collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        r.problems
+            .push("two AUTH_OIDC_CLIENT_<NAME>_ID share one client id".into());
+    }
+    OidcConfig {
+        admin_name: r
+            .var("AUTH_ADMIN_NAME")
+            .map(|n| n.trim().to_string())
+            .unwrap_or_else(|| admin_username.to_string()),
+        admin_email,
+        admin_groups: groups,
+        private_key,
+        clients,
     }
 }
 

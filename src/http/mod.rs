@@ -216,10 +216,11 @@ fn error_response(err: poem::Error) -> Response {
 
 /// Turns a non-JSON error response (from the framework) into a JSON one.
 async fn ensure_json_error(resp: Response) -> Response {
-    let is_json = resp
+    // JSON already, or a page meant for a person (the OIDC error page).
+    let as_is = resp
         .content_type()
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
+    if as_is {
         return resp;
     }
     let status = resp.status();

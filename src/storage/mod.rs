@@ -10,6 +10,7 @@
 pub mod events;
 pub mod factors;
 pub mod lockouts;
+pub mod oidc;
 pub mod passkeys;
 pub mod sessions;
 
@@ -31,6 +32,11 @@ pub mod trees {
     pub const LOCKOUTS: &str = "lockouts";
     pub const EVENTS: &str = "events";
     pub const PASSKEYS: &str = "passkeys";
+    pub const OIDC_KEYS: &str = "oidc_keys";
+    pub const OIDC_CLIENTS: &str = "oidc_clients";
+    pub const OIDC_CODES: &str = "oidc_codes";
+    pub const OIDC_GRANTS: &str = "oidc_grants";
+    pub const OIDC_ACCESS: &str = "oidc_access";
 }
 
 /// Why the store could not be opened.
@@ -59,6 +65,11 @@ pub struct Store {
     pub(crate) lockouts: sled::Tree,
     pub(crate) events: sled::Tree,
     pub(crate) passkeys: sled::Tree,
+    pub(crate) oidc_keys: sled::Tree,
+    pub(crate) oidc_clients: sled::Tree,
+    pub(crate) oidc_codes: sled::Tree,
+    pub(crate) oidc_grants: sled::Tree,
+    pub(crate) oidc_access: sled::Tree,
     /// Events stored (counted once at open; sled's `len` walks the tree).
     pub(crate) event_count: std::sync::atomic::AtomicUsize,
     healthy: AtomicBool,
@@ -104,6 +115,11 @@ impl Store {
             event_count: std::sync::atomic::AtomicUsize::new(0),
             events: open_tree(trees::EVENTS)?,
             passkeys: open_tree(trees::PASSKEYS)?,
+            oidc_keys: open_tree(trees::OIDC_KEYS)?,
+            oidc_clients: open_tree(trees::OIDC_CLIENTS)?,
+            oidc_codes: open_tree(trees::OIDC_CODES)?,
+            oidc_grants: open_tree(trees::OIDC_GRANTS)?,
+            oidc_access: open_tree(trees::OIDC_ACCESS)?,
             db,
             healthy: AtomicBool::new(true),
             flushes: std::sync::Arc::new(()),

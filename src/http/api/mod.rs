@@ -12,6 +12,8 @@ pub mod cookies;
 pub mod events;
 pub mod health;
 pub mod login;
+pub mod oidc;
+pub mod oidc_clients;
 pub mod page;
 pub mod passkeys;
 pub mod session;
@@ -321,6 +323,8 @@ pub type Apis = (
     session::SessionApi,
     totp::TotpApi,
     passkeys::PasskeysApi,
+    oidc::OidcApi,
+    oidc_clients::OidcClientsApi,
     events::EventsApi,
     verify::VerifyApi,
     health::HealthApi,
@@ -341,6 +345,12 @@ pub fn service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             passkeys::PasskeysApi {
+                state: state.clone(),
+            },
+            oidc::OidcApi {
+                state: state.clone(),
+            },
+            oidc_clients::OidcClientsApi {
                 state: state.clone(),
             },
             events::EventsApi {

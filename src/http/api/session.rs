@@ -46,6 +46,8 @@ pub struct SessionInfo {
     user_agent: String,
     /// True for the session making this request.
     current: bool,
+    /// The apps this session signed in to ("Sign in with soloauth").
+    apps: Vec<String>,
 }
 
 #[derive(ApiResponse)]
@@ -81,9 +83,16 @@ impl SessionApi {
     async fn list(&self, auth: Auth) -> ApiResult<Json<Vec<SessionInfo>>> {
         let current = &auth.principal().session.id;
         let all = self.state.auth.sessions().list(self.state.now())?;
+        let provider = self.state.auth.provider();
+        let mut listed = Vec::with_capacity(all.len());
+        for s in all {
+            listed.push((provider.apps_of_session(&s.id)?, s));
+        }
         Ok(Json(
-            all.into_iter()
-                .map(|s| SessionInfo {
+            listed
+                .into_iter()
+                .map(|(apps, s)| SessionInfo {
+                    apps,
                     current: &s.id == current,
                     created_at: rfc3339(s.created_at),
                     last_seen_at: rfc3339(s.last_seen_at),

@@ -1,0 +1,466 @@
+//! The provider's decisions: authorize, the token endpoint's two grants,
+//! userinfo, revocation. Free of HTTP: the HTTP layer turns requests into
+//! these calls and [`OAuthError`]s into RFC 6749 answers.
+//!
+//! Every grant belongs to the soloauth session that authorized it: a grant
+//! is good only while that session lives, so revoking the session (or
+//! logging out) ends the app's refresh tokens and access tokens too. Codes
+//! are single-use for 60 s; a second use ends the grant the first one made.
+//! Refresh tokens rotate like soloauth's own: a token presented again
+//! within the grace window is refused and harms nothing, later it is reuse
+//! and ends the grant.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use super::clients::App;
+use super::keys::{generate_der, KeyRing, ID_TOKEN_TTL};
+use super::tokens::{id_token_claims, has_scope, IdTokenFacts, Identity};
+use crate::auth::events::{Event, Events, Kind};
+use crate::auth::refresh;
+use crate::auth::vault::Vault;
+use crate::auth::{AuthError, AuthResult};
+use crate::base::oidc_config::OidcConfig;
+use crate::base::secret::{random_token, to_hex, ExposeSecret, SecretString};
+use crate::storage::oidc::{Grant, Rotation, StoredAccess, StoredCode, StoredKey};
+use crate::storage::Store;
+
+/// How long a code waits for its exchange.
+pub const CODE_TTL: i64 = 60;
+/// How long an app's access token lasts.
+pub const ACCESS_TTL: i64 = 3600;
+/// How long a used code is remembered, to catch its reuse.
+pub const CODE_MEMORY: i64 = 600;
+
+/// An OAuth error (RFC 6749 §5.2, §4.1.2.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthError {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            error,
+            description: description.into(),
+        }
+    }
+
+    fn grant(description: &str) -> Self {
+        OAuthError::new("invalid_grant", description)
+    }
+}
+
+/// A storage or internal failure inside an OAuth flow.
+impl From<AuthError> for OAuthError {
+    fn from(e: AuthError) -> Self {
+        tracing::error!(error = %e, "OIDC provider failure");
+        OAuthError::new("server_error", "the server could not complete the request")
+    }
+}
+
+impl From<sled::Error> for OAuthError {
+    fn from(e: sled::Error) -> Self {
+        AuthError::from(e).into()
+    }
+}
+
+/// The signing keys, made the first time they are needed.
+#[derive(Default)]
+pub struct SigningKeys {
+    ring: tokio::sync::RwLock<Option<Arc<KeyRing>>>,
+}
+
+impl SigningKeys {
+    /// Keys given in the environment, or the stored ones if any.
+    pub fn load(config: &OidcConfig, store: &Store, vault: &Vault, now: i64) -> Result<Self, String> {
+        let ring = match &config.private_key {
+            Some(pem) => Some(KeyRing::from_pem(pem)?),
+            None => KeyRing::from_store(store, vault, now)?,
+        };
+        Ok(SigningKeys {
+            ring: tokio::sync::RwLock::new(ring.map(Arc::new)),
+        })
+    }
+
+    /// The key ring; on first use a key is generated and stored durably.
+    pub async fn ring(&self, store: &Store, vault: &Vault, now: i64) -> AuthResult<Arc<KeyRing>> {
+        if let Some(ring) = self.ring.read().await.as_ref() {
+            return Ok(ring.clone());
+        }
+        let mut slot = self.ring.write().await;
+        if let Some(ring) = slot.as_ref() {
+            return Ok(ring.clone());
+        }
+        let der = tokio::task::spawn_blocking(generate_der)
+            .await
+            .map_err(AuthError::internal)?
+            .map_err(AuthError::internal)?;
+        let ring = KeyRing::from_der_new(&der).map_err(AuthError::internal)?;
+        store.put_oidc_key(&StoredKey {
+            kid: ring.kid().to_string(),
+            encrypted: vault.encrypt(&der),
+            created_at: now,
+            retired_at: None,
+        })?;
+        store.flush().await?;
+        let ring = Arc::new(ring);
+        *slot = Some(ring.clone());
+        Ok(ring)
+    }
+}
+
+/// An authorization request, as parsed by the HTTP layer.
+#[derive(Debug, Default, Clone)]
+pub struct AuthorizeRequest {
+    pub response_type: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+}
+
+/// The signed-in session an authorization is made for.
+pub struct Signer<'a> {
+    pub session_id: &'a str,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+}
+
+/// Tokens for an app.
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub id_token: String,
+    pub refresh_token: SecretString,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+/// The provider over its services.
+pub struct Provider<'a> {
+    pub store: &'a Store,
+    pub vault: &'a Vault,
+    pub keys: &'a SigningKeys,
+    pub config: &'a OidcConfig,
+    pub issuer: &'a str,
+    pub username: &'a str,
+    pub refresh_grace: i64,
+}
+
+fn digest(text: &str) -> String {
+    to_hex(&Sha256::digest(text.as_bytes()))
+}
+
+impl Provider<'_> {
+    /// The app `client_id`: from the environment, else added from the page.
+    pub fn app(&self, client_id: &str) -> AuthResult<Option<App>> {
+        if let Some(env) = self.config.clients.iter().find(|c| c.client_id == client_id) {
+            return Ok(Some(App::from_env(env)));
+        }
+        Ok(self.store.oidc_client(client_id)?.map(|c| App::from_stored(&c)))
+    }
+
+    /// Every app, the environment's first.
+    pub fn apps(&self) -> AuthResult<Vec<App>> {
+        let mut all: Vec<App> = self.config.clients.iter().map(App::from_env).collect();
+        all.extend(self.store.oidc_clients()?.iter().map(App::from_stored));
+        Ok(all)
+    }
+
+    /// Checks the parts of an authorization request that are reported to
+    /// the app (its redirect URI is already known good): `Ok` is the scope.
+    pub fn check_request(&self, app: &App, req: &AuthorizeRequest) -> Result<(), OAuthError> {
+        if req.response_type != "code" {
+            return Err(OAuthError::new(
+                "unsupported_response_type",
+                "only the authorization code flow (response_type=code) is supported",
+            ));
+        }
+        if !has_scope(&req.scope, "openid") {
+            return Err(OAuthError::new("invalid_scope", "the scope must include openid"));
+        }
+        match (&req.code_challenge, req.code_challenge_method.as_deref()) {
+            (Some(_), Some("S256")) => Ok(()),
+            (Some(_), _) => Err(OAuthError::new(
+                "invalid_request",
+                "code_challenge_method must be S256",
+            )),
+            (None, _) if app.is_public() => Err(OAuthError::new(
+                "invalid_request",
+                "a public client must use PKCE (code_challenge with S256)",
+            )),
+            (None, _) => Ok(()),
+        }
+    }
+
+    /// Issues a code for `app` at `redirect_uri`, for the signed-in session.
+    pub async fn issue_code(
+        &self,
+        app: &App,
+        redirect_uri: &str,
+        req: &AuthorizeRequest,
+        signer: &Signer<'_>,
+        now: i64,
+        events: &mut Events,
+        ip: std::net::IpAddr,
+    ) -> AuthResult<SecretString> {
+        let code = random_token(32);
+        self.store.put_code(
+            &digest(code.expose_secret()),
+            &StoredCode {
+                client_id: app.client_id.clone(),
+                redirect_uri: redirect_uri.to_string(),
+                code_challenge: req.code_challenge.clone(),
+                nonce: req.nonce.clone(),
+                scope: req.scope.clone(),
+                session_id: signer.session_id.to_string(),
+                auth_time: signer.auth_time,
+                amr: signer.amr.to_vec(),
+                expires_at: now + CODE_TTL,
+                used_by: None,
+            },
+        )?;
+        self.store.flush().await?;
+        events.push(
+            Event::new(Kind::OidcAuthorized, ip)
+                .session(signer.session_id)
+                .detail(format!("client={}", app.client_id)),
+        );
+        Ok(code)
+    }
+
+    /// The `authorization_code` grant.
+    pub async fn exchange_code(
+        &self,
+        app: &App,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+        now: i64,
+        events: &mut Events,
+        ip: std::net::IpAddr,
+    ) -> Result<TokenSet, OAuthError> {
+        let grant_id = uuid::Uuid::new_v4().simple().to_string();
+        let stored = match self.store.use_code(&digest(code), &grant_id, now)? {
+            Ok(stored) => stored,
+            Err(Some(used)) => {
+                if let Some(first) = used.used_by.as_deref() {
+                    self.store.remove_grant(first)?;
+                    self.store.flush().await?;
+                    events.push(
+                        Event::new(Kind::OidcCodeReuse, ip)
+                            .session(&used.session_id)
+                            .detail(format!("client={} grant revoked", used.client_id)),
+                    );
+                }
+                return Err(OAuthError::grant("the code was already used or has expired"));
+            }
+            Err(None) => return Err(OAuthError::grant("unknown or expired code")),
+        };
+        if stored.client_id != app.client_id {
+            return Err(OAuthError::grant("the code was issued to another client"));
+        }
+        if redirect_uri != Some(stored.redirect_uri.as_str()) {
+            return Err(OAuthError::grant(
+                "redirect_uri differs from the authorization request's",
+            ));
+        }
+        if let Some(challenge) = &stored.code_challenge {
+            let Some(verifier) = code_verifier else {
+                return Err(OAuthError::grant("code_verifier is missing"));
+            };
+            let computed = B64.encode(Sha256::digest(verifier.as_bytes()));
+            if !crate::base::secret::ct_eq(computed.as_bytes(), challenge.as_bytes()) {
+                return Err(OAuthError::grant("code_verifier does not match code_challenge"));
+            }
+        }
+        if self.store.live_session(&stored.session_id, now)?.is_none() {
+            return Err(OAuthError::grant("the sign-in behind this code has ended"));
+        }
+        let refresh = refresh::mint(&grant_id);
+        let grant = Grant {
+            id: grant_id,
+            client_id: app.client_id.clone(),
+            session_id: stored.session_id,
+            scope: stored.scope,
+            nonce: stored.nonce,
+            auth_time: stored.auth_time,
+            amr: stored.amr,
+            created_at: now,
+            refresh_hash: refresh.hash,
+            previous_hash: None,
+            rotated_at: now,
+        };
+        self.store.put_grant(&grant)?;
+        self.tokens(&grant, refresh.token, true, now).await
+    }
+
+    /// The `refresh_token` grant: rotation, with the grace window and reuse
+    /// detection of soloauth's own refresh tokens.
+    pub async fn refresh(
+        &self,
+        app: &App,
+        presented: &str,
+        now: i64,
+        events: &mut Events,
+        ip: std::net::IpAddr,
+    ) -> Result<TokenSet, OAuthError> {
+        let Some((grant_id, hash)) = refresh::parse(presented) else {
+            return Err(OAuthError::grant("unknown refresh token"));
+        };
+        let Some(grant) = self.store.grant(grant_id)? else {
+            return Err(OAuthError::grant("unknown or revoked refresh token"));
+        };
+        if grant.client_id != app.client_id {
+            return Err(OAuthError::grant("the refresh token was issued to another client"));
+        }
+        if self.store.live_session(&grant.session_id, now)?.is_none() {
+            self.store.remove_grant(grant_id)?;
+            self.store.flush().await?;
+            return Err(OAuthError::grant("the sign-in behind this token has ended"));
+        }
+        let next = refresh::mint(grant_id);
+        match self
+            .store
+            .rotate_grant(grant_id, &hash, &next.hash, now, self.refresh_grace)?
+        {
+            Rotation::Rotated(grant) => self.tokens(&grant, next.token, false, now).await,
+            Rotation::Raced => Err(OAuthError::grant(
+                "this refresh token was just rotated; use the new one",
+            )),
+            Rotation::Reused(grant) => {
+                self.store.flush().await?;
+                events.push(
+                    Event::new(Kind::RefreshReuse, ip)
+                        .session(&grant.session_id)
+                        .detail(format!("client={} grant revoked", grant.client_id)),
+                );
+                Err(OAuthError::grant("this refresh token was already used; the grant is revoked"))
+            }
+            Rotation::Invalid => Err(OAuthError::grant("unknown or revoked refresh token")),
+        }
+    }
+
+    /// Access, ID and refresh tokens for `grant` (flushed before the answer).
+    async fn tokens(
+        &self,
+        grant: &Grant,
+        refresh_token: SecretString,
+        with_nonce: bool,
+        now: i64,
+    ) -> Result<TokenSet, OAuthError> {
+        let access = refresh::mint(&grant.id);
+        self.store.put_access(
+            &digest(access.token.expose_secret()),
+            &StoredAccess {
+                grant_id: grant.id.clone(),
+                expires_at: now + ACCESS_TTL,
+            },
+        )?;
+        let ring = self.keys.ring(self.store, self.vault, now).await?;
+        let subject = self.subject()?;
+        let identity = self.identity(&subject);
+        let facts = IdTokenFacts {
+            issuer: self.issuer,
+            client_id: &grant.client_id,
+            now,
+            ttl: ID_TOKEN_TTL,
+            auth_time: grant.auth_time,
+            nonce: grant.nonce.as_deref().filter(|_| with_nonce),
+            access_token: access.token.expose_secret(),
+            amr: &grant.amr,
+            session_id: &grant.session_id,
+        };
+        let id_token = ring
+            .sign(&id_token_claims(&identity, &grant.scope, &facts))
+            .map_err(AuthError::internal)?;
+        self.store.flush().await?;
+        Ok(TokenSet {
+            access_token: access.token,
+            id_token,
+            refresh_token,
+            expires_in: ACCESS_TTL,
+            scope: grant.scope.clone(),
+        })
+    }
+
+    /// The claims userinfo answers for a live access token; `None` for a
+    /// token that is unknown, expired, or whose grant or session has ended.
+    pub fn userinfo(&self, access_token: &str, now: i64) -> AuthResult<Option<serde_json::Value>> {
+        let Some(access) = self.store.access(&digest(access_token.trim()), now)? else {
+            return Ok(None);
+        };
+        let Some(grant) = self.store.grant(&access.grant_id)? else {
+            return Ok(None);
+        };
+        if self.store.live_session(&grant.session_id, now)?.is_none() {
+            return Ok(None);
+        }
+        let subject = self.subject()?;
+        Ok(Some(serde_json::Value::Object(
+            self.identity(&subject).claims(&grant.scope),
+        )))
+    }
+
+    /// RFC 7009: ends the grant of a refresh token, or one access token, if
+    /// `app` holds it. Unknown tokens are not an error.
+    pub async fn revoke(&self, app: &App, token: &str) -> AuthResult<()> {
+        let token = token.trim();
+        if let Some((grant_id, hash)) = refresh::parse(token) {
+            if let Some(grant) = self.store.grant(grant_id)? {
+                let current = crate::base::secret::ct_eq(grant.refresh_hash.as_bytes(), hash.as_bytes());
+                if grant.client_id == app.client_id && current {
+                    self.store.remove_grant(grant_id)?;
+                }
+            }
+        }
+        let hash = digest(token);
+        if let Some(access) = self.store.access(&hash, i64::MIN)? {
+            let owned = self
+                .store
+                .grant(&access.grant_id)?
+                .is_some_and(|g| g.client_id == app.client_id);
+            if owned {
+                self.store.remove_access(&hash)?;
+            }
+        }
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    /// The names of the apps session `sid` has signed in to.
+    pub fn apps_of_session(&self, sid: &str) -> AuthResult<Vec<String>> {
+        let mut names = Vec::new();
+        for grant in self.store.grants()? {
+            if grant.session_id == sid {
+                let name = self
+                    .app(&grant.client_id)?
+                    .map_or(grant.client_id.clone(), |a| a.name);
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn subject(&self) -> AuthResult<String> {
+        Ok(self
+            .store
+            .oidc_subject(|| uuid::Uuid::new_v4().simple().to_string())?)
+    }
+
+    fn identity<'s>(&'s self, subject: &'s str) -> Identity<'s> {
+        Identity {
+            subject,
+            username: self.username,
+            config: self.config,
+        }
+    }
+}

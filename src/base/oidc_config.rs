@@ -1,0 +1,123 @@
+//! What the OpenID Connect provider reads from the environment: the claims
+//! that describe the owner (`AUTH_ADMIN_NAME`, `AUTH_ADMIN_EMAIL`,
+//! `AUTH_ADMIN_GROUPS`), a signing key given by hand
+//! (`AUTH_OIDC_PRIVATE_KEY`), and the apps configured in a compose file, one
+//! set of `AUTH_OIDC_CLIENT_<NAME>_…` variables per app.
+
+use crate::base::secret::SecretString;
+
+/// Prefix of the per-app client variables.
+pub const CLIENT_PREFIX: &str = "AUTH_OIDC_CLIENT_";
+/// The suffixes of one app's variables.
+pub const CLIENT_SUFFIXES: [&str; 4] = ["_ID", "_SECRET", "_REDIRECT_URIS", "_LOGOUT_URIS"];
+
+/// An app configured in the environment.
+#[derive(Debug, Clone)]
+pub struct EnvClient {
+    /// `<NAME>` of its variables, lower case (shown as the app's name).
+    pub name: String,
+    pub client_id: String,
+    /// Absent for a public client (which must use PKCE).
+    pub secret: Option<SecretString>,
+    pub redirect_uris: Vec<String>,
+    pub logout_uris: Vec<String>,
+}
+
+/// The provider's settings.
+#[derive(Debug, Clone, Default)]
+pub struct OidcConfig {
+    /// `name` claim (default: the username).
+    pub admin_name: String,
+    pub admin_email: Option<String>,
+    pub admin_groups: Vec<String>,
+    /// A PEM RSA key to sign with instead of the generated one.
+    pub private_key: Option<SecretString>,
+    pub clients: Vec<EnvClient>,
+}
+
+/// The `<NAME>`s that have client variables among `names`.
+pub fn client_names(names: &[String]) -> Vec<String> {
+    let mut found: Vec<String> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix(CLIENT_PREFIX))
+        .filter_map(|rest| {
+            CLIENT_SUFFIXES
+                .iter()
+                .chain(["_SECRET_FILE"].iter())
+                .find_map(|suffix| rest.strip_suffix(suffix))
+        })
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// True for a variable name of some app's client.
+pub fn is_client_var(name: &str) -> bool {
+    !client_names(&[name.to_string()]).is_empty()
+}
+
+/// Splits a comma-separated list, trimming and dropping empties.
+pub fn list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Checks a redirect or logout URI: absolute, no fragment, and not a
+/// scheme that runs or embeds content. Native apps' own schemes
+/// (`app.immich:///oauth-callback`, RFC 8252) are allowed.
+pub fn check_uri(var: &str, uri: &str) -> Result<(), String> {
+    let parsed =
+        url::Url::parse(uri).map_err(|e| format!("{var}: {uri:?} is not an absolute URL ({e})"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("{var}: {uri:?} must not have a #fragment"));
+    }
+    match parsed.scheme() {
+        "javascript" | "data" | "vbscript" | "file" | "blob" => Err(format!(
+            "{var}: {uri:?} has scheme {}: not a redirect target",
+            parsed.scheme()
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_names_come_from_any_of_their_variables() {
+        let names: Vec<String> = [
+            "AUTH_OIDC_CLIENT_IMMICH_ID",
+            "AUTH_OIDC_CLIENT_IMMICH_SECRET",
+            "AUTH_OIDC_CLIENT_GRAFANA_SECRET_FILE",
+            "AUTH_OIDC_CLIENT_MY_APP_REDIRECT_URIS",
+            "AUTH_OIDC_CLIENT__ID",
+            "AUTH_OIDC_CLIENTS",
+            "AUTH_PUBLIC_URL",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(client_names(&names), ["GRAFANA", "IMMICH", "MY_APP"]);
+        assert!(is_client_var("AUTH_OIDC_CLIENT_X_LOGOUT_URIS"));
+        assert!(!is_client_var("AUTH_OIDC_CLIENT_X_OTHER"));
+    }
+
+    #[test]
+    fn uris_are_absolute_http_without_fragments() {
+        assert!(check_uri("V", "https://photos.example.com/auth/callback").is_ok());
+        assert!(check_uri("V", "http://127.0.0.1/cb").is_ok());
+        assert!(check_uri("V", "app.immich:///oauth-callback").is_ok());
+        for bad in ["/relative", "https://x.example/cb#frag", "javascript:alert(1)", "data:,x"] {
+            assert!(check_uri("V", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,686 @@
+//! The OpenID Connect endpoints: discovery, JWKS, authorize, token,
+//! userinfo, RP-initiated logout and revocation. Their answers follow OAuth
+//! (RFC 6749 errors `{"error","error_description"}`), not soloauth's own API;
+//! the decisions are `auth::oidc::provider`'s.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use poem::web::cookie::CookieJar;
+use poem::Request;
+use poem_openapi::param::Query;
+use poem_openapi::payload::{Form, Html, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::{cookies, ACCESS_COOKIE, SESSION_COOKIE};
+use crate::auth::events::{Event, Events, Kind};
+use crate::auth::oidc::clients::App;
+use crate::auth::oidc::provider::{AuthorizeRequest, OAuthError, Signer, TokenSet};
+use crate::auth::Client;
+use crate::base::secret::ExposeSecret;
+use crate::http::audit;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::forward::login_url;
+use crate::http::state::AppState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// OpenID Connect provider: "Sign in with soloauth" for apps.
+    Oidc,
+}
+
+/// An OAuth error body.
+#[derive(Object)]
+pub struct OAuthErrorBody {
+    error: String,
+    error_description: String,
+}
+
+/// The token endpoint's answer.
+#[derive(Object)]
+pub struct TokenBody {
+    access_token: String,
+    token_type: String,
+    expires_in: i64,
+    id_token: String,
+    refresh_token: String,
+    scope: String,
+}
+
+#[derive(ApiResponse)]
+pub enum TokenAnswer {
+    /// New tokens.
+    #[oai(status = 200)]
+    Tokens(Json<TokenBody>),
+    /// `invalid_grant`, `invalid_request`, `unsupported_grant_type`…
+    #[oai(status = 400)]
+    Refused(Json<OAuthErrorBody>),
+    /// `invalid_client`.
+    #[oai(status = 401)]
+    BadClient(
+        Json<OAuthErrorBody>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum RedirectAnswer {
+    /// On to the app, or to the login page.
+    #[oai(status = 302)]
+    Redirect(#[oai(header = "Location")] String),
+    /// An unknown app or redirect URI: never redirected.
+    #[oai(status = 400)]
+    ErrorPage(Html<String>),
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutAnswer {
+    /// Back to the app.
+    #[oai(status = 302)]
+    Redirect(#[oai(header = "Location")] String),
+    /// Signed out, nowhere registered to go.
+    #[oai(status = 200)]
+    Done(Html<String>),
+}
+
+#[derive(ApiResponse)]
+pub enum UserinfoAnswer {
+    /// The claims of the token's scope.
+    #[oai(status = 200)]
+    Claims(Json<serde_json::Value>),
+    /// A missing, unknown, expired or revoked access token.
+    #[oai(status = 401)]
+    Refused(
+        Json<OAuthErrorBody>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum RevokeAnswer {
+    /// Revoked (or unknown: the same answer).
+    #[oai(status = 200)]
+    Done,
+    #[oai(status = 401)]
+    BadClient(
+        Json<OAuthErrorBody>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+}
+
+/// An authorization request's parameters (query or form).
+#[derive(Object, Default, serde::Deserialize)]
+pub struct AuthorizeParams {
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    response_type: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    prompt: Option<String>,
+    max_age: Option<String>,
+    /// Set by soloauth when it sent the browser to sign in again: a session
+    /// made at or after this time is fresh enough.
+    login_after: Option<i64>,
+}
+
+/// The token endpoint's form.
+#[derive(Object, Default, serde::Deserialize)]
+pub struct TokenForm {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// The revocation endpoint's form.
+#[derive(Object, Default, serde::Deserialize)]
+pub struct RevokeForm {
+    token: Option<String>,
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// Userinfo by form.
+#[derive(Object, Default, serde::Deserialize)]
+pub struct UserinfoForm {
+    access_token: Option<String>,
+}
+
+/// RP-initiated logout's parameters.
+#[derive(Object, Default, serde::Deserialize)]
+pub struct LogoutParams {
+    id_token_hint: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    client_id: Option<String>,
+}
+
+fn oauth_json(e: &OAuthError) -> Json<OAuthErrorBody> {
+    Json(OAuthErrorBody {
+        error: e.error.to_string(),
+        error_description: e.description.clone(),
+    })
+}
+
+const BASIC_CHALLENGE: &str = r#"Basic realm="soloauth""#;
+
+/// A small HTML page (errors and "signed out").
+fn page(title: &str, text: &str) -> Html<String> {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>soloauth — {t}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
+         <body><main><h1>soloauth</h1><div class=\"card\"><h2>{t}</h2><p>{x}</p></div></main></body></html>",
+        t = esc(title),
+        x = esc(text)
+    ))
+}
+
+/// `uri` with `pairs` added to its query.
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(pairs);
+            url.to_string()
+        }
+        Err(_) => uri.to_string(),
+    }
+}
+
+/// Client credentials: HTTP Basic (each part form-urlencoded, RFC 6749
+/// §2.3.1) or the form's `client_id`/`client_secret`.
+fn client_credentials(
+    req: &Request,
+    form_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<(String, Option<String>), OAuthError> {
+    let bad = || OAuthError::new("invalid_client", "malformed client credentials");
+    if let Some(value) = req.headers().get("authorization") {
+        let value = value.to_str().map_err(|_| bad())?;
+        if let Some(encoded) = value
+            .strip_prefix("Basic ")
+            .or_else(|| value.strip_prefix("basic "))
+        {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| bad())?;
+            let text = String::from_utf8(raw).map_err(|_| bad())?;
+            let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            return Ok((decode(id), Some(decode(secret))));
+        }
+    }
+    let id = form_id.ok_or_else(|| {
+        OAuthError::new("invalid_client", "client authentication is missing")
+    })?;
+    Ok((id.to_string(), form_secret.map(str::to_string)))
+}
+
+pub struct OidcApi {
+    pub state: Arc<AppState>,
+}
+
+impl OidcApi {
+    /// The app these credentials prove (a public client: its id alone).
+    fn authenticate(
+        &self,
+        req: &Request,
+        form_id: Option<&str>,
+        form_secret: Option<&str>,
+    ) -> Result<App, OAuthError> {
+        let (id, secret) = client_credentials(req, form_id, form_secret)?;
+        let unknown = || OAuthError::new("invalid_client", "unknown client or wrong secret");
+        let app = self.state.auth.provider().app(&id)?.ok_or_else(unknown)?;
+        match (app.is_public(), secret.as_deref()) {
+            (true, None | Some("")) => Ok(app),
+            (false, Some(secret)) if app.secret_matches(secret) => Ok(app),
+            _ => Err(unknown()),
+        }
+    }
+
+    /// The signed-in session of this browser, if any: its id, sign-in time, amr.
+    fn signed_in(&self, jar: &CookieJar) -> ApiResult<Option<crate::storage::sessions::Session>> {
+        let (state, now) = (&self.state, self.state.now());
+        let sessions = state.auth.sessions();
+        let passport = match jar.get(SESSION_COOKIE) {
+            Some(c) => sessions.pass_session_cookie(c.value_str(), now)?,
+            None => None,
+        };
+        let passport = match (passport, jar.get(ACCESS_COOKIE)) {
+            (Some(p), _) => Some(p),
+            (None, Some(c)) => sessions.pass_access_token(c.value_str(), now)?,
+            (None, None) => None,
+        };
+        let Some(passport) = passport else {
+            return Ok(None);
+        };
+        Ok(state.auth.store.live_session(&passport.session_id, now)?)
+    }
+
+    async fn authorize(
+        &self,
+        jar: &CookieJar,
+        client: &Client,
+        p: AuthorizeParams,
+    ) -> ApiResult<RedirectAnswer> {
+        let state = &self.state;
+        let provider = state.auth.provider();
+        let error_page = |text: &str| Ok(RedirectAnswer::ErrorPage(page("cannot sign in to this app", text)));
+        let Some(client_id) = p.client_id.as_deref() else {
+            return error_page("The app sent no client_id.");
+        };
+        let Some(app) = provider.app(client_id)? else {
+            return error_page("This app is not registered with soloauth (unknown client_id).");
+        };
+        let Some(redirect_uri) = p.redirect_uri.clone().filter(|u| app.redirect_allowed(u)) else {
+            return error_page("The app's redirect_uri is not one registered for it.");
+        };
+        let issuer = state.auth.oidc_issuer.as_str();
+        let back = |pairs: &[(&str, &str)]| {
+            let mut all = pairs.to_vec();
+            if let Some(s) = p.state.as_deref() {
+                all.push(("state", s));
+            }
+            all.push(("iss", issuer));
+            Ok(RedirectAnswer::Redirect(with_query(&redirect_uri, &all)))
+        };
+        let request = AuthorizeRequest {
+            response_type: p.response_type.clone().unwrap_or_default(),
+            scope: p.scope.clone().unwrap_or_default(),
+            state: p.state.clone(),
+            nonce: p.nonce.clone(),
+            code_challenge: p.code_challenge.clone(),
+            code_challenge_method: p.code_challenge_method.clone(),
+        };
+        if let Err(e) = provider.check_request(&app, &request) {
+            return back(&[("error", e.error), ("error_description", &e.description)]);
+        }
+        let max_age = match p.max_age.as_deref().map(str::parse::<i64>) {
+            None => None,
+            Some(Ok(age)) if age >= 0 => Some(age),
+            Some(_) => {
+                return back(&[("error", "invalid_request"), ("error_description", "max_age must be a number of seconds")]);
+            }
+        };
+        let prompt = p.prompt.clone().unwrap_or_default();
+        let now = state.now();
+        let session = self.signed_in(jar)?;
+        // After a sign-in soloauth asked for, only a session from then on
+        // will do; otherwise prompt=login and max_age decide.
+        let must_sign_in = match (&session, p.login_after) {
+            (None, _) => true,
+            (Some(s), Some(after)) => s.created_at < after,
+            (Some(s), None) => {
+                has(&prompt, "login") || max_age.is_some_and(|age| now - s.created_at > age)
+            }
+        };
+        if must_sign_in {
+            if has(&prompt, "none") {
+                return back(&[("error", "login_required"), ("error_description", "no sign-in, and prompt=none")]);
+            }
+            let mut again = p;
+            again.prompt = None;
+            again.login_after = Some(now);
+            let target = with_query(
+                &format!("{issuer}/oidc/authorize"),
+                &again.pairs().iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+            );
+            let fresh = session.is_some().then_some("fresh_sign_in");
+            return Ok(RedirectAnswer::Redirect(login_url(issuer, Some(&target), fresh)));
+        }
+        let Some(session) = session else {
+            return error_page("no session");
+        };
+        let signer = Signer {
+            session_id: &session.id,
+            auth_time: session.created_at,
+            amr: &session.amr,
+        };
+        let mut events = Events::new();
+        let code = provider
+            .issue_code(&app, &redirect_uri, &request, &signer, now, &mut events, client.ip)
+            .await;
+        audit::record(state, &events).await;
+        let code = code?;
+        back(&[("code", code.expose_secret())])
+    }
+
+    async fn token(&self, req: &Request, client: &Client, f: TokenForm) -> ApiResult<TokenAnswer> {
+        let refuse = |e: OAuthError| match e.error {
+            "invalid_client" => TokenAnswer::BadClient(oauth_json(&e), BASIC_CHALLENGE.into()),
+            _ => TokenAnswer::Refused(oauth_json(&e)),
+        };
+        let app = match self.authenticate(req, f.client_id.as_deref(), f.client_secret.as_deref()) {
+            Ok(app) => app,
+            Err(e) => return Ok(refuse(e)),
+        };
+        let (state, now) = (&self.state, self.state.now());
+        let provider = state.auth.provider();
+        let mut events = Events::new();
+        let result = match f.grant_type.as_deref() {
+            Some("authorization_code") => match f.code.as_deref() {
+                Some(code) => {
+                    provider
+                        .exchange_code(
+                            &app,
+                            code,
+                            f.redirect_uri.as_deref(),
+                            f.code_verifier.as_deref(),
+                            now,
+                            &mut events,
+                            client.ip,
+                        )
+                        .await
+                }
+                None => Err(OAuthError::new("invalid_request", "code is missing")),
+            },
+            Some("refresh_token") => match f.refresh_token.as_deref() {
+                Some(token) => provider.refresh(&app, token, now, &mut events, client.ip).await,
+                None => Err(OAuthError::new("invalid_request", "refresh_token is missing")),
+            },
+            Some(_) => Err(OAuthError::new(
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or refresh_token",
+            )),
+            None => Err(OAuthError::new("invalid_request", "grant_type is missing")),
+        };
+        audit::record(state, &events).await;
+        Ok(match result {
+            Ok(tokens) => TokenAnswer::Tokens(Json(token_body(tokens))),
+            Err(e) => refuse(e),
+        })
+    }
+
+    fn userinfo(&self, token: Option<String>) -> ApiResult<UserinfoAnswer> {
+        let refused = || {
+            let e = OAuthError::new("invalid_token", "missing, unknown, expired or revoked access token");
+            UserinfoAnswer::Refused(oauth_json(&e), r#"Bearer error="invalid_token""#.into())
+        };
+        let Some(token) = token else {
+            return Ok(refused());
+        };
+        let (state, now) = (&self.state, self.state.now());
+        match state.auth.provider().userinfo(&token, now)? {
+            Some(claims) => Ok(UserinfoAnswer::Claims(Json(claims))),
+            None => Ok(refused()),
+        }
+    }
+
+    async fn logout(&self, jar: &CookieJar, client: &Client, p: LogoutParams) -> ApiResult<LogoutAnswer> {
+        let state = &self.state;
+        if let Some(session) = self.signed_in(jar)? {
+            state.auth.sessions().revoke(&session.id).await?;
+            let event = Event::new(Kind::SessionRevoked, client.ip)
+                .session(&session.id)
+                .detail("reason=oidc_logout");
+            audit::record(state, &[event]).await;
+        }
+        cookies::clear(jar, &state.config);
+        let client_id = p.client_id.clone().or_else(|| p.id_token_hint.as_deref().and_then(audience));
+        let target = match (client_id, p.post_logout_redirect_uri.as_deref()) {
+            (Some(id), Some(uri)) => state
+                .auth
+                .provider()
+                .app(&id)?
+                .filter(|app| app.logout_allowed(uri))
+                .map(|_| uri.to_string()),
+            _ => None,
+        };
+        Ok(match target {
+            Some(uri) => {
+                let pairs: Vec<(&str, &str)> = p.state.as_deref().map(|s| ("state", s)).into_iter().collect();
+                LogoutAnswer::Redirect(with_query(&uri, &pairs))
+            }
+            None => LogoutAnswer::Done(page("signed out", "You are signed out of soloauth.")),
+        })
+    }
+}
+
+/// Whether a space-separated `prompt` holds `value`.
+fn has(prompt: &str, value: &str) -> bool {
+    prompt.split(' ').any(|p| p == value)
+}
+
+/// The `aud` of an ID token, read without checking it: it only chooses
+/// whose registered logout URIs may be the target.
+fn audience(id_token: &str) -> Option<String> {
+    let payload = id_token.split('.').nth(1)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    match &claims["aud"] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_string),
+        _ => None,
+    }
+}
+
+fn token_body(t: TokenSet) -> TokenBody {
+    TokenBody {
+        access_token: t.access_token.expose_secret().to_string(),
+        token_type: "Bearer".into(),
+        expires_in: t.expires_in,
+        id_token: t.id_token,
+        refresh_token: t.refresh_token.expose_secret().to_string(),
+        scope: t.scope,
+    }
+}
+
+impl AuthorizeParams {
+    /// The parameters as query pairs (to come back here after signing in).
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        let mut push = |k: &'static str, v: &Option<String>| {
+            if let Some(v) = v {
+                pairs.push((k, v.clone()));
+            }
+        };
+        push("client_id", &self.client_id);
+        push("redirect_uri", &self.redirect_uri);
+        push("response_type", &self.response_type);
+        push("scope", &self.scope);
+        push("state", &self.state);
+        push("nonce", &self.nonce);
+        push("code_challenge", &self.code_challenge);
+        push("code_challenge_method", &self.code_challenge_method);
+        push("prompt", &self.prompt);
+        push("max_age", &self.max_age);
+        if let Some(t) = self.login_after {
+            pairs.push(("login_after", t.to_string()));
+        }
+        pairs
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Oidc")]
+impl OidcApi {
+    /// OpenID Connect discovery.
+    #[oai(path = "/.well-known/openid-configuration", method = "get")]
+    async fn discovery(&self) -> Json<serde_json::Value> {
+        let issuer = &self.state.auth.oidc_issuer;
+        Json(serde_json::json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/oidc/authorize"),
+            "token_endpoint": format!("{issuer}/oidc/token"),
+            "userinfo_endpoint": format!("{issuer}/oidc/userinfo"),
+            "jwks_uri": format!("{issuer}/oidc/jwks.json"),
+            "end_session_endpoint": format!("{issuer}/oidc/logout"),
+            "revocation_endpoint": format!("{issuer}/oidc/revoke"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+                "amr", "sid", "azp", "preferred_username", "name", "email", "email_verified", "groups"],
+            "prompt_values_supported": ["none", "login"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+        }))
+    }
+
+    /// The public signing keys.
+    #[oai(path = "/oidc/jwks.json", method = "get")]
+    async fn jwks(&self) -> ApiResult<Json<serde_json::Value>> {
+        let state = &self.state;
+        let ring = state
+            .auth
+            .oidc_keys
+            .ring(&state.auth.store, &state.auth.vault, state.now())
+            .await?;
+        let set = serde_json::to_value(ring.jwks()).map_err(ApiError::internal)?;
+        Ok(Json(set))
+    }
+
+    /// Authorization (code flow, PKCE S256). Signed in: straight back to the
+    /// app with a code. Not signed in: the login page, then back here.
+    #[oai(path = "/oidc/authorize", method = "get")]
+    async fn authorize_get(
+        &self,
+        jar: &CookieJar,
+        client: Client,
+        client_id: Query<Option<String>>,
+        redirect_uri: Query<Option<String>>,
+        response_type: Query<Option<String>>,
+        scope: Query<Option<String>>,
+        state: Query<Option<String>>,
+        nonce: Query<Option<String>>,
+        code_challenge: Query<Option<String>>,
+        code_challenge_method: Query<Option<String>>,
+        prompt: Query<Option<String>>,
+        max_age: Query<Option<String>>,
+        login_after: Query<Option<i64>>,
+    ) -> ApiResult<RedirectAnswer> {
+        let params = AuthorizeParams {
+            client_id: client_id.0,
+            redirect_uri: redirect_uri.0,
+            response_type: response_type.0,
+            scope: scope.0,
+            state: state.0,
+            nonce: nonce.0,
+            code_challenge: code_challenge.0,
+            code_challenge_method: code_challenge_method.0,
+            prompt: prompt.0,
+            max_age: max_age.0,
+            login_after: login_after.0,
+        };
+        self.authorize(jar, &client, params).await
+    }
+
+    /// Authorization by form post.
+    #[oai(path = "/oidc/authorize", method = "post")]
+    async fn authorize_post(
+        &self,
+        jar: &CookieJar,
+        client: Client,
+        form: Form<AuthorizeParams>,
+    ) -> ApiResult<RedirectAnswer> {
+        self.authorize(jar, &client, form.0).await
+    }
+
+    /// The token endpoint: `authorization_code` and `refresh_token`.
+    #[oai(path = "/oidc/token", method = "post")]
+    async fn token_post(
+        &self,
+        req: &Request,
+        client: Client,
+        form: Form<TokenForm>,
+    ) -> ApiResult<TokenAnswer> {
+        self.token(req, &client, form.0).await
+    }
+
+    /// The claims of an access token (`Authorization: Bearer`).
+    #[oai(path = "/oidc/userinfo", method = "get")]
+    async fn userinfo_get(&self, req: &Request) -> ApiResult<UserinfoAnswer> {
+        self.userinfo(bearer(req))
+    }
+
+    /// The claims of an access token (Bearer, or `access_token` in the form).
+    #[oai(path = "/oidc/userinfo", method = "post")]
+    async fn userinfo_post(
+        &self,
+        req: &Request,
+        form: Form<UserinfoForm>,
+    ) -> ApiResult<UserinfoAnswer> {
+        self.userinfo(bearer(req).or(form.0.access_token))
+    }
+
+    /// RP-initiated logout: ends the soloauth session, then back to a
+    /// registered `post_logout_redirect_uri`.
+    #[oai(path = "/oidc/logout", method = "get")]
+    async fn logout_get(
+        &self,
+        jar: &CookieJar,
+        client: Client,
+        id_token_hint: Query<Option<String>>,
+        post_logout_redirect_uri: Query<Option<String>>,
+        state: Query<Option<String>>,
+        client_id: Query<Option<String>>,
+    ) -> ApiResult<LogoutAnswer> {
+        let params = LogoutParams {
+            id_token_hint: id_token_hint.0,
+            post_logout_redirect_uri: post_logout_redirect_uri.0,
+            state: state.0,
+            client_id: client_id.0,
+        };
+        self.logout(jar, &client, params).await
+    }
+
+    /// RP-initiated logout by form post.
+    #[oai(path = "/oidc/logout", method = "post")]
+    async fn logout_post(
+        &self,
+        jar: &CookieJar,
+        client: Client,
+        form: Form<LogoutParams>,
+    ) -> ApiResult<LogoutAnswer> {
+        self.logout(jar, &client, form.0).await
+    }
+
+    /// Token revocation (RFC 7009).
+    #[oai(path = "/oidc/revoke", method = "post")]
+    async fn revoke(&self, req: &Request, form: Form<RevokeForm>) -> ApiResult<RevokeAnswer> {
+        let f = form.0;
+        let _hint = f.token_type_hint;
+        let app = match self.authenticate(req, f.client_id.as_deref(), f.client_secret.as_deref()) {
+            Ok(app) => app,
+            Err(e) => return Ok(RevokeAnswer::BadClient(oauth_json(&e), BASIC_CHALLENGE.into())),
+        };
+        if let Some(token) = f.token.as_deref() {
+            self.state.auth.provider().revoke(&app, token).await?;
+        }
+        Ok(RevokeAnswer::Done)
+    }
+}
+
+/// The Bearer token of a request, if any.
+fn bearer(req: &Request) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(|t| t.trim().to_string())
+}
