@@ -330,9 +330,11 @@ pub fn reset_passkeys_command() -> ExitCode {
 pub fn rotate_oidc_key_command() -> ExitCode {
     with_store(|config, store| {
         if config.oidc.private_key.is_some() {
-            return Err("AUTH_OIDC_PRIVATE_KEY is set: the signing key comes from the \
+            return Err(
+                "AUTH_OIDC_PRIVATE_KEY is set: the signing key comes from the \
                         environment; change it there"
-                .into());
+                    .into(),
+            );
         }
         let keys = crate::base::bootstrap::resolve(config)?;
         let vault = crate::auth::vault::Vault::new(&keys.encryption_keys)?;

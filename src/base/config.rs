@@ -516,8 +516,9 @@ fn read_oidc(r: &mut Reader, names: &[String], admin_username: &str) -> OidcConf
     if let Some(email) = &admin_email {
         let (local, domain) = email.split_once('@').unwrap_or(("", ""));
         if local.is_empty() || domain.is_empty() || email.chars().any(char::is_whitespace) {
-            r.problems
-                .push(format!("AUTH_ADMIN_EMAIL={email:?} is not an email address"));
+            r.problems.push(format!(
+                "AUTH_ADMIN_EMAIL={email:?} is not an email address"
+            ));
         }
     }
     let groups = match r.var("AUTH_ADMIN_GROUPS") {
@@ -529,8 +530,10 @@ fn read_oidc(r: &mut Reader, names: &[String], admin_username: &str) -> OidcConf
     for name in oidc_config::client_names(names) {
         let var = |suffix: &str| format!("{}{name}{suffix}", oidc_config::CLIENT_PREFIX);
         let Some(client_id) = r.var(&var("_ID")).map(|v| v.trim().to_string()) else {
-            r.problems
-                .push(format!("{} is missing: every app needs a client id", var("_ID")));
+            r.problems.push(format!(
+                "{} is missing: every app needs a client id",
+                var("_ID")
+            ));
             continue;
         };
         let redirect_uris = oidc_config::list(r.var(&var("_REDIRECT_URIS")));

@@ -116,7 +116,12 @@ mod tests {
         assert!(check_uri("V", "https://photos.example.com/auth/callback").is_ok());
         assert!(check_uri("V", "http://127.0.0.1/cb").is_ok());
         assert!(check_uri("V", "app.immich:///oauth-callback").is_ok());
-        for bad in ["/relative", "https://x.example/cb#frag", "javascript:alert(1)", "data:,x"] {
+        for bad in [
+            "/relative",
+            "https://x.example/cb#frag",
+            "javascript:alert(1)",
+            "data:,x",
+        ] {
             assert!(check_uri("V", bad).is_err(), "{bad}");
         }
     }

@@ -216,11 +216,15 @@ impl Store {
     }
 
     pub fn grant(&self, id: &str) -> Result<Option<Grant>, sled::Error> {
-        Ok(self.oidc_grants.get(id.as_bytes())?.and_then(|raw| decode(&raw)))
+        Ok(self
+            .oidc_grants
+            .get(id.as_bytes())?
+            .and_then(|raw| decode(&raw)))
     }
 
     pub fn put_grant(&self, grant: &Grant) -> Result<(), sled::Error> {
-        self.oidc_grants.insert(grant.id.as_bytes(), encode(grant)?)?;
+        self.oidc_grants
+            .insert(grant.id.as_bytes(), encode(grant)?)?;
         Ok(())
     }
 

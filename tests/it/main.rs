@@ -9,6 +9,7 @@ mod crash;
 mod hardening;
 mod hygiene;
 mod login;
+mod oidc;
 mod passkeys;
 mod process;
 mod refresh;

@@ -100,8 +100,7 @@ fn uri_matches(registered: &str, presented: &str) -> bool {
         return false;
     };
     let loopback = |u: &url::Url| {
-        u.scheme() == "http"
-            && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"))
+        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"))
     };
     loopback(&r)
         && loopback(&p)

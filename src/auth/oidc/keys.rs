@@ -91,7 +91,9 @@ impl KeyRing {
 
     /// From the stored keys, if one is current: `Ok(None)` when none is.
     pub fn from_store(store: &Store, vault: &Vault, now: i64) -> Result<Option<Self>, String> {
-        let stored = store.oidc_keys().map_err(|e| format!("storage error: {e}"))?;
+        let stored = store
+            .oidc_keys()
+            .map_err(|e| format!("storage error: {e}"))?;
         let mut current = None;
         let mut published = Vec::new();
         for key in stored {

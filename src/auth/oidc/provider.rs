@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::clients::App;
 use super::keys::{generate_der, KeyRing, ID_TOKEN_TTL};
-use super::tokens::{id_token_claims, has_scope, IdTokenFacts, Identity};
+use super::tokens::{has_scope, id_token_claims, IdTokenFacts, Identity};
 use crate::auth::events::{Event, Events, Kind};
 use crate::auth::refresh;
 use crate::auth::vault::Vault;
@@ -77,7 +77,12 @@ pub struct SigningKeys {
 
 impl SigningKeys {
     /// Keys given in the environment, or the stored ones if any.
-    pub fn load(config: &OidcConfig, store: &Store, vault: &Vault, now: i64) -> Result<Self, String> {
+    pub fn load(
+        config: &OidcConfig,
+        store: &Store,
+        vault: &Vault,
+        now: i64,
+    ) -> Result<Self, String> {
         let ring = match &config.private_key {
             Some(pem) => Some(KeyRing::from_pem(pem)?),
             None => KeyRing::from_store(store, vault, now)?,
@@ -117,12 +122,21 @@ impl SigningKeys {
 /// An authorization request, as parsed by the HTTP layer.
 #[derive(Debug, Default, Clone)]
 pub struct AuthorizeRequest {
+    /// A registered redirect URI of the app (checked before anything else).
+    pub redirect_uri: String,
     pub response_type: String,
     pub scope: String,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+}
+
+/// What an app sends to the token endpoint with a code.
+pub struct CodeExchange<'a> {
+    pub code: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub code_verifier: Option<&'a str>,
 }
 
 /// The signed-in session an authorization is made for.
@@ -159,10 +173,18 @@ fn digest(text: &str) -> String {
 impl Provider<'_> {
     /// The app `client_id`: from the environment, else added from the page.
     pub fn app(&self, client_id: &str) -> AuthResult<Option<App>> {
-        if let Some(env) = self.config.clients.iter().find(|c| c.client_id == client_id) {
+        if let Some(env) = self
+            .config
+            .clients
+            .iter()
+            .find(|c| c.client_id == client_id)
+        {
             return Ok(Some(App::from_env(env)));
         }
-        Ok(self.store.oidc_client(client_id)?.map(|c| App::from_stored(&c)))
+        Ok(self
+            .store
+            .oidc_client(client_id)?
+            .map(|c| App::from_stored(&c)))
     }
 
     /// Every app, the environment's first.
@@ -182,7 +204,10 @@ impl Provider<'_> {
             ));
         }
         if !has_scope(&req.scope, "openid") {
-            return Err(OAuthError::new("invalid_scope", "the scope must include openid"));
+            return Err(OAuthError::new(
+                "invalid_scope",
+                "the scope must include openid",
+            ));
         }
         match (&req.code_challenge, req.code_challenge_method.as_deref()) {
             (Some(_), Some("S256")) => Ok(()),
@@ -202,7 +227,6 @@ impl Provider<'_> {
     pub async fn issue_code(
         &self,
         app: &App,
-        redirect_uri: &str,
         req: &AuthorizeRequest,
         signer: &Signer<'_>,
         now: i64,
@@ -214,7 +238,7 @@ impl Provider<'_> {
             &digest(code.expose_secret()),
             &StoredCode {
                 client_id: app.client_id.clone(),
-                redirect_uri: redirect_uri.to_string(),
+                redirect_uri: req.redirect_uri.clone(),
                 code_challenge: req.code_challenge.clone(),
                 nonce: req.nonce.clone(),
                 scope: req.scope.clone(),
@@ -238,13 +262,16 @@ impl Provider<'_> {
     pub async fn exchange_code(
         &self,
         app: &App,
-        code: &str,
-        redirect_uri: Option<&str>,
-        code_verifier: Option<&str>,
+        exchange: &CodeExchange<'_>,
         now: i64,
         events: &mut Events,
         ip: std::net::IpAddr,
     ) -> Result<TokenSet, OAuthError> {
+        let CodeExchange {
+            code,
+            redirect_uri,
+            code_verifier,
+        } = *exchange;
         let grant_id = uuid::Uuid::new_v4().simple().to_string();
         let stored = match self.store.use_code(&digest(code), &grant_id, now)? {
             Ok(stored) => stored,
@@ -258,7 +285,9 @@ impl Provider<'_> {
                             .detail(format!("client={} grant revoked", used.client_id)),
                     );
                 }
-                return Err(OAuthError::grant("the code was already used or has expired"));
+                return Err(OAuthError::grant(
+                    "the code was already used or has expired",
+                ));
             }
             Err(None) => return Err(OAuthError::grant("unknown or expired code")),
         };
@@ -276,7 +305,9 @@ impl Provider<'_> {
             };
             let computed = B64.encode(Sha256::digest(verifier.as_bytes()));
             if !crate::base::secret::ct_eq(computed.as_bytes(), challenge.as_bytes()) {
-                return Err(OAuthError::grant("code_verifier does not match code_challenge"));
+                return Err(OAuthError::grant(
+                    "code_verifier does not match code_challenge",
+                ));
             }
         }
         if self.store.live_session(&stored.session_id, now)?.is_none() {
@@ -317,7 +348,9 @@ impl Provider<'_> {
             return Err(OAuthError::grant("unknown or revoked refresh token"));
         };
         if grant.client_id != app.client_id {
-            return Err(OAuthError::grant("the refresh token was issued to another client"));
+            return Err(OAuthError::grant(
+                "the refresh token was issued to another client",
+            ));
         }
         if self.store.live_session(&grant.session_id, now)?.is_none() {
             self.store.remove_grant(grant_id)?;
@@ -340,7 +373,9 @@ impl Provider<'_> {
                         .session(&grant.session_id)
                         .detail(format!("client={} grant revoked", grant.client_id)),
                 );
-                Err(OAuthError::grant("this refresh token was already used; the grant is revoked"))
+                Err(OAuthError::grant(
+                    "this refresh token was already used; the grant is revoked",
+                ))
             }
             Rotation::Invalid => Err(OAuthError::grant("unknown or revoked refresh token")),
         }
@@ -413,7 +448,8 @@ impl Provider<'_> {
         let token = token.trim();
         if let Some((grant_id, hash)) = refresh::parse(token) {
             if let Some(grant) = self.store.grant(grant_id)? {
-                let current = crate::base::secret::ct_eq(grant.refresh_hash.as_bytes(), hash.as_bytes());
+                let current =
+                    crate::base::secret::ct_eq(grant.refresh_hash.as_bytes(), hash.as_bytes());
                 if grant.client_id == app.client_id && current {
                     self.store.remove_grant(grant_id)?;
                 }

@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn at_hash_is_the_left_half_of_sha256() {
         // OIDC Core §3.1.3.6 example token.
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNTJNgGthuCNO"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNTJNgGthuCNO"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 
     #[test]

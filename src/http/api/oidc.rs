@@ -15,7 +15,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use super::{cookies, ACCESS_COOKIE, SESSION_COOKIE};
 use crate::auth::events::{Event, Events, Kind};
 use crate::auth::oidc::clients::App;
-use crate::auth::oidc::provider::{AuthorizeRequest, OAuthError, Signer, TokenSet};
+use crate::auth::oidc::provider::{AuthorizeRequest, CodeExchange, OAuthError, Signer, TokenSet};
 use crate::auth::Client;
 use crate::base::secret::ExposeSecret;
 use crate::http::audit;
@@ -228,9 +228,8 @@ fn client_credentials(
             return Ok((decode(id), Some(decode(secret))));
         }
     }
-    let id = form_id.ok_or_else(|| {
-        OAuthError::new("invalid_client", "client authentication is missing")
-    })?;
+    let id = form_id
+        .ok_or_else(|| OAuthError::new("invalid_client", "client authentication is missing"))?;
     Ok((id.to_string(), form_secret.map(str::to_string)))
 }
 
@@ -283,7 +282,12 @@ impl OidcApi {
     ) -> ApiResult<RedirectAnswer> {
         let state = &self.state;
         let provider = state.auth.provider();
-        let error_page = |text: &str| Ok(RedirectAnswer::ErrorPage(page("cannot sign in to this app", text)));
+        let error_page = |text: &str| {
+            Ok(RedirectAnswer::ErrorPage(page(
+                "cannot sign in to this app",
+                text,
+            )))
+        };
         let Some(client_id) = p.client_id.as_deref() else {
             return error_page("The app sent no client_id.");
         };
@@ -303,6 +307,7 @@ impl OidcApi {
             Ok(RedirectAnswer::Redirect(with_query(&redirect_uri, &all)))
         };
         let request = AuthorizeRequest {
+            redirect_uri: redirect_uri.clone(),
             response_type: p.response_type.clone().unwrap_or_default(),
             scope: p.scope.clone().unwrap_or_default(),
             state: p.state.clone(),
@@ -317,34 +322,49 @@ impl OidcApi {
             None => None,
             Some(Ok(age)) if age >= 0 => Some(age),
             Some(_) => {
-                return back(&[("error", "invalid_request"), ("error_description", "max_age must be a number of seconds")]);
+                return back(&[
+                    ("error", "invalid_request"),
+                    ("error_description", "max_age must be a number of seconds"),
+                ]);
             }
         };
         let prompt = p.prompt.clone().unwrap_or_default();
         let now = state.now();
         let session = self.signed_in(jar)?;
-        // After a sign-in soloauth asked for, only a session from then on
-        // will do; otherwise prompt=login and max_age decide.
+        // After a sign-in soloauth asked for, only a session made after the
+        // request was sent to the login page will do (in a later second);
+        // otherwise prompt=login and max_age decide.
         let must_sign_in = match (&session, p.login_after) {
             (None, _) => true,
-            (Some(s), Some(after)) => s.created_at < after,
+            (Some(s), Some(after)) => s.created_at <= after,
             (Some(s), None) => {
                 has(&prompt, "login") || max_age.is_some_and(|age| now - s.created_at > age)
             }
         };
         if must_sign_in {
             if has(&prompt, "none") {
-                return back(&[("error", "login_required"), ("error_description", "no sign-in, and prompt=none")]);
+                return back(&[
+                    ("error", "login_required"),
+                    ("error_description", "no sign-in, and prompt=none"),
+                ]);
             }
             let mut again = p;
             again.prompt = None;
             again.login_after = Some(now);
             let target = with_query(
                 &format!("{issuer}/oidc/authorize"),
-                &again.pairs().iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+                &again
+                    .pairs()
+                    .iter()
+                    .map(|(k, v)| (*k, v.as_str()))
+                    .collect::<Vec<_>>(),
             );
             let fresh = session.is_some().then_some("fresh_sign_in");
-            return Ok(RedirectAnswer::Redirect(login_url(issuer, Some(&target), fresh)));
+            return Ok(RedirectAnswer::Redirect(login_url(
+                issuer,
+                Some(&target),
+                fresh,
+            )));
         }
         let Some(session) = session else {
             return error_page("no session");
@@ -356,7 +376,7 @@ impl OidcApi {
         };
         let mut events = Events::new();
         let code = provider
-            .issue_code(&app, &redirect_uri, &request, &signer, now, &mut events, client.ip)
+            .issue_code(&app, &request, &signer, now, &mut events, client.ip)
             .await;
         audit::record(state, &events).await;
         let code = code?;
@@ -378,23 +398,27 @@ impl OidcApi {
         let result = match f.grant_type.as_deref() {
             Some("authorization_code") => match f.code.as_deref() {
                 Some(code) => {
+                    let exchange = CodeExchange {
+                        code,
+                        redirect_uri: f.redirect_uri.as_deref(),
+                        code_verifier: f.code_verifier.as_deref(),
+                    };
                     provider
-                        .exchange_code(
-                            &app,
-                            code,
-                            f.redirect_uri.as_deref(),
-                            f.code_verifier.as_deref(),
-                            now,
-                            &mut events,
-                            client.ip,
-                        )
+                        .exchange_code(&app, &exchange, now, &mut events, client.ip)
                         .await
                 }
                 None => Err(OAuthError::new("invalid_request", "code is missing")),
             },
             Some("refresh_token") => match f.refresh_token.as_deref() {
-                Some(token) => provider.refresh(&app, token, now, &mut events, client.ip).await,
-                None => Err(OAuthError::new("invalid_request", "refresh_token is missing")),
+                Some(token) => {
+                    provider
+                        .refresh(&app, token, now, &mut events, client.ip)
+                        .await
+                }
+                None => Err(OAuthError::new(
+                    "invalid_request",
+                    "refresh_token is missing",
+                )),
             },
             Some(_) => Err(OAuthError::new(
                 "unsupported_grant_type",
@@ -411,7 +435,10 @@ impl OidcApi {
 
     fn userinfo(&self, token: Option<String>) -> ApiResult<UserinfoAnswer> {
         let refused = || {
-            let e = OAuthError::new("invalid_token", "missing, unknown, expired or revoked access token");
+            let e = OAuthError::new(
+                "invalid_token",
+                "missing, unknown, expired or revoked access token",
+            );
             UserinfoAnswer::Refused(oauth_json(&e), r#"Bearer error="invalid_token""#.into())
         };
         let Some(token) = token else {
@@ -424,7 +451,12 @@ impl OidcApi {
         }
     }
 
-    async fn logout(&self, jar: &CookieJar, client: &Client, p: LogoutParams) -> ApiResult<LogoutAnswer> {
+    async fn logout(
+        &self,
+        jar: &CookieJar,
+        client: &Client,
+        p: LogoutParams,
+    ) -> ApiResult<LogoutAnswer> {
         let state = &self.state;
         if let Some(session) = self.signed_in(jar)? {
             state.auth.sessions().revoke(&session.id).await?;
@@ -434,7 +466,10 @@ impl OidcApi {
             audit::record(state, &[event]).await;
         }
         cookies::clear(jar, &state.config);
-        let client_id = p.client_id.clone().or_else(|| p.id_token_hint.as_deref().and_then(audience));
+        let client_id = p
+            .client_id
+            .clone()
+            .or_else(|| p.id_token_hint.as_deref().and_then(audience));
         let target = match (client_id, p.post_logout_redirect_uri.as_deref()) {
             (Some(id), Some(uri)) => state
                 .auth
@@ -446,7 +481,12 @@ impl OidcApi {
         };
         Ok(match target {
             Some(uri) => {
-                let pairs: Vec<(&str, &str)> = p.state.as_deref().map(|s| ("state", s)).into_iter().collect();
+                let pairs: Vec<(&str, &str)> = p
+                    .state
+                    .as_deref()
+                    .map(|s| ("state", s))
+                    .into_iter()
+                    .collect();
                 LogoutAnswer::Redirect(with_query(&uri, &pairs))
             }
             None => LogoutAnswer::Done(page("signed out", "You are signed out of soloauth.")),
@@ -463,7 +503,9 @@ fn has(prompt: &str, value: &str) -> bool {
 /// whose registered logout URIs may be the target.
 fn audience(id_token: &str) -> Option<String> {
     let payload = id_token.split('.').nth(1)?;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&raw).ok()?;
     match &claims["aud"] {
         serde_json::Value::String(s) => Some(s.clone()),
@@ -558,6 +600,7 @@ impl OidcApi {
     /// Authorization (code flow, PKCE S256). Signed in: straight back to the
     /// app with a code. Not signed in: the login page, then back here.
     #[oai(path = "/oidc/authorize", method = "get")]
+    #[allow(clippy::too_many_arguments)] // one per OAuth parameter, for the OpenAPI document
     async fn authorize_get(
         &self,
         jar: &CookieJar,
@@ -667,7 +710,12 @@ impl OidcApi {
         let _hint = f.token_type_hint;
         let app = match self.authenticate(req, f.client_id.as_deref(), f.client_secret.as_deref()) {
             Ok(app) => app,
-            Err(e) => return Ok(RevokeAnswer::BadClient(oauth_json(&e), BASIC_CHALLENGE.into())),
+            Err(e) => {
+                return Ok(RevokeAnswer::BadClient(
+                    oauth_json(&e),
+                    BASIC_CHALLENGE.into(),
+                ))
+            }
         };
         if let Some(token) = f.token.as_deref() {
             self.state.auth.provider().revoke(&app, token).await?;

@@ -111,7 +111,9 @@ impl OidcClientsApi {
         let body = body.0;
         let name = body.name.trim().to_string();
         if name.is_empty() || name.chars().any(char::is_control) {
-            return Err(ApiError::BadRequest("an app's name is 1 to 64 printable characters".into()));
+            return Err(ApiError::BadRequest(
+                "an app's name is 1 to 64 printable characters".into(),
+            ));
         }
         let logout_uris = body.logout_uris.unwrap_or_default();
         for (field, uri) in body

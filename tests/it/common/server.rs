@@ -60,7 +60,8 @@ impl Server {
             dir.path().to_str().unwrap().to_string(),
         );
         let names: Vec<String> = full.keys().cloned().collect();
-        let config = Config::from_lookup_with_names(&|name| full.get(name).cloned(), &names).unwrap();
+        let config =
+            Config::from_lookup_with_names(&|name| full.get(name).cloned(), &names).unwrap();
         let app = soloauth::App::open(config, clock.clone()).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
