@@ -48,6 +48,19 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 409, 
 [[operations]]
 include-path = "/auth/passkeys/register/finish"
 checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 409, 429]
+
+# An app that schemathesis invents (client_id, redirect_uri) is not
+# registered: OIDC says show an error page (400), never redirect.
+[[operations]]
+include-path = "/oidc/authorize"
+checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 400]
+
+# A redirect URI is checked as a URL (scheme, no fragment, not javascript:)
+# beyond what the schema's strings say.
+[[operations]]
+include-path = "/auth/oidc/clients"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 429]
 TOML
 
 # A fresh session for each run: some operations end the session they run on.

@@ -12,6 +12,7 @@ pub mod cookies;
 pub mod events;
 pub mod health;
 pub mod login;
+pub mod oauth_form;
 pub mod oidc;
 pub mod oidc_clients;
 pub mod page;

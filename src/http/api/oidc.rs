@@ -9,9 +9,10 @@ use base64::Engine;
 use poem::web::cookie::CookieJar;
 use poem::Request;
 use poem_openapi::param::Query;
-use poem_openapi::payload::{Form, Html, Json};
+use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
+use super::oauth_form::OAuthForm;
 use super::{cookies, ACCESS_COOKIE, SESSION_COOKIE};
 use crate::auth::events::{Event, Events, Kind};
 use crate::auth::oidc::clients::App;
@@ -61,6 +62,9 @@ pub enum TokenAnswer {
         Json<OAuthErrorBody>,
         #[oai(header = "WWW-Authenticate")] String,
     ),
+    /// Storage is failing.
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthErrorBody>),
 }
 
 #[derive(ApiResponse)]
@@ -71,6 +75,9 @@ pub enum RedirectAnswer {
     /// An unknown app or redirect URI: never redirected.
     #[oai(status = 400)]
     ErrorPage(Html<String>),
+    /// Storage is failing.
+    #[oai(status = 503)]
+    Unavailable(Html<String>),
 }
 
 #[derive(ApiResponse)]
@@ -81,6 +88,9 @@ pub enum LogoutAnswer {
     /// Signed out, nowhere registered to go.
     #[oai(status = 200)]
     Done(Html<String>),
+    /// Storage is failing.
+    #[oai(status = 503)]
+    Unavailable(Html<String>),
 }
 
 #[derive(ApiResponse)]
@@ -94,6 +104,9 @@ pub enum UserinfoAnswer {
         Json<OAuthErrorBody>,
         #[oai(header = "WWW-Authenticate")] String,
     ),
+    /// Storage is failing.
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthErrorBody>),
 }
 
 #[derive(ApiResponse)]
@@ -106,6 +119,9 @@ pub enum RevokeAnswer {
         Json<OAuthErrorBody>,
         #[oai(header = "WWW-Authenticate")] String,
     ),
+    /// Storage is failing.
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthErrorBody>),
 }
 
 /// An authorization request's parameters (query or form).
@@ -123,7 +139,7 @@ pub struct AuthorizeParams {
     max_age: Option<String>,
     /// Set by soloauth when it sent the browser to sign in again: a session
     /// made at or after this time is fresh enough.
-    login_after: Option<i64>,
+    login_after: Option<String>,
 }
 
 /// The token endpoint's form.
@@ -167,6 +183,21 @@ fn oauth_json(e: &OAuthError) -> Json<OAuthErrorBody> {
         error: e.error.to_string(),
         error_description: e.description.clone(),
     })
+}
+
+/// The answer when storage fails inside a flow (logged where it happened).
+fn unavailable_json() -> Json<OAuthErrorBody> {
+    oauth_json(&OAuthError::new(
+        "temporarily_unavailable",
+        "the server cannot complete the request right now",
+    ))
+}
+
+fn unavailable_page() -> Html<String> {
+    page(
+        "try again shortly",
+        "The server cannot complete the request right now.",
+    )
 }
 
 const BASIC_CHALLENGE: &str = r#"Basic realm="soloauth""#;
@@ -334,7 +365,8 @@ impl OidcApi {
         // After a sign-in soloauth asked for, only a session made after the
         // request was sent to the login page will do (in a later second);
         // otherwise prompt=login and max_age decide.
-        let must_sign_in = match (&session, p.login_after) {
+        let login_after = p.login_after.as_deref().and_then(|t| t.parse::<i64>().ok());
+        let must_sign_in = match (&session, login_after) {
             (None, _) => true,
             (Some(s), Some(after)) => s.created_at <= after,
             (Some(s), None) => {
@@ -350,7 +382,7 @@ impl OidcApi {
             }
             let mut again = p;
             again.prompt = None;
-            again.login_after = Some(now);
+            again.login_after = Some(now.to_string());
             let target = with_query(
                 &format!("{issuer}/oidc/authorize"),
                 &again
@@ -386,6 +418,7 @@ impl OidcApi {
     async fn token(&self, req: &Request, client: &Client, f: TokenForm) -> ApiResult<TokenAnswer> {
         let refuse = |e: OAuthError| match e.error {
             "invalid_client" => TokenAnswer::BadClient(oauth_json(&e), BASIC_CHALLENGE.into()),
+            "server_error" => TokenAnswer::Unavailable(unavailable_json()),
             _ => TokenAnswer::Refused(oauth_json(&e)),
         };
         let app = match self.authenticate(req, f.client_id.as_deref(), f.client_secret.as_deref()) {
@@ -544,8 +577,8 @@ impl AuthorizeParams {
         push("code_challenge_method", &self.code_challenge_method);
         push("prompt", &self.prompt);
         push("max_age", &self.max_age);
-        if let Some(t) = self.login_after {
-            pairs.push(("login_after", t.to_string()));
+        if let Some(t) = &self.login_after {
+            pairs.push(("login_after", t.clone()));
         }
         pairs
     }
@@ -615,8 +648,8 @@ impl OidcApi {
         code_challenge_method: Query<Option<String>>,
         prompt: Query<Option<String>>,
         max_age: Query<Option<String>>,
-        login_after: Query<Option<i64>>,
-    ) -> ApiResult<RedirectAnswer> {
+        login_after: Query<Option<String>>,
+    ) -> RedirectAnswer {
         let params = AuthorizeParams {
             client_id: client_id.0,
             redirect_uri: redirect_uri.0,
@@ -630,7 +663,9 @@ impl OidcApi {
             max_age: max_age.0,
             login_after: login_after.0,
         };
-        self.authorize(jar, &client, params).await
+        self.authorize(jar, &client, params)
+            .await
+            .unwrap_or_else(|_| RedirectAnswer::Unavailable(unavailable_page()))
     }
 
     /// Authorization by form post.
@@ -639,9 +674,11 @@ impl OidcApi {
         &self,
         jar: &CookieJar,
         client: Client,
-        form: Form<AuthorizeParams>,
-    ) -> ApiResult<RedirectAnswer> {
-        self.authorize(jar, &client, form.0).await
+        form: OAuthForm<AuthorizeParams>,
+    ) -> RedirectAnswer {
+        self.authorize(jar, &client, form.0)
+            .await
+            .unwrap_or_else(|_| RedirectAnswer::Unavailable(unavailable_page()))
     }
 
     /// The token endpoint: `authorization_code` and `refresh_token`.
@@ -650,25 +687,25 @@ impl OidcApi {
         &self,
         req: &Request,
         client: Client,
-        form: Form<TokenForm>,
-    ) -> ApiResult<TokenAnswer> {
-        self.token(req, &client, form.0).await
+        form: OAuthForm<TokenForm>,
+    ) -> TokenAnswer {
+        self.token(req, &client, form.0)
+            .await
+            .unwrap_or_else(|_| TokenAnswer::Unavailable(unavailable_json()))
     }
 
     /// The claims of an access token (`Authorization: Bearer`).
     #[oai(path = "/oidc/userinfo", method = "get")]
-    async fn userinfo_get(&self, req: &Request) -> ApiResult<UserinfoAnswer> {
+    async fn userinfo_get(&self, req: &Request) -> UserinfoAnswer {
         self.userinfo(bearer(req))
+            .unwrap_or_else(|_| UserinfoAnswer::Unavailable(unavailable_json()))
     }
 
     /// The claims of an access token (Bearer, or `access_token` in the form).
     #[oai(path = "/oidc/userinfo", method = "post")]
-    async fn userinfo_post(
-        &self,
-        req: &Request,
-        form: Form<UserinfoForm>,
-    ) -> ApiResult<UserinfoAnswer> {
+    async fn userinfo_post(&self, req: &Request, form: OAuthForm<UserinfoForm>) -> UserinfoAnswer {
         self.userinfo(bearer(req).or(form.0.access_token))
+            .unwrap_or_else(|_| UserinfoAnswer::Unavailable(unavailable_json()))
     }
 
     /// RP-initiated logout: ends the soloauth session, then back to a
@@ -682,14 +719,16 @@ impl OidcApi {
         post_logout_redirect_uri: Query<Option<String>>,
         state: Query<Option<String>>,
         client_id: Query<Option<String>>,
-    ) -> ApiResult<LogoutAnswer> {
+    ) -> LogoutAnswer {
         let params = LogoutParams {
             id_token_hint: id_token_hint.0,
             post_logout_redirect_uri: post_logout_redirect_uri.0,
             state: state.0,
             client_id: client_id.0,
         };
-        self.logout(jar, &client, params).await
+        self.logout(jar, &client, params)
+            .await
+            .unwrap_or_else(|_| LogoutAnswer::Unavailable(unavailable_page()))
     }
 
     /// RP-initiated logout by form post.
@@ -698,29 +737,38 @@ impl OidcApi {
         &self,
         jar: &CookieJar,
         client: Client,
-        form: Form<LogoutParams>,
-    ) -> ApiResult<LogoutAnswer> {
-        self.logout(jar, &client, form.0).await
+        form: OAuthForm<LogoutParams>,
+    ) -> LogoutAnswer {
+        self.logout(jar, &client, form.0)
+            .await
+            .unwrap_or_else(|_| LogoutAnswer::Unavailable(unavailable_page()))
     }
 
     /// Token revocation (RFC 7009).
     #[oai(path = "/oidc/revoke", method = "post")]
-    async fn revoke(&self, req: &Request, form: Form<RevokeForm>) -> ApiResult<RevokeAnswer> {
+    async fn revoke(&self, req: &Request, form: OAuthForm<RevokeForm>) -> RevokeAnswer {
         let f = form.0;
         let _hint = f.token_type_hint;
         let app = match self.authenticate(req, f.client_id.as_deref(), f.client_secret.as_deref()) {
             Ok(app) => app,
-            Err(e) => {
-                return Ok(RevokeAnswer::BadClient(
-                    oauth_json(&e),
-                    BASIC_CHALLENGE.into(),
-                ))
+            Err(e) if e.error == "server_error" => {
+                return RevokeAnswer::Unavailable(unavailable_json())
             }
+            Err(e) => return RevokeAnswer::BadClient(oauth_json(&e), BASIC_CHALLENGE.into()),
         };
         if let Some(token) = f.token.as_deref() {
-            self.state.auth.provider().revoke(&app, token).await?;
+            if self
+                .state
+                .auth
+                .provider()
+                .revoke(&app, token)
+                .await
+                .is_err()
+            {
+                return RevokeAnswer::Unavailable(unavailable_json());
+            }
         }
-        Ok(RevokeAnswer::Done)
+        RevokeAnswer::Done
     }
 }
 
