@@ -17,22 +17,29 @@ const SECRET: &str = "s3cret-with:odd/chars+&=%";
 
 /// A server with a confidential app (`photos`) and a public one (`mobile`).
 async fn server() -> Server {
-    Server::start_with(&[
-        ("AUTH_OIDC_CLIENT_PHOTOS_ID", "photos"),
-        ("AUTH_OIDC_CLIENT_PHOTOS_SECRET", SECRET),
-        ("AUTH_OIDC_CLIENT_PHOTOS_REDIRECT_URIS", REDIRECT),
-        (
-            "AUTH_OIDC_CLIENT_PHOTOS_LOGOUT_URIS",
-            "https://photos.example.com/bye",
-        ),
-        ("AUTH_OIDC_CLIENT_MOBILE_ID", "mobile"),
-        (
-            "AUTH_OIDC_CLIENT_MOBILE_REDIRECT_URIS",
-            "http://127.0.0.1/callback",
-        ),
-        ("AUTH_ADMIN_EMAIL", "owner@example.com"),
-        ("AUTH_ADMIN_GROUPS", "admin,family"),
-    ])
+    server_at(crate::common::START).await
+}
+
+async fn server_at(unix_seconds: i64) -> Server {
+    Server::start_at(
+        &[
+            ("AUTH_OIDC_CLIENT_PHOTOS_ID", "photos"),
+            ("AUTH_OIDC_CLIENT_PHOTOS_SECRET", SECRET),
+            ("AUTH_OIDC_CLIENT_PHOTOS_REDIRECT_URIS", REDIRECT),
+            (
+                "AUTH_OIDC_CLIENT_PHOTOS_LOGOUT_URIS",
+                "https://photos.example.com/bye",
+            ),
+            ("AUTH_OIDC_CLIENT_MOBILE_ID", "mobile"),
+            (
+                "AUTH_OIDC_CLIENT_MOBILE_REDIRECT_URIS",
+                "http://127.0.0.1/callback",
+            ),
+            ("AUTH_ADMIN_EMAIL", "owner@example.com"),
+            ("AUTH_ADMIN_GROUPS", "admin,family"),
+        ],
+        unix_seconds,
+    )
     .await
 }
 
@@ -595,4 +602,49 @@ async fn the_signing_key_survives_a_restart() {
     let again = s.get("/oidc/jwks.json", None).await.body;
     assert_eq!(again["keys"][0]["kid"], kid);
     assert_eq!(again["keys"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn rotate_oidc_key_publishes_the_new_key_and_keeps_the_old_one() {
+    // The command runs on the system clock: so does this server, from now.
+    let s = server_at(soloauth::base::clock::Clock::System.now()).await;
+    let cookies = browser(&s).await;
+    let code = code_for(&s, &cookies, "openid").await;
+    let before = exchange(&s, &code).await.body["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
+    let mut s = s;
+    s.stop().await;
+    crate::common::succeed(crate::common::known(s.dir.path()).arg("rotate-oidc-key"));
+    let s = s.restart().await;
+    let jwks = s.get("/oidc/jwks.json", None).await.body;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2, "{jwks}");
+    assert!(
+        kids.contains(&old_kid.as_str()),
+        "the old key stays published"
+    );
+    verified(&s, &before, "photos").await;
+    let cookies = browser(&s).await;
+    let code = code_for(&s, &cookies, "openid").await;
+    let after = exchange(&s, &code).await.body["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new_kid = jsonwebtoken::decode_header(&after).unwrap().kid.unwrap();
+    assert_ne!(new_kid, old_kid, "new tokens are signed with the new key");
+    verified(&s, &after, "photos").await;
+    // An hour later (and a little: the command ran a moment after this
+    // clock's start) the old key is gone.
+    s.clock.advance(3700);
+    let s = s.restart().await;
+    let jwks = s.get("/oidc/jwks.json", None).await.body;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 }

@@ -35,6 +35,13 @@ impl Server {
     }
 
     pub async fn start_with(extra: &[(&str, &str)]) -> Server {
+        Server::start_at(extra, START).await
+    }
+
+    /// [`Server::start_with`] on a manual clock set to `unix_seconds` (the
+    /// real time, for tests where a CLI command on the system clock writes
+    /// what the server reads).
+    pub async fn start_at(extra: &[(&str, &str)], unix_seconds: i64) -> Server {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("AUTH_ADMIN_PASSWORD_HASH".into(), password_hash().into());
@@ -50,7 +57,7 @@ impl Server {
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
         }
-        Server::boot(dir, env, Clock::manual(START)).await
+        Server::boot(dir, env, Clock::manual(unix_seconds)).await
     }
 
     async fn boot(dir: Arc<TempDir>, env: HashMap<String, String>, clock: Clock) -> Server {
