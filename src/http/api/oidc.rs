@@ -362,17 +362,19 @@ impl OidcApi {
         let prompt = p.prompt.clone().unwrap_or_default();
         let now = state.now();
         let session = self.signed_in(jar)?;
-        // After a sign-in soloauth asked for, only a session made after the
-        // request was sent to the login page will do (in a later second);
-        // otherwise prompt=login and max_age decide.
+        // `login_after`: the sign-in time of the session soloauth found too
+        // old (prompt=login, max_age) when it sent the browser to sign in
+        // again; only a later sign-in will do. (It is the app's own request:
+        // an app can only weaken what it asked for itself.)
         let login_after = p.login_after.as_deref().and_then(|t| t.parse::<i64>().ok());
-        let must_sign_in = match (&session, login_after) {
-            (None, _) => true,
-            (Some(s), Some(after)) => s.created_at <= after,
-            (Some(s), None) => {
-                has(&prompt, "login") || max_age.is_some_and(|age| now - s.created_at > age)
-            }
+        let too_old = |created_at: i64| {
+            let stale = match login_after {
+                Some(after) => created_at <= after,
+                None => has(&prompt, "login"),
+            };
+            stale || max_age.is_some_and(|age| now - created_at > age)
         };
+        let must_sign_in = session.as_ref().is_none_or(|s| too_old(s.created_at));
         if must_sign_in {
             if has(&prompt, "none") {
                 return back(&[
@@ -382,7 +384,11 @@ impl OidcApi {
             }
             let mut again = p;
             again.prompt = None;
-            again.login_after = Some(now.to_string());
+            again.login_after = session.as_ref().map(|s| {
+                s.created_at
+                    .max(login_after.unwrap_or(i64::MIN))
+                    .to_string()
+            });
             let target = with_query(
                 &format!("{issuer}/oidc/authorize"),
                 &again
