@@ -11,7 +11,10 @@ see the page admit it when the server cannot be reached; then "keep me
 signed in" on and off, and the screen that explains an app's two-factor
 refusal; then passkeys with Chrome's virtual authenticator: add, rename,
 remove, sign in with one alone and as the second step, a cancelled ceremony,
-the page's own JSON conversion, and no passkey controls without WebAuthn.
+the page's own JSON conversion, and no passkey controls without WebAuthn;
+then "Sign in with soloauth" from a small test app (scripts/oidc_test_app.py):
+soloauth's sign-in form, back to the app greeted by name, the Apps card
+(add an app, its secret shown once, remove it), and the app's "Sign out".
 Screenshots of each screen, desktop and
 phone width, go to target/screenshots/. Fails on any script error or CSP
 violation in the browser log.
@@ -26,6 +29,8 @@ choosing (scripts/harness.py: start_server(relay=True)). No free-port race.
 
 import base64
 import hmac
+import json
+import os
 import struct
 import sys
 import tempfile
@@ -42,6 +47,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from harness import Checks, api, hash_password, start_server
+from oidc_test_app import TestApp
 
 PASSWORD = "correct horse battery staple"
 SHOTS = Path("target/screenshots")
@@ -117,14 +123,16 @@ class Page:
         self.d.save_screenshot(str(SHOTS / f"phone-{name}.png"))
         self.d.set_window_size(1280, 900)
 
-    def collect_log(self):
+    def collect_log(self, also=()):
+        """Keeps the browser log's problems. `also`: more HTTP statuses a
+        refused call may have had since the last look (a 400 asked for)."""
         for entry in self.d.get_log("browser"):
             text = entry["message"]
             # Refused API calls (401/403 while signed out) are logged by Chrome
             # as failed resource loads; they are expected. Script errors and
             # CSP violations are not.
             expected = "Failed to load resource" in text and any(
-                f"status of {code}" in text for code in (401, 403, 409, 423, 429))
+                f"status of {code}" in text for code in (401, 403, 409, 423, 429, *also))
             if entry["level"] == "SEVERE" and not expected or "Content Security Policy" in text:
                 self.problems.append(text)
 
@@ -174,6 +182,28 @@ def reauth_check(driver, binary):
             check("a passkey not backed up is not marked 'synced'", "synced" not in p.el("passkeys").text)
         finally:
             driver.remove_virtual_authenticator()
+        # And adding an app ("Sign in with soloauth").
+        p.click(css="#app-add-details summary")
+        p.type("app-name", "Notes")
+        p.type("app-redirects", "https://notes.example.com/oauth/callback")
+        p.click(css="#app-add button[type=submit]")
+        p.visible("app-reauth")
+        check("an old sign-in is asked for the password before adding an app",
+              not p.el("app-add-details").is_displayed() and not p.el("app-created").is_displayed())
+        driver.execute_script("arguments[0].scrollIntoView()", p.el("apps-card"))
+        p.shot("21-app-confirm-password")
+        p.type("app-reauth-password", "not the password")
+        p.click(css="#app-reauth button[type=submit]")
+        msg = said(p, "Wrong username or password")
+        check("a wrong password there is explained, and asked for again",
+              "Wrong username or password" in msg and p.el("app-reauth").is_displayed(), msg)
+        p.type("app-reauth-password", PASSWORD)
+        p.click(css="#app-reauth button[type=submit]")
+        p.visible("app-created")
+        check("the right password goes on to add the app, its secret shown once",
+              len(p.el("app-created-secret").text) >= 32 and "Notes" in p.el("apps").text
+              and p.el("app-add-details").is_displayed() and not p.el("app-reauth").is_displayed(),
+              p.el("app-created").text)
         p.collect_log()
         # With the server gone, the page says so instead of pretending.
         server.stop()
@@ -441,6 +471,213 @@ def remember_and_two_factor_check(driver, binary):
         server.stop()
 
 
+def app_items(driver):
+    return driver.find_elements(By.CSS_SELECTOR, "#apps > li")
+
+
+def page_json(driver, path):
+    """GET `path` from the page, with its cookies: the JSON, or None."""
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0], {credentials: 'same-origin'})"
+        ".then((r) => (r.ok ? r.json() : null)).then(done, () => done(null));", path)
+
+
+def back_at(p, app, path, action):
+    """Runs `action` (a click that leaves this page), then waits until the
+    browser is at `app`'s `path`, or soloauth's page says something instead
+    (a refusal, or "sign in again"); (True if at the app, detail for a failed
+    check: where the browser is and what it shows)."""
+    target = app.origin + path
+    before = p.d.find_element(By.TAG_NAME, "html")
+    action()
+    try:
+        p.wait.until(EC.staleness_of(before))
+        p.wait.until(lambda d: d.current_url.startswith(target) or (
+            d.current_url.startswith(p.base) and d.find_elements(By.CSS_SELECTOR, "#message:not([hidden])")))
+    except TimeoutException:
+        pass
+    url = p.d.current_url
+    shown = p.d.find_element(By.TAG_NAME, "body").text[:300]
+    return url.startswith(target), f"at {url}: {shown!r}"
+
+
+def oidc_check(driver, binary):
+    """"Sign in with soloauth": a small app (scripts/oidc_test_app.py, on
+    127.0.0.1, configured in soloauth's environment) sends the browser to
+    soloauth, which shows its sign-in form; signing in there goes back to the
+    app, which exchanges the code, checks the ID token and greets the owner by
+    userinfo. The session list names the app. The Apps card lists the
+    environment's app (not removable), refuses a malformed redirect URI,
+    adds an app and shows its secret once; a second app signs in with that
+    secret without the sign-in form (already signed in); removing that app
+    ends its sign-in. The app's "Sign out" ends the soloauth session too and
+    comes back to the app."""
+    widgets, photos = TestApp("Widgets"), TestApp("Photos")
+    secret = base64.urlsafe_b64encode(os.urandom(24)).decode()
+    server = None
+    try:
+        server = serve(binary, AUTH_ADMIN_EMAIL="owner@example.com",
+                       AUTH_OIDC_CLIENT_WIDGETS_ID="widgets-test", AUTH_OIDC_CLIENT_WIDGETS_SECRET=secret,
+                       AUTH_OIDC_CLIENT_WIDGETS_REDIRECT_URIS=widgets.redirect_uri,
+                       AUTH_OIDC_CLIENT_WIDGETS_LOGOUT_URIS=widgets.logout_uri)
+        base = server.public
+        widgets.start(base, "widgets-test", secret)
+        p = Page(driver, base)
+        driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+
+        # Signed out: the app sends the browser to soloauth's sign-in form.
+        driver.get(widgets.origin + "/")
+        p.visible("sign-in")
+        check("the app offers 'Sign in with soloauth'", p.el("sign-in").text == "Sign in with soloauth")
+        p.click("sign-in")
+        p.visible("signin")
+        rd = driver.find_elements(By.CSS_SELECTOR, 'meta[name="soloauth-rd"]')
+        check("signed out, the app's sign-in lands on soloauth's sign-in form, to go back to authorize",
+              driver.current_url.startswith(base + "/?rd=") and rd
+              and rd[0].get_attribute("content").startswith(base + "/oidc/authorize?"), driver.current_url)
+        at_app, where = back_at(p, widgets, "/callback", p.sign_in)
+        if not check("signing in there goes on to the app's callback", at_app, where) and "need=fresh_sign_in" in where:
+            # A server fault, failed above, not hidden: a sign-in made in the
+            # same second as the trip to the login page (login_after) is taken
+            # as not fresh. Sign in once more so that the rest still runs.
+            at_app, where = back_at(p, widgets, "/callback", p.sign_in)
+            check("(after the refusal above) a second sign-in goes on to the app's callback", at_app, where)
+        p.visible("greeting")
+        check("the app greets the owner by the userinfo's preferred_username",
+              p.el("greeting").text == "Hello admin", p.el("greeting").text)
+        check("and shows the email", p.el("email").text == "owner@example.com", p.el("email").text)
+        token = widgets.last.get("id_token", {})
+        check("the app's ID token is signed by the JWKS, for it, with its nonce, by password (amr pwd)",
+              token.get("aud") == "widgets-test" and "pwd" in token.get("amr", []), widgets.last)
+        p.shot("17-app-signed-in")
+
+        # soloauth's page: the session names the app; the Apps card.
+        driver.get(base + "/")
+        p.visible("account")
+        p.wait.until(lambda _: app_items(driver) and driver.find_elements(By.CSS_SELECTOR, "#sessions li"))
+        sessions = p.el("sessions").text
+        check("the session list says which app this session signed in to", "signed in to: widgets" in sessions,
+              sessions)
+        check("the Apps card shows the issuer and the discovery URL to paste into apps",
+              p.el("issuer").text == base
+              and p.el("discovery").text == base + "/.well-known/openid-configuration",
+              (p.el("issuer").text, p.el("discovery").text))
+        item = app_items(driver)[0]
+        check("the environment's app is listed, with its client ID and URIs",
+              len(app_items(driver)) == 1 and all(
+                  t in item.text for t in ("widgets", "from the environment", "widgets-test", widgets.redirect_uri,
+                                           widgets.logout_uri)), item.text)
+        check("and cannot be removed here", not item.find_elements(By.TAG_NAME, "button"))
+        check("the Apps card's fields have labels", all(
+            driver.find_element(By.CSS_SELECTOR, f"label[for={f}]") for f in ("app-name", "app-redirects", "app-logouts")))
+
+        p.collect_log()
+        p.click(css="#app-add-details summary")
+        p.type("app-name", "Photos")
+        p.type("app-redirects", "photos.example.com/callback")
+        p.click(css="#app-add button[type=submit]")
+        msg = said(p, "photos.example.com/callback")
+        check("a malformed redirect URI is refused, naming it",
+              msg.startswith('Redirect URI "photos.example.com/callback" is not an absolute URL')
+              and len(app_items(driver)) == 1,
+              msg)
+        check("and the field is ready to be corrected", driver.switch_to.active_element == p.el("app-redirects"))
+        p.collect_log(also=(400,))
+        p.type("app-redirects", photos.redirect_uri + "\n\n")
+        p.type("app-logouts", photos.logout_uri)
+        p.click(css="#app-add button[type=submit]")
+        p.visible("app-created")
+        client_id, client_secret = p.el("app-created-id").text, p.el("app-created-secret").text
+        card = p.el("app-created").text
+        check("adding an app shows its client ID and secret, with 'save this now'",
+              "Save this now" in card and len(client_id) >= 16 and len(client_secret) >= 32, card)
+        p.wait.until(lambda _: len(app_items(driver)) == 2)
+        added = [i for i in app_items(driver) if "Photos" in i.text]
+        check("the new app is listed, with its URIs and a Remove button",
+              added and client_id in added[0].text and photos.redirect_uri in added[0].text
+              and photos.logout_uri in added[0].text
+              and added[0].find_elements(By.CSS_SELECTOR, "button[aria-label='Remove Photos']"),
+              [i.text for i in app_items(driver)])
+        p.shot("18-app-added")
+        driver.execute_cdp_cmd("Browser.grantPermissions", {
+            "origin": base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+        p.click("app-created-copy")
+        msg = said(p, "copied")
+        copied = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "navigator.clipboard.readText().then(done, (e) => done(`refused: ${e}`));")
+        check("'Copy secret' puts the secret on the clipboard",
+              msg == "Client secret copied." and copied == client_secret, (msg, copied))
+        listed = page_json(driver, "/auth/oidc/clients") or []
+        check("the secret is not in the list", listed and client_secret not in json.dumps(listed), listed)
+        p.click("app-created-done")
+        check("the secret is gone from the page once saved",
+              not p.el("app-created").is_displayed() and client_secret not in driver.page_source)
+        driver.execute_script("arguments[0].scrollIntoView()", p.el("apps-card"))
+        p.shot("19-apps")
+
+        # The secret works: the second app signs in, straight back (signed in).
+        photos.start(base, client_id, client_secret)
+        driver.get(photos.origin + "/")
+        p.visible("sign-in")
+        at_app, where = back_at(p, photos, "/callback", lambda: p.click("sign-in"))
+        check("signed in already, another app's sign-in goes straight back to it", at_app, where)
+        p.visible("greeting")
+        check("with the secret shown once, the added app gets its tokens and the greeting",
+              p.el("greeting").text == "Hello admin"
+              and photos.last.get("id_token", {}).get("aud") == client_id, photos.last)
+        driver.get(base + "/")
+        p.visible("account")
+        p.wait.until(lambda _: "Photos" in p.el("sessions").text)
+        check("the session list names both apps", "signed in to: Photos, widgets" in p.el("sessions").text,
+              p.el("sessions").text)
+
+        # Removing the app ends its sign-in.
+        access = photos.last["tokens"]["access_token"]
+        check("the added app's access token works before", photos.userinfo(access)[0] == 200)
+        p.click(css="#apps button[aria-label='Remove Photos']")
+        p.wait.until(EC.alert_is_present()).dismiss()
+        check("removal not confirmed keeps the app", len(app_items(driver)) == 2)
+        p.click(css="#apps button[aria-label='Remove Photos']")
+        p.wait.until(EC.alert_is_present()).accept()
+        msg = said(p, "removed")
+        check("removing an app says so", "App “Photos” removed" in msg, msg)
+        p.wait.until(lambda _: len(app_items(driver)) == 1)
+        status, body = photos.userinfo(access)
+        check("a removed app's access token is refused", status == 401, (status, body))
+        p.wait.until(lambda _: "Photos" not in p.el("sessions").text)
+        check("and the session list no longer names it", "signed in to: widgets" in p.el("sessions").text,
+              p.el("sessions").text)
+        p.collect_log()
+
+        # The app's "Sign out" ends the soloauth session and comes back.
+        access = widgets.last["tokens"]["access_token"]
+        driver.get(widgets.origin + "/")
+        p.visible("greeting")
+        at_app, where = back_at(p, widgets, "/signed-out", lambda: p.click("sign-out"))
+        check("the app's 'Sign out' goes through soloauth and back to the app", at_app, where)
+        p.visible("signed-out")
+        check("the app says so (its logout state came back)", p.el("signed-out").text == "You are signed out.",
+              p.el("signed-out").text)
+        p.shot("20-app-signed-out")
+        status, body = widgets.userinfo(access)
+        check("the app's access token ends with the soloauth session", status == 401, (status, body))
+        driver.get(base + "/")
+        p.visible("signin")
+        check("soloauth's page is signed out too", not p.el("account").is_displayed())
+        driver.get(widgets.origin + "/")
+        p.visible("sign-in")
+        check("and the app offers to sign in again", p.el("status").text == "You are not signed in.")
+        p.collect_log()
+        return p.problems
+    finally:
+        widgets.stop()
+        photos.stop()
+        if server:
+            server.stop()
+
+
 def main(binary):
     try:
         server = serve(binary)
@@ -553,6 +790,7 @@ def main(binary):
         p.problems += reauth_check(driver, binary)
         p.problems += remember_and_two_factor_check(driver, binary)
         p.problems += passkey_check(driver, binary)
+        p.problems += oidc_check(driver, binary)
 
         size = sum((Path("static") / f).stat().st_size for f in ("index.html", "app.js", "style.css"))
         check(f"the page weighs {size} bytes, well under 50 KB", size < 50_000)

@@ -1,7 +1,7 @@
 // soloauth login page: sign in (password, then a TOTP or recovery code or a
 // passkey; or a passkey alone), return to an allowed `rd`, manage two-factor,
-// passkeys and sessions. Tokens live only in the server's HttpOnly cookies;
-// this script never sees or stores them.
+// passkeys, the apps that sign in with soloauth, and sessions. Tokens live
+// only in the server's HttpOnly cookies; this script never sees or stores them.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -228,12 +228,13 @@ async function loadAccount() {
   $("need-enable").hidden = hasFactor;
   $("need-again").hidden = !hasFactor;
   show("account");
-  await Promise.all([loadSessions(), loadPasskeys()]);
+  await Promise.all([loadSessions(), loadPasskeys(), loadApps()]);
 }
 
 function describe(session) {
   const when = (t) => new Date(t).toLocaleString();
-  return `${session.ip || "unknown address"} · ${session.user_agent || "unknown device"} · since ${when(session.created_at)} · last seen ${when(session.last_seen_at)}`;
+  const apps = session.apps && session.apps.length ? ` · signed in to: ${session.apps.join(", ")}` : "";
+  return `${session.ip || "unknown address"} · ${session.user_agent || "unknown device"} · since ${when(session.created_at)} · last seen ${when(session.last_seen_at)}${apps}`;
 }
 
 async function loadSessions() {
@@ -280,6 +281,7 @@ async function signOut(done = "You are signed out.") {
   const ended = result.resp.ok || (result.data && result.data.error === "invalid_token");
   if (!ended) { say(`Signing out failed: ${explain(result)}`); return; }
   me = null;
+  forgetAppCredentials();
   say(done, true);
   show("signin");
 }
@@ -585,6 +587,163 @@ $("passkey-reauth-cancel").addEventListener("click", () => {
   $("passkey-add").hidden = false;
   say("");
 });
+
+// ---- apps (OpenID Connect clients) ------------------------------------------
+// Apps that "Sign in with soloauth": those of the server's environment
+// (listed, removed only there) and those added here. An added app's secret
+// is in the answer to adding it, and nowhere else, ever.
+
+// What the owner pastes into an app: the issuer is this page's origin.
+$("issuer").textContent = location.origin;
+$("discovery").textContent = `${location.origin}/.well-known/openid-configuration`;
+
+// The non-empty lines of a textarea.
+const lines = (id) => $(id).value.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+
+async function loadApps() {
+  const result = await call("/auth/oidc/clients");
+  const list = $("apps");
+  list.replaceChildren();
+  $("app-reauth").hidden = true;
+  $("app-add-details").hidden = false;
+  if (!result.resp.ok) { $("apps-none").hidden = true; say(explain(result)); return; }
+  $("apps-none").hidden = result.data.length > 0;
+  for (const app of result.data) list.append(appItem(app));
+}
+
+function appItem(app) {
+  const item = document.createElement("li");
+  const title = document.createElement("div");
+  title.className = "name";
+  title.textContent = app.name;
+  if (app.from_env) {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = "from the environment";
+    badge.title = "Configured by AUTH_OIDC_CLIENT_… variables: change or remove it there";
+    title.append(badge);
+  }
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const kind = app.public ? "public (PKCE, no secret)" : "with a secret";
+  const added = app.created_at ? ` · added ${new Date(app.created_at).toLocaleDateString()}` : "";
+  meta.textContent = `client ID ${app.client_id} · ${kind}${added}`;
+  const uris = document.createElement("ul");
+  uris.className = "uris";
+  uris.setAttribute("aria-label", `Redirect and sign-out URIs of ${app.name}`);
+  for (const [uri, what] of [...app.redirect_uris.map((u) => [u, "redirect"]), ...app.logout_uris.map((u) => [u, "after sign-out"])]) {
+    const li = document.createElement("li");
+    li.textContent = `${what}: ${uri}`;
+    uris.append(li);
+  }
+  item.append(title, meta, uris);
+  if (!app.from_env) {
+    const remove = button("Remove", "danger", `Remove ${app.name}`);
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(`Remove the app “${app.name}”? It can no longer sign in with soloauth, and its current sign-ins end.`)) return;
+      remove.disabled = true;
+      const result = await call(`/auth/oidc/clients/${encodeURIComponent(app.client_id)}`, "DELETE");
+      say(result.resp.ok ? `App “${app.name}” removed.` : explain(result), result.resp.ok);
+      await Promise.all([loadApps(), loadSessions()]);
+    });
+    const row = document.createElement("div");
+    row.className = "row";
+    row.append(remove);
+    item.append(row);
+  }
+  return item;
+}
+
+// Adds an app. Like adding a passkey, a session that signed in a while ago
+// must confirm the password first (reauth_required).
+async function addApp(password) {
+  const name = $("app-name").value.trim();
+  const redirects = lines("app-redirects");
+  if (!name || [...name].length > 64) { say("Give the app a name of 1 to 64 characters."); $("app-name").focus(); return; }
+  if (!redirects.length || redirects.length > 10) { say("Give 1 to 10 redirect URIs, one per line."); $("app-redirects").focus(); return; }
+  const body = { name, redirect_uris: redirects, logout_uris: lines("app-logouts"), public: $("app-public").checked };
+  if (password !== undefined) body.password = password;
+  const result = await call("/auth/oidc/clients", "POST", body);
+  if (askPassword(result, "app-add-details", "app-reauth")) return;
+  const error = result.data && result.data.error;
+  // A wrong password is asked for again; anything else goes back to the form.
+  if (password !== undefined && error === "invalid_credentials") { say(explain(result)); $("app-reauth-password").focus(); return; }
+  $("app-reauth").hidden = true;
+  $("app-add-details").hidden = false;
+  if (!result.resp.ok) {
+    if (result.resp.status !== 400) { say(explain(result)); return; }
+    // The server names the field and the address it refused.
+    const message = (result.data && result.data.message) || "";
+    const logout = message.startsWith("logout_uris:");
+    say(sentence(message.replace(/^redirect_uris: /, "Redirect URI ").replace(/^logout_uris: /, "Sign-out return URI ")));
+    $(logout ? "app-logouts" : /^redirect_uris/.test(message) ? "app-redirects" : "app-name").focus();
+    return;
+  }
+  for (const id of ["app-name", "app-redirects", "app-logouts"]) $(id).value = "";
+  $("app-public").checked = false;
+  $("app-add-details").open = false;
+  say(`App “${result.data.name}” added.`, true);
+  showAppCredentials(result.data);
+  await loadApps();
+}
+
+$("app-add").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, () => addApp());
+});
+
+$("app-reauth").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, async () => {
+    const password = $("app-reauth-password").value;
+    $("app-reauth-password").value = "";
+    await addApp(password);
+  });
+});
+
+$("app-reauth-cancel").addEventListener("click", () => {
+  $("app-reauth").hidden = true;
+  $("app-add-details").hidden = false;
+  say("");
+});
+
+// The new app's client ID and secret, shown this once.
+let shownSecret = "";
+function showAppCredentials(added) {
+  shownSecret = added.client_secret || "";
+  $("app-created-name").textContent = added.name;
+  $("app-created-id").textContent = added.client_id;
+  $("app-created-secret").textContent = shownSecret;
+  $("app-created-secret-line").hidden = !shownSecret;
+  $("app-created-warning").hidden = !shownSecret;
+  $("app-created-copy").hidden = !shownSecret;
+  $("app-created-public").hidden = Boolean(shownSecret);
+  $("app-created").hidden = false;
+  $("app-created").focus();
+  $("app-created").scrollIntoView({ block: "start" });
+}
+
+async function copy(text, what) {
+  try {
+    await navigator.clipboard.writeText(text);
+    say(`${what} copied.`, true);
+  } catch {
+    say(`Copying is not allowed here; select the ${what.toLowerCase()} and copy it by hand.`);
+  }
+}
+
+$("app-created-copy").addEventListener("click", () => copy(shownSecret, "Client secret"));
+$("app-created-copy-id").addEventListener("click", () => copy($("app-created-id").textContent, "Client ID"));
+
+// Gone once saved, or when signing out: the secret does not linger on screen.
+function forgetAppCredentials() {
+  shownSecret = "";
+  $("app-created-secret").textContent = "";
+  $("app-created-id").textContent = "";
+  $("app-created").hidden = true;
+}
+
+$("app-created-done").addEventListener("click", () => { forgetAppCredentials(); say(""); });
 
 // ---- recovery codes, shown once ----------------------------------------------
 
