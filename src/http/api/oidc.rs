@@ -222,6 +222,9 @@ fn page(title: &str, text: &str) -> Html<String> {
 
 /// `uri` with `pairs` added to its query.
 fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return uri.to_string();
+    }
     match url::Url::parse(uri) {
         Ok(mut url) => {
             url.query_pairs_mut().extend_pairs(pairs);
@@ -286,6 +289,40 @@ impl OidcApi {
         }
     }
 
+    /// `login_after`'s value: a sign-in time, with a MAC over it and the
+    /// request's app and redirect URI (the key: the recovery-code pepper,
+    /// domain-separated).
+    fn sign_threshold(&self, threshold: i64, client_id: &str, redirect_uri: &str) -> String {
+        let mac = self.threshold_mac(threshold, client_id, redirect_uri);
+        format!("{threshold}.{mac}")
+    }
+
+    /// The sign-in time a `login_after` carries, if its MAC is right.
+    fn threshold(&self, value: &str, client_id: &str, redirect_uri: &str) -> Option<i64> {
+        let (threshold, mac) = value.split_once('.')?;
+        let threshold: i64 = threshold.parse().ok()?;
+        let expected = self.threshold_mac(threshold, client_id, redirect_uri);
+        crate::base::secret::ct_eq(expected.as_bytes(), mac.as_bytes()).then_some(threshold)
+    }
+
+    fn threshold_mac(&self, threshold: i64, client_id: &str, redirect_uri: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let key = self.state.auth.pepper.expose_secret();
+        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else {
+            return String::new();
+        };
+        for part in [
+            "oidc-login-after",
+            &threshold.to_string(),
+            client_id,
+            redirect_uri,
+        ] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        crate::base::secret::to_hex(&mac.finalize().into_bytes())
+    }
+
     /// The signed-in session of this browser, if any: its id, sign-in time, amr.
     fn signed_in(&self, jar: &CookieJar) -> ApiResult<Option<crate::storage::sessions::Session>> {
         let (state, now) = (&self.state, self.state.now());
@@ -319,10 +356,10 @@ impl OidcApi {
                 text,
             )))
         };
-        let Some(client_id) = p.client_id.as_deref() else {
+        let Some(client_id) = p.client_id.clone() else {
             return error_page("The app sent no client_id.");
         };
-        let Some(app) = provider.app(client_id)? else {
+        let Some(app) = provider.app(&client_id)? else {
             return error_page("This app is not registered with soloauth (unknown client_id).");
         };
         let Some(redirect_uri) = p.redirect_uri.clone().filter(|u| app.redirect_allowed(u)) else {
@@ -362,17 +399,18 @@ impl OidcApi {
         let prompt = p.prompt.clone().unwrap_or_default();
         let now = state.now();
         let session = self.signed_in(jar)?;
-        // `login_after`: the sign-in time of the session soloauth found too
-        // old (prompt=login, max_age) when it sent the browser to sign in
-        // again; only a later sign-in will do. (It is the app's own request:
-        // an app can only weaken what it asked for itself.)
-        let login_after = p.login_after.as_deref().and_then(|t| t.parse::<i64>().ok());
-        let too_old = |created_at: i64| {
-            let stale = match login_after {
-                Some(after) => created_at <= after,
-                None => has(&prompt, "login"),
-            };
-            stale || max_age.is_some_and(|age| now - created_at > age)
+        // `login_after` (signed by soloauth when it sent the browser to sign
+        // in again for prompt=login or max_age): only a sign-in after the
+        // one found too old will do, and then max_age is met. A forged or
+        // mangled one counts as not met.
+        let login_after = p
+            .login_after
+            .as_deref()
+            .map(|v| self.threshold(v, &client_id, &redirect_uri));
+        let too_old = |created_at: i64| match login_after {
+            Some(Some(threshold)) => created_at <= threshold,
+            Some(None) => true,
+            None => has(&prompt, "login") || max_age.is_some_and(|age| now - created_at > age),
         };
         let must_sign_in = session.as_ref().is_none_or(|s| too_old(s.created_at));
         if must_sign_in {
@@ -384,11 +422,9 @@ impl OidcApi {
             }
             let mut again = p;
             again.prompt = None;
-            again.login_after = session.as_ref().map(|s| {
-                s.created_at
-                    .max(login_after.unwrap_or(i64::MIN))
-                    .to_string()
-            });
+            again.login_after = session
+                .as_ref()
+                .map(|s| self.sign_threshold(s.created_at, &client_id, &redirect_uri));
             let target = with_query(
                 &format!("{issuer}/oidc/authorize"),
                 &again
