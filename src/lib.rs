@@ -164,11 +164,10 @@ async fn housekeeping(state: Arc<AppState>) {
         if let Err(e) = state.auth.store.purge_lockouts(now, window) {
             tracing::error!(error = %e, "purging old lockout records failed");
         }
-        if let Err(e) = state
-            .auth
-            .store
-            .purge_oidc(now, crate::auth::oidc::provider::CODE_MEMORY)
-        {
+        let provider = state.auth.provider();
+        let app_exists = |id: &str| provider.app(id).ok().flatten().is_some();
+        let memory = crate::auth::oidc::provider::CODE_MEMORY;
+        if let Err(e) = state.auth.store.purge_oidc(now, memory, app_exists) {
             tracing::error!(error = %e, "purging old OIDC codes and tokens failed");
         }
         state.auth.rate.forget_idle();

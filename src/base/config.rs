@@ -553,6 +553,15 @@ fn read_oidc(r: &mut Reader, names: &[String], admin_username: &str) -> OidcConf
                 r.problems.push(why);
             }
         }
+        // An unset `${SECRET}` in a compose file must not quietly make a
+        // confidential app public.
+        for secret_var in [var("_SECRET"), var("_SECRET_FILE")] {
+            if (r.lookup)(&secret_var).is_some_and(|v| v.trim().is_empty()) {
+                r.problems.push(format!(
+                    "{secret_var} is set but empty (leave it out for a public client)"
+                ));
+            }
+        }
         clients.push(EnvClient {
             name: name.to_ascii_lowercase(),
             client_id,

@@ -50,6 +50,9 @@ pub struct StoredCode {
     pub expires_at: i64,
     /// Set at the exchange: the grant it started (a second use revokes it).
     pub used_by: Option<String>,
+    /// Set by a second use: the first one, if still finishing, must give up.
+    #[serde(default)]
+    pub reused: bool,
 }
 
 /// One app's sign-in: what its tokens carry, and its refresh token.
@@ -68,7 +71,13 @@ pub struct Grant {
     /// The one before, and when it was replaced (the grace window).
     pub previous_hash: Option<String>,
     pub rotated_at: i64,
+    /// Every older one (the newest [`RETIRED_KEPT`]): presenting any is reuse.
+    #[serde(default)]
+    pub retired: Vec<String>,
 }
+
+/// How many retired refresh-token hashes a grant remembers.
+pub const RETIRED_KEPT: usize = 256;
 
 impl std::fmt::Debug for Grant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -193,8 +202,12 @@ impl Store {
         self.oidc_codes.fetch_and_update(hash.as_bytes(), |old| {
             let code = old.and_then(decode::<StoredCode>)?;
             if code.used_by.is_some() || code.expires_at <= now {
-                outcome = Err(Some(code.clone()));
-                return encode(&code).ok();
+                let marked = StoredCode {
+                    reused: code.used_by.is_some(),
+                    ..code
+                };
+                outcome = Err(Some(marked.clone()));
+                return encode(&marked).ok();
             }
             outcome = Ok(code.clone());
             let used = StoredCode {
@@ -204,6 +217,15 @@ impl Store {
             encode(&used).ok()
         })?;
         Ok(outcome)
+    }
+
+    /// Whether the code `hash` was presented again after its first use.
+    pub fn code_reused(&self, hash: &str) -> Result<bool, sled::Error> {
+        Ok(self
+            .oidc_codes
+            .get(hash.as_bytes())?
+            .and_then(|raw| decode::<StoredCode>(&raw))
+            .is_some_and(|c| c.reused))
     }
 
     pub fn grants(&self) -> Result<Vec<Grant>, sled::Error> {
@@ -249,20 +271,29 @@ impl Store {
             let grant = old.and_then(decode::<Grant>)?;
             let same = |h: &str| crate::base::secret::ct_eq(h.as_bytes(), presented.as_bytes());
             if same(&grant.refresh_hash) {
+                let mut retired = grant.retired.clone();
+                retired.extend(grant.previous_hash.clone());
+                let excess = retired.len().saturating_sub(RETIRED_KEPT);
+                retired.drain(..excess);
                 let rotated = Grant {
                     previous_hash: Some(grant.refresh_hash.clone()),
                     refresh_hash: next.to_string(),
                     rotated_at: now,
+                    retired,
                     ..grant
                 };
                 outcome = Rotation::Rotated(rotated.clone());
                 return encode(&rotated).ok();
             }
             if grant.previous_hash.as_deref().is_some_and(same) {
-                if now - grant.rotated_at <= grace {
+                if grace > 0 && now - grant.rotated_at <= grace {
                     outcome = Rotation::Raced;
                     return encode(&grant).ok();
                 }
+                outcome = Rotation::Reused(grant);
+                return None;
+            }
+            if grant.retired.iter().any(|h| same(h)) {
                 outcome = Rotation::Reused(grant);
                 return None;
             }
@@ -290,8 +321,14 @@ impl Store {
     }
 
     /// Drops expired codes (kept a while after use, for reuse detection),
-    /// expired access tokens and grants whose session is gone.
-    pub fn purge_oidc(&self, now: i64, code_memory: i64) -> Result<(), sled::Error> {
+    /// expired access tokens, and grants whose session is gone or whose app
+    /// `app_exists` no longer knows.
+    pub fn purge_oidc(
+        &self,
+        now: i64,
+        code_memory: i64,
+        app_exists: impl Fn(&str) -> bool,
+    ) -> Result<(), sled::Error> {
         for item in self.oidc_codes.iter() {
             let (key, raw) = item?;
             if decode::<StoredCode>(&raw).is_none_or(|c| c.expires_at + code_memory <= now) {
@@ -305,10 +342,47 @@ impl Store {
             }
         }
         for grant in self.grants()? {
-            if self.live_session(&grant.session_id, now)?.is_none() {
+            let ended = self.live_session(&grant.session_id, now)?.is_none();
+            if ended || !app_exists(&grant.client_id) {
                 self.remove_grant(&grant.id)?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::temp_store as store;
+
+    fn code() -> StoredCode {
+        StoredCode {
+            client_id: "c".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            code_challenge: None,
+            nonce: None,
+            scope: "openid".into(),
+            session_id: "s".into(),
+            auth_time: 1,
+            amr: vec!["pwd".into()],
+            expires_at: 100,
+            used_by: None,
+            reused: false,
+        }
+    }
+
+    #[test]
+    fn a_code_is_used_once_and_a_second_use_is_marked_for_the_first_to_see() {
+        let (_dir, store) = store();
+        store.put_code("h", &code()).unwrap();
+        assert!(store.use_code("h", "g1", 10).unwrap().is_ok());
+        assert!(!store.code_reused("h").unwrap());
+        let again = store.use_code("h", "g2", 11).unwrap().unwrap_err().unwrap();
+        assert_eq!(again.used_by.as_deref(), Some("g1"));
+        assert!(store.code_reused("h").unwrap(), "the first exchange will give up");
+        assert!(store.use_code("nope", "g", 11).unwrap().unwrap_err().is_none());
+        store.put_code("late", &code()).unwrap();
+        assert!(store.use_code("late", "g", 100).unwrap().is_err(), "expired");
     }
 }

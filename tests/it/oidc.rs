@@ -664,3 +664,105 @@ async fn rotate_oidc_key_publishes_the_new_key_and_keeps_the_old_one() {
     let jwks = s.get("/oidc/jwks.json", None).await.body;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn any_retired_refresh_token_is_reuse_and_pkce_cannot_be_dropped_or_added() {
+    let s = server().await;
+    let cookies = browser(&s).await;
+    let code = code_for(&s, &cookies, "openid").await;
+    let t0 = exchange(&s, &code).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotate = |token: String| {
+        let s = &s;
+        async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+            ];
+            token_reply(s, &form).await
+        }
+    };
+    let t1 = rotate(t0.clone()).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.clock.advance(11);
+    let t2 = rotate(t1).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.clock.advance(11);
+    assert_eq!(
+        rotate(t0).await.body["error"],
+        "invalid_grant",
+        "two rotations back"
+    );
+    assert_eq!(
+        rotate(t2).await.body["error"],
+        "invalid_grant",
+        "reuse ended the grant"
+    );
+
+    // A verifier for a code issued without a challenge is refused.
+    let r = authorize(
+        &s,
+        &cookies,
+        &[
+            ("client_id", "photos"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    let code = param(&query_of(&r), "code").unwrap().to_string();
+    assert_eq!(exchange(&s, &code).await.body["error"], "invalid_grant");
+
+    // Oversized state or nonce, and a challenge that is no SHA-256, go back as errors.
+    let long = "n".repeat(600);
+    for (name, value) in [("nonce", long.as_str()), ("code_challenge", "short")] {
+        let mut params = vec![
+            ("client_id", "photos"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge_method", "S256"),
+        ];
+        params.push((name, value));
+        let q = query_of(&authorize(&s, &cookies, &params).await);
+        assert_eq!(param(&q, "error"), Some("invalid_request"), "{name}");
+    }
+}
+
+async fn token_reply(s: &Server, form: &[(&str, &str)]) -> Reply {
+    token(s, form, Some(("photos", SECRET))).await
+}
+
+#[test]
+fn an_empty_client_secret_is_a_configuration_problem_not_a_public_app() {
+    let vars = [
+        ("AUTH_OIDC_CLIENT_GRAFANA_ID", "grafana"),
+        ("AUTH_OIDC_CLIENT_GRAFANA_SECRET", ""),
+        (
+            "AUTH_OIDC_CLIENT_GRAFANA_REDIRECT_URIS",
+            "https://grafana.example.com/cb",
+        ),
+    ];
+    let map: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let names: Vec<String> = map.keys().cloned().collect();
+    let problems =
+        soloauth::base::config::Config::from_lookup_with_names(&|n| map.get(n).cloned(), &names)
+            .err()
+            .unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("AUTH_OIDC_CLIENT_GRAFANA_SECRET is set but empty")),
+        "{problems:?}"
+    );
+}

@@ -83,6 +83,18 @@ impl KeyRing {
             .map_err(|e| format!("AUTH_OIDC_PRIVATE_KEY is not an RSA private key: {e}"))?;
         let current = SigningKey::from_encoding_key(key)
             .map_err(|e| format!("AUTH_OIDC_PRIVATE_KEY: {e}"))?;
+        let modulus_bits = match &current.jwk.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) => {
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &rsa.n)
+                    .map_or(0, |n| n.len() * 8)
+            }
+            _ => 0,
+        };
+        if modulus_bits < RSA_BITS {
+            return Err(format!(
+                "AUTH_OIDC_PRIVATE_KEY is a {modulus_bits}-bit RSA key; use at least {RSA_BITS} bits"
+            ));
+        }
         Ok(KeyRing {
             published: vec![current.jwk.clone()],
             current,

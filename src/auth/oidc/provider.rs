@@ -166,6 +166,50 @@ pub struct Provider<'a> {
     pub refresh_grace: i64,
 }
 
+/// PKCE at the token endpoint: a challenge needs its verifier (43 to 128
+/// unreserved characters, RFC 7636), a verifier needs a challenge (no
+/// downgrade), and a public client needs PKCE.
+fn check_pkce(
+    app: &App,
+    challenge: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<(), OAuthError> {
+    match (challenge, verifier) {
+        (Some(challenge), Some(verifier)) => {
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            if !well_formed {
+                return Err(OAuthError::grant(
+                    "code_verifier must be 43 to 128 unreserved characters",
+                ));
+            }
+            let computed = B64.encode(Sha256::digest(verifier.as_bytes()));
+            if crate::base::secret::ct_eq(computed.as_bytes(), challenge.as_bytes()) {
+                Ok(())
+            } else {
+                Err(OAuthError::grant(
+                    "code_verifier does not match code_challenge",
+                ))
+            }
+        }
+        (Some(_), None) => Err(OAuthError::grant("code_verifier is missing")),
+        (None, Some(_)) => Err(OAuthError::grant(
+            "a code_verifier for a code issued without code_challenge",
+        )),
+        (None, None) if app.is_public() => Err(OAuthError::grant("a public client must use PKCE")),
+        (None, None) => Ok(()),
+    }
+}
+
+/// An S256 challenge: base64url (no padding) of 32 bytes.
+fn is_s256_challenge(c: &str) -> bool {
+    c.len() == 43
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
 fn digest(text: &str) -> String {
     to_hex(&Sha256::digest(text.as_bytes()))
 }
@@ -209,7 +253,18 @@ impl Provider<'_> {
                 "the scope must include openid",
             ));
         }
+        let too_long = |v: &Option<String>, max: usize| v.as_ref().is_some_and(|v| v.len() > max);
+        if too_long(&req.state, 512) || too_long(&req.nonce, 512) || req.scope.len() > 1024 {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "state and nonce are at most 512 bytes, scope 1024",
+            ));
+        }
         match (&req.code_challenge, req.code_challenge_method.as_deref()) {
+            (Some(c), Some("S256")) if !is_s256_challenge(c) => Err(OAuthError::new(
+                "invalid_request",
+                "code_challenge must be 43 base64url characters (a SHA-256)",
+            )),
             (Some(_), Some("S256")) => Ok(()),
             (Some(_), _) => Err(OAuthError::new(
                 "invalid_request",
@@ -247,6 +302,7 @@ impl Provider<'_> {
                 amr: signer.amr.to_vec(),
                 expires_at: now + CODE_TTL,
                 used_by: None,
+                reused: false,
             },
         )?;
         self.store.flush().await?;
@@ -299,17 +355,7 @@ impl Provider<'_> {
                 "redirect_uri differs from the authorization request's",
             ));
         }
-        if let Some(challenge) = &stored.code_challenge {
-            let Some(verifier) = code_verifier else {
-                return Err(OAuthError::grant("code_verifier is missing"));
-            };
-            let computed = B64.encode(Sha256::digest(verifier.as_bytes()));
-            if !crate::base::secret::ct_eq(computed.as_bytes(), challenge.as_bytes()) {
-                return Err(OAuthError::grant(
-                    "code_verifier does not match code_challenge",
-                ));
-            }
-        }
+        check_pkce(app, stored.code_challenge.as_deref(), code_verifier)?;
         if self.store.live_session(&stored.session_id, now)?.is_none() {
             return Err(OAuthError::grant("the sign-in behind this code has ended"));
         }
@@ -326,8 +372,18 @@ impl Provider<'_> {
             refresh_hash: refresh.hash,
             previous_hash: None,
             rotated_at: now,
+            retired: Vec::new(),
         };
         self.store.put_grant(&grant)?;
+        // A second use that came meanwhile saw this grant's id too late to
+        // end it: give up, and end it here.
+        if self.store.code_reused(&digest(code))? {
+            self.store.remove_grant(&grant.id)?;
+            self.store.flush().await?;
+            return Err(OAuthError::grant(
+                "the code was used twice; nothing was issued",
+            ));
+        }
         self.tokens(&grant, refresh.token, true, now).await
     }
 
@@ -433,7 +489,9 @@ impl Provider<'_> {
         let Some(grant) = self.store.grant(&access.grant_id)? else {
             return Ok(None);
         };
-        if self.store.live_session(&grant.session_id, now)?.is_none() {
+        if self.store.live_session(&grant.session_id, now)?.is_none()
+            || self.app(&grant.client_id)?.is_none()
+        {
             return Ok(None);
         }
         let subject = self.subject()?;

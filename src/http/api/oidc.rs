@@ -253,11 +253,12 @@ fn client_credentials(
                 .map_err(|_| bad())?;
             let text = String::from_utf8(raw).map_err(|_| bad())?;
             let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+            // Each part is form-urlencoded (RFC 6749 §2.3.1): `+` is a space.
             let decode = |s: &str| {
-                url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
+                let spaced = s.replace('+', " ");
+                percent_encoding::percent_decode_str(&spaced)
+                    .decode_utf8_lossy()
+                    .into_owned()
             };
             return Ok((decode(id), Some(decode(secret))));
         }
