@@ -215,7 +215,8 @@ class TestApp:
                 if user:
                     self.greet(user)
                     return
-                state, nonce, verifier = (secrets.token_urlsafe(16) for _ in range(3))
+                state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+                verifier = secrets.token_urlsafe(32)  # 43 characters: RFC 7636's least
                 with app.lock:
                     app.pending[state] = (nonce, verifier)
                 challenge = b64url(hashlib.sha256(verifier.encode()).digest())
@@ -247,11 +248,13 @@ class TestApp:
 
             def logout(self, _query):
                 cookie, _ = self.who()
-                app.sessions.pop(cookie, None)
+                user = app.sessions.pop(cookie, None)
                 state = secrets.token_urlsafe(16)
                 with app.lock:
                     app.logouts.add(state)
                 params = {"client_id": app.client_id, "post_logout_redirect_uri": app.logout_uri, "state": state}
+                if user:  # the ID token names the session to end (no confirmation asked)
+                    params["id_token_hint"] = user["tokens"]["id_token"]
                 target = app.discovery["end_session_endpoint"] + "?" + urllib.parse.urlencode(params)
                 self.send(302, headers=[("Location", target),
                                         ("Set-Cookie", f"{app.cookie}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")])

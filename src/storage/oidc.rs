@@ -380,9 +380,19 @@ mod tests {
         assert!(!store.code_reused("h").unwrap());
         let again = store.use_code("h", "g2", 11).unwrap().unwrap_err().unwrap();
         assert_eq!(again.used_by.as_deref(), Some("g1"));
-        assert!(store.code_reused("h").unwrap(), "the first exchange will give up");
-        assert!(store.use_code("nope", "g", 11).unwrap().unwrap_err().is_none());
+        assert!(
+            store.code_reused("h").unwrap(),
+            "the first exchange will give up"
+        );
+        assert!(store
+            .use_code("nope", "g", 11)
+            .unwrap()
+            .unwrap_err()
+            .is_none());
         store.put_code("late", &code()).unwrap();
-        assert!(store.use_code("late", "g", 100).unwrap().is_err(), "expired");
+        assert!(
+            store.use_code("late", "g", 100).unwrap().is_err(),
+            "expired"
+        );
     }
 }

@@ -508,17 +508,57 @@ async fn a_grant_ends_with_its_session_and_logout_goes_back_to_the_app() {
         "revoking the session ended the grant"
     );
 
+    // A bare logout link (another site could plant one) asks first; a hint
+    // for another session too. Our own page's form (same origin) goes ahead.
     let cookies = browser(&s).await;
-    let url = reqwest::Url::parse_with_params(
-        &s.url("/oidc/logout"),
-        &[
-            ("id_token_hint", id_token.as_str()),
-            ("post_logout_redirect_uri", "https://photos.example.com/bye"),
-            ("state", "s9"),
-        ],
-    )
-    .unwrap();
-    let r = s.send(s.http.get(url).header(COOKIE, &cookies)).await;
+    let logout = |hint: &str| {
+        reqwest::Url::parse_with_params(
+            &s.url("/oidc/logout"),
+            &[
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", "https://photos.example.com/bye"),
+                ("state", "s9"),
+            ],
+        )
+        .unwrap()
+    };
+    for hint in ["", id_token.as_str(), "not.a.token"] {
+        let r = s
+            .send(s.http.get(logout(hint)).header(COOKIE, &cookies))
+            .await;
+        assert_eq!(r.status, 200, "asks first");
+        assert!(r.body.as_str().unwrap().contains("Sign out of soloauth?"));
+    }
+    let me = s
+        .send(s.http.get(s.url("/auth/me")).header(COOKIE, &cookies))
+        .await;
+    assert_eq!(me.status, 200, "still signed in");
+    let form = [
+        ("client_id", "photos"),
+        ("post_logout_redirect_uri", "https://photos.example.com/bye"),
+    ];
+    let confirmed = s
+        .http
+        .post(s.url("/oidc/logout"))
+        .form(&form)
+        .header(COOKIE, &cookies);
+    let r = s.send(confirmed.header("origin", ISSUER)).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let me = s
+        .send(s.http.get(s.url("/auth/me")).header(COOKIE, &cookies))
+        .await;
+    assert_eq!(me.status, 401, "signed out by the confirmation");
+
+    // An ID token of this very session: no question asked.
+    let cookies = browser(&s).await;
+    let code = code_for(&s, &cookies, "openid").await;
+    let id_token = exchange(&s, &code).await.body["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s
+        .send(s.http.get(logout(&id_token)).header(COOKIE, &cookies))
+        .await;
     assert_eq!(r.status, 302);
     assert_eq!(
         r.headers[LOCATION],

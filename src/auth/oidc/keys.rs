@@ -162,6 +162,25 @@ impl KeyRing {
             .map_err(|e| format!("cannot sign an ID token: {e}"))
     }
 
+    /// The claims of an ID token this server signed (with any published
+    /// key, expired or not: a logout hint), `None` for anything else.
+    pub fn verify_hint(&self, token: &str, issuer: &str) -> Option<serde_json::Value> {
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
+        let jwk = self
+            .published
+            .iter()
+            .find(|k| k.common.key_id.as_deref() == Some(kid.as_str()))?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).ok()?;
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["iss", "sub"]);
+        validation.set_issuer(&[issuer]);
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+
     /// The public keys to publish.
     pub fn jwks(&self) -> JwkSet {
         JwkSet {

@@ -527,14 +527,35 @@ impl OidcApi {
         }
     }
 
+    /// Ends this browser's session when the request surely comes from its
+    /// owner: an ID token we signed naming this very session, or the
+    /// confirmation form of our own page (same origin). Anything else (a
+    /// bare link another site could plant) gets that form first.
     async fn logout(
         &self,
         jar: &CookieJar,
         client: &Client,
         p: LogoutParams,
+        from_our_page: bool,
     ) -> ApiResult<LogoutAnswer> {
         let state = &self.state;
+        let ring = state
+            .auth
+            .oidc_keys
+            .ring(&state.auth.store, &state.auth.vault, state.now())
+            .await?;
+        let issuer = state.auth.oidc_issuer.as_str();
+        let hint = p
+            .id_token_hint
+            .as_deref()
+            .and_then(|t| ring.verify_hint(t, issuer));
         if let Some(session) = self.signed_in(jar)? {
+            let named = hint
+                .as_ref()
+                .is_some_and(|c| c["sid"] == session.id.as_str());
+            if !(named || from_our_page) {
+                return Ok(LogoutAnswer::Done(confirm_page(&p)));
+            }
             state.auth.sessions().revoke(&session.id).await?;
             let event = Event::new(Kind::SessionRevoked, client.ip)
                 .session(&session.id)
@@ -542,10 +563,10 @@ impl OidcApi {
             audit::record(state, &[event]).await;
         }
         cookies::clear(jar, &state.config);
-        let client_id = p
-            .client_id
-            .clone()
-            .or_else(|| p.id_token_hint.as_deref().and_then(audience));
+        let hinted_app = hint
+            .as_ref()
+            .and_then(|c| c["aud"].as_str().map(str::to_string));
+        let client_id = p.client_id.clone().or(hinted_app);
         let target = match (client_id, p.post_logout_redirect_uri.as_deref()) {
             (Some(id), Some(uri)) => state
                 .auth
@@ -570,24 +591,42 @@ impl OidcApi {
     }
 }
 
+/// "Sign out of soloauth?": the logout request again, as a form this page posts.
+fn confirm_page(p: &LogoutParams) -> Html<String> {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut hidden = String::new();
+    for (name, value) in [
+        ("id_token_hint", &p.id_token_hint),
+        ("post_logout_redirect_uri", &p.post_logout_redirect_uri),
+        ("state", &p.state),
+        ("client_id", &p.client_id),
+    ] {
+        if let Some(v) = value {
+            hidden.push_str(&format!(
+                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+                esc(v)
+            ));
+        }
+    }
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>soloauth — sign out?</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
+         <body><main><h1>soloauth</h1><form class=\"card\" method=\"post\" action=\"/oidc/logout\">\
+         <h2>Sign out of soloauth?</h2><p>An app asks to end your soloauth sign-in, \
+         on this device, for every app.</p>{hidden}<button type=\"submit\" id=\"logout-confirm\">\
+         Sign out</button> <a href=\"/\">Stay signed in</a></form></main></body></html>"
+    ))
+}
+
 /// Whether a space-separated `prompt` holds `value`.
 fn has(prompt: &str, value: &str) -> bool {
     prompt.split(' ').any(|p| p == value)
-}
-
-/// The `aud` of an ID token, read without checking it: it only chooses
-/// whose registered logout URIs may be the target.
-fn audience(id_token: &str) -> Option<String> {
-    let payload = id_token.split('.').nth(1)?;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    match &claims["aud"] {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_string),
-        _ => None,
-    }
 }
 
 fn token_body(t: TokenSet) -> TokenBody {
@@ -769,7 +808,7 @@ impl OidcApi {
             state: state.0,
             client_id: client_id.0,
         };
-        self.logout(jar, &client, params)
+        self.logout(jar, &client, params, false)
             .await
             .unwrap_or_else(|_| LogoutAnswer::Unavailable(unavailable_page()))
     }
@@ -778,11 +817,13 @@ impl OidcApi {
     #[oai(path = "/oidc/logout", method = "post")]
     async fn logout_post(
         &self,
+        req: &Request,
         jar: &CookieJar,
         client: Client,
         form: OAuthForm<LogoutParams>,
     ) -> LogoutAnswer {
-        self.logout(jar, &client, form.0)
+        let from_our_page = super::check_csrf(req, &self.state).is_ok();
+        self.logout(jar, &client, form.0, from_our_page)
             .await
             .unwrap_or_else(|_| LogoutAnswer::Unavailable(unavailable_page()))
     }
