@@ -806,3 +806,94 @@ fn an_empty_client_secret_is_a_configuration_problem_not_a_public_app() {
         "{problems:?}"
     );
 }
+
+#[tokio::test]
+async fn revocation_ends_a_grant_and_every_step_is_an_event() {
+    let s = server().await;
+    let cookies = browser(&s).await;
+    let code = code_for(&s, &cookies, "openid").await;
+    let r = exchange(&s, &code).await;
+    let refresh = r.body["refresh_token"].as_str().unwrap().to_string();
+    let access = r.body["access_token"].as_str().unwrap().to_string();
+    // Another app cannot revoke it; its own can, and unknown tokens are fine.
+    let revoke = |token: &str, basic: (&str, &str)| {
+        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let raw = format!("{}:{}", enc(basic.0), enc(basic.1));
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        );
+        s.http
+            .post(s.url("/oidc/revoke"))
+            .form(&[("token", token)])
+            .header(AUTHORIZATION, header)
+    };
+    let r = s.send(revoke(&access, ("photos", "wrong"))).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(s.get("/oidc/userinfo", Some(&access)).await.status, 200);
+    assert_eq!(
+        s.send(revoke("unknown", ("photos", SECRET))).await.status,
+        200
+    );
+    assert_eq!(
+        s.send(revoke(&access, ("photos", SECRET))).await.status,
+        200
+    );
+    assert_eq!(s.get("/oidc/userinfo", Some(&access)).await.status, 401);
+    assert_eq!(
+        s.send(revoke(&refresh, ("photos", SECRET))).await.status,
+        200
+    );
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    assert_eq!(token_reply(&s, &form).await.body["error"], "invalid_grant");
+
+    // Events: authorized, a reused code, apps added and removed.
+    let code = code_for(&s, &cookies, "openid").await;
+    exchange(&s, &code).await;
+    exchange(&s, &code).await;
+    let t = s.login().await;
+    let body = json!({"name": "Wiki", "redirect_uris": ["https://wiki.example.com/cb"]});
+    let added = s.post("/auth/oidc/clients", body, Some(&t.access)).await;
+    let id = added.body["client_id"].as_str().unwrap();
+    s.delete(&format!("/auth/oidc/clients/{id}"), Some(&t.access))
+        .await;
+    let events = s.get("/auth/events?limit=100", Some(&t.access)).await.body;
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "oidc_authorized",
+        "oidc_code_reuse",
+        "oidc_client_added",
+        "oidc_client_removed",
+    ] {
+        assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_signing_key_from_the_environment_is_used_and_a_weak_one_refused() {
+    let der = soloauth::auth::oidc::keys::generate_der().unwrap();
+    use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
+    let pem = rsa::PrivateKey::from_pkcs1_der(&der)
+        .unwrap()
+        .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+        .unwrap();
+    let s = Server::start_with(&[("AUTH_OIDC_PRIVATE_KEY", pem.as_str())]).await;
+    let jwks = s.get("/oidc/jwks.json", None).await.body;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    let ring = soloauth::auth::oidc::keys::KeyRing::from_der_new(&der).unwrap();
+    assert_eq!(
+        jwks["keys"][0]["kid"],
+        ring.kid(),
+        "the given key, not a generated one"
+    );
+    let problems = soloauth::auth::oidc::keys::KeyRing::from_pem(&"not a key".to_string().into());
+    assert!(problems.err().unwrap().contains("AUTH_OIDC_PRIVATE_KEY"));
+}
