@@ -13,6 +13,7 @@ use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::oauth_form::OAuthForm;
+use super::page::attr_escape;
 use super::{cookies, ACCESS_COOKIE, SESSION_COOKIE};
 use crate::auth::events::{Event, Events, Kind};
 use crate::auth::oidc::clients::App;
@@ -204,19 +205,13 @@ const BASIC_CHALLENGE: &str = r#"Basic realm="soloauth""#;
 
 /// A small HTML page (errors and "signed out").
 fn page(title: &str, text: &str) -> Html<String> {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>soloauth — {t}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
          <body><main><h1>soloauth</h1><div class=\"card\"><h2>{t}</h2><p>{x}</p></div></main></body></html>",
-        t = esc(title),
-        x = esc(text)
+        t = attr_escape(title),
+        x = attr_escape(text)
     ))
 }
 
@@ -593,12 +588,6 @@ impl OidcApi {
 
 /// "Sign out of soloauth?": the logout request again, as a form this page posts.
 fn confirm_page(p: &LogoutParams) -> Html<String> {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
     let mut hidden = String::new();
     for (name, value) in [
         ("id_token_hint", &p.id_token_hint),
@@ -609,7 +598,7 @@ fn confirm_page(p: &LogoutParams) -> Html<String> {
         if let Some(v) = value {
             hidden.push_str(&format!(
                 "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                esc(v)
+                attr_escape(v)
             ));
         }
     }

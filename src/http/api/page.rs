@@ -20,8 +20,8 @@ use crate::http::Assets;
 /// Where the page template takes the redirect target.
 const RD_SLOT: &str = "<!--soloauth-rd-->";
 
-/// Escapes text for an HTML attribute value.
-fn attr_escape(s: &str) -> String {
+/// Escapes text for HTML (an attribute value or element text).
+pub(crate) fn attr_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
