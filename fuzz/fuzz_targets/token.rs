@@ -24,7 +24,8 @@ fn keys() -> &'static JwtKeys {
             "admin",
             &SecretString::from("a".repeat(32)),
             &[SecretString::from("b".repeat(32))],
-        ).unwrap()
+        )
+        .unwrap()
     })
 }
 
