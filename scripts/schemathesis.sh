@@ -59,7 +59,6 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 400]
 # beyond what the schema's strings say.
 [[operations]]
 include-path = "/auth/oidc/clients"
-include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 429]
 TOML
 
