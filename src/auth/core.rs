@@ -160,6 +160,11 @@ impl AuthCore {
         }
     }
 
+    /// API tokens.
+    pub fn api_tokens(&self) -> super::api_tokens::ApiTokens<'_> {
+        super::api_tokens::ApiTokens { store: &self.store }
+    }
+
     /// The OpenID Connect provider.
     pub fn provider(&self) -> Provider<'_> {
         Provider {

@@ -50,6 +50,8 @@ pub enum Kind {
     OidcCodeReuse,
     OidcClientAdded,
     OidcClientRemoved,
+    TokenCreated,
+    TokenRevoked,
     // Counted only (too frequent or too ordinary to store).
     MfaRequired,
     MfaSuccess,
@@ -91,6 +93,8 @@ impl Kind {
             Kind::OidcCodeReuse => "oidc_code_reuse",
             Kind::OidcClientAdded => "oidc_client_added",
             Kind::OidcClientRemoved => "oidc_client_removed",
+            Kind::TokenCreated => "token_created",
+            Kind::TokenRevoked => "token_revoked",
             Kind::MfaRequired => "mfa_required",
             Kind::MfaSuccess => "mfa_success",
             Kind::Locked => "locked",
@@ -129,6 +133,8 @@ impl Kind {
                 | Kind::OidcCodeReuse
                 | Kind::OidcClientAdded
                 | Kind::OidcClientRemoved
+                | Kind::TokenCreated
+                | Kind::TokenRevoked
         )
     }
 }

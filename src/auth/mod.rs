@@ -9,8 +9,8 @@
 //! - [`login`]: the one place that decides a sign-in: first step, second
 //!   step, finishing into a session, refresh, re-authentication;
 //! - [`lockout`]: rate limits and lockouts, reserved before any check;
-//! - [`sessions`], [`factors`], [`passkeys`]: sessions, the second factor
-//!   and passkeys;
+//! - [`sessions`], [`factors`], [`passkeys`], [`api_tokens`]: sessions, the
+//!   second factor, passkeys and API tokens;
 //! - [`forward`]: forward auth's verdict for a request under a rule;
 //! - [`oidc`]: the OpenID Connect provider;
 //! - [`password`], [`tokens`], [`refresh`], [`totp`], [`recovery`],
@@ -18,6 +18,7 @@
 //! - [`events`]: what a decision produced, for the audit log and metrics;
 //! - [`error`]: why a decision was refused.
 
+pub mod api_tokens;
 pub mod core;
 pub mod error;
 pub mod events;

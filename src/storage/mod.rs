@@ -7,6 +7,7 @@
 //! opening a data directory another process holds fails with
 //! [`OpenError::InUse`], which the CLI reports as "stop the server first".
 
+pub mod api_tokens;
 pub mod events;
 pub mod factors;
 pub mod lockouts;
@@ -37,6 +38,7 @@ pub mod trees {
     pub const OIDC_CODES: &str = "oidc_codes";
     pub const OIDC_GRANTS: &str = "oidc_grants";
     pub const OIDC_ACCESS: &str = "oidc_access";
+    pub const API_TOKENS: &str = "api_tokens";
 }
 
 /// Why the store could not be opened.
@@ -70,6 +72,7 @@ pub struct Store {
     pub(crate) oidc_codes: sled::Tree,
     pub(crate) oidc_grants: sled::Tree,
     pub(crate) oidc_access: sled::Tree,
+    pub(crate) api_tokens: sled::Tree,
     /// Events stored (counted once at open; sled's `len` walks the tree).
     pub(crate) event_count: std::sync::atomic::AtomicUsize,
     healthy: AtomicBool,
@@ -120,6 +123,7 @@ impl Store {
             oidc_codes: open_tree(trees::OIDC_CODES)?,
             oidc_grants: open_tree(trees::OIDC_GRANTS)?,
             oidc_access: open_tree(trees::OIDC_ACCESS)?,
+            api_tokens: open_tree(trees::API_TOKENS)?,
             db,
             healthy: AtomicBool::new(true),
             flushes: std::sync::Arc::new(()),

@@ -8,6 +8,7 @@
 //! [`SecretInput`], the string type
 //! for passwords and codes in request bodies.
 
+pub mod api_tokens;
 pub mod cookies;
 pub mod events;
 pub mod health;
@@ -145,6 +146,31 @@ pub struct BearerAuth(pub Principal);
     checker = "check_cookie"
 )]
 pub struct CookieAuth(pub Principal);
+
+async fn check_api_token(
+    req: &Request,
+    bearer: Bearer,
+) -> poem::Result<crate::storage::api_tokens::StoredToken> {
+    let state = state(req)?;
+    let token = state
+        .auth
+        .api_tokens()
+        .check(&bearer.token, state.now())
+        .map_err(ApiError::from)?;
+    token.ok_or_else(|| ApiError::INVALID_TOKEN.into())
+}
+
+/// An API token as `Authorization: Bearer` (accepted by `GET /auth/me` only).
+#[derive(SecurityScheme)]
+#[oai(rename = "api_token", ty = "bearer", checker = "check_api_token")]
+pub struct ApiTokenAuth(pub crate::storage::api_tokens::StoredToken);
+
+/// `GET /auth/me`'s caller: a session (Bearer or cookie) or an API token.
+#[derive(SecurityScheme)]
+pub enum MeAuth {
+    Session(Auth),
+    Token(ApiTokenAuth),
+}
 
 /// An authenticated request, by Bearer token or cookie.
 #[derive(SecurityScheme)]
@@ -326,6 +352,7 @@ pub type Apis = (
     passkeys::PasskeysApi,
     oidc::OidcApi,
     oidc_clients::OidcClientsApi,
+    api_tokens::TokensApi,
     events::EventsApi,
     verify::VerifyApi,
     health::HealthApi,
@@ -352,6 +379,9 @@ pub fn service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             oidc_clients::OidcClientsApi {
+                state: state.clone(),
+            },
+            api_tokens::TokensApi {
                 state: state.clone(),
             },
             events::EventsApi {

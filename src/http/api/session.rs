@@ -7,7 +7,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::Auth;
+use super::{Auth, MeAuth};
 use crate::auth::events::{Event, Kind};
 use crate::auth::Client;
 use crate::base::clock::rfc3339;
@@ -33,6 +33,9 @@ pub struct MeResponse {
     amr: Vec<String>,
     /// How many passkeys are registered.
     passkeys: u32,
+    /// With an API token: its id (then `session_id` is empty, `amr` too).
+    #[oai(skip_serializing_if_is_none)]
+    token_id: Option<String>,
 }
 
 /// One login session.
@@ -65,16 +68,23 @@ pub struct SessionApi {
 impl SessionApi {
     /// The signed-in account.
     #[oai(path = "/auth/me", method = "get")]
-    async fn me(&self, auth: Auth) -> ApiResult<Json<MeResponse>> {
-        let p = auth.principal();
+    async fn me(&self, auth: MeAuth) -> ApiResult<Json<MeResponse>> {
         let factors = self.state.auth.factors().status()?;
+        let (session_id, amr, token_id) = match &auth {
+            MeAuth::Session(auth) => {
+                let p = auth.principal();
+                (p.session.id.clone(), p.claims.amr.clone(), None)
+            }
+            MeAuth::Token(token) => (String::new(), Vec::new(), Some(token.0.id.clone())),
+        };
         Ok(Json(MeResponse {
             username: self.state.auth.credentials.username().to_string(),
             totp_enabled: factors.totp_enabled,
             recovery_codes_remaining: factors.recovery_codes_remaining as u32,
-            session_id: p.session.id.clone(),
-            amr: p.claims.amr.clone(),
+            session_id,
+            amr,
             passkeys: u32::try_from(self.state.auth.store.passkeys()?.len()).unwrap_or(u32::MAX),
+            token_id,
         }))
     }
 

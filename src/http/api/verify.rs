@@ -43,6 +43,9 @@ pub enum VerifyResponse {
     Allowed(
         #[oai(header = "Remote-User")] Option<String>,
         #[oai(header = "Remote-Session")] Option<String>,
+        /// The API token's id, when one was used.
+        #[oai(header = "Remote-Token")]
+        Option<String>,
         #[oai(header = "Cache-Control")] String,
     ),
     /// A browser navigation without a (strong enough) session: go to the
@@ -134,6 +137,9 @@ pub fn answer(state: &AppState, req: &Request) -> VerifyResponse {
         Target::Unknown
     };
     let policy = rules.policy_for(target);
+    if let Some(answer) = token_answer(state, headers, trusted, policy) {
+        return answer;
+    }
     let credentials = Credentials {
         session_cookies: cookies(headers, SESSION_COOKIE).collect(),
         access_tokens: cookies(headers, ACCESS_COOKIE)
@@ -144,14 +150,73 @@ pub fn answer(state: &AppState, req: &Request) -> VerifyResponse {
         Ok(Some(passport)) => {
             state.metrics.count(Kind::VerifyAllowed);
             let user = state.auth.credentials.username().to_string();
-            VerifyResponse::Allowed(Some(user), Some(passport.session_id), NO_STORE.into())
+            VerifyResponse::Allowed(Some(user), Some(passport.session_id), None, NO_STORE.into())
         }
         Ok(None) => {
             state.metrics.count(Kind::VerifyBypassed);
-            VerifyResponse::Allowed(None, None, NO_STORE.into())
+            VerifyResponse::Allowed(None, None, None, NO_STORE.into())
         }
         Err(refusal) => refuse(state, headers, trusted, refusal),
     }
+}
+
+/// An API token's answer, when the request carries a token that checks out
+/// (Bearer, or the password of Basic); `None` otherwise (the session path).
+fn token_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    trusted: bool,
+    policy: crate::base::rules::Policy,
+) -> Option<VerifyResponse> {
+    use crate::auth::api_tokens::{allows_host, looks_like_token};
+    use crate::base::rules::Policy;
+    let presented = bearer(headers)
+        .map(str::to_string)
+        .filter(|t| looks_like_token(t))
+        .or_else(|| basic_password(headers).filter(|t| looks_like_token(t)))?;
+    let now = state.now();
+    let token = match state.auth.api_tokens().check(&presented, now) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Some(refuse(state, headers, trusted, AuthError::InvalidToken)),
+        Err(e) => return Some(refuse(state, headers, trusted, e)),
+    };
+    let host = match trusted.then(|| forward::original_target(headers)) {
+        Some(Target::Url { host, .. }) => Some(host),
+        _ => None,
+    };
+    let refusal = match policy {
+        Policy::Deny => Some(AuthError::Forbidden),
+        _ if !allows_host(&token, host) => Some(AuthError::InvalidToken),
+        Policy::TwoFactor if !token.two_factor => Some(AuthError::SecondFactorRequired),
+        Policy::Bypass | Policy::OneFactor | Policy::TwoFactor => None,
+    };
+    if let Some(refusal) = refusal {
+        return Some(refuse(state, headers, trusted, refusal));
+    }
+    state.metrics.count(Kind::VerifyAllowed);
+    let user = state.auth.credentials.username().to_string();
+    Some(VerifyResponse::Allowed(
+        Some(user),
+        None,
+        Some(token.id),
+        NO_STORE.into(),
+    ))
+}
+
+/// The password of `Authorization: Basic` (DAV and mobile clients put an
+/// API token there).
+fn basic_password(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    text.split_once(':')
+        .map(|(_, password)| password.to_string())
 }
 
 /// The answer to a refused request (see the module notes).

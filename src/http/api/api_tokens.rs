@@ -1,0 +1,173 @@
+//! `/auth/tokens`: API tokens for scripts, mobile and DAV apps, minted and
+//! revoked by the signed-in owner. Minting one is a sensitive action (recent
+//! sign-in or the password); the token is in that answer only.
+
+use std::sync::Arc;
+
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::{decide, Auth, SecretInput};
+use crate::auth::api_tokens::{check_hosts, NewToken};
+use crate::auth::sessions::has_second_factor;
+use crate::auth::Client;
+use crate::base::clock::rfc3339;
+use crate::base::secret::ExposeSecret;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
+use crate::storage::api_tokens::StoredToken;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// API tokens: forward auth for what cannot click a login page.
+    Tokens,
+}
+
+/// A new token.
+#[derive(Object)]
+pub struct NewTokenBody {
+    /// What it is for ("backup script"), 1–64 characters.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    name: String,
+    /// Days until it stops working; absent: never.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    expires_in_days: Option<u32>,
+    /// Host patterns (as in the access rules) it is good for; absent: any.
+    #[oai(validator(max_items = 20))]
+    hosts: Option<Vec<String>>,
+    /// The current password, when the session signed in a while ago.
+    password: Option<SecretInput>,
+}
+
+/// A token as listed.
+#[derive(Object)]
+pub struct TokenInfo {
+    id: String,
+    name: String,
+    created_at: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    hosts: Vec<String>,
+}
+
+/// A token just made, with the token itself (shown this once).
+#[derive(Object)]
+pub struct NewTokenResponse {
+    id: String,
+    name: String,
+    token: String,
+    created_at: String,
+    expires_at: Option<String>,
+    hosts: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedAnswer {
+    #[oai(status = 201)]
+    Created(Json<NewTokenResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum RevokedAnswer {
+    #[oai(status = 204)]
+    Done,
+}
+
+fn info(t: StoredToken) -> TokenInfo {
+    TokenInfo {
+        id: t.id,
+        name: t.name,
+        created_at: rfc3339(t.created_at),
+        expires_at: t.expires_at.map(rfc3339),
+        last_used_at: t.last_used_at.map(rfc3339),
+        hosts: t.hosts,
+    }
+}
+
+pub struct TokensApi {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi(tag = "ApiTags::Tokens")]
+impl TokensApi {
+    /// Make a token. Needs a recent sign-in or the `password`. The token is
+    /// in this answer only; `two_factor` rules accept it only if this
+    /// session signed in with a second factor.
+    #[oai(path = "/auth/tokens", method = "post")]
+    async fn create(
+        &self,
+        auth: Auth,
+        client: Client,
+        body: Json<NewTokenBody>,
+    ) -> ApiResult<CreatedAnswer> {
+        let state = &self.state;
+        let body = body.0;
+        let name = body.name.trim().to_string();
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(ApiError::BadRequest(
+                "a token's name is 1 to 64 printable characters".into(),
+            ));
+        }
+        let hosts = body.hosts.unwrap_or_default();
+        check_hosts(&hosts).map_err(ApiError::BadRequest)?;
+        let password = body.password.map(|p| p.0);
+        let (login, principal) = (state.auth.login(), auth.principal());
+        let new = NewToken {
+            name: &name,
+            expires_in_days: body.expires_in_days,
+            hosts: &hosts,
+        };
+        let two_factor = has_second_factor(&principal.claims.amr);
+        let sid = &principal.session.id;
+        let (record, token) = decide(state, async |events, now| {
+            login
+                .confirm_recent(principal, &client, password, now, events)
+                .await?;
+            let tokens = state.auth.api_tokens();
+            tokens
+                .create(&new, two_factor, sid, &client, now, events)
+                .await
+        })
+        .await?;
+        Ok(CreatedAnswer::Created(Json(NewTokenResponse {
+            token: token.expose_secret().to_string(),
+            id: record.id,
+            name: record.name,
+            created_at: rfc3339(record.created_at),
+            expires_at: record.expires_at.map(rfc3339),
+            hosts: record.hosts,
+        })))
+    }
+
+    /// Every token (never the token itself), oldest first.
+    #[oai(path = "/auth/tokens", method = "get")]
+    async fn list(&self, _auth: Auth) -> ApiResult<Json<Vec<TokenInfo>>> {
+        let all = self.state.auth.api_tokens().list()?;
+        Ok(Json(all.into_iter().map(info).collect()))
+    }
+
+    /// Revoke a token: refused from the very next request.
+    #[oai(path = "/auth/tokens/:id", method = "delete")]
+    async fn revoke(
+        &self,
+        auth: Auth,
+        client: Client,
+        id: Path<String>,
+    ) -> ApiResult<RevokedAnswer> {
+        let state = &self.state;
+        let sid = &auth.principal().session.id;
+        let revoked = decide(state, async |events, _now| {
+            state
+                .auth
+                .api_tokens()
+                .revoke(&id, sid, &client, events)
+                .await
+        })
+        .await?;
+        match revoked {
+            true => Ok(RevokedAnswer::Done),
+            false => Err(ApiError::NotFound("no such token".into())),
+        }
+    }
+}
