@@ -8,6 +8,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
+use super::text::{Name, Text};
 use super::{decide, Auth, SecretInput};
 use crate::auth::api_tokens::{check_hosts, NewToken};
 use crate::auth::sessions::has_second_factor;
@@ -28,15 +29,15 @@ enum ApiTags {
 #[derive(Object)]
 pub struct NewTokenBody {
     /// What it is for ("backup script"), 1–64 characters.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    name: String,
+    name: Name,
     /// Days until it stops working; absent: never.
     #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     expires_in_days: Option<u32>,
     /// Host patterns (as in the access rules) it is good for; absent: any.
     #[oai(validator(max_items = 20))]
-    hosts: Option<Vec<String>>,
+    hosts: Option<Vec<Text>>,
     /// The current password, when the session signed in a while ago.
+    #[oai(nullable)]
     password: Option<SecretInput>,
 }
 
@@ -46,7 +47,9 @@ pub struct TokenInfo {
     id: String,
     name: String,
     created_at: String,
+    #[oai(nullable)]
     expires_at: Option<String>,
+    #[oai(nullable)]
     last_used_at: Option<String>,
     hosts: Vec<String>,
 }
@@ -58,6 +61,7 @@ pub struct NewTokenResponse {
     name: String,
     token: String,
     created_at: String,
+    #[oai(nullable)]
     expires_at: Option<String>,
     hosts: Vec<String>,
 }
@@ -103,13 +107,13 @@ impl TokensApi {
     ) -> ApiResult<CreatedAnswer> {
         let state = &self.state;
         let body = body.0;
-        let name = body.name.trim().to_string();
-        if name.is_empty() || name.chars().any(char::is_control) {
-            return Err(ApiError::BadRequest(
-                "a token's name is 1 to 64 printable characters".into(),
-            ));
-        }
-        let hosts = body.hosts.unwrap_or_default();
+        let name = body.name.0;
+        let hosts: Vec<String> = body
+            .hosts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
         check_hosts(&hosts).map_err(ApiError::BadRequest)?;
         let password = body.password.map(|p| p.0);
         let (login, principal) = (state.auth.login(), auth.principal());

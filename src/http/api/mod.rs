@@ -19,6 +19,7 @@ pub mod oidc_clients;
 pub mod page;
 pub mod passkeys;
 pub mod session;
+pub mod text;
 pub mod totp;
 pub mod verify;
 
@@ -147,29 +148,44 @@ pub struct BearerAuth(pub Principal);
 )]
 pub struct CookieAuth(pub Principal);
 
-async fn check_api_token(
-    req: &Request,
-    bearer: Bearer,
-) -> poem::Result<crate::storage::api_tokens::StoredToken> {
+/// Who `GET /auth/me` answers: a session, or an API token.
+pub enum Caller {
+    Session(Principal),
+    Token(crate::storage::api_tokens::StoredToken),
+}
+
+/// The Bearer check of `GET /auth/me`: an access token, or an API token.
+async fn check_me_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let state = state(req)?;
+    if !crate::auth::api_tokens::looks_like_token(&bearer.token) {
+        return principal(state, &bearer.token).map(Caller::Session);
+    }
     let token = state
         .auth
         .api_tokens()
         .check(&bearer.token, state.now())
         .map_err(ApiError::from)?;
-    token.ok_or_else(|| ApiError::INVALID_TOKEN.into())
+    token
+        .map(Caller::Token)
+        .ok_or_else(|| ApiError::INVALID_TOKEN.into())
 }
 
-/// An API token as `Authorization: Bearer` (accepted by `GET /auth/me` only).
+/// `Authorization: Bearer` for `GET /auth/me`: the same scheme as
+/// [`BearerAuth`], which also takes an API token there (and nowhere else).
 #[derive(SecurityScheme)]
-#[oai(rename = "api_token", ty = "bearer", checker = "check_api_token")]
-pub struct ApiTokenAuth(pub crate::storage::api_tokens::StoredToken);
+#[oai(
+    rename = "bearer",
+    ty = "oauth2",
+    flows(password(token_url = "/auth/login")),
+    checker = "check_me_bearer"
+)]
+pub struct MeBearer(pub Caller);
 
-/// `GET /auth/me`'s caller: a session (Bearer or cookie) or an API token.
+/// `GET /auth/me`'s caller: Bearer (access or API token) or the cookie.
 #[derive(SecurityScheme)]
 pub enum MeAuth {
-    Session(Auth),
-    Token(ApiTokenAuth),
+    Bearer(MeBearer),
+    Cookie(CookieAuth),
 }
 
 /// An authenticated request, by Bearer token or cookie.

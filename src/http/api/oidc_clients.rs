@@ -9,6 +9,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
+use super::text::{Name, Text};
 use super::{decide, Auth, SecretInput};
 use crate::auth::events::{Event, Kind};
 use crate::auth::oidc::clients::{hash_secret, new_credentials, App};
@@ -31,16 +32,17 @@ enum ApiTags {
 #[derive(Object)]
 pub struct NewClientBody {
     /// What the app is called ("Immich"), 1–64 characters.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    name: String,
+    name: Name,
     /// Where the app receives its code, exactly as it sends them.
     #[oai(validator(min_items = 1, max_items = 10))]
-    redirect_uris: Vec<String>,
+    redirect_uris: Vec<Text>,
     /// Where it may send the browser after a logout.
-    logout_uris: Option<Vec<String>>,
+    #[oai(validator(max_items = 10))]
+    logout_uris: Option<Vec<Text>>,
     /// A public client (a mobile or single-page app): no secret, PKCE required.
     public: Option<bool>,
     /// The current password, when the session signed in a while ago.
+    #[oai(nullable)]
     password: Option<SecretInput>,
 }
 
@@ -54,6 +56,7 @@ pub struct ClientInfo {
     public: bool,
     /// Configured in the environment: removed there, not here.
     from_env: bool,
+    #[oai(nullable)]
     created_at: Option<String>,
 }
 
@@ -109,15 +112,11 @@ impl OidcClientsApi {
     ) -> ApiResult<AddedAnswer> {
         let state = &self.state;
         let body = body.0;
-        let name = body.name.trim().to_string();
-        if name.is_empty() || name.chars().any(char::is_control) {
-            return Err(ApiError::BadRequest(
-                "an app's name is 1 to 64 printable characters".into(),
-            ));
-        }
-        let logout_uris = body.logout_uris.unwrap_or_default();
-        for (field, uri) in body
-            .redirect_uris
+        let name = body.name.0;
+        let strings = |list: Vec<Text>| list.into_iter().map(|t| t.0).collect::<Vec<String>>();
+        let redirect_uris = strings(body.redirect_uris);
+        let logout_uris = strings(body.logout_uris.unwrap_or_default());
+        for (field, uri) in redirect_uris
             .iter()
             .map(|u| ("redirect_uris", u))
             .chain(logout_uris.iter().map(|u| ("logout_uris", u)))
@@ -138,7 +137,7 @@ impl OidcClientsApi {
             client_id: client_id.clone(),
             name: name.clone(),
             secret_hash: secret.as_ref().map(|s| hash_secret(s.expose_secret())),
-            redirect_uris: body.redirect_uris.clone(),
+            redirect_uris: redirect_uris.clone(),
             logout_uris,
             created_at: state.now(),
         };
@@ -152,7 +151,7 @@ impl OidcClientsApi {
             client_id,
             client_secret: secret.map(|s| s.expose_secret().to_string()),
             name,
-            redirect_uris: body.redirect_uris,
+            redirect_uris,
             public,
         })))
     }

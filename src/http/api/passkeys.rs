@@ -10,9 +10,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::login::{answer, Remember, TokenResponse};
+use super::text::{Name, Text};
 use super::totp::ReauthBody;
 use super::{decide, Auth, OptionalJson, SecretInput};
-use crate::auth::passkeys::{self, NewPasskey, PasskeyInfo, MAX_NAME_CHARS};
+use crate::auth::passkeys::{self, NewPasskey, PasskeyInfo};
 use crate::auth::Client;
 use crate::base::clock::rfc3339;
 use crate::http::error::{ApiError, ApiResult};
@@ -36,14 +37,9 @@ pub struct CeremonyResponse {
 /// The browser's answer to a registration, and the new passkey's name.
 #[derive(Object)]
 pub struct RegisterFinishBody {
-    challenge_id: String,
+    challenge_id: Text,
     /// What the owner calls this passkey ("MacBook Touch ID"), 1–64 characters.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    ))]
-    name: String,
+    name: Name,
     /// `PublicKeyCredential.toJSON()` of the new credential.
     credential: serde_json::Value,
 }
@@ -56,6 +52,7 @@ pub struct PasskeyResponse {
     name: String,
     /// RFC 3339, like every date of the API.
     created_at: String,
+    #[oai(nullable)]
     last_used_at: Option<String>,
     /// Synced by its provider (iCloud Keychain, Google Password Manager…).
     backed_up: bool,
@@ -73,12 +70,7 @@ pub struct AddedResponse {
 #[derive(Object)]
 pub struct RenameBody {
     /// 1–64 characters, not all spaces, no control characters.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    ))]
-    name: String,
+    name: Name,
 }
 
 /// Starting a passkey sign-in: nothing (the passkey alone), or the
@@ -91,7 +83,7 @@ pub struct LoginStartBody {
 /// The browser's answer to a sign-in.
 #[derive(Object)]
 pub struct LoginFinishBody {
-    challenge_id: String,
+    challenge_id: Text,
     /// `PublicKeyCredential.toJSON()` of the assertion.
     credential: serde_json::Value,
     /// Keep me signed in (default `true`), as at `POST /auth/login`.
@@ -122,18 +114,6 @@ impl From<PasskeyInfo> for PasskeyResponse {
             backed_up: p.backed_up,
         }
     }
-}
-
-/// A passkey name as typed: trimmed, 1–64 characters, no control characters.
-fn checked_name(name: &str) -> ApiResult<&str> {
-    let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(format!(
-            "a passkey name is 1 to {MAX_NAME_CHARS} characters, without control characters"
-        )));
-    }
-    Ok(name)
 }
 
 /// The JSON text of a browser's credential, for the WebAuthn parser.
@@ -190,12 +170,12 @@ impl PasskeysApi {
     ) -> ApiResult<AddedAnswer> {
         let state = &self.state;
         state.auth.passkeys().check_available()?;
-        let name = checked_name(&body.name)?;
+        let name = body.name.0.as_str();
         let parsed = passkeys::parse_registration(&credential_json(&body.credential)?)
             .map_err(ApiError::BadRequest)?;
         let sid = &auth.principal().session.id;
         let new = NewPasskey {
-            challenge_id: &body.challenge_id,
+            challenge_id: &body.challenge_id.0,
             name,
             answer: parsed,
         };
@@ -229,7 +209,7 @@ impl PasskeysApi {
         body: Json<RenameBody>,
     ) -> ApiResult<Json<PasskeyResponse>> {
         self.state.auth.passkeys().check_available()?;
-        let name = checked_name(&body.name)?;
+        let name = body.name.0.as_str();
         let renamed = self.state.auth.passkeys().rename(&id, name).await?;
         renamed.map(|p| Json(p.into())).ok_or_else(no_such_passkey)
     }
@@ -303,7 +283,14 @@ impl PasskeysApi {
         let login = state.auth.login();
         let outcome = decide(state, async |events, now| {
             login
-                .passkey_step(&client, &body.challenge_id, &parsed, remember, now, events)
+                .passkey_step(
+                    &client,
+                    &body.challenge_id.0,
+                    &parsed,
+                    remember,
+                    now,
+                    events,
+                )
                 .await
         })
         .await?;

@@ -7,7 +7,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{Auth, MeAuth};
+use super::{Auth, Caller, MeAuth};
 use crate::auth::events::{Event, Kind};
 use crate::auth::Client;
 use crate::base::clock::rfc3339;
@@ -70,12 +70,13 @@ impl SessionApi {
     #[oai(path = "/auth/me", method = "get")]
     async fn me(&self, auth: MeAuth) -> ApiResult<Json<MeResponse>> {
         let factors = self.state.auth.factors().status()?;
-        let (session_id, amr, token_id) = match &auth {
-            MeAuth::Session(auth) => {
-                let p = auth.principal();
-                (p.session.id.clone(), p.claims.amr.clone(), None)
-            }
-            MeAuth::Token(token) => (String::new(), Vec::new(), Some(token.0.id.clone())),
+        let caller = match auth {
+            MeAuth::Bearer(b) => b.0,
+            MeAuth::Cookie(c) => Caller::Session(c.0),
+        };
+        let (session_id, amr, token_id) = match caller {
+            Caller::Session(p) => (p.session.id, p.claims.amr.clone(), None),
+            Caller::Token(token) => (String::new(), Vec::new(), Some(token.id)),
         };
         Ok(Json(MeResponse {
             username: self.state.auth.credentials.username().to_string(),
