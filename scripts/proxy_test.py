@@ -13,6 +13,8 @@ checks that:
      refuses a password-only session 403, and sends a browser to the login
      page with need=two_factor;
   5. a request with the session cookies reaches the upstream with Remote-User;
+     a script with an API token (Bearer, or the Basic password of a DAV
+     client) does too, for the hosts the token names and no other;
   6. with AUTH_ACCESS_TTL_SECONDS=10, an app's XHR-style request with the
      cookies a browser still holds (Max-Age honoured) passes 15 s after login;
   7. after logout, the same cookies are refused again.
@@ -33,6 +35,7 @@ Usage (from the repository root):
     python3 scripts/proxy_test.py target/debug/soloauth
 """
 
+import base64
 import http.server
 import json
 import os
@@ -323,7 +326,31 @@ def before_expiry(name, port, server):
     check(f"{name}: session cookies -> 200, upstream sees Remote-User admin",
           status == 200 and seen.get("remote_user") == "admin" and seen.get("path") == path,
           f"HTTP {status} {body[:300]!r}")
+    token_checks(name, port, server, jar)
     return refresh, jar
+
+
+def token_checks(name, port, server, jar):
+    """A script and a DAV client with an API token for app.localtest."""
+    status, made = harness.api(server.base, "/auth/tokens",
+                               {"name": f"{name} script", "hosts": ["app.localtest"]},
+                               token=jar[ACCESS_COOKIE][0])
+    if status != 201:
+        check(f"{name}: an API token is made", False, f"HTTP {status} {made!r}")
+        return
+    token = made["token"]
+    dav = base64.b64encode(f"admin:{token}".encode()).decode()
+    for how, authorization in (("Bearer", f"Bearer {token}"), ("Basic (DAV)", f"Basic {dav}")):
+        headers = {"Host": f"app.localtest:{port}", "Accept": "application/json",
+                   "Authorization": authorization}
+        status, _, body = request(port, "GET", "/dav/calendar.ics", headers)
+        seen = upstream_saw(body)
+        check(f"{name}: an API token ({how}) gets a script to the upstream as admin",
+              status == 200 and seen.get("remote_user") == "admin", f"HTTP {status} {body[:300]!r}")
+    other = {"Host": f"other.localtest:{port}", "Accept": "application/json",
+             "Authorization": f"Bearer {token}"}
+    status, _, body = request(port, "GET", "/", other)
+    check(f"{name}: ... and nowhere but the hosts it names", status == 401, f"HTTP {status} {body[:200]!r}")
 
 
 def after_expiry(name, port, server, refresh, jar):
