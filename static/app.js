@@ -1,7 +1,8 @@
 // soloauth login page: sign in (password, then a TOTP or recovery code or a
 // passkey; or a passkey alone), return to an allowed `rd`, manage two-factor,
-// passkeys, the apps that sign in with soloauth, and sessions. Tokens live
-// only in the server's HttpOnly cookies; this script never sees or stores them.
+// passkeys, the apps that sign in with soloauth, API tokens and sessions.
+// Session tokens live only in the server's HttpOnly cookies; this script
+// never sees or stores them (an API token it shows once, when made).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -228,7 +229,7 @@ async function loadAccount() {
   $("need-enable").hidden = hasFactor;
   $("need-again").hidden = !hasFactor;
   show("account");
-  await Promise.all([loadSessions(), loadPasskeys(), loadApps()]);
+  await Promise.all([loadSessions(), loadPasskeys(), loadApps(), loadTokens()]);
 }
 
 function describe(session) {
@@ -282,6 +283,7 @@ async function signOut(done = "You are signed out.") {
   if (!ended) { say(`Signing out failed: ${explain(result)}`); return; }
   me = null;
   forgetAppCredentials();
+  forgetToken();
   say(done, true);
   show("signin");
 }
@@ -744,6 +746,104 @@ function forgetAppCredentials() {
 }
 
 $("app-created-done").addEventListener("click", () => { forgetAppCredentials(); say(""); });
+
+// ---- API tokens ----------------------------------------------------------------
+// For scripts, mobile and DAV apps behind forward auth. Like an app's secret,
+// a token is in the answer to making it, and nowhere else, ever.
+
+const day = (t) => new Date(t).toLocaleDateString();
+let shownToken = "";
+
+async function loadTokens() {
+  const result = await call("/auth/tokens");
+  $("tokens").replaceChildren();
+  $("token-reauth").hidden = true;
+  $("token-add-details").hidden = false;
+  if (!result.resp.ok) { say(explain(result)); return; }
+  $("tokens").append(...result.data.map(tokenItem));
+}
+
+function tokenItem(token) {
+  const item = document.createElement("li");
+  const title = document.createElement("div");
+  title.className = "name";
+  title.textContent = token.name;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const used = token.last_used_at ? `last used ${new Date(token.last_used_at).toLocaleString()}` : "never used";
+  const expiry = token.expires_at ? `expires ${day(token.expires_at)}` : "no expiry";
+  meta.textContent = `made ${day(token.created_at)} · ${used} · ${expiry} · ${token.hosts.join(", ") || "any host"}`;
+  const revoke = button("Revoke", "danger", `Revoke ${token.name}`);
+  revoke.addEventListener("click", async () => {
+    if (!window.confirm(`Revoke the token “${token.name}”? It is refused from the next request on.`)) return;
+    revoke.disabled = true;
+    const result = await call(`/auth/tokens/${encodeURIComponent(token.id)}`, "DELETE");
+    say(result.resp.ok ? `Token “${token.name}” revoked.` : explain(result), result.resp.ok);
+    await loadTokens();
+  });
+  item.append(title, meta, revoke);
+  return item;
+}
+
+// Makes a token; a session that signed in a while ago confirms the password.
+async function addToken(password) {
+  const name = $("token-name").value.trim();
+  if (!name || [...name].length > 64) { say("Give the token a name of 1 to 64 characters."); $("token-name").focus(); return; }
+  const body = { name, hosts: lines("token-hosts"), password };
+  if ($("token-days").value) body.expires_in_days = Number($("token-days").value);
+  const result = await call("/auth/tokens", "POST", body);
+  if (askPassword(result, "token-add-details", "token-reauth")) return;
+  if (password !== undefined && result.data && result.data.error === "invalid_credentials") { say(explain(result)); $("token-reauth-password").focus(); return; }
+  $("token-reauth").hidden = true;
+  $("token-add-details").hidden = false;
+  if (!result.resp.ok) {
+    const message = explain(result);
+    say(result.resp.status === 400 ? sentence(message) : message);
+    if (result.resp.status === 400) $(/host pattern/.test(message) ? "token-hosts" : "token-name").focus();
+    return;
+  }
+  for (const id of ["token-name", "token-days", "token-hosts"]) $(id).value = "";
+  $("token-add-details").open = false;
+  say(`Token “${result.data.name}” made.`, true);
+  shownToken = result.data.token;
+  $("token-made-name").textContent = result.data.name;
+  $("token-value").textContent = shownToken;
+  $("token-made").hidden = false;
+  $("token-made").focus();
+  $("token-made").scrollIntoView({ block: "start" });
+  await loadTokens();
+}
+
+$("token-add").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, () => addToken());
+});
+
+$("token-reauth").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, async () => {
+    const password = $("token-reauth-password").value;
+    $("token-reauth-password").value = "";
+    await addToken(password);
+  });
+});
+
+$("token-reauth-cancel").addEventListener("click", () => {
+  $("token-reauth").hidden = true;
+  $("token-add-details").hidden = false;
+  say("");
+});
+
+$("token-copy").addEventListener("click", () => copy(shownToken, "Token"));
+
+// Gone once saved, or when signing out.
+function forgetToken() {
+  shownToken = "";
+  $("token-value").textContent = "";
+  $("token-made").hidden = true;
+}
+
+$("token-done").addEventListener("click", () => { forgetToken(); say(""); });
 
 // ---- recovery codes, shown once ----------------------------------------------
 
