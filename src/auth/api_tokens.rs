@@ -7,12 +7,10 @@
 //! factor rules only when minted from a two-factor session) and `GET /auth/me`,
 //! nothing else.
 
-use sha2::{Digest, Sha256};
-
 use super::events::{Event, Events, Kind};
 use super::{AuthResult, Client};
 use crate::base::rules::{normalize_host, HostPattern};
-use crate::base::secret::{ct_eq, random_token, to_hex, ExposeSecret, SecretString};
+use crate::base::secret::{ct_eq, random_token, sha256_hex, ExposeSecret, SecretString};
 use crate::storage::api_tokens::StoredToken;
 use crate::storage::Store;
 
@@ -31,10 +29,6 @@ pub struct NewToken<'a> {
 /// API tokens over the store.
 pub struct ApiTokens<'a> {
     pub store: &'a Store,
-}
-
-fn hash(random: &str) -> String {
-    to_hex(&Sha256::digest(random.as_bytes()))
 }
 
 /// Splits a presented token into its id and random part.
@@ -68,7 +62,7 @@ impl ApiTokens<'_> {
         let record = StoredToken {
             id: id.clone(),
             name: new.name.to_string(),
-            hash: hash(random.expose_secret()),
+            hash: sha256_hex(random.expose_secret()),
             created_at: now,
             expires_at: new.expires_in_days.map(|d| now + i64::from(d) * 86_400),
             last_used_at: None,
@@ -119,7 +113,7 @@ impl ApiTokens<'_> {
         let Some(token) = self.store.api_token(id)? else {
             return Ok(None);
         };
-        if !ct_eq(token.hash.as_bytes(), hash(random).as_bytes())
+        if !ct_eq(token.hash.as_bytes(), sha256_hex(random).as_bytes())
             || token.expires_at.is_some_and(|at| at <= now)
         {
             return Ok(None);

@@ -55,8 +55,6 @@ const PER_OWNER: usize = 2;
 /// Anonymous sign-in ceremonies that may wait at once (about 100 bytes
 /// each); past it, new ones are refused, never the waiting ones dropped.
 const MAX_ANONYMOUS: usize = 4096;
-/// Longest passkey name kept.
-pub const MAX_NAME_CHARS: usize = 64;
 
 /// The relying party passkeys are bound to: the RP ID and the page's origin.
 pub struct RelyingParty {

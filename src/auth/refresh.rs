@@ -5,9 +5,7 @@
 //! token has 256 bits of entropy, so a fast hash is enough), and comparisons
 //! are constant-time.
 
-use sha2::{Digest, Sha256};
-
-use crate::base::secret::{random_token, to_hex, ExposeSecret, SecretString};
+use crate::base::secret::{random_token, sha256_hex, ExposeSecret, SecretString};
 
 /// Random bytes in a refresh token.
 const RANDOM_BYTES: usize = 32;
@@ -44,7 +42,7 @@ pub fn parse(token: &str) -> Option<(&str, String)> {
 }
 
 fn hash_part(random: &str) -> String {
-    to_hex(&Sha256::digest(random.as_bytes()))
+    sha256_hex(random)
 }
 
 #[cfg(test)]

@@ -28,6 +28,14 @@ pub fn to_hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
+/// Hex SHA-256 of `text`: how 256-bit random tokens (refresh, API, OIDC
+/// codes and tokens, client secrets) are stored; their entropy makes a
+/// fast hash enough.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    to_hex(&Sha256::digest(text.as_bytes()))
+}
+
 /// Fills `n` bytes from the operating system's CSPRNG.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     use rand::RngCore;

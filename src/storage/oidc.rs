@@ -13,7 +13,7 @@ use super::{decode, encode, Store};
 const SUBJECT: &str = "oidc_subject";
 
 /// An RSA signing key, encrypted.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct StoredKey {
     pub kid: String,
     /// Fernet token of the PKCS#1 DER private key.
@@ -24,7 +24,7 @@ pub struct StoredKey {
 }
 
 /// An app added from the page or the API.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct StoredClient {
     pub client_id: String,
     pub name: String,
@@ -78,6 +78,28 @@ pub struct Grant {
 
 /// How many retired refresh-token hashes a grant remembers.
 pub const RETIRED_KEPT: usize = 256;
+
+/// Everything but the encrypted key.
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything but the secret's hash.
+impl std::fmt::Debug for StoredClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredClient")
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .field("public", &self.secret_hash.is_none())
+            .finish_non_exhaustive()
+    }
+}
 
 impl std::fmt::Debug for Grant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

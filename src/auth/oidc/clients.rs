@@ -5,10 +5,8 @@
 //! except that a loopback one (`http://127.0.0.1`, `http://[::1]`) takes
 //! any port (RFC 8252).
 
-use sha2::{Digest, Sha256};
-
 use crate::base::oidc_config::EnvClient;
-use crate::base::secret::{ct_eq, random_token, to_hex, ExposeSecret, SecretString};
+use crate::base::secret::{ct_eq, random_token, sha256_hex, ExposeSecret, SecretString};
 use crate::storage::oidc::StoredClient;
 
 /// How an app proves itself at the token endpoint.
@@ -112,7 +110,7 @@ fn uri_matches(registered: &str, presented: &str) -> bool {
 
 /// Hex SHA-256 of a client secret.
 pub fn hash_secret(secret: &str) -> String {
-    to_hex(&Sha256::digest(secret.as_bytes()))
+    sha256_hex(secret)
 }
 
 /// A new client id and, for a confidential app, its secret.

@@ -24,7 +24,7 @@ use crate::auth::refresh;
 use crate::auth::vault::Vault;
 use crate::auth::{AuthError, AuthResult};
 use crate::base::oidc_config::OidcConfig;
-use crate::base::secret::{random_token, to_hex, ExposeSecret, SecretString};
+use crate::base::secret::{random_token, sha256_hex, ExposeSecret, SecretString};
 use crate::storage::oidc::{Grant, Rotation, StoredAccess, StoredCode, StoredKey};
 use crate::storage::Store;
 
@@ -210,10 +210,6 @@ fn is_s256_challenge(c: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
-fn digest(text: &str) -> String {
-    to_hex(&Sha256::digest(text.as_bytes()))
-}
-
 impl Provider<'_> {
     /// The app `client_id`: from the environment, else added from the page.
     pub fn app(&self, client_id: &str) -> AuthResult<Option<App>> {
@@ -290,7 +286,7 @@ impl Provider<'_> {
     ) -> AuthResult<SecretString> {
         let code = random_token(32);
         self.store.put_code(
-            &digest(code.expose_secret()),
+            &sha256_hex(code.expose_secret()),
             &StoredCode {
                 client_id: app.client_id.clone(),
                 redirect_uri: req.redirect_uri.clone(),
@@ -329,7 +325,7 @@ impl Provider<'_> {
             code_verifier,
         } = *exchange;
         let grant_id = uuid::Uuid::new_v4().simple().to_string();
-        let stored = match self.store.use_code(&digest(code), &grant_id, now)? {
+        let stored = match self.store.use_code(&sha256_hex(code), &grant_id, now)? {
             Ok(stored) => stored,
             Err(Some(used)) => {
                 if let Some(first) = used.used_by.as_deref() {
@@ -377,7 +373,7 @@ impl Provider<'_> {
         self.store.put_grant(&grant)?;
         // A second use that came meanwhile saw this grant's id too late to
         // end it: give up, and end it here.
-        if self.store.code_reused(&digest(code))? {
+        if self.store.code_reused(&sha256_hex(code))? {
             self.store.remove_grant(&grant.id)?;
             self.store.flush().await?;
             return Err(OAuthError::grant(
@@ -447,7 +443,7 @@ impl Provider<'_> {
     ) -> Result<TokenSet, OAuthError> {
         let access = refresh::mint(&grant.id);
         self.store.put_access(
-            &digest(access.token.expose_secret()),
+            &sha256_hex(access.token.expose_secret()),
             &StoredAccess {
                 grant_id: grant.id.clone(),
                 expires_at: now + ACCESS_TTL,
@@ -483,7 +479,7 @@ impl Provider<'_> {
     /// The claims userinfo answers for a live access token; `None` for a
     /// token that is unknown, expired, or whose grant or session has ended.
     pub fn userinfo(&self, access_token: &str, now: i64) -> AuthResult<Option<serde_json::Value>> {
-        let Some(access) = self.store.access(&digest(access_token.trim()), now)? else {
+        let Some(access) = self.store.access(&sha256_hex(access_token.trim()), now)? else {
             return Ok(None);
         };
         let Some(grant) = self.store.grant(&access.grant_id)? else {
@@ -513,7 +509,7 @@ impl Provider<'_> {
                 }
             }
         }
-        let hash = digest(token);
+        let hash = sha256_hex(token);
         if let Some(access) = self.store.access(&hash, i64::MIN)? {
             let owned = self
                 .store

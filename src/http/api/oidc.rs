@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use poem::web::cookie::CookieJar;
 use poem::Request;
 use poem_openapi::param::Query;
@@ -14,6 +13,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::oauth_form::OAuthForm;
 use super::page::attr_escape;
+use super::verify::{basic, bearer};
 use super::{cookies, ACCESS_COOKIE, SESSION_COOKIE};
 use crate::auth::events::{Event, Events, Kind};
 use crate::auth::oidc::clients::App;
@@ -205,13 +205,22 @@ const BASIC_CHALLENGE: &str = r#"Basic realm="soloauth""#;
 
 /// A small HTML page (errors and "signed out").
 fn page(title: &str, text: &str) -> Html<String> {
+    let card = format!(
+        "<div class=\"card\"><h2>{t}</h2><p>{x}</p></div>",
+        t = attr_escape(title),
+        x = attr_escape(text)
+    );
+    layout(title, &card)
+}
+
+/// The page around `body` (already HTML), titled `title`.
+fn layout(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>soloauth — {t}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
-         <body><main><h1>soloauth</h1><div class=\"card\"><h2>{t}</h2><p>{x}</p></div></main></body></html>",
+         <body><main><h1>soloauth</h1>{body}</main></body></html>",
         t = attr_escape(title),
-        x = attr_escape(text)
     ))
 }
 
@@ -236,27 +245,17 @@ fn client_credentials(
     form_id: Option<&str>,
     form_secret: Option<&str>,
 ) -> Result<(String, Option<String>), OAuthError> {
-    let bad = || OAuthError::new("invalid_client", "malformed client credentials");
-    if let Some(value) = req.headers().get("authorization") {
-        let value = value.to_str().map_err(|_| bad())?;
-        if let Some(encoded) = value
-            .strip_prefix("Basic ")
-            .or_else(|| value.strip_prefix("basic "))
-        {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|_| bad())?;
-            let text = String::from_utf8(raw).map_err(|_| bad())?;
-            let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-            // Each part is form-urlencoded (RFC 6749 §2.3.1): `+` is a space.
-            let decode = |s: &str| {
-                let spaced = s.replace('+', " ");
-                percent_encoding::percent_decode_str(&spaced)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            return Ok((decode(id), Some(decode(secret))));
-        }
+    if let Some(basic) = basic(req.headers()) {
+        let bad = || OAuthError::new("invalid_client", "malformed client credentials");
+        let (id, secret) = basic.map_err(|()| bad())?;
+        // Each part is form-urlencoded (RFC 6749 §2.3.1): `+` is a space.
+        let decode = |s: &str| {
+            let spaced = s.replace('+', " ");
+            percent_encoding::percent_decode_str(&spaced)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        return Ok((decode(&id), Some(decode(&secret))));
     }
     let id = form_id
         .ok_or_else(|| OAuthError::new("invalid_client", "client authentication is missing"))?;
@@ -602,15 +601,13 @@ fn confirm_page(p: &LogoutParams) -> Html<String> {
             ));
         }
     }
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>soloauth — sign out?</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
-         <body><main><h1>soloauth</h1><form class=\"card\" method=\"post\" action=\"/oidc/logout\">\
+    let form = format!(
+        "<form class=\"card\" method=\"post\" action=\"/oidc/logout\">\
          <h2>Sign out of soloauth?</h2><p>An app asks to end your soloauth sign-in, \
          on this device, for every app.</p>{hidden}<button type=\"submit\" id=\"logout-confirm\">\
-         Sign out</button> <a href=\"/\">Stay signed in</a></form></main></body></html>"
-    ))
+         Sign out</button> <a href=\"/\">Stay signed in</a></form>"
+    );
+    layout("sign out?", &form)
 }
 
 /// Whether a space-separated `prompt` holds `value`.
@@ -768,15 +765,19 @@ impl OidcApi {
     /// The claims of an access token (`Authorization: Bearer`).
     #[oai(path = "/oidc/userinfo", method = "get")]
     async fn userinfo_get(&self, req: &Request) -> UserinfoAnswer {
-        self.userinfo(bearer(req))
+        self.userinfo(bearer(req.headers()).map(str::to_string))
             .unwrap_or_else(|_| UserinfoAnswer::Unavailable(unavailable_json()))
     }
 
     /// The claims of an access token (Bearer, or `access_token` in the form).
     #[oai(path = "/oidc/userinfo", method = "post")]
     async fn userinfo_post(&self, req: &Request, form: OAuthForm<UserinfoForm>) -> UserinfoAnswer {
-        self.userinfo(bearer(req).or(form.0.access_token))
-            .unwrap_or_else(|_| UserinfoAnswer::Unavailable(unavailable_json()))
+        self.userinfo(
+            bearer(req.headers())
+                .map(str::to_string)
+                .or(form.0.access_token),
+        )
+        .unwrap_or_else(|_| UserinfoAnswer::Unavailable(unavailable_json()))
     }
 
     /// RP-initiated logout: ends the soloauth session, then back to a
@@ -843,13 +844,4 @@ impl OidcApi {
         }
         RevokeAnswer::Done
     }
-}
-
-/// The Bearer token of a request, if any.
-fn bearer(req: &Request) -> Option<String> {
-    let value = req.headers().get("authorization")?.to_str().ok()?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(|t| t.trim().to_string())
 }

@@ -94,7 +94,7 @@ fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'
         .take(MAX_SAME_NAME)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get("authorization")?.to_str().ok()?;
     let token = value
         .strip_prefix("Bearer ")
@@ -206,17 +206,26 @@ fn token_answer(
 /// The password of `Authorization: Basic` (DAV and mobile clients put an
 /// API token there).
 fn basic_password(headers: &HeaderMap) -> Option<String> {
+    basic(headers)?.ok().map(|(_, password)| password)
+}
+
+/// `Authorization: Basic`, decoded into user and password: `None` without
+/// one, `Err` for one that is not base64 of UTF-8 `user:password`.
+pub(super) fn basic(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
     use base64::Engine;
     let value = headers.get("authorization")?.to_str().ok()?;
     let encoded = value
         .strip_prefix("Basic ")
         .or_else(|| value.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD
+    let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    text.split_once(':')
-        .map(|(_, password)| password.to_string())
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|text| {
+            let (user, password) = text.split_once(':')?;
+            Some((user.to_string(), password.to_string()))
+        });
+    Some(decoded.ok_or(()))
 }
 
 /// The answer to a refused request (see the module notes).
