@@ -13,17 +13,21 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::oauth_form::OAuthForm;
 use super::page::attr_escape;
-use super::verify::{basic, bearer};
+use super::verify::{basic, bearer, cookies};
 use super::{cookies, ACCESS_COOKIE, SESSION_COOKIE};
 use crate::auth::events::{Event, Events, Kind};
+use crate::auth::forward::{admit, Credentials};
 use crate::auth::oidc::clients::App;
 use crate::auth::oidc::provider::{AuthorizeRequest, CodeExchange, OAuthError, Signer, TokenSet};
+use crate::auth::AuthError;
 use crate::auth::Client;
+use crate::base::rules::Policy;
 use crate::base::secret::ExposeSecret;
 use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::forward::login_url;
 use crate::http::state::AppState;
+use poem::http::HeaderMap;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -319,27 +323,28 @@ impl OidcApi {
     }
 
     /// The signed-in session of this browser, if any: its id, sign-in time, amr.
-    fn signed_in(&self, jar: &CookieJar) -> ApiResult<Option<crate::storage::sessions::Session>> {
+    /// Forward auth's own check of a browser's cookies (every same-name
+    /// cookie tried, as at `/auth/verify`).
+    fn signed_in(
+        &self,
+        headers: &HeaderMap,
+    ) -> ApiResult<Option<crate::storage::sessions::Session>> {
         let (state, now) = (&self.state, self.state.now());
+        let credentials = Credentials {
+            session_cookies: cookies(headers, SESSION_COOKIE).collect(),
+            access_tokens: cookies(headers, ACCESS_COOKIE).collect(),
+        };
         let sessions = state.auth.sessions();
-        let passport = match jar.get(SESSION_COOKIE) {
-            Some(c) => sessions.pass_session_cookie(c.value_str(), now)?,
-            None => None,
-        };
-        let passport = match (passport, jar.get(ACCESS_COOKIE)) {
-            (Some(p), _) => Some(p),
-            (None, Some(c)) => sessions.pass_access_token(c.value_str(), now)?,
-            (None, None) => None,
-        };
-        let Some(passport) = passport else {
-            return Ok(None);
-        };
-        Ok(state.auth.store.live_session(&passport.session_id, now)?)
+        match admit(&sessions, Policy::OneFactor, &credentials, now) {
+            Ok(Some(passport)) => Ok(state.auth.store.live_session(&passport.session_id, now)?),
+            Ok(None) | Err(AuthError::InvalidToken) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn authorize(
         &self,
-        jar: &CookieJar,
+        headers: &HeaderMap,
         client: &Client,
         p: AuthorizeParams,
     ) -> ApiResult<RedirectAnswer> {
@@ -393,7 +398,7 @@ impl OidcApi {
         };
         let prompt = p.prompt.clone().unwrap_or_default();
         let now = state.now();
-        let session = self.signed_in(jar)?;
+        let session = self.signed_in(headers)?;
         // `login_after` (signed by soloauth when it sent the browser to sign
         // in again for prompt=login or max_age): only a sign-in after the
         // one found too old will do, and then max_age is met. A forged or
@@ -527,6 +532,7 @@ impl OidcApi {
     /// bare link another site could plant) gets that form first.
     async fn logout(
         &self,
+        headers: &HeaderMap,
         jar: &CookieJar,
         client: &Client,
         p: LogoutParams,
@@ -543,7 +549,7 @@ impl OidcApi {
             .id_token_hint
             .as_deref()
             .and_then(|t| ring.verify_hint(t, issuer));
-        if let Some(session) = self.signed_in(jar)? {
+        if let Some(session) = self.signed_in(headers)? {
             let named = hint
                 .as_ref()
                 .is_some_and(|c| c["sid"] == session.id.as_str());
@@ -704,7 +710,7 @@ impl OidcApi {
     #[allow(clippy::too_many_arguments)] // one per OAuth parameter, for the OpenAPI document
     async fn authorize_get(
         &self,
-        jar: &CookieJar,
+        req: &Request,
         client: Client,
         client_id: Query<Option<String>>,
         redirect_uri: Query<Option<String>>,
@@ -731,7 +737,7 @@ impl OidcApi {
             max_age: max_age.0,
             login_after: login_after.0,
         };
-        self.authorize(jar, &client, params)
+        self.authorize(req.headers(), &client, params)
             .await
             .unwrap_or_else(|_| RedirectAnswer::Unavailable(unavailable_page()))
     }
@@ -740,11 +746,11 @@ impl OidcApi {
     #[oai(path = "/oidc/authorize", method = "post")]
     async fn authorize_post(
         &self,
-        jar: &CookieJar,
+        req: &Request,
         client: Client,
         form: OAuthForm<AuthorizeParams>,
     ) -> RedirectAnswer {
-        self.authorize(jar, &client, form.0)
+        self.authorize(req.headers(), &client, form.0)
             .await
             .unwrap_or_else(|_| RedirectAnswer::Unavailable(unavailable_page()))
     }
@@ -785,6 +791,7 @@ impl OidcApi {
     #[oai(path = "/oidc/logout", method = "get")]
     async fn logout_get(
         &self,
+        req: &Request,
         jar: &CookieJar,
         client: Client,
         id_token_hint: Query<Option<String>>,
@@ -798,7 +805,7 @@ impl OidcApi {
             state: state.0,
             client_id: client_id.0,
         };
-        self.logout(jar, &client, params, false)
+        self.logout(req.headers(), jar, &client, params, false)
             .await
             .unwrap_or_else(|_| LogoutAnswer::Unavailable(unavailable_page()))
     }
@@ -813,7 +820,7 @@ impl OidcApi {
         form: OAuthForm<LogoutParams>,
     ) -> LogoutAnswer {
         let from_our_page = super::check_csrf(req, &self.state).is_ok();
-        self.logout(jar, &client, form.0, from_our_page)
+        self.logout(req.headers(), jar, &client, form.0, from_our_page)
             .await
             .unwrap_or_else(|_| LogoutAnswer::Unavailable(unavailable_page()))
     }

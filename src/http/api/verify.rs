@@ -81,7 +81,7 @@ const MAX_SAME_NAME: usize = 4;
 
 /// A cookie's values, read straight from the `Cookie` headers (the hot path
 /// skips building a cookie jar).
-fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
+pub(super) fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(poem::http::header::COOKIE)
         .iter()
