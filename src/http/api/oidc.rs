@@ -789,6 +789,7 @@ impl OidcApi {
     /// RP-initiated logout: ends the soloauth session, then back to a
     /// registered `post_logout_redirect_uri`.
     #[oai(path = "/oidc/logout", method = "get")]
+    #[allow(clippy::too_many_arguments)] // one per logout parameter, for the OpenAPI document
     async fn logout_get(
         &self,
         req: &Request,
