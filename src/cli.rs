@@ -11,10 +11,16 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::events::Kind;
+use std::sync::Arc;
+
+use crate::auth::events::{Kind, AUDITED};
 use crate::auth::password::hash_password;
+use crate::base::clock::Clock;
 use crate::base::config::Config;
 use crate::base::secret::{random_token, ExposeSecret, SecretString};
+use crate::notify::alert::TEST_KIND;
+use crate::notify::{Alert, Poster};
+use crate::storage::events::StoredEvent;
 use crate::storage::Store;
 
 #[derive(Parser, Debug)]
@@ -52,6 +58,8 @@ pub enum Command {
     RotateOidcKey,
     /// Lift every lockout (account-wide and per IP).
     Unlock,
+    /// Send one test alert to AUTH_NOTIFY_URL; non-zero when it is not delivered.
+    NotifyTest,
     /// Time argon2id verifications (for scripts/bench.sh).
     #[command(hide = true)]
     BenchHash,
@@ -236,9 +244,12 @@ pub fn healthcheck_command() -> ExitCode {
     }
 }
 
-/// Runs `work` on the store of the configured data directory, flushes, and
-/// prints what it returns; the server must be stopped.
-fn with_store(work: impl FnOnce(&Config, &Store) -> Result<String, String>) -> ExitCode {
+/// Runs `work` on the store of the configured data directory, flushes,
+/// sends the alerts for the events it recorded, and prints what it returns;
+/// the server must be stopped.
+fn with_store(
+    work: impl FnOnce(&Config, &Store, &mut Vec<StoredEvent>) -> Result<String, String>,
+) -> ExitCode {
     let config = match load_config() {
         Ok(c) => c,
         Err(code) => return code,
@@ -250,7 +261,8 @@ fn with_store(work: impl FnOnce(&Config, &Store) -> Result<String, String>) -> E
             return ExitCode::FAILURE;
         }
     };
-    let result = work(&config, &store).and_then(|message| {
+    let mut recorded = Vec::new();
+    let result = work(&config, &store, &mut recorded).and_then(|message| {
         store
             .flush_blocking()
             .map(|_| message)
@@ -259,6 +271,7 @@ fn with_store(work: impl FnOnce(&Config, &Store) -> Result<String, String>) -> E
     match result {
         Ok(message) => {
             println!("{message}");
+            send_alerts(&config, &recorded);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -272,30 +285,114 @@ fn storage_error(e: sled::Error) -> String {
     format!("storage error: {e}")
 }
 
-/// Appends an audit event for a host-side command (no client IP).
-fn record_cli_event(store: &Store, kind: Kind, detail: &str) -> Result<(), String> {
-    let event = crate::storage::events::StoredEvent {
-        at: crate::base::clock::Clock::System.now(),
+/// Appends an audit event for a host-side command (no client IP) and keeps
+/// it in `recorded` for its alert.
+fn record_cli_event(
+    store: &Store,
+    recorded: &mut Vec<StoredEvent>,
+    kind: Kind,
+    detail: &str,
+) -> Result<(), String> {
+    let event = StoredEvent {
+        at: Clock::System.now(),
         kind: kind.as_str().into(),
         ip: String::new(),
         detail: detail.into(),
     };
-    store.append_event(&event).map_err(storage_error)
+    store.append_event(&event).map_err(storage_error)?;
+    recorded.push(event);
+    Ok(())
+}
+
+/// Runs `work` on a runtime of its own (commands have none).
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|runtime| runtime.block_on(work))
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// Sends the alerts the owner chose for the command's events, as the
+/// server would (three attempts); a failure is reported, not fatal.
+fn send_alerts(config: &Config, recorded: &[StoredEvent]) {
+    let Some(notify) = &config.notify else {
+        return;
+    };
+    let alerts: Vec<Alert> = recorded
+        .iter()
+        .filter_map(|e| {
+            let kind = AUDITED.iter().map(|k| k.as_str()).find(|k| *k == e.kind)?;
+            let alert = Alert::from_host(kind, &e.detail, e.at, &config.public_url);
+            notify.wants(kind).then_some(alert)
+        })
+        .collect();
+    if alerts.is_empty() {
+        return;
+    }
+    let sent = block_on(async {
+        let poster = Poster::new(Arc::new(notify.clone()), None)?;
+        for alert in &alerts {
+            if let Err(why) = poster.deliver(alert).await {
+                eprintln!("warning: the {} alert was not delivered: {why}", alert.kind);
+            }
+        }
+        Ok::<(), String>(())
+    });
+    if let Err(why) = sent.and_then(|r| r) {
+        eprintln!("warning: alerts were not sent: {why}");
+    }
+}
+
+/// `soloauth notify-test`: one alert, one attempt, the outcome printed.
+pub fn notify_test_command() -> ExitCode {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(notify) = &config.notify else {
+        eprintln!("soloauth: AUTH_NOTIFY_URL is not set, so there is nowhere to send alerts");
+        return ExitCode::FAILURE;
+    };
+    let detail = "sent by soloauth notify-test";
+    let alert = Alert::from_host(TEST_KIND, detail, Clock::System.now(), &config.public_url);
+    let sent = block_on(async {
+        Poster::new(Arc::new(notify.clone()), None)?
+            .attempt(&alert)
+            .await
+    });
+    match sent.and_then(|r| r) {
+        Ok(()) => {
+            println!("test alert delivered ({:?} format)", notify.format);
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("soloauth: the test alert was not delivered: {why}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `soloauth revoke-sessions`.
 pub fn revoke_sessions_command() -> ExitCode {
-    with_store(|_, store| {
+    with_store(|_, store, recorded| {
         let n = store.delete_sessions_except(None).map_err(storage_error)?;
+        let detail = format!("count={n} by=cli");
+        record_cli_event(store, recorded, Kind::SessionRevoked, &detail)?;
         Ok(format!("revoked {n} session(s)"))
     })
 }
 
 /// `soloauth reset-totp`.
 pub fn reset_totp_command() -> ExitCode {
-    with_store(|config, store| {
+    with_store(|config, store, recorded| {
+        let was_on = store.totp_active().map_err(storage_error)?.is_some();
         store.reset_factors().map_err(storage_error)?;
         let n = store.delete_sessions_except(None).map_err(storage_error)?;
+        if was_on {
+            let detail = format!("sessions_revoked={n} by=cli");
+            record_cli_event(store, recorded, Kind::TotpDisabled, &detail)?;
+        }
         let mut message =
             format!("TOTP is off, recovery codes are void, {n} session(s) revoked; sign in with the password and enroll again");
         if config.totp_secret.is_some() {
@@ -309,12 +406,13 @@ pub fn reset_totp_command() -> ExitCode {
 
 /// `soloauth reset-passkeys`.
 pub fn reset_passkeys_command() -> ExitCode {
-    with_store(|_, store| {
+    with_store(|_, store, recorded| {
         let removed = store.clear_passkeys().map_err(storage_error)?;
         let n = store.delete_sessions_except(None).map_err(storage_error)?;
         if removed > 0 {
             record_cli_event(
                 store,
+                recorded,
                 Kind::PasskeyRemoved,
                 &format!("count={removed} by=cli"),
             )?;
@@ -328,7 +426,7 @@ pub fn reset_passkeys_command() -> ExitCode {
 
 /// `soloauth rotate-oidc-key`.
 pub fn rotate_oidc_key_command() -> ExitCode {
-    with_store(|config, store| {
+    with_store(|config, store, recorded| {
         if config.oidc.private_key.is_some() {
             return Err(
                 "AUTH_OIDC_PRIVATE_KEY is set: the signing key comes from the \
@@ -338,9 +436,14 @@ pub fn rotate_oidc_key_command() -> ExitCode {
         }
         let keys = crate::base::bootstrap::resolve(config)?;
         let vault = crate::auth::vault::Vault::new(&keys.encryption_keys)?;
-        let now = crate::base::clock::Clock::System.now();
+        let now = Clock::System.now();
         let kid = crate::auth::oidc::keys::KeyRing::rotate(store, &vault, now)?;
-        record_cli_event(store, Kind::KeysRotated, &format!("oidc_kid={kid} by=cli"))?;
+        record_cli_event(
+            store,
+            recorded,
+            Kind::KeysRotated,
+            &format!("oidc_kid={kid} by=cli"),
+        )?;
         Ok(format!(
             "new OIDC signing key {kid}; the previous one stays published for {} s",
             crate::auth::oidc::keys::ID_TOKEN_TTL
@@ -350,7 +453,7 @@ pub fn rotate_oidc_key_command() -> ExitCode {
 
 /// `soloauth rotate-keys`.
 pub fn rotate_keys_command() -> ExitCode {
-    with_store(|config, store| {
+    with_store(|config, store, recorded| {
         let keys = crate::base::bootstrap::resolve(config)?;
         let vault = crate::auth::vault::Vault::new(&keys.encryption_keys)?;
         match store.reencrypt_factors(|t| vault.reencrypt(t)).map_err(storage_error)? {
@@ -365,7 +468,7 @@ pub fn rotate_keys_command() -> ExitCode {
                     n += 1;
                 }
                 let detail = format!("reencrypted={n} by=cli");
-                record_cli_event(store, Kind::KeysRotated, &detail)?;
+                record_cli_event(store, recorded, Kind::KeysRotated, &detail)?;
                 Ok(format!(
                     "re-encrypted {n} stored secret(s) with the first AUTH_ENCRYPTION_KEY; older keys may now be removed"
                 ))
@@ -380,9 +483,14 @@ pub fn rotate_keys_command() -> ExitCode {
 
 /// `soloauth unlock`.
 pub fn unlock_command() -> ExitCode {
-    with_store(|_, store| {
+    with_store(|_, store, recorded| {
         let n = store.clear_all_lockouts().map_err(storage_error)?;
-        record_cli_event(store, Kind::Unlock, &format!("records={n} by=cli"))?;
+        record_cli_event(
+            store,
+            recorded,
+            Kind::Unlock,
+            &format!("records={n} by=cli"),
+        )?;
         Ok(format!(
             "cleared {n} lockout record(s); the account is unlocked"
         ))
@@ -391,7 +499,7 @@ pub fn unlock_command() -> ExitCode {
 
 /// `soloauth events`.
 pub fn events_command(limit: usize) -> ExitCode {
-    with_store(|_, store| {
+    with_store(|_, store, _| {
         let events = store.recent_events(limit).map_err(storage_error)?;
         let lines: Vec<String> = events
             .iter()

@@ -9,6 +9,7 @@
 //! - [`auth`]: the domain, free of HTTP (the login flow, sessions, factors,
 //!   lockouts, passwords, tokens), on narrow services with time injected;
 //! - [`storage`]: sled trees, flushed before every acknowledgement;
+//! - [`notify`]: sign-in alerts, delivered off the request path;
 //! - [`base`]: configuration, secrets, the clock and the first-run bootstrap.
 //!
 //! [`App::open`] + [`App::serve`] are what `soloauth serve` runs and what the
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod base;
 pub mod cli;
 pub mod http;
+pub mod notify;
 pub mod storage;
 
 use std::future::Future;
@@ -42,9 +44,13 @@ const RESERVED_FDS: u64 = 64;
 /// How long `serve` waits for the last holder of the state to let go.
 const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
+/// How long queued sign-in alerts get to go out after a shutdown signal.
+const ALERT_DRAIN: Duration = Duration::from_secs(3);
+
 /// A ready-to-serve server: config validated, secrets resolved, store open.
 pub struct App {
     state: Arc<AppState>,
+    courier: Option<notify::Courier>,
 }
 
 impl App {
@@ -65,17 +71,19 @@ impl App {
                 config.data_dir.join("admin_password_hash").display()
             );
         }
-        let state = AppState::new(config, &keys, store, clock)?;
+        let (state, courier) = AppState::new(config, &keys, store, clock)?;
         Ok(App {
             state: Arc::new(state),
+            courier,
         })
     }
 
     /// Serves on `listener` until `shutdown` completes, then finishes in-flight
-    /// requests (up to 10 s), flushes and closes the store. When it returns,
-    /// the data directory is free for the next process (or the next test).
+    /// requests (up to 10 s), sends queued alerts (up to 3 s), flushes and
+    /// closes the store. When it returns, the data directory is free for the
+    /// next process (or the next test).
     pub async fn serve(
-        self,
+        mut self,
         listener: std::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
@@ -87,6 +95,10 @@ impl App {
             RpId::Domain(rp_id) => tracing::info!(%rp_id, "passkeys are bound to this domain"),
             RpId::Off(why) => tracing::warn!("{why}"),
         }
+        if let Some(notify) = &self.state.config.notify {
+            let events = notify.events.join(",");
+            tracing::info!(format = ?notify.format, %events, "sign-in alerts are on");
+        }
         let limits = connections::Limits {
             header_timeout: connections::HEADER_TIMEOUT,
             idle_timeout: self.state.config.idle_timeout,
@@ -94,10 +106,28 @@ impl App {
             grace: GRACE,
         };
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let courier = self.courier.take().map(|courier| {
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            (stop, tokio::spawn(courier.run(stopped)))
+        });
         let result =
             connections::serve(listener, http::app(self.state.clone()), limits, shutdown).await;
         housekeeping.abort();
         let _ = housekeeping.await;
+        if let Some((stop, mut delivering)) = courier {
+            let _ = stop.send(());
+            if tokio::time::timeout(ALERT_DRAIN, &mut delivering)
+                .await
+                .is_err()
+            {
+                delivering.abort();
+                let queued = self.state.alerts.queued();
+                tracing::warn!(
+                    queued,
+                    "shutting down: sign-in alerts not yet delivered are dropped"
+                );
+            }
+        }
         self.close().await?;
         tracing::info!("soloauth stopped");
         result
@@ -169,6 +199,9 @@ async fn housekeeping(state: Arc<AppState>) {
         let memory = crate::auth::oidc::provider::CODE_MEMORY;
         if let Err(e) = state.auth.store.purge_oidc(now, memory, app_exists) {
             tracing::error!(error = %e, "purging old OIDC codes and tokens failed");
+        }
+        if let Err(e) = state.auth.store.purge_seen(now - storage::seen::REMEMBER) {
+            tracing::error!(error = %e, "purging old sign-in addresses failed");
         }
         state.auth.rate.forget_idle();
         match state.auth.store.purge_expired(now) {

@@ -68,6 +68,7 @@ fn main() -> ExitCode {
         Command::RotateOidcKey => cli::rotate_oidc_key_command(),
         Command::RotateKeys => cli::rotate_keys_command(),
         Command::Unlock => cli::unlock_command(),
+        Command::NotifyTest => cli::notify_test_command(),
         Command::BenchHash => cli::bench_hash_command(),
         Command::Events { limit } => cli::events_command(limit),
     }

@@ -72,7 +72,7 @@ impl ApiTokens<'_> {
         self.store.put_api_token(&record)?;
         self.store.flush().await?;
         events.push(
-            Event::new(Kind::TokenCreated, client.ip)
+            Event::new(Kind::TokenCreated, client)
                 .session(sid)
                 .detail(format!("token={id}")),
         );
@@ -97,7 +97,7 @@ impl ApiTokens<'_> {
         }
         self.store.flush().await?;
         events.push(
-            Event::new(Kind::TokenRevoked, client.ip)
+            Event::new(Kind::TokenRevoked, client)
                 .session(sid)
                 .detail(format!("token={id}")),
         );

@@ -9,6 +9,8 @@
 
 use std::net::IpAddr;
 
+use crate::auth::Client;
+
 /// Which limit a lockout is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -139,25 +141,79 @@ impl Kind {
     }
 }
 
+/// Every audited kind (one per name): what sign-in alerts may be about.
+pub const AUDITED: [Kind; 22] = [
+    Kind::LoginSuccess,
+    Kind::LoginFailure,
+    Kind::MfaFailure,
+    Kind::Lockout(Scope::Ip),
+    Kind::Unlock,
+    Kind::RecoveryCodeUsed,
+    Kind::RefreshReuse,
+    Kind::SessionRevoked,
+    Kind::TotpEnabled,
+    Kind::TotpDisabled,
+    Kind::RecoveryCodesRegenerated,
+    Kind::KeysRotated,
+    Kind::PasskeyAdded,
+    Kind::PasskeyRemoved,
+    Kind::PasskeyLogin,
+    Kind::PasskeyCloneSuspected,
+    Kind::OidcAuthorized,
+    Kind::OidcCodeReuse,
+    Kind::OidcClientAdded,
+    Kind::OidcClientRemoved,
+    Kind::TokenCreated,
+    Kind::TokenRevoked,
+];
+
+/// Whether a sign-in's address and user agent were seen at earlier
+/// sign-ins (`true`: known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub ip: bool,
+    pub user_agent: bool,
+}
+
 /// One thing that happened, ready to record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub kind: Kind,
     /// The client address (or `-` when there is none, e.g. the CLI).
     pub ip: String,
+    /// The client's user agent (empty when unknown).
+    pub user_agent: String,
     pub session: Option<String>,
     pub detail: String,
+    /// For a sign-in: what was known about where it came from.
+    pub seen: Option<Seen>,
 }
 
 impl Event {
-    /// An event of `kind` from `ip`, with no session and no detail.
-    pub fn new(kind: Kind, ip: IpAddr) -> Self {
+    /// An event of `kind` from `client`, with no session and no detail.
+    pub fn new(kind: Kind, client: &Client) -> Self {
+        Event {
+            user_agent: client.user_agent.clone(),
+            ..Event::from_ip(kind, client.ip)
+        }
+    }
+
+    /// An event of `kind` from `ip` alone (no user agent is known).
+    pub fn from_ip(kind: Kind, ip: IpAddr) -> Self {
         Event {
             kind,
             ip: ip.to_string(),
+            user_agent: String::new(),
             session: None,
             detail: String::new(),
+            seen: None,
         }
+    }
+
+    /// The same sign-in, with what was known about its client.
+    pub fn seen(mut self, seen: Seen) -> Self {
+        self.seen = Some(seen);
+        self
     }
 
     /// The same event about session `sid`.
@@ -176,3 +232,20 @@ impl Event {
 /// The events of one request, in order. Domain functions append to it
 /// whether they succeed or refuse; the caller records them all.
 pub type Events = Vec<Event>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audited_list_is_the_audited_kinds_once_each() {
+        let mut names: Vec<&str> = AUDITED.iter().map(|k| k.as_str()).collect();
+        assert!(AUDITED.iter().all(|k| k.is_audited()));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), AUDITED.len());
+        for counted_only in [Kind::MfaRequired, Kind::Refreshed, Kind::VerifyAllowed] {
+            assert!(!counted_only.is_audited());
+        }
+    }
+}

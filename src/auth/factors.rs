@@ -109,7 +109,7 @@ impl Factors<'_> {
         if spent {
             let left = self.store.recovery_codes()?.hashes.len();
             events.push(
-                Event::new(Kind::RecoveryCodeUsed, client.ip).detail(format!("remaining={left}")),
+                Event::new(Kind::RecoveryCodeUsed, client).detail(format!("remaining={left}")),
             );
         }
         self.store.flush().await?;
@@ -209,12 +209,12 @@ impl Factors<'_> {
         keep: &str,
         events: &mut Events,
     ) -> AuthResult<()> {
-        events.push(Event::new(kind, client.ip).session(keep));
+        events.push(Event::new(kind, client).session(keep));
         let revoked = self.store.delete_sessions_except(Some(keep))?;
         self.store.flush().await?;
         if revoked > 0 {
             let detail = format!("reason={} count={revoked}", kind.as_str());
-            events.push(Event::new(Kind::SessionRevoked, client.ip).detail(detail));
+            events.push(Event::new(Kind::SessionRevoked, client).detail(detail));
         }
         Ok(())
     }

@@ -156,7 +156,7 @@ impl Lockout<'_> {
         events: &mut Events,
     ) -> AuthResult<()> {
         self.rate.check(client.ip).map_err(|retry_after| {
-            events.push(Event::new(Kind::RateLimited { on }, client.ip));
+            events.push(Event::new(Kind::RateLimited { on }, client));
             AuthError::RateLimited { retry_after }
         })
     }
@@ -168,7 +168,7 @@ impl Lockout<'_> {
             Ok(_released_at_once) => Ok(()),
             Err(e) => {
                 if matches!(e, AuthError::Locked { .. }) {
-                    events.push(Event::new(Kind::Locked, client.ip));
+                    events.push(Event::new(Kind::Locked, client));
                 }
                 Err(e)
             }
@@ -224,7 +224,7 @@ impl Lockout<'_> {
         self.check_rate(client, via, events)?;
         let reservation = self.reserve(client.ip, now).inspect_err(|e| {
             if matches!(e, AuthError::Locked { .. }) {
-                events.push(Event::new(Kind::Locked, client.ip));
+                events.push(Event::new(Kind::Locked, client));
             }
         })?;
         let mut own = Events::new();
@@ -243,8 +243,8 @@ impl Lockout<'_> {
             }
             _ => return result,
         };
-        events.push(Event::new(kind, client.ip).detail(format!("reason={reason} via={via}")));
-        reservation.fail(client.ip, now, events).await?;
+        events.push(Event::new(kind, client).detail(format!("reason={reason} via={via}")));
+        reservation.fail(client, now, events).await?;
         result
     }
 
@@ -275,7 +275,7 @@ fn release(in_flight: &mut HashMap<String, u32>, keys: &[String]) {
 
 impl Reservation<'_> {
     /// Counts the attempt as failed, starting locks at the limits (durably).
-    async fn fail(mut self, ip: IpAddr, now: i64, events: &mut Events) -> AuthResult<()> {
+    async fn fail(mut self, client: &Client, now: i64, events: &mut Events) -> AuthResult<()> {
         let lockout = self.lockout;
         let window = lockout.policy.window;
         let keys = std::mem::take(&mut self.keys);
@@ -285,7 +285,7 @@ impl Reservation<'_> {
             // never both, never neither.
             let mut in_flight = lockout.attempts.lock();
             let recorded = lockout
-                .keys(ip)
+                .keys(client.ip)
                 .into_iter()
                 .try_for_each(|(key, max, scope)| {
                     let (before, after) = lockout.store.record_failure(&key, now, max, window)?;
@@ -296,8 +296,12 @@ impl Reservation<'_> {
                             after.failures,
                             window / 60
                         );
-                        let shown = client_key(ip);
-                        events.push(Event::new(Kind::Lockout(scope), shown).detail(detail));
+                        // The address as the limit counts it (an IPv6 /64).
+                        let event = Event {
+                            ip: client_key(client.ip).to_string(),
+                            ..Event::new(Kind::Lockout(scope), client)
+                        };
+                        events.push(event.detail(detail));
                     }
                     Ok::<_, sled::Error>(())
                 });

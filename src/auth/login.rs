@@ -94,7 +94,7 @@ impl LoginFlow<'_> {
             });
         match first.await? {
             FirstStep::Challenge(mfa_token) => {
-                events.push(Event::new(Kind::MfaRequired, client.ip));
+                events.push(Event::new(Kind::MfaRequired, client));
                 Ok(Outcome::SecondFactorNeeded {
                     mfa_token,
                     expires_in: MFA_TTL,
@@ -102,7 +102,7 @@ impl LoginFlow<'_> {
             }
             FirstStep::Done(amr) => {
                 if amr.len() > 1 {
-                    events.push(Event::new(Kind::MfaSuccess, client.ip));
+                    events.push(Event::new(Kind::MfaSuccess, client));
                 }
                 self.finish(client, amr, step.remember, now, events).await
             }
@@ -127,7 +127,7 @@ impl LoginFlow<'_> {
                     .await
             })
             .await?;
-        events.push(Event::new(Kind::MfaSuccess, client.ip));
+        events.push(Event::new(Kind::MfaSuccess, client));
         let amr = vec!["pwd".into(), "otp".into()];
         self.finish(client, amr, remember, now, events).await
     }
@@ -186,12 +186,12 @@ impl LoginFlow<'_> {
             .await?;
         let amr: Vec<String> = match second_step {
             true => {
-                events.push(Event::new(Kind::MfaSuccess, client.ip));
+                events.push(Event::new(Kind::MfaSuccess, client));
                 vec!["pwd".into(), "hwk".into()]
             }
             false => vec!["hwk".into(), "mfa".into()],
         };
-        events.push(Event::new(Kind::PasskeyLogin, client.ip).detail(format!("passkey={passkey}")));
+        events.push(Event::new(Kind::PasskeyLogin, client).detail(format!("passkey={passkey}")));
         self.finish(client, amr, remember, now, events).await
     }
 
@@ -208,11 +208,13 @@ impl LoginFlow<'_> {
         self.lockout.record_success(client.ip).await?;
         let detail = format!("amr={}", amr.join("+"));
         let totp_enabled = self.factors.status()?.totp_enabled;
+        let seen = self.sessions.note_client(client, now)?;
         let pair = self.sessions.start(amr, client, remember, now).await?;
         events.push(
-            Event::new(Kind::LoginSuccess, client.ip)
+            Event::new(Kind::LoginSuccess, client)
                 .session(&pair.session.id)
-                .detail(detail),
+                .detail(detail)
+                .seen(seen),
         );
         Ok(Outcome::SignedIn {
             pair: Box::new(pair),
@@ -232,19 +234,19 @@ impl LoginFlow<'_> {
         self.lockout.check_rate(client, "refresh", events)?;
         match self.sessions.rotate(presented.expose_secret(), now).await? {
             Ok(pair) => {
-                events.push(Event::new(Kind::Refreshed, client.ip).session(&pair.session.id));
+                events.push(Event::new(Kind::Refreshed, client).session(&pair.session.id));
                 Ok(pair)
             }
             Err(RefreshRefused::Reused { sid }) => {
                 events.push(
-                    Event::new(Kind::RefreshReuse, client.ip)
+                    Event::new(Kind::RefreshReuse, client)
                         .session(&sid)
                         .detail("session revoked"),
                 );
                 Err(AuthError::TokenReused)
             }
             Err(RefreshRefused::Invalid) => {
-                events.push(Event::new(Kind::RefreshRefused, client.ip));
+                events.push(Event::new(Kind::RefreshRefused, client));
                 Err(AuthError::InvalidToken)
             }
         }

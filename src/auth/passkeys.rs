@@ -360,7 +360,7 @@ impl Passkeys<'_> {
         }
         self.store.flush().await?;
         events.push(
-            Event::new(Kind::PasskeyAdded, client.ip)
+            Event::new(Kind::PasskeyAdded, client)
                 .session(session)
                 .detail(format!("passkey={}", stored.id)),
         );
@@ -401,7 +401,7 @@ impl Passkeys<'_> {
         }
         self.store.flush().await?;
         events.push(
-            Event::new(Kind::PasskeyRemoved, client.ip)
+            Event::new(Kind::PasskeyRemoved, client)
                 .session(session)
                 .detail(format!("passkey={id}")),
         );
@@ -523,7 +523,7 @@ impl Passkeys<'_> {
             Ok(_) => Ok(credential.dynamic_state()),
             Err(AuthCeremonyErr::SignatureCounter) => {
                 events.push(
-                    Event::new(Kind::PasskeyCloneSuspected, client.ip)
+                    Event::new(Kind::PasskeyCloneSuspected, client)
                         .detail(format!("passkey={}", stored.id)),
                 );
                 Err(AuthError::Passkey(PasskeyRefusal::CloneSuspected))

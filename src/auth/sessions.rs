@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use super::events::Seen;
 use super::refresh;
 use super::tokens::{AccessClaims, JwtKeys};
 use super::{AuthError, AuthResult, Client};
@@ -114,6 +115,15 @@ impl Sessions<'_> {
             session_secret: None,
             session,
         })
+    }
+
+    /// Notes a complete sign-in's client and answers whether its address
+    /// (an IPv6 address by its /64, as the lockout counts it) and user agent
+    /// were seen at earlier sign-ins. Written with the session that follows.
+    pub fn note_client(&self, client: &Client, now: i64) -> AuthResult<Seen> {
+        let network = super::lockout::client_key(client.ip).to_string();
+        let (ip, user_agent) = self.store.note_sign_in(&network, &client.user_agent, now)?;
+        Ok(Seen { ip, user_agent })
     }
 
     /// Starts a session for the admin after a complete login; `remember`

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use crate::base::notify_config::{self, NotifyConfig};
 use crate::base::oidc_config::{self, EnvClient, OidcConfig};
 use crate::base::rp_id::{self, RpId};
 use crate::base::rules::{Policy, Rules};
@@ -56,6 +57,9 @@ pub const KNOWN_VARS: &[&str] = &[
     "AUTH_ADMIN_EMAIL",
     "AUTH_ADMIN_GROUPS",
     "AUTH_OIDC_PRIVATE_KEY",
+    "AUTH_NOTIFY_URL",
+    "AUTH_NOTIFY_FORMAT",
+    "AUTH_NOTIFY_EVENTS",
 ];
 
 /// Variables that hold secrets and may also come from `NAME_FILE`.
@@ -67,6 +71,7 @@ const SECRET_VARS: &[&str] = &[
     "AUTH_TOTP_SECRET",
     "AUTH_METRICS_TOKEN",
     "AUTH_OIDC_PRIVATE_KEY",
+    "AUTH_NOTIFY_URL",
 ];
 
 /// Secrets `AUTH_ENV=production` requires explicitly.
@@ -130,6 +135,8 @@ pub struct Config {
     /// The OpenID Connect provider: the owner's claims, a given key, the
     /// apps from the environment.
     pub oidc: OidcConfig,
+    /// Sign-in alerts, when `AUTH_NOTIFY_URL` is set.
+    pub notify: Option<NotifyConfig>,
 }
 
 /// Collects problems while reading, so all are reported together.
@@ -469,6 +476,16 @@ impl Config {
         };
 
         let oidc = read_oidc(&mut r, names, &admin_username);
+        let notify_url = r.secret("AUTH_NOTIFY_URL");
+        let notify = notify_config::read(
+            notify_url,
+            r.var("AUTH_NOTIFY_FORMAT").as_deref(),
+            r.var("AUTH_NOTIFY_EVENTS").as_deref(),
+        )
+        .unwrap_or_else(|problems| {
+            r.problems.extend(problems);
+            None
+        });
 
         if !r.problems.is_empty() {
             return Err(r.problems);
@@ -506,6 +523,7 @@ impl Config {
             rules,
             webauthn_rp_id,
             oidc,
+            notify,
         })
     }
 }

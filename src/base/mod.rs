@@ -1,11 +1,13 @@
 //! What the server runs with: configuration from the environment, secrets
 //! as types, the one clock, and the first-run bootstrap that generates and
 //! keeps missing secrets in the data directory, the access rules for
-//! forward auth, and what the OpenID Connect provider is configured with.
+//! forward auth, what the OpenID Connect provider is configured with, and
+//! where sign-in alerts go.
 
 pub mod bootstrap;
 pub mod clock;
 pub mod config;
+pub mod notify_config;
 pub mod oidc_config;
 pub mod rp_id;
 pub mod rules;

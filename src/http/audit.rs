@@ -6,10 +6,15 @@
 //! (the storage probe makes one every 10 s).
 //!
 //! Details are short classifications (`reason=credentials`), never a
-//! password, hash, token, code or secret.
+//! password, hash, token, code or secret. A sign-in's detail also says
+//! whether its address and user agent are new (`ip=new user_agent=known`).
+//!
+//! The audited kinds the owner chose are also offered as sign-in alerts,
+//! which leave later, off the request path.
 
 use crate::auth::events::{Event, Kind};
 use crate::http::state::AppState;
+use crate::notify::Alert;
 use crate::storage::events::StoredEvent;
 
 /// Records every event of a request, in order. A storage failure here is
@@ -19,8 +24,13 @@ pub async fn record(state: &AppState, events: &[Event]) {
     for event in events {
         state.metrics.count(event.kind);
         if event.kind.is_audited() {
-            store_and_log(state, event);
+            let detail = store_and_log(state, event);
             flush |= event.kind != Kind::LoginSuccess;
+            if state.alerts.wants(event.kind.as_str()) {
+                let server = &state.config.public_url;
+                let alert = Alert::of_event(event, detail, state.now(), server);
+                state.alerts.offer(alert);
+            }
         }
     }
     if flush {
@@ -30,7 +40,8 @@ pub async fn record(state: &AppState, events: &[Event]) {
     }
 }
 
-fn store_and_log(state: &AppState, event: &Event) {
+/// Logs and stores `event`; answers its detail as stored.
+fn store_and_log(state: &AppState, event: &Event) -> String {
     let name = event.kind.as_str();
     let (ip, detail) = (event.ip.as_str(), event.detail.as_str());
     let session_id = event.session.as_deref().unwrap_or("-");
@@ -44,18 +55,29 @@ fn store_and_log(state: &AppState, event: &Event) {
         }
         _ => tracing::info!(event = name, ip, session_id, detail, "auth decision"),
     }
-    let detail = match &event.session {
-        None => event.detail.clone(),
-        Some(sid) if event.detail.is_empty() => format!("session={sid}"),
-        Some(sid) => format!("{} session={sid}", event.detail),
-    };
+    let mut parts: Vec<String> = Vec::new();
+    if !event.detail.is_empty() {
+        parts.push(event.detail.clone());
+    }
+    if let Some(seen) = event.seen {
+        let word = |known: bool| if known { "known" } else { "new" };
+        parts.push(format!(
+            "ip={} user_agent={}",
+            word(seen.ip),
+            word(seen.user_agent)
+        ));
+    }
+    if let Some(sid) = &event.session {
+        parts.push(format!("session={sid}"));
+    }
     let stored = StoredEvent {
         at: state.now(),
         kind: name.into(),
         ip: event.ip.clone(),
-        detail,
+        detail: parts.join(" "),
     };
     if let Err(e) = state.auth.store.append_event(&stored) {
         tracing::error!(error = %e, "cannot store audit event");
     }
+    stored.detail
 }

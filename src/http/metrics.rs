@@ -35,6 +35,8 @@ pub struct Metrics {
     verify: IntCounterVec,
     /// `kind`: every audit event.
     events: IntCounterVec,
+    /// `outcome`: sent, retried, dropped (sign-in alerts).
+    pub notify: IntCounterVec,
     /// `route`, `method`.
     latency: HistogramVec,
     sessions: IntGauge,
@@ -178,6 +180,12 @@ impl Metrics {
                 "soloauth_audit_events_total",
                 "Audit events by kind",
                 "kind",
+            ),
+            notify: counter(
+                &registry,
+                "soloauth_notify_total",
+                "Sign-in alert deliveries by outcome",
+                "outcome",
             ),
             latency,
             sessions,

@@ -13,6 +13,7 @@ pub mod factors;
 pub mod lockouts;
 pub mod oidc;
 pub mod passkeys;
+pub mod seen;
 pub mod sessions;
 
 use std::path::Path;
@@ -39,6 +40,7 @@ pub mod trees {
     pub const OIDC_GRANTS: &str = "oidc_grants";
     pub const OIDC_ACCESS: &str = "oidc_access";
     pub const API_TOKENS: &str = "api_tokens";
+    pub const SEEN: &str = "seen";
 }
 
 /// Why the store could not be opened.
@@ -73,6 +75,7 @@ pub struct Store {
     pub(crate) oidc_grants: sled::Tree,
     pub(crate) oidc_access: sled::Tree,
     pub(crate) api_tokens: sled::Tree,
+    pub(crate) seen: sled::Tree,
     /// Events stored (counted once at open; sled's `len` walks the tree).
     pub(crate) event_count: std::sync::atomic::AtomicUsize,
     healthy: AtomicBool,
@@ -124,6 +127,7 @@ impl Store {
             oidc_grants: open_tree(trees::OIDC_GRANTS)?,
             oidc_access: open_tree(trees::OIDC_ACCESS)?,
             api_tokens: open_tree(trees::API_TOKENS)?,
+            seen: open_tree(trees::SEEN)?,
             db,
             healthy: AtomicBool::new(true),
             flushes: std::sync::Arc::new(()),

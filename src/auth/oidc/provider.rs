@@ -303,7 +303,7 @@ impl Provider<'_> {
         )?;
         self.store.flush().await?;
         events.push(
-            Event::new(Kind::OidcAuthorized, ip)
+            Event::from_ip(Kind::OidcAuthorized, ip)
                 .session(signer.session_id)
                 .detail(format!("client={}", app.client_id)),
         );
@@ -332,7 +332,7 @@ impl Provider<'_> {
                     self.store.remove_grant(first)?;
                     self.store.flush().await?;
                     events.push(
-                        Event::new(Kind::OidcCodeReuse, ip)
+                        Event::from_ip(Kind::OidcCodeReuse, ip)
                             .session(&used.session_id)
                             .detail(format!("client={} grant revoked", used.client_id)),
                     );
@@ -421,7 +421,7 @@ impl Provider<'_> {
             Rotation::Reused(grant) => {
                 self.store.flush().await?;
                 events.push(
-                    Event::new(Kind::RefreshReuse, ip)
+                    Event::from_ip(Kind::RefreshReuse, ip)
                         .session(&grant.session_id)
                         .detail(format!("client={} grant revoked", grant.client_id)),
                 );

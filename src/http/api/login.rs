@@ -311,7 +311,7 @@ impl LoginApi {
     ) -> ApiResult<LogoutResponse> {
         let sid = &auth.principal().session.id;
         self.state.auth.sessions().revoke(sid).await?;
-        let event = Event::new(Kind::SessionRevoked, client.ip)
+        let event = Event::new(Kind::SessionRevoked, &client)
             .session(sid)
             .detail("reason=logout");
         crate::http::audit::record(&self.state, &[event]).await;

@@ -557,7 +557,7 @@ impl OidcApi {
                 return Ok(LogoutAnswer::Done(confirm_page(&p)));
             }
             state.auth.sessions().revoke(&session.id).await?;
-            let event = Event::new(Kind::SessionRevoked, client.ip)
+            let event = Event::new(Kind::SessionRevoked, client)
                 .session(&session.id)
                 .detail("reason=oidc_logout");
             audit::record(state, &[event]).await;

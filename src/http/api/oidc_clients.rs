@@ -143,7 +143,7 @@ impl OidcClientsApi {
         };
         state.auth.store.put_oidc_client(&stored)?;
         state.auth.store.flush().await?;
-        let event = Event::new(Kind::OidcClientAdded, client.ip)
+        let event = Event::new(Kind::OidcClientAdded, &client)
             .session(&principal.session.id)
             .detail(format!("client={client_id}"));
         audit::record(state, &[event]).await;
@@ -182,7 +182,7 @@ impl OidcClientsApi {
             return Err(ApiError::NotFound("no such app".into()));
         }
         state.auth.store.flush().await?;
-        let event = Event::new(Kind::OidcClientRemoved, client.ip)
+        let event = Event::new(Kind::OidcClientRemoved, &client)
             .session(&auth.principal().session.id)
             .detail(format!("client={}", id.0));
         audit::record(state, &[event]).await;

@@ -121,7 +121,7 @@ impl SessionApi {
     async fn revoke_others(&self, auth: Auth, client: Client) -> ApiResult<RevokedResponse> {
         let current = &auth.principal().session.id;
         let revoked = self.state.auth.sessions().revoke_others(current).await?;
-        let event = Event::new(Kind::SessionRevoked, client.ip)
+        let event = Event::new(Kind::SessionRevoked, &client)
             .session(current)
             .detail(format!("reason=others count={revoked}"));
         audit::record(&self.state, &[event]).await;
@@ -139,7 +139,7 @@ impl SessionApi {
         if !self.state.auth.sessions().revoke(&id.0).await? {
             return Err(ApiError::NotFound("no such session".into()));
         }
-        let event = Event::new(Kind::SessionRevoked, client.ip)
+        let event = Event::new(Kind::SessionRevoked, &client)
             .session(&id.0)
             .detail(format!("by={}", auth.principal().session.id));
         audit::record(&self.state, &[event]).await;

@@ -1,0 +1,196 @@
+//! What sign-in alerts read from the environment: where to POST them
+//! (`AUTH_NOTIFY_URL`, a secret: ntfy topics and Discord webhooks are
+//! bearer URLs), in which shape (`AUTH_NOTIFY_FORMAT`) and about which
+//! events (`AUTH_NOTIFY_EVENTS`). How hard delivery tries is fixed
+//! ([`Delivery::STANDARD`]); tests shorten it.
+
+use std::time::Duration;
+
+use crate::auth::events::AUDITED;
+use crate::base::secret::{ExposeSecret, SecretString};
+
+/// The events alerted about when `AUTH_NOTIFY_EVENTS` is not set.
+pub const DEFAULT_EVENTS: [&str; 8] = [
+    "login_success",
+    "lockout",
+    "refresh_reuse",
+    "recovery_code_used",
+    "totp_disabled",
+    "passkey_added",
+    "token_created",
+    "keys_rotated",
+];
+
+/// The body an alert is sent as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The event object as JSON.
+    Json,
+    /// Text, with `Title`, `Priority` and `Tags` headers.
+    Ntfy,
+    /// `{"title","message","priority"}`.
+    Gotify,
+    /// `{"content"}`.
+    Discord,
+    /// `{"text"}`.
+    Slack,
+}
+
+impl Format {
+    fn parse(name: &str) -> Option<Format> {
+        Some(match name {
+            "json" => Format::Json,
+            "ntfy" => Format::Ntfy,
+            "gotify" => Format::Gotify,
+            "discord" => Format::Discord,
+            "slack" => Format::Slack,
+            _ => return None,
+        })
+    }
+}
+
+/// How hard one alert is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// The limit on one attempt, connection to answer.
+    pub timeout: Duration,
+    /// The waits before the second and the third attempt.
+    pub backoff: [Duration; 2],
+}
+
+impl Delivery {
+    /// 5 s per attempt, three attempts 1 s and 4 s apart.
+    pub const STANDARD: Delivery = Delivery {
+        timeout: Duration::from_secs(5),
+        backoff: [Duration::from_secs(1), Duration::from_secs(4)],
+    };
+}
+
+/// The alert settings, when `AUTH_NOTIFY_URL` is set.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    pub url: SecretString,
+    pub format: Format,
+    /// The kinds alerted about (names of audited kinds).
+    pub events: Vec<&'static str>,
+    pub delivery: Delivery,
+}
+
+impl NotifyConfig {
+    /// True when events of kind `name` are alerted about.
+    pub fn wants(&self, name: &str) -> bool {
+        self.events.contains(&name)
+    }
+}
+
+/// Validates the three variables (`url` already read as a secret); the
+/// problems are listed without the URL, which is a secret.
+pub fn read(
+    url: Option<SecretString>,
+    format: Option<&str>,
+    events: Option<&str>,
+) -> Result<Option<NotifyConfig>, Vec<String>> {
+    let mut problems = Vec::new();
+    let format = match format.map(str::trim) {
+        None => Format::Json,
+        Some(name) => Format::parse(name).unwrap_or_else(|| {
+            problems.push(format!(
+                "AUTH_NOTIFY_FORMAT={name:?} must be json, ntfy, gotify, discord or slack"
+            ));
+            Format::Json
+        }),
+    };
+    let events = match events.map(str::trim) {
+        None => DEFAULT_EVENTS.to_vec(),
+        Some("all") => AUDITED.iter().map(|k| k.as_str()).collect(),
+        Some(list) => {
+            let mut chosen = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                match AUDITED.iter().map(|k| k.as_str()).find(|k| *k == name) {
+                    Some(kind) if !chosen.contains(&kind) => chosen.push(kind),
+                    Some(_) => {}
+                    None => problems.push(format!(
+                        "AUTH_NOTIFY_EVENTS: {name:?} is not an event kind (all, or some of: {})",
+                        AUDITED.map(|k| k.as_str()).join(", ")
+                    )),
+                }
+            }
+            chosen
+        }
+    };
+    if let Some(url) = &url {
+        if !is_http_url(url.expose_secret()) {
+            problems.push(
+                "AUTH_NOTIFY_URL must be an absolute http:// or https:// URL \
+                 (its value is not repeated here: it is a secret)"
+                    .into(),
+            );
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(url.map(|url| NotifyConfig {
+        url,
+        format,
+        events,
+        delivery: Delivery::STANDARD,
+    }))
+}
+
+fn is_http_url(raw: &str) -> bool {
+    url::Url::parse(raw)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> Option<SecretString> {
+        Some(SecretString::from(s.to_string()))
+    }
+
+    #[test]
+    fn defaults_all_and_lists() {
+        let c = read(secret("https://ntfy.sh/topic"), None, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.format, Format::Json);
+        assert_eq!(c.events, DEFAULT_EVENTS.to_vec());
+        assert!(c.wants("login_success") && !c.wants("login_failure"));
+
+        let all = read(secret("http://10.0.0.2/x"), Some("ntfy"), Some("all"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(all.events.len(), AUDITED.len());
+        assert_eq!(all.format, Format::Ntfy);
+
+        let some = read(
+            secret("https://h/x"),
+            Some("discord"),
+            Some(" lockout, login_failure ,lockout"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(some.events, vec!["lockout", "login_failure"]);
+        // No URL: no alerts, but the other two are still checked.
+        assert!(read(None, Some("slack"), None).unwrap().is_none());
+        assert!(read(None, Some("email"), None).is_err());
+    }
+
+    #[test]
+    fn problems_are_listed_without_the_url() {
+        let problems = read(
+            secret("ftp://secret-topic"),
+            Some("xml"),
+            Some("login_success,reboot"),
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems.iter().all(|p| !p.contains("secret-topic")));
+        assert!(problems.iter().any(|p| p.contains("\"reboot\"")));
+        assert!(read(secret("not a url"), None, None).is_err());
+        assert!(read(secret("mailto:owner@example.com"), None, None).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! The addresses and user agents the account has signed in from, so a
+//! sign-in alert can say whether they are new.
+//!
+//! Keys are `ip\0<address>` and `ua\0<user agent>`, values the time of the
+//! last sign-in from them (big-endian seconds). They outlive the sessions
+//! that brought them (a browser signed out yesterday is still known) and are
+//! forgotten after [`REMEMBER`] without a sign-in. Only complete sign-ins add
+//! to the tree, so a stranger cannot grow it.
+
+use super::Store;
+
+/// How long an address or user agent stays known without a sign-in.
+pub const REMEMBER: i64 = 365 * 86_400;
+
+fn key(prefix: &str, value: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 1 + value.len());
+    key.extend_from_slice(prefix.as_bytes());
+    key.push(0);
+    key.extend_from_slice(value.as_bytes());
+    key
+}
+
+impl Store {
+    /// Records a sign-in from `ip` with `user_agent` (not flushed: the
+    /// session that follows is); answers whether each was known before.
+    /// The first call on a data directory from before this record learns
+    /// the live sessions' clients first.
+    pub fn note_sign_in(
+        &self,
+        ip: &str,
+        user_agent: &str,
+        now: i64,
+    ) -> Result<(bool, bool), sled::Error> {
+        if self.seen.is_empty() {
+            for session in self.list_sessions(now)? {
+                let at = session.last_seen_at.to_be_bytes();
+                self.seen.insert(key("ip", &session.ip), &at)?;
+                self.seen.insert(key("ua", &session.user_agent), &at)?;
+            }
+        }
+        let at = now.to_be_bytes();
+        let ip_known = self.seen.insert(key("ip", ip), &at)?.is_some();
+        let ua_known = self.seen.insert(key("ua", user_agent), &at)?.is_some();
+        Ok((ip_known, ua_known))
+    }
+
+    /// Forgets what has not signed in since `before`.
+    pub fn purge_seen(&self, before: i64) -> Result<usize, sled::Error> {
+        let mut removed = 0;
+        for item in self.seen.iter() {
+            let (k, v) = item?;
+            let at = <[u8; 8]>::try_from(v.as_ref()).map_or(i64::MIN, i64::from_be_bytes);
+            if at < before && self.seen.remove(k)?.is_some() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_after_one_sign_in_and_forgotten_after_a_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            s.note_sign_in("192.0.2.1", "Firefox", 100).unwrap(),
+            (false, false)
+        );
+        assert_eq!(
+            s.note_sign_in("192.0.2.1", "Firefox", 200).unwrap(),
+            (true, true)
+        );
+        assert_eq!(
+            s.note_sign_in("192.0.2.2", "Firefox", 300).unwrap(),
+            (false, true)
+        );
+        assert_eq!(
+            s.note_sign_in("192.0.2.2", "Safari", 400).unwrap(),
+            (true, false)
+        );
+        // Kept across a reopen.
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            s.note_sign_in("192.0.2.1", "Safari", 500).unwrap(),
+            (true, true)
+        );
+        // Firefox last signed in at 300, 192.0.2.2 at 400: both forgotten.
+        assert_eq!(s.purge_seen(401).unwrap(), 2);
+        assert_eq!(
+            s.note_sign_in("192.0.2.2", "Firefox", 600).unwrap(),
+            (false, false)
+        );
+    }
+}
