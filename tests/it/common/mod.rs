@@ -8,6 +8,7 @@ pub mod authenticator;
 mod binary;
 mod jar;
 mod mfa;
+pub mod receiver;
 mod server;
 
 use std::sync::OnceLock;

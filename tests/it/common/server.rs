@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use soloauth::base::clock::Clock;
 use soloauth::base::config::Config;
+use soloauth::base::notify_config::Delivery;
 use tempfile::TempDir;
 
 use super::{password_hash, Api, START};
@@ -16,6 +17,8 @@ pub struct Server {
     pub clock: Clock,
     pub dir: Arc<TempDir>,
     env: HashMap<String, String>,
+    /// How hard sign-in alerts are tried, when not the standard.
+    delivery: Option<Delivery>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -42,6 +45,20 @@ impl Server {
     /// real time, for tests where a CLI command on the system clock writes
     /// what the server reads).
     pub async fn start_at(extra: &[(&str, &str)], unix_seconds: i64) -> Server {
+        Server::start_tuned(extra, unix_seconds, None).await
+    }
+
+    /// [`Server::start_with`] with sign-in alerts tried as `delivery` says
+    /// (short timeouts and waits, so retries show without waiting seconds).
+    pub async fn start_delivering(extra: &[(&str, &str)], delivery: Delivery) -> Server {
+        Server::start_tuned(extra, START, Some(delivery)).await
+    }
+
+    async fn start_tuned(
+        extra: &[(&str, &str)],
+        unix_seconds: i64,
+        delivery: Option<Delivery>,
+    ) -> Server {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("AUTH_ADMIN_PASSWORD_HASH".into(), password_hash().into());
@@ -57,18 +74,26 @@ impl Server {
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
         }
-        Server::boot(dir, env, Clock::manual(unix_seconds)).await
+        Server::boot(dir, env, Clock::manual(unix_seconds), delivery).await
     }
 
-    async fn boot(dir: Arc<TempDir>, env: HashMap<String, String>, clock: Clock) -> Server {
+    async fn boot(
+        dir: Arc<TempDir>,
+        env: HashMap<String, String>,
+        clock: Clock,
+        delivery: Option<Delivery>,
+    ) -> Server {
         let mut full = env.clone();
         full.insert(
             "AUTH_DATA_DIR".into(),
             dir.path().to_str().unwrap().to_string(),
         );
         let names: Vec<String> = full.keys().cloned().collect();
-        let config =
+        let mut config =
             Config::from_lookup_with_names(&|name| full.get(name).cloned(), &names).unwrap();
+        if let (Some(delivery), Some(notify)) = (delivery, config.notify.as_mut()) {
+            notify.delivery = delivery;
+        }
         let app = soloauth::App::open(config, clock.clone()).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -85,6 +110,7 @@ impl Server {
             clock,
             dir,
             env,
+            delivery,
             stop: Some(stop),
             task: Some(task),
         }
@@ -112,6 +138,6 @@ impl Server {
         for (k, v) in changes {
             env.insert(k.to_string(), v.to_string());
         }
-        Server::boot(self.dir.clone(), env, self.clock.clone()).await
+        Server::boot(self.dir.clone(), env, self.clock.clone(), self.delivery).await
     }
 }
