@@ -96,4 +96,31 @@ mod tests {
             (false, false)
         );
     }
+
+    #[test]
+    fn a_data_directory_from_before_knows_its_live_sessions_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.put_session(&crate::storage::sessions::Session {
+            id: "s1".into(),
+            created_at: 100,
+            last_seen_at: 150,
+            expires_at: 1_000,
+            ip: "192.0.2.9".into(),
+            user_agent: "Firefox".into(),
+            amr: vec!["pwd".into()],
+            refresh_hash: String::new(),
+            cookie_hash: String::new(),
+            remember: true,
+        })
+        .unwrap();
+        assert_eq!(
+            s.note_sign_in("192.0.2.9", "Safari", 200).unwrap(),
+            (true, false)
+        );
+        assert_eq!(
+            s.note_sign_in("192.0.2.10", "Firefox", 300).unwrap(),
+            (false, true)
+        );
+    }
 }
