@@ -363,7 +363,7 @@ pub fn notify_test_command() -> ExitCode {
     });
     match sent.and_then(|r| r) {
         Ok(()) => {
-            println!("test alert delivered ({:?} format)", notify.format);
+            println!("test alert delivered ({} format)", notify.format.as_str());
             ExitCode::SUCCESS
         }
         Err(why) => {

@@ -97,7 +97,7 @@ impl App {
         }
         if let Some(notify) = &self.state.config.notify {
             let events = notify.events.join(",");
-            tracing::info!(format = ?notify.format, %events, "sign-in alerts are on");
+            tracing::info!(format = notify.format.as_str(), %events, "sign-in alerts are on");
         }
         let limits = connections::Limits {
             header_timeout: connections::HEADER_TIMEOUT,

@@ -13,6 +13,7 @@
 //! changes a session flushes the store before it returns, so what the client
 //! is told has happened is on disk.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::events::Seen;
@@ -120,9 +121,22 @@ impl Sessions<'_> {
     /// Notes a complete sign-in's client and answers whether its address
     /// (an IPv6 address by its /64, as the lockout counts it) and user agent
     /// were seen at earlier sign-ins. Written with the session that follows.
+    /// On a data directory from before this record, the live sessions'
+    /// clients are learnt first.
     pub fn note_client(&self, client: &Client, now: i64) -> AuthResult<Seen> {
-        let network = super::lockout::client_key(client.ip).to_string();
-        let (ip, user_agent) = self.store.note_sign_in(&network, &client.user_agent, now)?;
+        let network = |ip: IpAddr| super::lockout::client_key(ip).to_string();
+        if self.store.seen_is_empty() {
+            for session in self.store.list_sessions(now)? {
+                if let Ok(ip) = session.ip.parse() {
+                    let at = session.last_seen_at;
+                    self.store
+                        .note_sign_in(&network(ip), &session.user_agent, at)?;
+                }
+            }
+        }
+        let (ip, user_agent) =
+            self.store
+                .note_sign_in(&network(client.ip), &client.user_agent, now)?;
         Ok(Seen { ip, user_agent })
     }
 
@@ -344,5 +358,35 @@ mod tests {
         assert!(sessions.authenticate(&a.access_token, NOW).is_err());
         assert!(sessions.authenticate(&b.access_token, NOW).is_ok());
         assert_eq!(sessions.list(NOW).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_knows_earlier_clients_and_an_upgrade_its_live_sessions() {
+        let kit = Kit::new(5);
+        let sessions = kit.sessions();
+        let v6 = |ip: &str, agent: &str| Client {
+            ip: ip.parse().unwrap(),
+            user_agent: agent.into(),
+        };
+        // A session from before the record (its IPv6 address in full).
+        sessions
+            .start(
+                vec!["pwd".into()],
+                &v6("2001:db8:5:6::1", "Firefox"),
+                true,
+                NOW,
+            )
+            .await
+            .unwrap();
+        let seen = sessions
+            .note_client(&v6("2001:db8:5:6::99", "Safari"), NOW)
+            .unwrap();
+        assert_eq!((seen.ip, seen.user_agent), (true, false), "same /64");
+        let seen = sessions
+            .note_client(&v6("2001:db8:5:7::1", "Safari"), NOW)
+            .unwrap();
+        assert_eq!((seen.ip, seen.user_agent), (false, true));
+        let seen = sessions.note_client(&client(), NOW).unwrap();
+        assert_eq!((seen.ip, seen.user_agent), (false, false));
     }
 }

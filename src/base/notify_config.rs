@@ -37,15 +37,27 @@ pub enum Format {
 }
 
 impl Format {
+    const ALL: [Format; 5] = [
+        Format::Json,
+        Format::Ntfy,
+        Format::Gotify,
+        Format::Discord,
+        Format::Slack,
+    ];
+
+    /// The name `AUTH_NOTIFY_FORMAT` gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Ntfy => "ntfy",
+            Format::Gotify => "gotify",
+            Format::Discord => "discord",
+            Format::Slack => "slack",
+        }
+    }
+
     fn parse(name: &str) -> Option<Format> {
-        Some(match name {
-            "json" => Format::Json,
-            "ntfy" => Format::Ntfy,
-            "gotify" => Format::Gotify,
-            "discord" => Format::Discord,
-            "slack" => Format::Slack,
-            _ => return None,
-        })
+        Format::ALL.into_iter().find(|f| f.as_str() == name)
     }
 }
 
@@ -115,6 +127,11 @@ pub fn read(
                     )),
                 }
             }
+            if chosen.is_empty() && list.split(',').all(|n| n.trim().is_empty()) {
+                problems.push(
+                    "AUTH_NOTIFY_EVENTS names no event (leave it unset for the default)".into(),
+                );
+            }
             chosen
         }
     };
@@ -177,6 +194,7 @@ mod tests {
         // No URL: no alerts, but the other two are still checked.
         assert!(read(None, Some("slack"), None).unwrap().is_none());
         assert!(read(None, Some("email"), None).is_err());
+        assert!(read(secret("https://h/x"), None, Some(" , ")).is_err());
     }
 
     #[test]

@@ -71,16 +71,13 @@ impl Outbox {
         let Some((_, queue)) = &self.sink else {
             return;
         };
-        if let Err(refused) = queue.try_send(alert) {
-            let kind = match &refused {
-                mpsc::error::TrySendError::Full(a) | mpsc::error::TrySendError::Closed(a) => a.kind,
-            };
-            self.counter.with_label_values(&["dropped"]).inc();
-            tracing::warn!(
-                kind,
-                "sign-in alert dropped: {QUEUE} alerts are already waiting"
-            );
-        }
+        let (kind, why) = match queue.try_send(alert) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(a)) => (a.kind, "alerts are already waiting"),
+            Err(mpsc::error::TrySendError::Closed(a)) => (a.kind, "the server is shutting down"),
+        };
+        self.counter.with_label_values(&["dropped"]).inc();
+        tracing::warn!(kind, "sign-in alert dropped: {why}");
     }
 
     /// Alerts waiting for the courier.
@@ -206,4 +203,31 @@ fn describe(error: reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::notify_config::read;
+    use crate::base::secret::SecretString;
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let url = Some(SecretString::from("http://127.0.0.1:9/x".to_string()));
+        let config = read(url, None, None).unwrap().unwrap();
+        let counter = IntCounterVec::new(prometheus::Opts::new("n", "n"), &["outcome"]).unwrap();
+        let (outbox, courier) = outbox(Some(&config), counter.clone()).unwrap();
+        assert!(courier.is_some() && outbox.wants("lockout") && !outbox.wants("unlock"));
+        let alert = Alert::from_host("lockout", "", 0, "http://x");
+        for _ in 0..=QUEUE {
+            outbox.offer(alert.clone());
+        }
+        assert_eq!(outbox.queued(), QUEUE);
+        assert_eq!(counter.with_label_values(&["dropped"]).get(), 1);
+
+        let (off, none) = super::outbox(None, counter).unwrap();
+        assert!(none.is_none() && !off.wants("lockout"));
+        off.offer(alert);
+        assert_eq!(off.queued(), 0);
+    }
 }
