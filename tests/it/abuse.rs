@@ -224,24 +224,14 @@ async fn events_are_recorded_and_listed_newest_first() {
 #[tokio::test]
 async fn metrics_are_exposed_and_move() {
     let s = Server::start().await;
-    let scrape = |s: &Server| {
-        let req = s.http.get(s.url("/metrics"));
-        async move { req.send().await.unwrap().text().await.unwrap() }
-    };
-    let value = |text: &str, series: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(series))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
-    let before = scrape(&s).await;
+    let value = crate::common::series;
+    let before = s.metrics().await;
     s.try_login("admin", "wrong").await;
     let t = s.login().await;
     s.refresh(&t.refresh).await;
     s.clock.advance(11); // past the grace period: reuse
     s.refresh(&t.refresh).await;
-    let after = scrape(&s).await;
+    let after = s.metrics().await;
     for (series, delta) in [
         ("soloauth_logins_total{outcome=\"success\"}", 1.0),
         ("soloauth_logins_total{outcome=\"failure\"}", 1.0),

@@ -12,7 +12,7 @@ use soloauth::base::notify_config::Delivery;
 
 use crate::common::receiver::{down_url, Answer, Receiver};
 use crate::common::{
-    binary, code_step, known, password_step, sign_in_and_enroll, Server, Tokens, PASSWORD,
+    binary, code_step, known, password_step, series, sign_in_and_enroll, Server, Tokens, PASSWORD,
 };
 
 /// Short waits and timeouts, so three failed attempts take a moment.
@@ -39,21 +39,8 @@ async fn sign_in_from(s: &Server, ip: &str, agent: &str) -> Tokens {
 }
 
 /// The value of one series in `/metrics` (0 when absent).
-async fn metric(s: &Server, series: &str) -> f64 {
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+async fn metric(s: &Server, name: &str) -> f64 {
+    series(&s.metrics().await, name)
 }
 
 /// Waits until the courier has counted `outcome` `n` times: it does so on

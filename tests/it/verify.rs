@@ -139,15 +139,7 @@ async fn verify_outcomes_are_counted() {
     verify(&s, &[("authorization", &format!("Bearer {}", t.access))]).await;
     verify(&s, &[]).await;
     verify(&s, &[("accept", "text/html")]).await;
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     for outcome in ["allowed", "denied", "redirected"] {
         let line = format!("soloauth_verify_total{{outcome=\"{outcome}\"}} 1");
         assert!(text.contains(&line), "{line}");

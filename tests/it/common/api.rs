@@ -154,6 +154,12 @@ impl Api {
         Tokens::from(&r.body)
     }
 
+    /// The text of `/metrics` (served without a token).
+    pub async fn metrics(&self) -> String {
+        let r = self.http.get(self.url("/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Reply {
         let body = json!({ "refresh_token": refresh_token });
         self.post("/auth/refresh", body, None).await
@@ -180,4 +186,13 @@ impl Api {
             })
             .unwrap_or_default()
     }
+}
+
+/// The value of one series in a `/metrics` text (0 when absent).
+pub fn series(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }

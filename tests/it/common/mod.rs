@@ -13,7 +13,7 @@ mod server;
 
 use std::sync::OnceLock;
 
-pub use api::{client, Api, Reply, Tokens};
+pub use api::{client, series, Api, Reply, Tokens};
 pub use binary::{binary, known, serve, start_binary, succeed, Process};
 pub use jar::Jar;
 pub use mfa::{
