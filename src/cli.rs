@@ -271,6 +271,9 @@ fn with_store(
     match result {
         Ok(message) => {
             println!("{message}");
+            // The data directory is free before any alert is tried: a
+            // receiver that is down must not keep the server from starting.
+            drop(store);
             send_alerts(&config, &recorded);
             ExitCode::SUCCESS
         }

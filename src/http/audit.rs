@@ -24,11 +24,11 @@ pub async fn record(state: &AppState, events: &[Event]) {
     for event in events {
         state.metrics.count(event.kind);
         if event.kind.is_audited() {
-            let detail = store_and_log(state, event);
+            let stored = store_and_log(state, event);
             flush |= event.kind != Kind::LoginSuccess;
             if state.alerts.wants(event.kind.as_str()) {
                 let server = &state.config.public_url;
-                let alert = Alert::of_event(event, detail, state.now(), server);
+                let alert = Alert::of_event(event, stored.detail, stored.at, server);
                 state.alerts.offer(alert);
             }
         }
@@ -40,8 +40,8 @@ pub async fn record(state: &AppState, events: &[Event]) {
     }
 }
 
-/// Logs and stores `event`; answers its detail as stored.
-fn store_and_log(state: &AppState, event: &Event) -> String {
+/// Logs and stores `event`; answers it as stored.
+fn store_and_log(state: &AppState, event: &Event) -> StoredEvent {
     let name = event.kind.as_str();
     let (ip, detail) = (event.ip.as_str(), event.detail.as_str());
     let session_id = event.session.as_deref().unwrap_or("-");
@@ -79,5 +79,5 @@ fn store_and_log(state: &AppState, event: &Event) -> String {
     if let Err(e) = state.auth.store.append_event(&stored) {
         tracing::error!(error = %e, "cannot store audit event");
     }
-    stored.detail
+    stored
 }

@@ -64,8 +64,9 @@ impl Alert {
     /// A short title for people.
     pub fn title(&self) -> String {
         let what = match self.kind {
-            "login_success" if self.new_ip == Some(true) || self.new_user_agent == Some(true) => {
-                "new sign-in from a new place"
+            "login_success" if self.new_ip == Some(true) => "new sign-in from a new address",
+            "login_success" if self.new_user_agent == Some(true) => {
+                "new sign-in from a new browser"
             }
             "login_success" => "new sign-in",
             "login_failure" => "failed sign-in",
@@ -167,6 +168,12 @@ mod tests {
             user_agent: true,
         });
         assert!(fresh.urgent());
+        assert_eq!(fresh.title(), "soloauth: new sign-in from a new address");
+        let browser = sign_in(Seen {
+            ip: true,
+            user_agent: false,
+        });
+        assert_eq!(browser.title(), "soloauth: new sign-in from a new browser");
         let text = fresh.message();
         assert!(text.contains("From: 203.0.113.9 (new)"), "{text}");
         assert!(text.contains("Browser: Firefox/140 (known)"), "{text}");

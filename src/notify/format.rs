@@ -28,10 +28,34 @@ fn json_body(value: &impl serde::Serialize) -> Rendered {
     }
 }
 
-/// The text of a chat message: the title, then the message, cut to fit.
-fn chat_text(alert: &Alert, bold: &str) -> String {
-    let text = format!("{bold}{}{bold}\n{}", alert.title(), alert.message());
+/// The text of a chat message: the title in bold, then the message with
+/// `escape` applied (it carries what a client sent, such as its user
+/// agent), cut to fit.
+fn chat_text(alert: &Alert, bold: &str, escape: fn(&str) -> String) -> String {
+    let message = escape(&alert.message());
+    let text = format!("{bold}{}{bold}\n{message}", alert.title());
     text.chars().take(MAX_TEXT).collect()
+}
+
+/// Discord markdown: every ASCII punctuation mark behind a backslash, so
+/// nothing becomes formatting, a link, or a mention that pings.
+fn discord_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Slack's rule: `&`, `<` and `>` as entities, so nothing becomes a link
+/// or a mention (`<!channel>`).
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The request body and headers for `alert` in `format`.
@@ -60,8 +84,8 @@ pub fn render(format: Format, alert: &Alert) -> Rendered {
             "message": alert.message(),
             "priority": if urgent { 8 } else { 5 },
         })),
-        Format::Discord => json_body(&json!({ "content": chat_text(alert, "**") })),
-        Format::Slack => json_body(&json!({ "text": chat_text(alert, "*") })),
+        Format::Discord => json_body(&json!({ "content": chat_text(alert, "**", discord_escape) })),
+        Format::Slack => json_body(&json!({ "text": chat_text(alert, "*", slack_escape) })),
     }
 }
 
@@ -124,6 +148,24 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("*soloauth: sign-in locked"));
+    }
+
+    #[test]
+    fn what_a_client_sent_is_never_markup_in_a_chat() {
+        let mut alert = lockout();
+        alert.user_agent = "@everyone [Unlock](https://evil.example) <!channel> *x*".into();
+        let discord = body(&render(Format::Discord, &alert))["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(discord.contains(r"\@everyone \[Unlock\]\(https\:\/\/evil\.example\)"));
+        assert!(discord.contains(r"\<\!channel\> \*x\*"));
+        assert!(discord.starts_with("**soloauth: "), "our own bold stays");
+        let slack = body(&render(Format::Slack, &alert))["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(slack.contains("&lt;!channel&gt;") && !slack.contains("<!"));
     }
 
     #[test]

@@ -47,7 +47,13 @@ impl Store {
         for item in self.seen.iter() {
             let (k, v) = item?;
             let at = <[u8; 8]>::try_from(v.as_ref()).map_or(i64::MIN, i64::from_be_bytes);
-            if at < before && self.seen.remove(k)?.is_some() {
+            // Removed only as read: a sign-in that just renewed it wins.
+            if at < before
+                && self
+                    .seen
+                    .compare_and_swap(&k, Some(&v), None::<&[u8]>)?
+                    .is_ok()
+            {
                 removed += 1;
             }
         }

@@ -15,10 +15,17 @@ use crate::common::{
     binary, code_step, known, password_step, series, sign_in_and_enroll, Server, Tokens, PASSWORD,
 };
 
-/// Short waits and timeouts, so three failed attempts take a moment.
+/// Short waits between attempts, and time enough for an answer however
+/// loaded the machine: for receivers that answer (or refuse to connect).
+const PROMPT: Delivery = Delivery {
+    timeout: Duration::from_secs(30),
+    backoff: [Duration::from_millis(10), Duration::from_millis(20)],
+};
+
+/// [`PROMPT`] with a short timeout, for receivers that never answer.
 const QUICK: Delivery = Delivery {
     timeout: Duration::from_millis(300),
-    backoff: [Duration::from_millis(10), Duration::from_millis(20)],
+    ..PROMPT
 };
 
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
@@ -250,7 +257,7 @@ async fn each_format_has_its_shape() {
                 assert!(got.header("content-type").starts_with("text/plain"));
                 assert_eq!(
                     got.header("title"),
-                    "soloauth: new sign-in from a new place"
+                    "soloauth: new sign-in from a new address"
                 );
                 assert_eq!(got.header("priority"), "4");
                 assert_eq!(got.header("tags"), "warning,login_success");
@@ -259,14 +266,19 @@ async fn each_format_has_its_shape() {
             "gotify" => {
                 let body = got.json();
                 assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
-                assert_eq!(body["title"], "soloauth: new sign-in from a new place");
+                assert_eq!(body["title"], "soloauth: new sign-in from a new address");
                 assert_eq!(body["priority"], 8);
                 body["message"].as_str().unwrap().to_string()
             }
             "discord" => {
                 let body = got.json();
                 assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
-                body["content"].as_str().unwrap().to_string()
+                let content = body["content"].as_str().unwrap();
+                assert!(
+                    content.contains(r"From\: 127\.0\.0\.1"),
+                    "escaped: {content}"
+                );
+                content.replace('\\', "")
             }
             _ => {
                 let body = got.json();
@@ -316,7 +328,7 @@ async fn a_receiver_that_never_answers_changes_nothing_for_the_login() {
 
 #[tokio::test]
 async fn a_down_receiver_changes_nothing_and_the_alert_is_dropped_after_three_tries() {
-    let s = Server::start_delivering(&[("AUTH_NOTIFY_URL", &down_url())], QUICK).await;
+    let s = Server::start_delivering(&[("AUTH_NOTIFY_URL", &down_url())], PROMPT).await;
     let t = s.login().await;
     assert_eq!(s.get("/auth/me", Some(&t.access)).await.status, 200);
     wait_for_outcome(&s, "dropped", 1.0).await;
@@ -334,7 +346,7 @@ async fn retries_are_bounded() {
         Answer::Status(429),
     ];
     let mut hook = Receiver::start(&errors, Answer::Status(200)).await;
-    let s = Server::start_delivering(&[("AUTH_NOTIFY_URL", &hook.url)], QUICK).await;
+    let s = Server::start_delivering(&[("AUTH_NOTIFY_URL", &hook.url)], PROMPT).await;
     let first = s.login().await;
     for _ in 0..3 {
         let attempt = hook.next_json().await;
@@ -362,7 +374,7 @@ async fn retries_are_bounded() {
 #[tokio::test]
 async fn a_failed_try_is_tried_again() {
     let mut hook = Receiver::start(&[Answer::Status(503)], Answer::Status(200)).await;
-    let s = Server::start_delivering(&[("AUTH_NOTIFY_URL", &hook.url)], QUICK).await;
+    let s = Server::start_delivering(&[("AUTH_NOTIFY_URL", &hook.url)], PROMPT).await;
     s.login().await;
     let first = hook.next().await.body;
     assert_eq!(hook.next().await.body, first, "the same alert again");
@@ -445,4 +457,23 @@ async fn commands_send_the_alerts_of_their_events() {
     run("unlock", "unlock,lockout").await.unwrap();
     assert_eq!(hook.next_json().await["kind"], "unlock");
     assert!(hook.pending().is_none());
+}
+
+#[tokio::test]
+async fn a_command_frees_the_data_directory_before_it_tries_alerts() {
+    let mut hook = Receiver::start(&[], Answer::Never).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = known(dir.path())
+        .arg("unlock")
+        .env("AUTH_NOTIFY_URL", &hook.url)
+        .env("AUTH_NOTIFY_EVENTS", "unlock")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The command is waiting for the receiver, and the server could start.
+    assert_eq!(hook.next_json().await["kind"], "unlock");
+    assert!(soloauth::storage::Store::open(dir.path()).is_ok());
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
