@@ -262,18 +262,13 @@ fn with_store(
         }
     };
     let mut recorded = Vec::new();
-    let result = work(&config, &store, &mut recorded).and_then(|message| {
-        store
-            .flush_blocking()
-            .map(|_| message)
-            .map_err(|e| format!("storage error: {e}"))
-    });
-    match result {
+    let result = work(&config, &store, &mut recorded);
+    // Flushed and closed, the data directory free, before any alert is
+    // tried: a receiver that is down must not keep the server from starting.
+    let closed = block_on(store.close()).and_then(|r| r.map_err(storage_error));
+    match result.and_then(|message| closed.map(|()| message)) {
         Ok(message) => {
             println!("{message}");
-            // The data directory is free before any alert is tried: a
-            // receiver that is down must not keep the server from starting.
-            drop(store);
             send_alerts(&config, &recorded);
             ExitCode::SUCCESS
         }

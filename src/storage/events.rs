@@ -54,8 +54,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn newest_first_and_bounded() {
+    #[tokio::test]
+    async fn newest_first_and_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         for i in 0..(RETAIN + 50) as i64 {
@@ -73,7 +73,7 @@ mod tests {
         assert_eq!(ats, vec![last, last - 1, last - 2]);
         assert!(s.events.len() as u64 <= RETAIN);
         // Across a reopen (sled's ids jump ahead), nothing is lost.
-        drop(s);
+        s.close().await.unwrap();
         let s = Store::open(dir.path()).unwrap();
         let e = StoredEvent {
             at: -1,

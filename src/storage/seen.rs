@@ -65,8 +65,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn known_after_one_sign_in_and_forgotten_after_a_year() {
+    #[tokio::test]
+    async fn known_after_one_sign_in_and_forgotten_after_a_year() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(
@@ -86,7 +86,7 @@ mod tests {
             (true, false)
         );
         // Kept across a reopen.
-        drop(s);
+        s.close().await.unwrap();
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(
             s.note_sign_in("192.0.2.1", "Safari", 500).unwrap(),
