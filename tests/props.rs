@@ -452,8 +452,10 @@ proptest! {
         code in canonical_code(),
         lower in prop::collection::vec(any::<bool>(), 10),
         seps in prop::collection::vec(separator(), 11),
-        pepper in prop::collection::vec(any::<u8>(), 0..64),
-        other_pepper in prop::collection::vec(any::<u8>(), 0..64),
+        // Peppers of one length, as real ones are: HMAC pads a shorter key
+        // with zeros, so `[]` and `[0]` are the same key.
+        pepper in prop::collection::vec(any::<u8>(), 32),
+        other_pepper in prop::collection::vec(any::<u8>(), 32),
     ) {
         let variant = typed(&code, &lower, &seps);
         prop_assert_eq!(recovery::normalize(&variant), Some(code.clone()), "{:?}", variant);
