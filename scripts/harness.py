@@ -42,6 +42,7 @@ Standard library only.
 """
 
 import http.client
+import http.server
 import json
 import os
 import shutil
@@ -331,6 +332,27 @@ def app_cookie(headers):
         if pair.split("=", 1)[0] in ("soloauth_session", "soloauth_access"):
             sent.append(pair)
     return "; ".join(sent)
+
+
+class EchoUpstream(http.server.BaseHTTPRequestHandler):
+    """An app behind a proxy: answers every GET with 200 and what it saw as
+    JSON (the path, Remote-User, Remote-Session and every header)."""
+
+    def do_GET(self):
+        body = json.dumps({
+            "path": self.path,
+            "remote_user": self.headers.get("Remote-User"),
+            "remote_session": self.headers.get("Remote-Session"),
+            "headers": dict(self.headers.items()),
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
 
 
 def free_port():

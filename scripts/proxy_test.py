@@ -83,26 +83,6 @@ def port_open(port):
         return True
 
 
-class Upstream(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with 200 and the request headers it saw, as JSON."""
-
-    def do_GET(self):
-        body = json.dumps({
-            "path": self.path,
-            "remote_user": self.headers.get("Remote-User"),
-            "remote_session": self.headers.get("Remote-Session"),
-            "headers": dict(self.headers.items()),
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 # --- proxy configurations --------------------------------------------------
 
 def start_traefik(tmp, port, auth, upstream):
@@ -392,7 +372,7 @@ def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
     binary = os.path.abspath(sys.argv[1])
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), harness.EchoUpstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     procs = []
     with tempfile.TemporaryDirectory(prefix="proxy_test.") as tmp:

@@ -141,21 +141,6 @@ def run_openid_client(server):
 
 # --- 2. Apache with mod_auth_openidc ----------------------------------------------
 
-class Upstream(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with 200 and the request headers it saw, as JSON."""
-
-    def do_GET(self):
-        body = json.dumps({"path": self.path, "headers": dict(self.headers.items())}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 def start_apache(workdir, port, issuer, upstream_port):
     with open(os.path.join(HERE, "apache.conf.in")) as f:
         conf = f.read()
@@ -366,7 +351,7 @@ def check_once(name, ok, detail=""):
 
 def run_apache(server, workroot):
     print("--- Apache httpd + mod_auth_openidc", flush=True)
-    up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), harness.EchoUpstream)
     threading.Thread(target=up.serve_forever, daemon=True).start()
     apache = None
     try:
