@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::{code, sign_in_and_enroll, Reply, Server, Tokens, PASSWORD};
 
-const RULES: &str = "two_factor admin.example.com; deny old.example.com";
+const RULES: &str = "two_factor admin.example.com; deny old.example.com; bypass open.example.com";
 
 async fn server() -> Server {
     Server::start_with(&[
@@ -26,13 +26,20 @@ async fn mint(s: &Server, t: &Tokens, body: Value) -> Reply {
 
 /// Forward auth for `host` with an `Authorization` header.
 async fn verify(s: &Server, host: &str, authorization: &str) -> Reply {
-    let req = s
+    verify_with(s, host, &[(AUTHORIZATION.as_str(), authorization)]).await
+}
+
+/// Forward auth for `host` with these request headers.
+async fn verify_with(s: &Server, host: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = s
         .http
         .get(s.url("/auth/verify"))
         .header("x-forwarded-proto", "https")
         .header("x-forwarded-host", host)
-        .header("x-forwarded-uri", "/dav/")
-        .header(AUTHORIZATION, authorization);
+        .header("x-forwarded-uri", "/dav/");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     s.send(req).await
 }
 
@@ -182,4 +189,57 @@ async fn a_token_from_a_two_factor_session_passes_two_factor_rules_and_minting_n
     assert_eq!(r.error(), "reauth_required");
     let r = mint(&s, &strong, json!({"name": "late", "password": PASSWORD})).await;
     assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn bypass_deny_and_a_browsers_session_are_not_the_tokens_to_decide() {
+    let s = server().await;
+    let login = s.try_login("admin", PASSWORD).await;
+    assert_eq!(login.status, 200);
+    let t = Tokens::from(&login.body);
+    let cookie: Vec<String> = login
+        .set_cookies()
+        .iter()
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .filter(|pair| {
+            pair.starts_with("soloauth_session=") || pair.starts_with("soloauth_access=")
+        })
+        .collect();
+    let cookie = cookie.join("; ");
+    let made = mint(&s, &t, json!({"name": "dav", "hosts": ["dav.example.com"]})).await;
+    let token = made.body["token"].as_str().unwrap().to_string();
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let bearer = format!("Bearer {token}");
+
+    // bypass: open to everyone, and no Remote-User, with a token or not.
+    let r = verify(&s, "open.example.com", &bearer).await;
+    assert_eq!(r.status, 200);
+    assert!(r.headers.get("remote-user").is_none() && r.headers.get("remote-token").is_none());
+    let r = verify(&s, "open.example.com", "Bearer soloauth_0000_nonsense").await;
+    assert_eq!(r.status, 200, "a bad token does not close a bypassed app");
+    // deny: 403 forbidden to everyone, a bad token too.
+    let r = verify(&s, "old.example.com", "Bearer soloauth_0000_nonsense").await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+
+    // An app's own Authorization header never hides the browser's session:
+    // a token outside its hosts, or revoked, leaves the cookies to decide.
+    let pairs = [
+        ("cookie", cookie.as_str()),
+        ("authorization", bearer.as_str()),
+    ];
+    let r = verify_with(&s, "photos.example.com", &pairs).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["remote-session"], t.sid.as_str());
+    assert!(r.headers.get("remote-token").is_none());
+    assert_eq!(
+        s.delete(&format!("/auth/tokens/{id}"), Some(&t.access))
+            .await
+            .status,
+        204
+    );
+    let r = verify_with(&s, "dav.example.com", &pairs).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["remote-session"], t.sid.as_str());
+    // Without the cookies the revoked token is refused.
+    assert_eq!(verify(&s, "dav.example.com", &bearer).await.status, 401);
 }

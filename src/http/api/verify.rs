@@ -5,13 +5,15 @@
 //! access rules pick the policy for the original URL (believed only from a
 //! trusted proxy); the domain (`auth::forward`) admits the request or says
 //! why not. Allowed: `200` with `Remote-User` and `Remote-Session` (none for
-//! `bypass`). No live session: `401`, or `302` to the login page for a
+//! `bypass`), or `Remote-User` and `Remote-Token` for an API token (one
+//! SHA-256 and one sled read; see `token_answer`). No live session: `401`, or `302` to the login page for a
 //! browser navigation. A password-only session under `two_factor`: `403
 //! second_factor_required`, or `302` to the login page, which explains.
 //! `deny`: `403 forbidden`. nginx turns a `302` from `auth_request` into a
 //! `500`, so a request carrying `X-Original-URL` gets `401`/`403` with the
 //! login URL in `Location` instead.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use poem::http::HeaderMap;
@@ -20,10 +22,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 
 use super::{ACCESS_COOKIE, SESSION_COOKIE};
+use crate::auth::api_tokens::{allows_host, looks_like_token};
 use crate::auth::events::Kind;
 use crate::auth::forward::{admit, Credentials};
 use crate::auth::AuthError;
-use crate::base::rules::Target;
+use crate::base::rules::{Policy, Target};
 use crate::http::client_ip::is_trusted;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::forward;
@@ -137,7 +140,7 @@ pub fn answer(state: &AppState, req: &Request) -> VerifyResponse {
         Target::Unknown
     };
     let policy = rules.policy_for(target);
-    if let Some(answer) = token_answer(state, headers, trusted, policy) {
+    if let Some(answer) = token_answer(state, headers, trusted, policy, target) {
         return answer;
     }
     let credentials = Credentials {
@@ -160,47 +163,63 @@ pub fn answer(state: &AppState, req: &Request) -> VerifyResponse {
     }
 }
 
-/// An API token's answer, when the request carries a token that checks out
-/// (Bearer, or the password of Basic); `None` otherwise (the session path).
+/// An API token's answer, when the request carries one (Bearer, or the
+/// password of Basic) under a `one_factor` or `two_factor` policy; `None`
+/// otherwise, for the session path: `bypass` and `deny` answer everyone
+/// alike, and a token that does not pass never hides the browser's own live
+/// session (an app's `Authorization` header is not soloauth's to judge).
+/// `target` is what the rules read (`Unknown` when they read nothing).
 fn token_answer(
     state: &AppState,
     headers: &HeaderMap,
     trusted: bool,
-    policy: crate::base::rules::Policy,
+    policy: Policy,
+    target: Target<'_>,
 ) -> Option<VerifyResponse> {
-    use crate::auth::api_tokens::{allows_host, looks_like_token};
-    use crate::base::rules::Policy;
-    let presented = bearer(headers)
-        .map(str::to_string)
-        .filter(|t| looks_like_token(t))
-        .or_else(|| basic_password(headers).filter(|t| looks_like_token(t)))?;
-    let now = state.now();
-    let token = match state.auth.api_tokens().check(&presented, now) {
-        Ok(Some(token)) => token,
-        Ok(None) => return Some(refuse(state, headers, trusted, AuthError::InvalidToken)),
-        Err(e) => return Some(refuse(state, headers, trusted, e)),
-    };
-    let host = match trusted.then(|| forward::original_target(headers)) {
-        Some(Target::Url { host, .. }) => Some(host),
-        _ => None,
-    };
-    let refusal = match policy {
-        Policy::Deny => Some(AuthError::Forbidden),
-        _ if !allows_host(&token, host) => Some(AuthError::InvalidToken),
-        Policy::TwoFactor if !token.two_factor => Some(AuthError::SecondFactorRequired),
-        Policy::Bypass | Policy::OneFactor | Policy::TwoFactor => None,
-    };
-    if let Some(refusal) = refusal {
-        return Some(refuse(state, headers, trusted, refusal));
+    if matches!(policy, Policy::Bypass | Policy::Deny) {
+        return None;
     }
-    state.metrics.count(Kind::VerifyAllowed);
-    let user = state.auth.credentials.username().to_string();
-    Some(VerifyResponse::Allowed(
-        Some(user),
-        None,
-        Some(token.id),
-        NO_STORE.into(),
-    ))
+    let presented = match bearer(headers).filter(|t| looks_like_token(t)) {
+        Some(token) => Cow::Borrowed(token),
+        None => Cow::Owned(basic_password(headers).filter(|t| looks_like_token(t))?),
+    };
+    let refusal = match state.auth.api_tokens().check(&presented, state.now()) {
+        Err(e) => return Some(refuse(state, headers, trusted, e)),
+        Ok(None) => AuthError::InvalidToken,
+        Ok(Some(token)) => {
+            let target = match target {
+                // With no rules the target was not read; a token's hosts need it.
+                Target::Unknown if trusted => forward::original_target(headers),
+                _ => target,
+            };
+            let host = match target {
+                Target::Url { host, .. } if trusted => Some(host),
+                _ => None,
+            };
+            if !allows_host(&token, host) {
+                AuthError::InvalidToken
+            } else if policy == Policy::TwoFactor && !token.two_factor {
+                AuthError::SecondFactorRequired
+            } else {
+                state.metrics.count(Kind::VerifyAllowed);
+                let user = state.auth.credentials.username().to_string();
+                let id = Some(token.id);
+                return Some(VerifyResponse::Allowed(
+                    Some(user),
+                    None,
+                    id,
+                    NO_STORE.into(),
+                ));
+            }
+        }
+    };
+    let session_cookie = [SESSION_COOKIE, ACCESS_COOKIE]
+        .iter()
+        .any(|name| cookies(headers, name).next().is_some());
+    if session_cookie {
+        return None;
+    }
+    Some(refuse(state, headers, trusted, refusal))
 }
 
 /// The password of `Authorization: Basic` (DAV and mobile clients put an
