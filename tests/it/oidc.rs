@@ -476,6 +476,19 @@ async fn signing_in_happens_on_the_login_page_and_prompt_and_max_age_are_obeyed(
         let r = s.send(s.http.get(&back).header(COOKIE, &again)).await;
         assert!(param(&query_of(&r), "code").is_some(), "max_age={age}");
     }
+    // Not signed in at all, max_age=0: the sign-in that follows is enough,
+    // however many seconds it takes to come back.
+    let mut aged = params.to_vec();
+    aged.push(("max_age", "0"));
+    let r = authorize(&s, "", &aged).await;
+    let rd = param(&query_of(&r), "rd").unwrap().to_string();
+    let back = reqwest::Url::parse(&rd).unwrap();
+    let back = s.url(&format!("{}?{}", back.path(), back.query().unwrap()));
+    s.clock.advance(3);
+    let signed_in = browser(&s).await;
+    s.clock.advance(3);
+    let r = s.send(s.http.get(&back).header(COOKIE, &signed_in)).await;
+    assert!(param(&query_of(&r), "code").is_some(), "{:?}", query_of(&r));
 }
 
 #[tokio::test]

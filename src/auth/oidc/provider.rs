@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::clients::App;
 use super::keys::{generate_der, KeyRing, ID_TOKEN_TTL};
-use super::tokens::{has_scope, id_token_claims, IdTokenFacts, Identity};
+use super::tokens::{has_word, id_token_claims, IdTokenFacts, Identity};
 use crate::auth::events::{Event, Events, Kind};
 use crate::auth::refresh;
 use crate::auth::vault::Vault;
@@ -235,7 +235,7 @@ impl Provider<'_> {
     }
 
     /// Checks the parts of an authorization request that are reported to
-    /// the app (its redirect URI is already known good): `Ok` is the scope.
+    /// the app (its redirect URI is already known good).
     pub fn check_request(&self, app: &App, req: &AuthorizeRequest) -> Result<(), OAuthError> {
         if req.response_type != "code" {
             return Err(OAuthError::new(
@@ -243,7 +243,7 @@ impl Provider<'_> {
                 "only the authorization code flow (response_type=code) is supported",
             ));
         }
-        if !has_scope(&req.scope, "openid") {
+        if !has_word(&req.scope, "openid") {
             return Err(OAuthError::new(
                 "invalid_scope",
                 "the scope must include openid",

@@ -16,8 +16,8 @@ pub struct Identity<'a> {
     pub config: &'a OidcConfig,
 }
 
-/// Whether a space-separated `scope` holds `wanted`.
-pub fn has_scope(scope: &str, wanted: &str) -> bool {
+/// Whether a space-separated list (`scope`, `prompt`) holds `wanted`.
+pub fn has_word(scope: &str, wanted: &str) -> bool {
     scope.split(' ').any(|s| s == wanted)
 }
 
@@ -27,19 +27,19 @@ impl Identity<'_> {
     pub fn claims(&self, scope: &str) -> Map<String, Value> {
         let mut claims = Map::new();
         claims.insert("sub".into(), json!(self.subject));
-        if has_scope(scope, "profile") {
+        if has_word(scope, "profile") {
             claims.insert("preferred_username".into(), json!(self.username));
             if !self.config.admin_name.is_empty() {
                 claims.insert("name".into(), json!(self.config.admin_name));
             }
         }
-        if has_scope(scope, "email") {
+        if has_word(scope, "email") {
             if let Some(email) = &self.config.admin_email {
                 claims.insert("email".into(), json!(email));
                 claims.insert("email_verified".into(), json!(true));
             }
         }
-        if has_scope(scope, "groups") && !self.config.admin_groups.is_empty() {
+        if has_word(scope, "groups") && !self.config.admin_groups.is_empty() {
             claims.insert("groups".into(), json!(self.config.admin_groups));
         }
         claims

@@ -19,6 +19,7 @@ use crate::auth::events::{Event, Events, Kind};
 use crate::auth::forward::{admit, Credentials};
 use crate::auth::oidc::clients::App;
 use crate::auth::oidc::provider::{AuthorizeRequest, CodeExchange, OAuthError, Signer, TokenSet};
+use crate::auth::oidc::tokens::has_word;
 use crate::auth::AuthError;
 use crate::auth::Client;
 use crate::base::rules::Policy;
@@ -291,25 +292,30 @@ impl OidcApi {
     /// `login_after`'s value: a sign-in time, with a MAC over it and the
     /// request's app and redirect URI (the key: the recovery-code pepper,
     /// domain-separated).
-    fn sign_threshold(&self, threshold: i64, client_id: &str, redirect_uri: &str) -> String {
-        let mac = self.threshold_mac(threshold, client_id, redirect_uri);
-        format!("{threshold}.{mac}")
+    fn sign_threshold(
+        &self,
+        threshold: i64,
+        client_id: &str,
+        redirect_uri: &str,
+    ) -> Option<String> {
+        let mac = self.threshold_mac(threshold, client_id, redirect_uri)?;
+        Some(format!("{threshold}.{mac}"))
     }
 
     /// The sign-in time a `login_after` carries, if its MAC is right.
     fn threshold(&self, value: &str, client_id: &str, redirect_uri: &str) -> Option<i64> {
         let (threshold, mac) = value.split_once('.')?;
         let threshold: i64 = threshold.parse().ok()?;
-        let expected = self.threshold_mac(threshold, client_id, redirect_uri);
+        let expected = self.threshold_mac(threshold, client_id, redirect_uri)?;
         crate::base::secret::ct_eq(expected.as_bytes(), mac.as_bytes()).then_some(threshold)
     }
 
-    fn threshold_mac(&self, threshold: i64, client_id: &str, redirect_uri: &str) -> String {
+    /// `None` only if HMAC refused the key (it takes any length): then no
+    /// `login_after` is made or accepted.
+    fn threshold_mac(&self, threshold: i64, client_id: &str, redirect_uri: &str) -> Option<String> {
         use hmac::{Hmac, Mac};
         let key = self.state.auth.pepper.expose_secret();
-        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else {
-            return String::new();
-        };
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).ok()?;
         for part in [
             "oidc-login-after",
             &threshold.to_string(),
@@ -319,7 +325,7 @@ impl OidcApi {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
         }
-        crate::base::secret::to_hex(&mac.finalize().into_bytes())
+        Some(crate::base::secret::to_hex(&mac.finalize().into_bytes()))
     }
 
     /// The signed-in session of this browser, if any: its id, sign-in time, amr.
@@ -410,38 +416,38 @@ impl OidcApi {
         let too_old = |created_at: i64| match login_after {
             Some(Some(threshold)) => created_at <= threshold,
             Some(None) => true,
-            None => has(&prompt, "login") || max_age.is_some_and(|age| now - created_at > age),
+            None => has_word(&prompt, "login") || max_age.is_some_and(|age| now - created_at > age),
         };
-        let must_sign_in = session.as_ref().is_none_or(|s| too_old(s.created_at));
-        if must_sign_in {
-            if has(&prompt, "none") {
-                return back(&[
-                    ("error", "login_required"),
-                    ("error_description", "no sign-in, and prompt=none"),
-                ]);
+        let session = match session {
+            Some(session) if !too_old(session.created_at) => session,
+            stale => {
+                if has_word(&prompt, "none") {
+                    return back(&[
+                        ("error", "login_required"),
+                        ("error_description", "no sign-in, and prompt=none"),
+                    ]);
+                }
+                // Back from the login page, a session newer than this counts:
+                // the stale one's start, or a second ago when there was none.
+                let mut again = p;
+                again.prompt = None;
+                let threshold = stale.as_ref().map_or(now - 1, |s| s.created_at);
+                again.login_after = self.sign_threshold(threshold, &client_id, &redirect_uri);
+                let target = with_query(
+                    &format!("{issuer}/oidc/authorize"),
+                    &again
+                        .pairs()
+                        .iter()
+                        .map(|(k, v)| (*k, v.as_str()))
+                        .collect::<Vec<_>>(),
+                );
+                let fresh = stale.is_some().then_some("fresh_sign_in");
+                return Ok(RedirectAnswer::Redirect(login_url(
+                    issuer,
+                    Some(&target),
+                    fresh,
+                )));
             }
-            let mut again = p;
-            again.prompt = None;
-            again.login_after = session
-                .as_ref()
-                .map(|s| self.sign_threshold(s.created_at, &client_id, &redirect_uri));
-            let target = with_query(
-                &format!("{issuer}/oidc/authorize"),
-                &again
-                    .pairs()
-                    .iter()
-                    .map(|(k, v)| (*k, v.as_str()))
-                    .collect::<Vec<_>>(),
-            );
-            let fresh = session.is_some().then_some("fresh_sign_in");
-            return Ok(RedirectAnswer::Redirect(login_url(
-                issuer,
-                Some(&target),
-                fresh,
-            )));
-        }
-        let Some(session) = session else {
-            return error_page("no session");
         };
         let signer = Signer {
             session_id: &session.id,
@@ -614,11 +620,6 @@ fn confirm_page(p: &LogoutParams) -> Html<String> {
          Sign out</button> <a href=\"/\">Stay signed in</a></form>"
     );
     layout("sign out?", &form)
-}
-
-/// Whether a space-separated `prompt` holds `value`.
-fn has(prompt: &str, value: &str) -> bool {
-    prompt.split(' ').any(|p| p == value)
 }
 
 fn token_body(t: TokenSet) -> TokenBody {
@@ -830,7 +831,6 @@ impl OidcApi {
     #[oai(path = "/oidc/revoke", method = "post")]
     async fn revoke(&self, req: &Request, form: OAuthForm<RevokeForm>) -> RevokeAnswer {
         let f = form.0;
-        let _hint = f.token_type_hint;
         let app = match self.authenticate(req, f.client_id.as_deref(), f.client_secret.as_deref()) {
             Ok(app) => app,
             Err(e) if e.error == "server_error" => {
