@@ -163,6 +163,7 @@ impl Sessions<'_> {
             refresh_hash: refresh.hash,
             cookie_hash: cookie.hash,
             remember,
+            consents: Vec::new(),
         };
         self.store.put_session(&session)?;
         self.store.flush().await?;

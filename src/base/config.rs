@@ -374,7 +374,14 @@ impl Config {
             let labels: Vec<&str> = domain.split('.').collect();
             if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
                 r.problems.push(format!(
-                    "AUTH_COOKIE_DOMAIN={domain:?} must be a registered domain like example.com, not a bare suffix"
+                    "AUTH_COOKIE_DOMAIN={domain:?} must be a registered domain like example.com, not a public suffix"
+                ));
+            } else if psl::domain(domain.as_bytes()).is_none() {
+                r.problems.push(format!(
+                    "AUTH_COOKIE_DOMAIN={domain:?} is a public suffix (on the Public Suffix List, like \
+                     com, home.arpa or github.io): browsers refuse cookies for it, so no sign-in \
+                     would stick. Use a domain registered under it, e.g. auth.{domain} with \
+                     AUTH_COOKIE_DOMAIN=apps.{domain}, or leave AUTH_COOKIE_DOMAIN unset"
                 ));
             } else if host != domain && !host.ends_with(&format!(".{domain}")) {
                 r.problems.push(format!(
@@ -765,6 +772,37 @@ mod tests {
                 ("AUTH_COOKIE_DOMAIN", bad),
             ];
             assert!(load(&vars).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_public_suffix_is_no_cookie_domain() {
+        for (public_url, suffix) in [
+            ("https://auth.home.arpa", "home.arpa"),
+            ("https://auth.example.com", "com"),
+            ("https://auth.github.io", "github.io"),
+            ("https://auth.example.co.uk", "co.uk"),
+        ] {
+            let vars = [
+                ("AUTH_PUBLIC_URL", public_url),
+                ("AUTH_COOKIE_DOMAIN", suffix),
+            ];
+            let problems = load(&vars).unwrap_err();
+            assert!(
+                problems.iter().any(|p| p.contains("public suffix")),
+                "{suffix}: {problems:?}"
+            );
+        }
+        for (public_url, domain) in [
+            ("https://auth.lab.home.arpa", "lab.home.arpa"),
+            ("https://auth.example.co.uk", "example.co.uk"),
+            ("http://auth.test.localhost:8001", "test.localhost"),
+        ] {
+            let vars = [
+                ("AUTH_PUBLIC_URL", public_url),
+                ("AUTH_COOKIE_DOMAIN", domain),
+            ];
+            assert!(load(&vars).is_ok(), "{domain}");
         }
     }
 

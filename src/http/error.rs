@@ -171,17 +171,68 @@ impl ApiError {
         }
     }
 
-    /// `400 bad_request` with a parser's message, cut before any echo of the
-    /// submitted value (`…, found {"password": …}`): a body that does not
-    /// parse may still hold a password, a code or a token.
+    /// `400 bad_request` with a parser's message in plain words: cut
+    /// before any echo of the submitted value (`…, found {"password": …}`:
+    /// a body that does not parse may still hold a password, a code or a
+    /// token), and without the names of the server's own types.
     pub fn bad_request(message: &str) -> Self {
         let cut = [", found ", " found "]
             .iter()
             .filter_map(|echo| message.find(echo))
             .min()
             .unwrap_or(message.len());
-        let kept = message[..cut].trim_end_matches(['.', ',', ' ']);
+        let kept = plain_parse_message(&message[..cut]);
+        let kept = kept.trim_end_matches(['.', ',', ' ']);
         ApiError::BadRequest(format!("{kept}."))
+    }
+}
+
+/// A poem-openapi parse message without type names: `failed to parse
+/// "ReauthBody": …` and `(occurred while parsing "…")` go, `Type "…" expects
+/// an input value` says a field is missing, and `Expected input type "…"`
+/// names the JSON kind expected.
+fn plain_parse_message(message: &str) -> String {
+    let mut text = message.replace("parse request payload error: ", "");
+    while let Some(span) = quoted_span(&text, " (occurred while parsing \"", "\")") {
+        text.replace_range(span, "");
+    }
+    while let Some(span) = quoted_span(&text, "failed to parse \"", "\": ") {
+        text.replace_range(span, "");
+    }
+    while let Some(span) = quoted_span(&text, "Type \"", "\" expects an input value") {
+        text.replace_range(span, "a required field is missing");
+    }
+    while let Some(start) = text.find("Expected input type \"") {
+        let name_at = start + "Expected input type \"".len();
+        let Some(len) = text[name_at..].find('"') else {
+            break;
+        };
+        let kind = json_kind(&text[name_at..name_at + len]);
+        text.replace_range(start..name_at + len + 1, &format!("expected {kind}"));
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        "the request is not valid".into()
+    } else {
+        text.to_string()
+    }
+}
+
+/// The byte range of `open…close` (both included) in `text`, if any.
+fn quoted_span(text: &str, open: &str, close: &str) -> Option<std::ops::Range<usize>> {
+    let start = text.find(open)?;
+    let end = text[start + open.len()..].find(close)? + start + open.len() + close.len();
+    Some(start..end)
+}
+
+/// How a type named in a parse message reads to a client: a JSON kind.
+fn json_kind(type_name: &str) -> &'static str {
+    match type_name {
+        n if n.starts_with("string") => "a string",
+        n if n.starts_with("integer") || n.starts_with("number") => "a number",
+        n if n.starts_with("bool") => "true or false",
+        n if n.starts_with("[") || n.starts_with("array") => "an array",
+        _ => "an object",
     }
 }
 
@@ -312,7 +363,31 @@ mod tests {
         let parsed = r#"failed to parse "LoginTotpBody": Expected input type "object", found {"code":"123456"}."#;
         let message = ApiError::bad_request(parsed).to_string();
         assert!(!message.contains("123456"), "{message}");
-        assert!(message.contains("LoginTotpBody"), "{message}");
+        assert_eq!(message, "expected an object.");
+    }
+
+    #[test]
+    fn bad_request_messages_name_no_internal_type() {
+        for (parsed, plain) in [
+            (
+                r#"failed to parse "string_password": expected a string (occurred while parsing "ReauthBody")"#,
+                "expected a string.",
+            ),
+            (
+                r#"parse request payload error: Type "string_password" expects an input value. (occurred while parsing "LoginBody")"#,
+                "a required field is missing.",
+            ),
+            (
+                r#"failed to parse parameter `limit`: failed to parse "integer(int32)": Expected input type "integer(int32)", found "x"."#,
+                "failed to parse parameter `limit`: expected a number.",
+            ),
+            (
+                r#"failed to parse "NewTokenBody": "#,
+                "the request is not valid.",
+            ),
+        ] {
+            assert_eq!(ApiError::bad_request(parsed).to_string(), plain);
+        }
     }
 
     #[test]

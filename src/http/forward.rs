@@ -10,8 +10,11 @@ use url::Url;
 
 use crate::base::rules::Target;
 
-/// Longest `rd` accepted, in bytes.
-const MAX_RD: usize = 2048;
+/// Longest `rd` accepted, in bytes: room for any authorization request
+/// within the documented limits (`state` and `nonce` 512 bytes each, `scope`
+/// 1024, every byte percent-encoded) and for any forwarded URI forward auth
+/// takes (8 KiB).
+pub const MAX_RD: usize = 16 * 1024;
 
 /// The original request, rebuilt from forwarded headers.
 pub fn original_url(headers: &HeaderMap) -> Option<String> {

@@ -143,6 +143,7 @@ where
         let asset = path.starts_with("/static/");
         let outside = outside_api(path);
         let method = req.method().clone();
+        let may_hold_old_cookies = !forward_auth(&req) && api::cookies::holds_own(req.headers());
         req.set_data(self.state.clone());
         let started = Stopwatch::start();
         // The rare paths are boxed: the common one's future stays small
@@ -171,6 +172,9 @@ where
             if let Some(value) = allow.and_then(|a| HeaderValue::from_str(a).ok()) {
                 resp.headers_mut().insert(header::ALLOW, value);
             }
+        }
+        if may_hold_old_cookies && resp.headers().contains_key(header::SET_COOKIE) {
+            api::cookies::retire_domain_copies(resp.headers_mut(), &self.state.config);
         }
         security_headers(resp.headers_mut(), docs, asset, self.hsts);
         Ok(resp)

@@ -50,6 +50,9 @@ pub struct StoredCode {
     pub expires_at: i64,
     /// Set at the exchange: the grant it started (a second use revokes it).
     pub used_by: Option<String>,
+    /// When it was spent (absent in codes spent before 0.3: long ago).
+    #[serde(default)]
+    pub used_at: Option<i64>,
     /// Set by a second use: the first one, if still finishing, must give up.
     #[serde(default)]
     pub reused: bool,
@@ -211,43 +214,67 @@ impl Store {
         Ok(())
     }
 
-    /// Marks the code `hash` used by `grant_id`, for the one caller that
-    /// finds it live and unused; otherwise returns what it found (`None`:
-    /// no such code, or expired).
-    pub fn use_code(
+    /// The code `hash` as stored: its bytes (for [`Store::spend_code`]) and
+    /// its record. Reading it changes nothing: only an exchange that passes
+    /// every check spends it.
+    pub fn code(&self, hash: &str) -> Result<Option<(sled::IVec, StoredCode)>, sled::Error> {
+        let Some(raw) = self.oidc_codes.get(hash.as_bytes())? else {
+            return Ok(None);
+        };
+        Ok(decode::<StoredCode>(&raw).map(|code| (raw, code)))
+    }
+
+    /// Spends code `hash` for grant `grant_id` at `now`, if it is still as
+    /// `seen` (nobody spent it meanwhile); false if another exchange won.
+    pub fn spend_code(
         &self,
         hash: &str,
+        seen: &sled::IVec,
         grant_id: &str,
         now: i64,
-    ) -> Result<Result<StoredCode, Option<StoredCode>>, sled::Error> {
-        let mut outcome = Err(None);
-        self.oidc_codes.fetch_and_update(hash.as_bytes(), |old| {
-            let code = old.and_then(decode::<StoredCode>)?;
-            if code.used_by.is_some() || code.expires_at <= now {
-                let marked = StoredCode {
-                    reused: code.used_by.is_some(),
-                    ..code
-                };
-                outcome = Err(Some(marked.clone()));
-                return encode(&marked).ok();
+    ) -> Result<bool, sled::Error> {
+        let Some(code) = decode::<StoredCode>(seen) else {
+            return Ok(false);
+        };
+        let spent = StoredCode {
+            used_by: Some(grant_id.to_string()),
+            used_at: Some(now),
+            ..code
+        };
+        let swapped =
+            self.oidc_codes
+                .compare_and_swap(hash.as_bytes(), Some(seen), Some(encode(&spent)?))?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Marks code `hash` presented again after its use: the exchange that
+    /// spent it, if still finishing, gives up ([`Store::code_reused`]).
+    pub fn mark_code_reused(&self, hash: &str) -> Result<(), sled::Error> {
+        loop {
+            let Some((raw, code)) = self.code(hash)? else {
+                return Ok(());
+            };
+            if code.reused {
+                return Ok(());
             }
-            outcome = Ok(code.clone());
-            let used = StoredCode {
-                used_by: Some(grant_id.to_string()),
+            let marked = StoredCode {
+                reused: true,
                 ..code
             };
-            encode(&used).ok()
-        })?;
-        Ok(outcome)
+            let swapped = self.oidc_codes.compare_and_swap(
+                hash.as_bytes(),
+                Some(raw),
+                Some(encode(&marked)?),
+            )?;
+            if swapped.is_ok() {
+                return Ok(());
+            }
+        }
     }
 
     /// Whether the code `hash` was presented again after its first use.
     pub fn code_reused(&self, hash: &str) -> Result<bool, sled::Error> {
-        Ok(self
-            .oidc_codes
-            .get(hash.as_bytes())?
-            .and_then(|raw| decode::<StoredCode>(&raw))
-            .is_some_and(|c| c.reused))
+        Ok(self.code(hash)?.is_some_and(|(_, c)| c.reused))
     }
 
     pub fn grants(&self) -> Result<Vec<Grant>, sled::Error> {
@@ -390,31 +417,33 @@ mod tests {
             amr: vec!["pwd".into()],
             expires_at: 100,
             used_by: None,
+            used_at: None,
             reused: false,
         }
     }
 
     #[test]
-    fn a_code_is_used_once_and_a_second_use_is_marked_for_the_first_to_see() {
+    fn a_code_is_spent_once_and_a_second_use_is_marked_for_the_first_to_see() {
         let (_dir, store) = store();
         store.put_code("h", &code()).unwrap();
-        assert!(store.use_code("h", "g1", 10).unwrap().is_ok());
+        let (seen, read) = store.code("h").unwrap().unwrap();
+        assert_eq!(read.used_by, None, "reading spends nothing");
+        assert!(store.spend_code("h", &seen, "g1", 10).unwrap());
+        assert!(
+            !store.spend_code("h", &seen, "g2", 10).unwrap(),
+            "a concurrent exchange that read it unspent loses"
+        );
+        let (_, spent) = store.code("h").unwrap().unwrap();
+        assert_eq!(
+            (spent.used_by.as_deref(), spent.used_at),
+            (Some("g1"), Some(10))
+        );
         assert!(!store.code_reused("h").unwrap());
-        let again = store.use_code("h", "g2", 11).unwrap().unwrap_err().unwrap();
-        assert_eq!(again.used_by.as_deref(), Some("g1"));
+        store.mark_code_reused("h").unwrap();
         assert!(
             store.code_reused("h").unwrap(),
             "the first exchange will give up"
         );
-        assert!(store
-            .use_code("nope", "g", 11)
-            .unwrap()
-            .unwrap_err()
-            .is_none());
-        store.put_code("late", &code()).unwrap();
-        assert!(
-            store.use_code("late", "g", 100).unwrap().is_err(),
-            "expired"
-        );
+        assert!(store.code("nope").unwrap().is_none());
     }
 }

@@ -43,6 +43,10 @@ pub struct Session {
     /// Whether the cookies outlive the browser session ("remember me").
     #[serde(default = "remembered")]
     pub remember: bool,
+    /// Public OIDC apps the owner allowed, on this session's device, to
+    /// sign in at a loopback or custom-scheme redirect (their client ids).
+    #[serde(default)]
+    pub consents: Vec<String>,
 }
 
 /// "Remember me" in records from before it existed.
@@ -191,6 +195,34 @@ impl Store {
         Ok(())
     }
 
+    /// Records that the owner allowed public app `client_id` on session
+    /// `id`'s device; false when the session is gone. A record that does
+    /// not decode is left as it is (an error, never a rewrite).
+    pub fn add_consent(&self, id: &str, client_id: &str) -> Result<bool, sled::Error> {
+        loop {
+            let Some(raw) = self.sessions.get(id.as_bytes())? else {
+                return Ok(false);
+            };
+            let Some(mut session) = decode::<Session>(&raw) else {
+                return Err(sled::Error::ReportableBug(format!(
+                    "session {id} does not decode"
+                )));
+            };
+            if session.consents.iter().any(|c| c == client_id) {
+                return Ok(true);
+            }
+            session.consents.push(client_id.to_string());
+            let swapped = self.sessions.compare_and_swap(
+                id.as_bytes(),
+                Some(raw),
+                Some(encode(&session)?),
+            )?;
+            if swapped.is_ok() {
+                return Ok(true);
+            }
+        }
+    }
+
     /// Deletes (revokes) session `id`; true if it existed.
     pub fn delete_session(&self, id: &str) -> Result<bool, sled::Error> {
         let existed = self.sessions.remove(id.as_bytes())?.is_some();
@@ -335,7 +367,26 @@ mod tests {
             refresh_hash: hash.to_string(),
             cookie_hash: String::new(),
             remember: true,
+            consents: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_consent_is_kept_once_and_dies_with_its_session() {
+        let (_dir, store) = store();
+        store.put_session(&session("s", "h")).unwrap();
+        assert!(store.add_consent("s", "app").unwrap());
+        assert!(store.add_consent("s", "app").unwrap());
+        let kept = store.live_session("s", 200).unwrap().unwrap();
+        assert_eq!(kept.consents, ["app"]);
+        store.delete_session("s").unwrap();
+        assert!(!store.add_consent("s", "app").unwrap());
+        store.sessions.insert("bad", &b"{not json"[..]).unwrap();
+        assert!(store.add_consent("bad", "app").is_err());
+        assert_eq!(
+            store.sessions.get("bad").unwrap().unwrap(),
+            &b"{not json"[..]
+        );
     }
 
     const LIFE: Lifetime = Lifetime {

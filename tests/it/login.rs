@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{Reply, Server, PASSWORD};
+use crate::common::{Reply, Server, Tokens, PASSWORD};
 
 #[tokio::test]
 async fn json_login_returns_the_contract_token_response_and_cookies() {
@@ -41,7 +41,7 @@ async fn json_login_returns_the_contract_token_response_and_cookies() {
 }
 
 #[tokio::test]
-async fn cookies_are_secure_with_domain_for_an_https_public_url() {
+async fn only_the_session_cookie_is_scoped_to_the_cookie_domain() {
     let s = Server::start_with(&[
         ("AUTH_PUBLIC_URL", "https://auth.example.com"),
         ("AUTH_COOKIE_DOMAIN", "example.com"),
@@ -49,12 +49,43 @@ async fn cookies_are_secure_with_domain_for_an_https_public_url() {
     .await;
     let r = s.try_login("admin", PASSWORD).await;
     let cookies = r.set_cookies();
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
     assert!(cookies.iter().all(|c| c.contains("Secure")), "{cookies:?}");
-    let access = cookies
+    let find = |name: &str| {
+        let raw = cookies.iter().find(|c| c.starts_with(name)).unwrap();
+        cookie::Cookie::parse(raw.clone()).unwrap()
+    };
+    assert_eq!(find("soloauth_session=").domain(), Some("example.com"));
+    assert_eq!(find("soloauth_access=").domain(), None, "host-only");
+    assert_eq!(find("soloauth_refresh=").domain(), None, "host-only");
+
+    // A browser from before 0.3 holds the access and refresh cookies on the
+    // cookie domain: new ones come with those old copies expired.
+    let t = Tokens::from(&r.body);
+    let req = s
+        .http
+        .post(s.url("/auth/refresh"))
+        .header("origin", "https://auth.example.com")
+        .header("cookie", format!("soloauth_refresh={}", t.refresh));
+    let r = s.send(req).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let retired: Vec<cookie::Cookie> = r
+        .set_cookies()
+        .into_iter()
+        .map(|raw| cookie::Cookie::parse(raw).unwrap())
+        .filter(|c| c.domain() == Some("example.com"))
+        .collect();
+    let names: Vec<(&str, Option<&str>, i64)> = retired
         .iter()
-        .find(|c| c.starts_with("soloauth_access="))
-        .unwrap();
-    assert!(access.contains("Domain=example.com"), "{access}");
+        .map(|c| (c.name(), c.path(), c.max_age().unwrap().whole_seconds()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("soloauth_access", Some("/"), 0),
+            ("soloauth_refresh", Some("/auth"), 0)
+        ]
+    );
 }
 
 #[tokio::test]

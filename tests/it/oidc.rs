@@ -67,6 +67,20 @@ async fn authorize(s: &Server, cookies: &str, params: &[(&str, &str)]) -> Reply 
     s.send(req).await
 }
 
+/// The owner allows an app on the consent page: its form, posted from the
+/// page itself (same origin).
+async fn allow(s: &Server, cookies: &str, params: &[(&str, &str)]) -> Reply {
+    let mut form = params.to_vec();
+    form.push(("consent", "allow"));
+    let req = s
+        .http
+        .post(s.url("/oidc/authorize"))
+        .form(&form)
+        .header(COOKIE, cookies)
+        .header("origin", ISSUER);
+    s.send(req).await
+}
+
 /// The query of a redirect, as pairs.
 fn query_of(reply: &Reply) -> Vec<(String, String)> {
     let location = reply.headers[LOCATION].to_str().unwrap();
@@ -292,6 +306,13 @@ async fn basic_post_and_public_clients_authenticate_their_way() {
         ("code_challenge_method", "S256"),
     ]);
     let r = authorize(&s, &cookies, &with_pkce).await;
+    assert_eq!(
+        r.status, 200,
+        "a public app at a loopback port: asked first"
+    );
+    let page = r.body.as_str().unwrap();
+    assert!(page.contains("on this device to sign in as you?"), "{page}");
+    let r = allow(&s, &cookies, &with_pkce).await;
     let code = param(&query_of(&r), "code").unwrap().to_string();
     let form = [
         ("grant_type", "authorization_code"),
@@ -306,6 +327,7 @@ async fn basic_post_and_public_clients_authenticate_their_way() {
     assert_eq!(token(&s, &form, None).await.body["error"], "invalid_grant");
     let r = authorize(&s, &cookies, &with_pkce).await;
     let code = param(&query_of(&r), "code").unwrap().to_string();
+    assert!(code.len() > 20, "allowed once for this sign-in");
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -327,6 +349,15 @@ async fn codes_are_single_use_short_lived_and_bound() {
     assert_eq!(first.status, 200);
     let again = exchange(&s, &code).await;
     assert_eq!(again.status, 400);
+    assert_eq!(again.body["error"], "invalid_grant");
+    let access = first.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        s.get("/oidc/userinfo", Some(access)).await.status,
+        200,
+        "a retry within the grace window harms nothing"
+    );
+    s.clock.advance(11);
+    let again = exchange(&s, &code).await;
     assert_eq!(again.body["error"], "invalid_grant");
     let refresh = first.body["refresh_token"].as_str().unwrap();
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
@@ -866,6 +897,7 @@ async fn revocation_ends_a_grant_and_every_step_is_an_event() {
     // Events: authorized, a reused code, apps added and removed.
     let code = code_for(&s, &cookies, "openid").await;
     exchange(&s, &code).await;
+    s.clock.advance(11);
     exchange(&s, &code).await;
     let t = s.login().await;
     let body = json!({"name": "Wiki", "redirect_uris": ["https://wiki.example.com/cb"]});

@@ -83,6 +83,21 @@ impl App {
         self.redirect_uris.iter().any(|r| uri_matches(r, uri))
     }
 
+    /// Whether the owner must allow this app before it gets a code at
+    /// `redirect_uri`: a public app (anyone may claim its id) at a loopback
+    /// or custom-scheme redirect, where any program on the device could be
+    /// listening (RFC 8252 §8.6).
+    pub fn needs_consent(&self, redirect_uri: &str) -> bool {
+        let Ok(url) = url::Url::parse(redirect_uri) else {
+            return true;
+        };
+        let device = match url.scheme() {
+            "http" | "https" => matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")),
+            _ => true,
+        };
+        self.is_public() && device
+    }
+
     /// Whether `uri` is one of the registered post-logout redirect URIs.
     pub fn logout_allowed(&self, uri: &str) -> bool {
         self.logout_uris.iter().any(|r| uri_matches(r, uri))
@@ -152,6 +167,22 @@ mod tests {
         assert!(a.redirect_allowed("http://127.0.0.1:53123/callback"));
         assert!(!a.redirect_allowed("http://127.0.0.1:53123/other"));
         assert!(!a.redirect_allowed("http://localhost:53123/callback"));
+    }
+
+    #[test]
+    fn public_apps_at_device_redirects_need_consent() {
+        let mut a = app(&[]);
+        assert!(!a.needs_consent("http://127.0.0.1:5000/cb"), "confidential");
+        a.secret = Secret::None;
+        for device in [
+            "http://127.0.0.1:5000/cb",
+            "http://[::1]/cb",
+            "http://localhost:8080/cb",
+            "com.example.app:/oauth",
+        ] {
+            assert!(a.needs_consent(device), "{device}");
+        }
+        assert!(!a.needs_consent("https://spa.example.com/cb"));
     }
 
     #[test]

@@ -298,6 +298,7 @@ impl Provider<'_> {
                 amr: signer.amr.to_vec(),
                 expires_at: now + CODE_TTL,
                 used_by: None,
+                used_at: None,
                 reused: false,
             },
         )?;
@@ -310,7 +311,12 @@ impl Provider<'_> {
         Ok(code)
     }
 
-    /// The `authorization_code` grant.
+    /// The `authorization_code` grant. The code is spent only by an
+    /// exchange that passes every check (its client, redirect URI and PKCE
+    /// verifier): a request that fails one leaves it usable. A spent code
+    /// presented again, passing those checks, within the grace window is a
+    /// retry and harms nothing; later it is reuse, and the grant the first
+    /// exchange made ends.
     pub async fn exchange_code(
         &self,
         app: &App,
@@ -324,24 +330,9 @@ impl Provider<'_> {
             redirect_uri,
             code_verifier,
         } = *exchange;
-        let grant_id = uuid::Uuid::new_v4().simple().to_string();
-        let stored = match self.store.use_code(&sha256_hex(code), &grant_id, now)? {
-            Ok(stored) => stored,
-            Err(Some(used)) => {
-                if let Some(first) = used.used_by.as_deref() {
-                    self.store.remove_grant(first)?;
-                    self.store.flush().await?;
-                    events.push(
-                        Event::from_ip(Kind::OidcCodeReuse, ip)
-                            .session(&used.session_id)
-                            .detail(format!("client={} grant revoked", used.client_id)),
-                    );
-                }
-                return Err(OAuthError::grant(
-                    "the code was already used or has expired",
-                ));
-            }
-            Err(None) => return Err(OAuthError::grant("unknown or expired code")),
+        let hash = sha256_hex(code);
+        let Some((seen, stored)) = self.store.code(&hash)? else {
+            return Err(OAuthError::grant("unknown or expired code"));
         };
         if stored.client_id != app.client_id {
             return Err(OAuthError::grant("the code was issued to another client"));
@@ -352,8 +343,38 @@ impl Provider<'_> {
             ));
         }
         check_pkce(app, stored.code_challenge.as_deref(), code_verifier)?;
+        if let Some(first) = stored.used_by.as_deref() {
+            let retry = stored
+                .used_at
+                .is_some_and(|at| now - at <= self.refresh_grace);
+            if retry {
+                return Err(OAuthError::grant(
+                    "the code was just used; its tokens went to the first request",
+                ));
+            }
+            self.store.mark_code_reused(&hash)?;
+            self.store.remove_grant(first)?;
+            self.store.flush().await?;
+            events.push(
+                Event::from_ip(Kind::OidcCodeReuse, ip)
+                    .session(&stored.session_id)
+                    .detail(format!("client={} grant revoked", stored.client_id)),
+            );
+            return Err(OAuthError::grant(
+                "the code was already used; the sign-in it made is revoked",
+            ));
+        }
+        if stored.expires_at <= now {
+            return Err(OAuthError::grant("unknown or expired code"));
+        }
         if self.store.live_session(&stored.session_id, now)?.is_none() {
             return Err(OAuthError::grant("the sign-in behind this code has ended"));
+        }
+        let grant_id = uuid::Uuid::new_v4().simple().to_string();
+        if !self.store.spend_code(&hash, &seen, &grant_id, now)? {
+            return Err(OAuthError::grant(
+                "the code was just used; its tokens went to the first request",
+            ));
         }
         let refresh = refresh::mint(&grant_id);
         let grant = Grant {
@@ -371,9 +392,9 @@ impl Provider<'_> {
             retired: Vec::new(),
         };
         self.store.put_grant(&grant)?;
-        // A second use that came meanwhile saw this grant's id too late to
-        // end it: give up, and end it here.
-        if self.store.code_reused(&sha256_hex(code))? {
+        // A reuse that came meanwhile (past the grace window) saw this
+        // grant's id too late to end it: give up, and end it here.
+        if self.store.code_reused(&hash)? {
             self.store.remove_grant(&grant.id)?;
             self.store.flush().await?;
             return Err(OAuthError::grant(

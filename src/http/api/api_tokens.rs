@@ -9,7 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::text::{Name, Text};
-use super::{decide, Auth, SecretInput};
+use super::{confirm_recent, decide, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::api_tokens::{check_hosts, NewToken};
 use crate::auth::sessions::has_second_factor;
 use crate::auth::Client;
@@ -116,7 +116,8 @@ impl TokensApi {
             .collect();
         check_hosts(&hosts).map_err(ApiError::BadRequest)?;
         let password = body.password.map(|p| p.0);
-        let (login, principal) = (state.auth.login(), auth.principal());
+        let principal = auth.principal();
+        confirm_recent(state, principal, &client, password).await?;
         let new = NewToken {
             name: &name,
             expires_in_days: body.expires_in_days,
@@ -125,9 +126,6 @@ impl TokensApi {
         let two_factor = has_second_factor(&principal.claims.amr);
         let sid = &principal.session.id;
         let (record, token) = decide(state, async |events, now| {
-            login
-                .confirm_recent(principal, &client, password, now, events)
-                .await?;
             let tokens = state.auth.api_tokens();
             tokens
                 .create(&new, two_factor, sid, &client, now, events)
@@ -151,16 +149,19 @@ impl TokensApi {
         Ok(Json(all.into_iter().map(info).collect()))
     }
 
-    /// Revoke a token: refused from the very next request.
+    /// Revoke a token: refused from the very next request. Needs a recent
+    /// sign-in or the `password`, as making one does.
     #[oai(path = "/auth/tokens/:id", method = "delete")]
     async fn revoke(
         &self,
         auth: Auth,
         client: Client,
         id: Path<String>,
+        body: OptionalJson<ReauthBody>,
     ) -> ApiResult<RevokedAnswer> {
-        let state = &self.state;
-        let sid = &auth.principal().session.id;
+        let (state, principal) = (&self.state, auth.principal());
+        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
+        let sid = &principal.session.id;
         let revoked = decide(state, async |events, _now| {
             state
                 .auth

@@ -16,6 +16,7 @@ pub mod login;
 pub mod oauth_form;
 pub mod oidc;
 pub mod oidc_clients;
+pub mod oidc_pages;
 pub mod page;
 pub mod passkeys;
 pub mod session;
@@ -26,13 +27,13 @@ pub mod verify;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use poem::http::Method;
+use poem::http::{HeaderMap, Method};
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::auth::{ApiKey, Bearer};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApiService, SecurityScheme,
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApiService, SecurityScheme,
 };
 
 use crate::auth::events::Events;
@@ -67,21 +68,36 @@ enum Provenance {
     Unknown,
 }
 
-/// Reads `Origin` and `Sec-Fetch-Site`. Where both are sent, `Origin` decides.
+/// Reads `Origin` and `Sec-Fetch-Site`. Where both are sent, `Origin`
+/// decides, except `Origin: null`: browsers send it on a form POST from the
+/// page's own origin when the page's referrer policy is `no-referrer` (ours
+/// is: Fetch, "append a request `Origin` header"), and from opaque origins
+/// (sandboxed frames, `data:` URLs). `Sec-Fetch-Site`, which no page can
+/// set, tells the two apart; `null` without it is another site.
 fn provenance(req: &Request, state: &AppState) -> Provenance {
     let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or(""));
-    if let Some(origin) = header("origin") {
-        return if origin.eq_ignore_ascii_case(&state.config.public_origin) {
+    let fetch_site = header("sec-fetch-site");
+    match header("origin") {
+        Some("null") => match fetch_site {
+            Some("same-origin") => Provenance::SameOrigin,
+            _ => Provenance::CrossSite,
+        },
+        Some(origin) if origin.eq_ignore_ascii_case(&state.config.public_origin) => {
             Provenance::SameOrigin
-        } else {
-            Provenance::CrossSite
-        };
+        }
+        Some(_) => Provenance::CrossSite,
+        None => match fetch_site {
+            Some("same-origin") => Provenance::SameOrigin,
+            Some("cross-site" | "same-site") => Provenance::CrossSite,
+            _ => Provenance::Unknown,
+        },
     }
-    match header("sec-fetch-site") {
-        Some("same-origin") => Provenance::SameOrigin,
-        Some("cross-site" | "same-site") => Provenance::CrossSite,
-        _ => Provenance::Unknown,
-    }
+}
+
+/// Whether a browser says this request comes from another site (a foreign
+/// `Origin`, or `Sec-Fetch-Site` naming another site).
+pub fn is_cross_site(req: &Request, state: &AppState) -> bool {
+    provenance(req, state) == Provenance::CrossSite
 }
 
 /// Refuses a state-changing request authenticated by cookie unless it comes
@@ -115,6 +131,24 @@ fn principal(state: &AppState, token: &str) -> poem::Result<Principal> {
         tracing::warn!(error = %e, "cannot record session activity");
     }
     Ok(principal)
+}
+
+/// The session this browser is signed in to, as its host-only access
+/// cookie proves it (every `soloauth_access` cookie sent is tried: a sibling
+/// subdomain may plant more of that name). For the pages outside the JSON
+/// API (`/oidc/authorize`, `/oidc/logout`). The session cookie, which every
+/// app under the cookie domain receives, never counts here: a browser with
+/// only that cookie is signed in for forward auth alone.
+pub fn browser_session(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Principal>> {
+    let (sessions, now) = (state.auth.sessions(), state.now());
+    for token in cookies::values(headers, ACCESS_COOKIE) {
+        match sessions.authenticate(token, now) {
+            Ok(principal) => return Ok(Some(principal)),
+            Err(crate::auth::AuthError::InvalidToken) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
 }
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
@@ -254,6 +288,46 @@ pub async fn guarded<T>(
         let lockout = state.auth.lockout();
         let attempt = async |own: &mut Events| attempt(own, now).await;
         lockout.guarded(client, via, now, events, attempt).await
+    })
+    .await
+}
+
+/// The current password, for an action that needs a recent sign-in (adding
+/// or removing a factor or a credential) when the session signed in longer
+/// ago than `AUTH_REAUTH_SECONDS`. An absent body, `{}` and `null` all mean
+/// "no password".
+#[derive(Object, Default)]
+pub struct ReauthBody {
+    /// The current password; leave it out within `AUTH_REAUTH_SECONDS` of
+    /// signing in.
+    #[oai(nullable)]
+    password: Option<SecretInput>,
+}
+
+impl ReauthBody {
+    /// The password of an optional body, if one was sent.
+    pub fn password(body: OptionalJson<ReauthBody>) -> Option<SecretString> {
+        body.0.and_then(|b| b.password).map(|p| p.0)
+    }
+}
+
+/// Lets a sensitive action through for a session that signed in within
+/// `AUTH_REAUTH_SECONDS`, or with the right `password` (checked like a
+/// login: rate limit, lockout, events); else `403 reauth_required`. Only a
+/// host-only credential reaches here (the access cookie or a Bearer token:
+/// see [`Auth`]), so nothing an app under the cookie domain holds proves a
+/// recent sign-in.
+pub async fn confirm_recent(
+    state: &AppState,
+    principal: &Principal,
+    client: &Client,
+    password: Option<SecretString>,
+) -> ApiResult<()> {
+    let login = state.auth.login();
+    decide(state, async |events, now| {
+        login
+            .confirm_recent(principal, client, password, now, events)
+            .await
     })
     .await
 }

@@ -12,22 +12,20 @@ use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::oauth_form::OAuthForm;
-use super::page::attr_escape;
-use super::verify::{basic, bearer, cookies};
-use super::{cookies, ACCESS_COOKIE, SESSION_COOKIE};
+use super::oidc_pages::{self as pages, page};
+use super::verify::{basic, bearer};
+use super::{browser_session, cookies};
 use crate::auth::events::{Event, Events, Kind};
-use crate::auth::forward::{admit, Credentials};
 use crate::auth::oidc::clients::App;
 use crate::auth::oidc::provider::{AuthorizeRequest, CodeExchange, OAuthError, Signer, TokenSet};
 use crate::auth::oidc::tokens::has_word;
-use crate::auth::AuthError;
 use crate::auth::Client;
-use crate::base::rules::Policy;
 use crate::base::secret::ExposeSecret;
 use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::forward::login_url;
+use crate::http::forward::{login_url, MAX_RD};
 use crate::http::state::AppState;
+use crate::storage::sessions::Session;
 use poem::http::HeaderMap;
 
 #[derive(Tags)]
@@ -78,6 +76,10 @@ pub enum RedirectAnswer {
     /// On to the app, or to the login page.
     #[oai(status = 302)]
     Redirect(#[oai(header = "Location")] String),
+    /// "Allow APP on this device to sign in as you?" (a public app at a
+    /// loopback or custom-scheme redirect, once per sign-in and app).
+    #[oai(status = 200)]
+    Consent(Html<String>),
     /// An unknown app or redirect URI: never redirected.
     #[oai(status = 400)]
     ErrorPage(Html<String>),
@@ -146,6 +148,9 @@ pub struct AuthorizeParams {
     /// Set by soloauth when it sent the browser to sign in again: a session
     /// made at or after this time is fresh enough.
     login_after: Option<String>,
+    /// The owner's answer on the consent page: `allow` or `deny` (taken
+    /// only from that page's own form post).
+    consent: Option<String>,
 }
 
 /// The token endpoint's form.
@@ -199,35 +204,10 @@ fn unavailable_json() -> Json<OAuthErrorBody> {
     ))
 }
 
-fn unavailable_page() -> Html<String> {
-    page(
-        "try again shortly",
-        "The server cannot complete the request right now.",
-    )
-}
+/// Longest `prompt` taken (its values are a few short words).
+const MAX_PROMPT: usize = 64;
 
 const BASIC_CHALLENGE: &str = r#"Basic realm="soloauth""#;
-
-/// A small HTML page (errors and "signed out").
-fn page(title: &str, text: &str) -> Html<String> {
-    let card = format!(
-        "<div class=\"card\"><h2>{t}</h2><p>{x}</p></div>",
-        t = attr_escape(title),
-        x = attr_escape(text)
-    );
-    layout(title, &card)
-}
-
-/// The page around `body` (already HTML), titled `title`.
-fn layout(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>soloauth — {t}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
-         <body><main><h1>soloauth</h1>{body}</main></body></html>",
-        t = attr_escape(title),
-    ))
-}
 
 /// `uri` with `pairs` added to its query.
 fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
@@ -328,31 +308,20 @@ impl OidcApi {
         Some(crate::base::secret::to_hex(&mac.finalize().into_bytes()))
     }
 
-    /// The signed-in session of this browser, if any: its id, sign-in time, amr.
-    /// Forward auth's own check of a browser's cookies (every same-name
-    /// cookie tried, as at `/auth/verify`).
-    fn signed_in(
-        &self,
-        headers: &HeaderMap,
-    ) -> ApiResult<Option<crate::storage::sessions::Session>> {
-        let (state, now) = (&self.state, self.state.now());
-        let credentials = Credentials {
-            session_cookies: cookies(headers, SESSION_COOKIE).collect(),
-            access_tokens: cookies(headers, ACCESS_COOKIE).collect(),
-        };
-        let sessions = state.auth.sessions();
-        match admit(&sessions, Policy::OneFactor, &credentials, now) {
-            Ok(Some(passport)) => Ok(state.auth.store.live_session(&passport.session_id, now)?),
-            Ok(None) | Err(AuthError::InvalidToken) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    /// The session this browser is signed in to, as its host-only access
+    /// cookie proves it (never the session cookie: see `browser_session`).
+    fn signed_in(&self, headers: &HeaderMap) -> ApiResult<Option<Session>> {
+        Ok(browser_session(&self.state, headers)?.map(|p| p.session))
     }
 
+    /// An authorization request; `from_consent_page`: it is the consent
+    /// page's own form post (same origin), so its `consent` is the owner's.
     async fn authorize(
         &self,
         headers: &HeaderMap,
         client: &Client,
         p: AuthorizeParams,
+        from_consent_page: bool,
     ) -> ApiResult<RedirectAnswer> {
         let state = &self.state;
         let provider = state.auth.provider();
@@ -372,9 +341,10 @@ impl OidcApi {
             return error_page("The app's redirect_uri is not one registered for it.");
         };
         let issuer = state.auth.oidc_issuer.as_str();
+        let app_state = p.state.clone();
         let back = |pairs: &[(&str, &str)]| {
             let mut all = pairs.to_vec();
-            if let Some(s) = p.state.as_deref() {
+            if let Some(s) = app_state.as_deref() {
                 all.push(("state", s));
             }
             all.push(("iss", issuer));
@@ -403,6 +373,12 @@ impl OidcApi {
             }
         };
         let prompt = p.prompt.clone().unwrap_or_default();
+        if prompt.len() > MAX_PROMPT {
+            return back(&[
+                ("error", "invalid_request"),
+                ("error_description", "prompt is at most 64 bytes"),
+            ]);
+        }
         let now = state.now();
         let session = self.signed_in(headers)?;
         // `login_after` (signed by soloauth when it sent the browser to sign
@@ -441,6 +417,15 @@ impl OidcApi {
                         .map(|(k, v)| (*k, v.as_str()))
                         .collect::<Vec<_>>(),
                 );
+                if target.len() > MAX_RD {
+                    return back(&[
+                        ("error", "invalid_request"),
+                        (
+                            "error_description",
+                            "the request is too long to come back to after signing in",
+                        ),
+                    ]);
+                }
                 let fresh = stale.is_some().then_some("fresh_sign_in");
                 return Ok(RedirectAnswer::Redirect(login_url(
                     issuer,
@@ -449,6 +434,37 @@ impl OidcApi {
                 )));
             }
         };
+        if app.needs_consent(&redirect_uri) && !session.consents.contains(&client_id) {
+            let answer = p.consent.as_deref().filter(|_| from_consent_page);
+            match answer {
+                Some("allow") => {
+                    state.auth.store.add_consent(&session.id, &client_id)?;
+                    state.auth.store.flush().await?;
+                }
+                Some(_) => {
+                    return back(&[
+                        ("error", "access_denied"),
+                        ("error_description", "the owner did not allow this app"),
+                    ]);
+                }
+                None if has_word(&prompt, "none") => {
+                    return back(&[
+                        ("error", "consent_required"),
+                        (
+                            "error_description",
+                            "the owner must allow this app on this device first",
+                        ),
+                    ]);
+                }
+                None => {
+                    let pairs = p.pairs();
+                    let pairs: Vec<(&str, &str)> =
+                        pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let page = pages::consent(&app.name, &redirect_uri, &pairs);
+                    return Ok(RedirectAnswer::Consent(page));
+                }
+            }
+        }
         let signer = Signer {
             session_id: &session.id,
             auth_time: session.created_at,
@@ -532,10 +548,18 @@ impl OidcApi {
         }
     }
 
-    /// Ends this browser's session when the request surely comes from its
-    /// owner: an ID token we signed naming this very session, or the
-    /// confirmation form of our own page (same origin). Anything else (a
-    /// bare link another site could plant) gets that form first.
+    /// RP-initiated logout. A sign-in ends only when the request surely
+    /// comes from its owner or its app:
+    /// - this browser's session (its host-only access cookie), when an ID
+    ///   token we signed names it, or on our own confirmation form (a
+    ///   same-origin post);
+    /// - with no session in sight (the access cookie ran out, or a
+    ///   cross-site post carried no cookie), the session a valid ID token
+    ///   names: the app holding that token asks to end its own sign-in.
+    ///
+    /// Anything else (a bare link or form another site could plant) gets
+    /// the confirmation page and clears nothing. Cookies are cleared when
+    /// this browser's own session ended, or on our own form.
     async fn logout(
         &self,
         headers: &HeaderMap,
@@ -555,20 +579,29 @@ impl OidcApi {
             .id_token_hint
             .as_deref()
             .and_then(|t| ring.verify_hint(t, issuer));
-        if let Some(session) = self.signed_in(headers)? {
-            let named = hint
-                .as_ref()
-                .is_some_and(|c| c["sid"] == session.id.as_str());
-            if !(named || from_our_page) {
-                return Ok(LogoutAnswer::Done(confirm_page(&p)));
+        let hinted_sid = hint.as_ref().and_then(|c| c["sid"].as_str());
+        let visible = self.signed_in(headers)?;
+        let ending = match (&visible, hinted_sid) {
+            (Some(own), hinted) if from_our_page || hinted == Some(own.id.as_str()) => {
+                Some(own.id.as_str())
             }
-            state.auth.sessions().revoke(&session.id).await?;
-            let event = Event::new(Kind::SessionRevoked, client)
-                .session(&session.id)
-                .detail("reason=oidc_logout");
-            audit::record(state, &[event]).await;
+            (None, Some(hinted)) => Some(hinted),
+            (None, None) if from_our_page => None,
+            (Some(_), _) | (None, None) => {
+                return Ok(LogoutAnswer::Done(pages::confirm_logout(&p.pairs())));
+            }
+        };
+        if let Some(sid) = ending {
+            if state.auth.sessions().revoke(sid).await? {
+                let event = Event::new(Kind::SessionRevoked, client)
+                    .session(sid)
+                    .detail("reason=oidc_logout");
+                audit::record(state, &[event]).await;
+            }
         }
-        cookies::clear(jar, &state.config);
+        if from_our_page || visible.is_some() {
+            cookies::clear(jar, &state.config);
+        }
         let hinted_app = hint
             .as_ref()
             .and_then(|c| c["aud"].as_str().map(str::to_string));
@@ -597,29 +630,19 @@ impl OidcApi {
     }
 }
 
-/// "Sign out of soloauth?": the logout request again, as a form this page posts.
-fn confirm_page(p: &LogoutParams) -> Html<String> {
-    let mut hidden = String::new();
-    for (name, value) in [
-        ("id_token_hint", &p.id_token_hint),
-        ("post_logout_redirect_uri", &p.post_logout_redirect_uri),
-        ("state", &p.state),
-        ("client_id", &p.client_id),
-    ] {
-        if let Some(v) = value {
-            hidden.push_str(&format!(
-                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                attr_escape(v)
-            ));
-        }
+impl LogoutParams {
+    /// The parameters as form fields (for the confirmation page).
+    fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("id_token_hint", &self.id_token_hint),
+            ("post_logout_redirect_uri", &self.post_logout_redirect_uri),
+            ("state", &self.state),
+            ("client_id", &self.client_id),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+        .collect()
     }
-    let form = format!(
-        "<form class=\"card\" method=\"post\" action=\"/oidc/logout\">\
-         <h2>Sign out of soloauth?</h2><p>An app asks to end your soloauth sign-in, \
-         on this device, for every app.</p>{hidden}<button type=\"submit\" id=\"logout-confirm\">\
-         Sign out</button> <a href=\"/\">Stay signed in</a></form>"
-    );
-    layout("sign out?", &form)
 }
 
 fn token_body(t: TokenSet) -> TokenBody {
@@ -737,10 +760,11 @@ impl OidcApi {
             prompt: prompt.0,
             max_age: max_age.0,
             login_after: login_after.0,
+            consent: None,
         };
-        self.authorize(req.headers(), &client, params)
+        self.authorize(req.headers(), &client, params, false)
             .await
-            .unwrap_or_else(|_| RedirectAnswer::Unavailable(unavailable_page()))
+            .unwrap_or_else(|_| RedirectAnswer::Unavailable(pages::unavailable()))
     }
 
     /// Authorization by form post.
@@ -751,9 +775,10 @@ impl OidcApi {
         client: Client,
         form: OAuthForm<AuthorizeParams>,
     ) -> RedirectAnswer {
-        self.authorize(req.headers(), &client, form.0)
+        let from_consent_page = super::check_csrf(req, &self.state).is_ok();
+        self.authorize(req.headers(), &client, form.0, from_consent_page)
             .await
-            .unwrap_or_else(|_| RedirectAnswer::Unavailable(unavailable_page()))
+            .unwrap_or_else(|_| RedirectAnswer::Unavailable(pages::unavailable()))
     }
 
     /// The token endpoint: `authorization_code` and `refresh_token`.
@@ -809,7 +834,7 @@ impl OidcApi {
         };
         self.logout(req.headers(), jar, &client, params, false)
             .await
-            .unwrap_or_else(|_| LogoutAnswer::Unavailable(unavailable_page()))
+            .unwrap_or_else(|_| LogoutAnswer::Unavailable(pages::unavailable()))
     }
 
     /// RP-initiated logout by form post.
@@ -824,7 +849,7 @@ impl OidcApi {
         let from_our_page = super::check_csrf(req, &self.state).is_ok();
         self.logout(req.headers(), jar, &client, form.0, from_our_page)
             .await
-            .unwrap_or_else(|_| LogoutAnswer::Unavailable(unavailable_page()))
+            .unwrap_or_else(|_| LogoutAnswer::Unavailable(pages::unavailable()))
     }
 
     /// Token revocation (RFC 7009).

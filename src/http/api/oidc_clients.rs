@@ -10,7 +10,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::text::{Name, Text};
-use super::{decide, Auth, SecretInput};
+use super::{confirm_recent, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::events::{Event, Kind};
 use crate::auth::oidc::clients::{hash_secret, new_credentials, App};
 use crate::auth::Client;
@@ -124,13 +124,8 @@ impl OidcClientsApi {
             check_uri(field, uri).map_err(ApiError::BadRequest)?;
         }
         let password = body.password.map(|p| p.0);
-        let (login, principal) = (state.auth.login(), auth.principal());
-        decide(state, async |events, now| {
-            login
-                .confirm_recent(principal, &client, password, now, events)
-                .await
-        })
-        .await?;
+        let principal = auth.principal();
+        confirm_recent(state, principal, &client, password).await?;
         let public = body.public.unwrap_or(false);
         let (client_id, secret) = new_credentials(public);
         let stored = StoredClient {
@@ -163,15 +158,18 @@ impl OidcClientsApi {
         Ok(Json(apps.into_iter().map(info).collect()))
     }
 
-    /// Remove an app added here: its sign-ins end (refresh and access tokens die).
+    /// Remove an app added here: its sign-ins end (refresh and access tokens
+    /// die). Needs a recent sign-in or the `password`, as adding one does.
     #[oai(path = "/auth/oidc/clients/:id", method = "delete")]
     async fn remove(
         &self,
         auth: Auth,
         client: Client,
         id: Path<String>,
+        body: OptionalJson<ReauthBody>,
     ) -> ApiResult<RemovedAnswer> {
-        let state = &self.state;
+        let (state, principal) = (&self.state, auth.principal());
+        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
         if state.auth.oidc.clients.iter().any(|c| c.client_id == id.0) {
             return Err(ApiError::Conflict {
                 code: "client_managed_by_env",
@@ -183,7 +181,7 @@ impl OidcClientsApi {
         }
         state.auth.store.flush().await?;
         let event = Event::new(Kind::OidcClientRemoved, &client)
-            .session(&auth.principal().session.id)
+            .session(&principal.session.id)
             .detail(format!("client={}", id.0));
         audit::record(state, &[event]).await;
         Ok(RemovedAnswer::Done)

@@ -11,8 +11,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::login::{answer, Remember, TokenResponse};
 use super::text::{Name, Text};
-use super::totp::ReauthBody;
-use super::{decide, Auth, OptionalJson, SecretInput};
+use super::{confirm_recent, decide, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::passkeys::{self, NewPasskey, PasskeyInfo};
 use crate::auth::Client;
 use crate::base::clock::rfc3339;
@@ -142,16 +141,9 @@ impl PasskeysApi {
         client: Client,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<CeremonyResponse>> {
-        let state = &self.state;
-        let password = body.0.map(ReauthBody::into_password);
-        let (login, principal) = (state.auth.login(), auth.principal());
-        decide(state, async |events, now| {
-            state.auth.passkeys().check_available()?;
-            login
-                .confirm_recent(principal, &client, password, now, events)
-                .await
-        })
-        .await?;
+        let (state, principal) = (&self.state, auth.principal());
+        state.auth.passkeys().check_available()?;
+        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
         let sid = &principal.session.id;
         let (challenge_id, options) = state.auth.passkeys().start_registration(sid, state.now())?;
         Ok(Json(CeremonyResponse {
@@ -214,16 +206,19 @@ impl PasskeysApi {
         renamed.map(|p| Json(p.into())).ok_or_else(no_such_passkey)
     }
 
-    /// Remove a passkey: it signs in no more.
+    /// Remove a passkey: it signs in no more. Needs a recent sign-in or
+    /// the `password`, as adding one does.
     #[oai(path = "/auth/passkeys/:id", method = "delete")]
     async fn remove(
         &self,
         auth: Auth,
         client: Client,
         id: Path<String>,
+        body: OptionalJson<ReauthBody>,
     ) -> ApiResult<RemovedAnswer> {
-        let state = &self.state;
-        let sid = &auth.principal().session.id;
+        let (state, principal) = (&self.state, auth.principal());
+        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
+        let sid = &principal.session.id;
         let removed = decide(state, async |events, _now| {
             state
                 .auth

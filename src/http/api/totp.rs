@@ -6,7 +6,7 @@ use base64::Engine;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{decide, guarded, Auth, OptionalJson, SecretInput};
+use super::{confirm_recent, guarded, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::Client;
 use crate::base::secret::{ExposeSecret, SecretString};
 use crate::http::error::ApiResult;
@@ -27,20 +27,6 @@ pub struct SetupResponse {
     otpauth_uri: String,
     /// The QR code as a `data:image/png;base64,…` URL.
     qr_png: String,
-}
-
-/// The current password, for an action that needs a recent sign-in when
-/// the session signed in longer ago than `AUTH_REAUTH_SECONDS`.
-#[derive(Object)]
-pub struct ReauthBody {
-    password: SecretInput,
-}
-
-impl ReauthBody {
-    /// The password sent.
-    pub fn into_password(self) -> SecretString {
-        self.password.0
-    }
 }
 
 /// A TOTP code from the authenticator app.
@@ -140,15 +126,8 @@ impl TotpApi {
         client: Client,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<SetupResponse>> {
-        let state = &self.state;
-        let password = body.0.map(ReauthBody::into_password);
-        let (login, principal) = (state.auth.login(), auth.principal());
-        decide(state, async |events, now| {
-            login
-                .confirm_recent(principal, &client, password, now, events)
-                .await
-        })
-        .await?;
+        let (state, principal) = (&self.state, auth.principal());
+        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
         let sid = &principal.session.id;
         let e = state
             .auth

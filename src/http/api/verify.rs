@@ -21,6 +21,7 @@ use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 
+use super::cookies::values as cookies;
 use super::{ACCESS_COOKIE, SESSION_COOKIE};
 use crate::auth::api_tokens::{allows_host, looks_like_token};
 use crate::auth::events::Kind;
@@ -77,25 +78,6 @@ pub enum VerifyResponse {
 }
 
 const NO_STORE: &str = "no-store";
-
-/// Most cookies of one name tried (a browser sends every cookie of that
-/// name its host and path match, longest path first).
-const MAX_SAME_NAME: usize = 4;
-
-/// A cookie's values, read straight from the `Cookie` headers (the hot path
-/// skips building a cookie jar).
-pub(super) fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
-    headers
-        .get_all(poem::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(move |pair| {
-            let (key, value) = pair.trim().split_once('=')?;
-            (key == name).then(|| value.trim_matches('"'))
-        })
-        .take(MAX_SAME_NAME)
-}
 
 pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get("authorization")?.to_str().ok()?;

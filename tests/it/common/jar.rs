@@ -26,7 +26,11 @@ impl Jar {
     pub fn take(&mut self, reply: &Reply, now: i64) {
         for raw in reply.set_cookies() {
             let c = cookie::Cookie::parse(raw.clone()).unwrap();
-            self.held.retain(|h| h.name != c.name());
+            // A browser tells cookies apart by name, domain and path.
+            let (domain, path) = (c.domain(), c.path().unwrap_or("/"));
+            self.held.retain(|h| {
+                (h.name.as_str(), h.domain.as_deref(), h.path.as_str()) != (c.name(), domain, path)
+            });
             let expires_at = c.max_age().map(|age| now + age.whole_seconds());
             if expires_at.is_some_and(|at| at <= now) {
                 continue;

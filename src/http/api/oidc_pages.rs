@@ -1,0 +1,87 @@
+//! The few HTML pages of the OpenID Connect endpoints, for the person in
+//! front of the browser: an error, "signed out", "Sign out of soloauth?"
+//! and "Allow APP on this device to sign in as you?". Every value is
+//! escaped; the pages load only the site's own stylesheet and scripts.
+
+use poem_openapi::payload::Html;
+
+use super::page::attr_escape;
+
+/// A small page: a title and one paragraph.
+pub fn page(title: &str, text: &str) -> Html<String> {
+    let card = format!(
+        "<div class=\"card\"><h2>{t}</h2><p>{x}</p></div>",
+        t = attr_escape(title),
+        x = attr_escape(text)
+    );
+    layout(title, &card, "")
+}
+
+/// The page when storage fails inside a flow (logged where it happened).
+pub fn unavailable() -> Html<String> {
+    page(
+        "try again shortly",
+        "The server cannot complete the request right now.",
+    )
+}
+
+/// The page around `body` (already HTML), titled `title`, with `head`
+/// (already HTML) added to its head.
+fn layout(title: &str, body: &str, head: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>soloauth — {t}</title><link rel=\"stylesheet\" href=\"/static/style.css\">{head}</head>\
+         <body><main><h1>soloauth</h1>{body}</main></body></html>",
+        t = attr_escape(title),
+    ))
+}
+
+/// Hidden form fields carrying `pairs`.
+fn hidden(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                attr_escape(name),
+                attr_escape(value)
+            )
+        })
+        .collect()
+}
+
+/// "Sign out of soloauth?": the logout request again, as a form this page
+/// posts (same origin). Its script first renews the access cookie if it has
+/// expired, so the server sees which sign-in to end.
+pub fn confirm_logout(pairs: &[(&str, &str)]) -> Html<String> {
+    let form = format!(
+        "<form class=\"card\" id=\"logout-form\" method=\"post\" action=\"/oidc/logout\">\
+         <h2>Sign out of soloauth?</h2><p>An app asks to end your soloauth sign-in, \
+         on this device, for every app.</p>{fields}<button type=\"submit\" id=\"logout-confirm\">\
+         Sign out</button> <a href=\"/\">Stay signed in</a></form>",
+        fields = hidden(pairs)
+    );
+    let script = "<script src=\"/static/logout.js\" defer></script>";
+    layout("sign out?", &form, script)
+}
+
+/// "Allow APP on this device to sign in as you?": asked before a public
+/// app gets a code at a loopback or custom-scheme redirect (any program on
+/// the device could be listening there). The authorization request again,
+/// as a form this page posts (same origin) with `consent=allow` or `deny`.
+pub fn consent(app_name: &str, redirect_uri: &str, pairs: &[(&str, &str)]) -> Html<String> {
+    let form = format!(
+        "<form class=\"card\" id=\"consent-form\" method=\"post\" action=\"/oidc/authorize\">\
+         <h2>Allow {app} on this device to sign in as you?</h2>\
+         <p>{app} is an app on this device: it will be sent to <code>{uri}</code> \
+         signed in as you. Allow it only if you just started signing in to {app} yourself.</p>\
+         {fields}<button type=\"submit\" name=\"consent\" value=\"allow\" id=\"consent-allow\">\
+         Allow</button> <button type=\"submit\" name=\"consent\" value=\"deny\" \
+         id=\"consent-deny\" class=\"secondary\">Deny</button></form>",
+        app = attr_escape(app_name),
+        uri = attr_escape(redirect_uri),
+        fields = hidden(pairs)
+    );
+    layout("allow this app?", &form, "")
+}
