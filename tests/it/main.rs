@@ -6,6 +6,7 @@
 mod abuse;
 mod alerts;
 mod api_tokens;
+mod boundaries;
 mod common;
 mod crash;
 mod hardening;

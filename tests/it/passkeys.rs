@@ -39,7 +39,12 @@ async fn register_finish(api: &Api, access: &str, id: &str, name: &str, cred: Va
 }
 
 /// Registers `key` under `name`; returns its id.
-async fn register(api: &Api, access: &str, key: &mut SoftAuthenticator, name: &str) -> String {
+pub(crate) async fn register(
+    api: &Api,
+    access: &str,
+    key: &mut SoftAuthenticator,
+    name: &str,
+) -> String {
     let (id, options) = register_start(api, access).await;
     let r = register_finish(api, access, &id, name, key.create(&options)).await;
     assert_eq!(r.status, 201, "{}", r.body);

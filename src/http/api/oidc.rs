@@ -403,12 +403,17 @@ impl OidcApi {
                         ("error_description", "no sign-in, and prompt=none"),
                     ]);
                 }
-                // Back from the login page, a session newer than this counts:
-                // the stale one's start, or a second ago when there was none.
+                // Back from the login page, when the app asked for a fresh
+                // sign-in (prompt=login, max_age), a session newer than this
+                // counts: the stale one's start, or a second ago when none
+                // was in sight. Otherwise any will do, such as the session
+                // the page renewed when only the access cookie had run out.
                 let mut again = p;
                 again.prompt = None;
-                let threshold = stale.as_ref().map_or(now - 1, |s| s.created_at);
-                again.login_after = self.sign_threshold(threshold, &client_id, &redirect_uri);
+                if has_word(&prompt, "login") || max_age.is_some() || again.login_after.is_some() {
+                    let threshold = stale.as_ref().map_or(now - 1, |s| s.created_at);
+                    again.login_after = self.sign_threshold(threshold, &client_id, &redirect_uri);
+                }
                 let target = with_query(
                     &format!("{issuer}/oidc/authorize"),
                     &again
