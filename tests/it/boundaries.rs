@@ -117,6 +117,9 @@ fn exchange_form<'a>(
     ]
 }
 
+/// A form's fields.
+type Form<'a> = Vec<(&'a str, &'a str)>;
+
 fn set_cookies(r: &Reply) -> Vec<&str> {
     r.headers
         .get_all(SET_COOKIE)
@@ -479,7 +482,7 @@ async fn a_code_survives_failed_exchanges_and_parallel_retries_keep_the_tokens()
     let jar = owner_signs_in(&s).await;
     let code = photos_code(&s, &cookies(&s, &jar, AUTH, "/oidc/authorize")).await;
     let wrong_verifier = "x".repeat(43);
-    let attempts: Vec<(Vec<(&str, &str)>, Option<&str>)> = vec![
+    let attempts: Vec<(Form, Option<&str>)> = vec![
         (
             exchange_form(&code, REDIRECT, VERIFIER),
             Some("wrong-secret"),
