@@ -9,6 +9,9 @@ const $ = (id) => document.getElementById(id);
 // Set by the server, only for an allowed target (src/http/api/page.rs).
 const rdMeta = document.querySelector('meta[name="soloauth-rd"]');
 const returnTo = rdMeta ? rdMeta.content : null;
+// Set by the server when AUTH_COOKIE_DOMAIN is: the other apps' sign-in
+// rides on a cookie for that domain (src/http/api/page.rs).
+const domainMeta = document.querySelector('meta[name="soloauth-cookie-domain"]');
 // Set by /auth/verify when an app's rule needs a second factor this
 // session lacks: explain instead of bouncing back to the app.
 const needTwoFactor = new URLSearchParams(window.location.search).get("need") === "two_factor";
@@ -111,7 +114,46 @@ function show(view) {
 
 const hasSecondFactor = (who) => Boolean(who && who.amr && who.amr.some((m) => m === "otp" || m === "hwk"));
 
-async function signedIn() {
+// Whether the browser keeps a cookie for the other apps' domain. That
+// cookie is HttpOnly, so a short-lived one of the same scope stands in for
+// it: a browser that refuses one refuses the other.
+function domainCookieKept() {
+  if (!domainMeta) return true;
+  const scope = `domain=${domainMeta.content}; path=/${domainMeta.dataset.secure === "true" ? "; secure" : ""}`;
+  document.cookie = `soloauth_cookie_check=1; ${scope}; max-age=60; samesite=lax`;
+  const kept = document.cookie.split("; ").includes("soloauth_cookie_check=1");
+  document.cookie = `soloauth_cookie_check=; ${scope}; max-age=0`;
+  return kept;
+}
+
+// Whether the browser kept what a sign-in set: "all", "here" (this site's
+// cookies, not the one for the other apps' domain) or "none".
+async function cookiesKept() {
+  if (!(await send("/auth/me", "GET")).resp.ok) return "none";
+  return domainCookieKept() ? "all" : "here";
+}
+
+// Why a sign-in did not stick, for the owner who configured it.
+function cookieProblem(kept) {
+  const https = "soloauth's cookies are Secure: serve it over https (or set AUTH_COOKIE_SECURE=false on a plain-http test install)";
+  const domain = domainMeta
+    ? `AUTH_COOKIE_DOMAIN=${domainMeta.content} must be a domain you own that holds this site's host, not a public suffix such as home.arpa`
+    : "";
+  if (kept === "none") return `You signed in, but this browser kept no sign-in cookie. ${https}${domain ? `; and ${domain}` : ""}.`;
+  return `You are signed in here, but this browser refused the cookie your other apps need, so they cannot see your sign-in. ${domain}; and ${https}.`;
+}
+
+async function signedIn(justSignedIn = false) {
+  // Sent back to an app that cannot see the sign-in, the browser would
+  // only come back here: say why instead.
+  const toOtherApp = returnTo && new URL(returnTo).host !== window.location.host;
+  const kept = justSignedIn ? await cookiesKept() : (toOtherApp && !domainCookieKept() ? "here" : "all");
+  if (kept !== "all") {
+    if (kept === "none") show("signin");
+    else await loadAccount();
+    say(cookieProblem(kept));
+    return;
+  }
   if (returnTo) {
     const who = needTwoFactor ? (await call("/auth/me")).data : null;
     if (!needTwoFactor || hasSecondFactor(who)) {
@@ -132,7 +174,7 @@ $("signin").addEventListener("submit", (event) => {
       remember: $("remember").checked,
     });
     $("password").value = "";
-    if (result.resp.ok) return signedIn();
+    if (result.resp.ok) return signedIn(true);
     if (result.data && result.data.error === "mfa_required") {
       mfaToken = result.data.mfa_token;
       return show("mfa");
@@ -167,7 +209,7 @@ function passkeySignIn(form, secondStep) {
       credential: answerJSON(got.credential),
       remember: $("remember").checked,
     });
-    if (result.resp.ok) { mfaToken = null; say(""); return signedIn(); }
+    if (result.resp.ok) { mfaToken = null; say(""); return signedIn(true); }
     passkeyRefused(result, secondStep); // an answer spends the mfa_token, right or wrong
   });
 }
@@ -195,7 +237,7 @@ $("mfa").addEventListener("submit", (event) => {
     mfaToken = null; // good for one try, right or wrong
     $("code").value = "";
     $("recovery-code").value = "";
-    if (result.resp.ok) { say(""); return signedIn(); }
+    if (result.resp.ok) { say(""); return signedIn(true); }
     say(`${explain(result)} Sign in again.`);
     show("signin");
   });

@@ -4,7 +4,9 @@
 //! With `?rd=…`, the server decides whether the page may go there after login
 //! (the allow-list of `forward::allowed_redirect`) and, if so, puts the target
 //! in a `<meta name="soloauth-rd">` the page script reads. One rule, in one
-//! place; a refused `rd` simply never reaches the page.
+//! place; a refused `rd` simply never reaches the page. With a cookie domain,
+//! `<meta name="soloauth-cookie-domain">` names it (and whether cookies are
+//! Secure), so the page can tell the owner when a browser refuses it.
 
 use std::sync::Arc;
 
@@ -53,7 +55,7 @@ impl PageApi {
                 config.public_url_is_https(),
             )
         });
-        let meta = allowed
+        let mut meta = allowed
             .map(|rd| {
                 format!(
                     r#"<meta name="soloauth-rd" content="{}">"#,
@@ -61,6 +63,15 @@ impl PageApi {
                 )
             })
             .unwrap_or_default();
+        // The page checks after a sign-in that the browser kept a cookie
+        // of this scope (and says why not, if it did not).
+        if let Some(domain) = &config.cookie_domain {
+            meta.push_str(&format!(
+                r#"<meta name="soloauth-cookie-domain" content="{}" data-secure="{}">"#,
+                attr_escape(domain),
+                config.cookie_secure
+            ));
+        }
         let page = Assets::get("index.html")
             .ok_or_else(|| ApiError::internal("index.html is missing from the build"))?;
         let html = String::from_utf8_lossy(&page.data).replace(RD_SLOT, &meta);
