@@ -148,7 +148,7 @@ async function signedIn(justSignedIn = false) {
   // only come back here: say why instead.
   const toOtherApp = returnTo && new URL(returnTo).host !== window.location.host;
   const kept = justSignedIn ? await cookiesKept() : (toOtherApp && !domainCookieKept() ? "here" : "all");
-  if (kept !== "all") {
+  if (kept === "none" || (kept === "here" && (!returnTo || toOtherApp))) {
     if (kept === "none") show("signin");
     else await loadAccount();
     say(cookieProblem(kept));
