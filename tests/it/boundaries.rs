@@ -667,6 +667,8 @@ async fn a_long_authorization_request_comes_back_after_signing_in() {
 #[test]
 fn a_public_suffix_cookie_domain_stops_check() {
     let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let out = crate::common::binary()
         .arg("check")
         .env("AUTH_DATA_DIR", dir.path())
@@ -681,4 +683,5 @@ fn a_public_suffix_cookie_domain_stops_check() {
         text.contains("AUTH_COOKIE_DOMAIN") && text.contains("public suffix"),
         "{text}"
     );
+    assert_eq!(text.matches("\n  - ").count(), 1, "the one problem: {text}");
 }
