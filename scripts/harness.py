@@ -324,12 +324,13 @@ def login(base, username, password):
 
 
 def app_cookie(headers):
-    """The Cookie header a browser sends an app after the login that gave
-    these response headers: the session and access cookies (Path=/)."""
+    """The Cookie header a browser sends an app under the cookie domain after
+    the login that gave these response headers: the session cookie alone (the
+    access and refresh cookies are host-only, on the auth host)."""
     sent = []
     for value in headers.get_all("Set-Cookie") or []:
         pair = value.split(";", 1)[0].strip()
-        if pair.split("=", 1)[0] in ("soloauth_session", "soloauth_access"):
+        if pair.split("=", 1)[0] == "soloauth_session":
             sent.append(pair)
     return "; ".join(sent)
 

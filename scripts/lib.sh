@@ -134,7 +134,8 @@ login_token() {
 }
 
 # login_cookies <username> <password>: prints the Cookie header value a
-# browser sends an app after this login (the session and access cookies).
+# browser sends an app after this login (the session cookie: the access and
+# refresh cookies stay on the auth host).
 login_cookies() {
   SOLOAUTH_USER=$1 SOLOAUTH_PASS=$2 python3 - "$SOLOAUTH_URL" "${BASH_SOURCE[0]%/*}" <<'PY'
 import os, sys

@@ -12,7 +12,9 @@ checks that:
   4. a `deny` host is refused 403, even with a session; a `two_factor` host
      refuses a password-only session 403, and sends a browser to the login
      page with need=two_factor;
-  5. a request with the session cookies reaches the upstream with Remote-User;
+  5. a request with the cookie an app receives (the session cookie alone: the
+     access and refresh cookies are host-only) reaches the upstream with
+     Remote-User;
      a script with an API token (Bearer, or the Basic password of a DAV
      client) does too, for the hosts the token names and no other;
   6. with AUTH_ACCESS_TTL_SECONDS=10, an app's XHR-style request with the
@@ -284,7 +286,8 @@ def before_expiry(name, port, server):
           f"HTTP {status} {body[:200]!r}")
 
     refresh, jar = login(server)
-    cookies = cookie_header(jar, (SESSION_COOKIE, ACCESS_COOKIE))
+    # What a browser sends an app: the session cookie alone.
+    cookies = cookie_header(jar, (SESSION_COOKIE,))
     closed = {"Host": f"closed.localtest:{port}", "Accept": "application/json", "Cookie": cookies}
     status, _, body = request(port, "GET", "/", closed)
     # (nginx answers its own 403 page in place of the JSON body.)
@@ -303,7 +306,7 @@ def before_expiry(name, port, server):
 
     status, _, body = request(port, "GET", path, dict(api, Cookie=cookies))
     seen = upstream_saw(body)
-    check(f"{name}: session cookies -> 200, upstream sees Remote-User admin",
+    check(f"{name}: the session cookie alone -> 200, upstream sees Remote-User admin",
           status == 200 and seen.get("remote_user") == "admin" and seen.get("path") == path,
           f"HTTP {status} {body[:300]!r}")
     token_checks(name, port, server, jar)
@@ -344,7 +347,8 @@ def after_expiry(name, port, server, refresh, jar):
           ACCESS_COOKIE not in held and SESSION_COOKIE in held, jar)
     status, _, body = request(port, "GET", path, dict(xhr, Cookie=cookie_header(jar, [ACCESS_COOKIE])))
     check(f"{name}: the expired access token alone is refused", status == 401, f"HTTP {status}")
-    cookies = cookie_header(jar, held)
+    # The app receives the one cookie scoped to its domain: the session's.
+    cookies = cookie_header(jar, [n for n in held if n == SESSION_COOKIE])
     status, _, body = request(port, "GET", path, dict(xhr, Cookie=cookies))
     seen = upstream_saw(body)
     check(f"{name}: {EXPIRY_WAIT} s after login an XHR still passes, as admin",
