@@ -145,6 +145,39 @@ class Browser {
     if (!this.cookies.has("soloauth_session")) throw new Stop("POST /auth/login set no soloauth_session cookie");
   }
 
+  // The authorization request, as the owner's browser makes it: a public
+  // app at a loopback redirect first gets soloauth's "Allow … on this device
+  // to sign in as you?" page, whose form the owner posts with Allow (as
+  // Chromium posts a same-origin form: Origin null, Sec-Fetch-Site
+  // same-origin). Returns the Location as a URL, and whether it was asked.
+  async authorize(url) {
+    const r = await this.fetch(url);
+    if (r.status !== 200) return { location: await this.location(url, r), asked: false };
+    const page = await r.text();
+    if (!page.includes('id="consent-form"')) throw new Stop(`GET ${url}: HTTP 200: ${page.slice(0, 300)}`);
+    const form = new URLSearchParams();
+    for (const [, name, value] of page.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) {
+      form.append(name, value.replaceAll("&quot;", '"').replaceAll("&#39;", "'").replaceAll("&lt;", "<")
+        .replaceAll("&gt;", ">").replaceAll("&amp;", "&"));
+    }
+    form.append("consent", "allow");
+    const posted = await this.fetch(`${ISSUER}/oidc/authorize`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "null", "sec-fetch-site": "same-origin" },
+      body: form.toString(),
+    });
+    return { location: await this.location(url, posted), asked: true };
+  }
+
+  // The Location of a response that must be a 302, as a URL.
+  async location(url, r) {
+    const location = r.headers.get("location");
+    if (r.status !== 302 || !location) {
+      throw new Stop(`${url}: HTTP ${r.status}, Location ${location}: ${(await r.text()).slice(0, 300)}`);
+    }
+    return new URL(location, url);
+  }
+
   // GET a URL that must answer 302; returns the Location as a URL.
   async redirected(url) {
     const r = await this.fetch(url);
@@ -213,7 +246,10 @@ async function flow(c) {
   const browser = new Browser();
   await step(`${tag} the browser signs in to soloauth`, () => browser.signIn());
   const callback = await step(`${tag} authorize answers 302 to the redirect_uri`, async () => {
-    const location = await browser.redirected(authUrl.href);
+    const { location, asked } = await browser.authorize(authUrl.href);
+    const device = c.auth === "none" && new URL(c.redirect_uri).hostname === "127.0.0.1";
+    check(`${tag} ${device ? "a public app at a loopback redirect is allowed by the owner first" : "no consent page"}`,
+      asked === device, `asked: ${asked}`);
     if (!location.href.startsWith(c.redirect_uri)) throw new Stop(`Location is ${location.href}`);
     return location;
   });
