@@ -80,6 +80,13 @@ async fn authorize(s: &Server, cookie: &str, params: &[(&str, &str)]) -> Reply {
     s.send(s.http.get(url).header(COOKIE, cookie)).await
 }
 
+/// The browser follows `rd` (an address on the auth host) back, signed in.
+async fn back_to(s: &Server, jar: &Jar, rd: &str) -> Reply {
+    let back = rd.replacen(PUBLIC, &s.url(""), 1);
+    let cookie = cookies(s, jar, AUTH, "/oidc/authorize");
+    s.send(s.http.get(back).header(COOKIE, cookie)).await
+}
+
 /// A query parameter of a reply's `Location`.
 fn location_param(r: &Reply, name: &str) -> Option<String> {
     let location = r.headers.get(LOCATION)?.to_str().ok()?;
@@ -257,14 +264,7 @@ async fn authorize_after_the_access_cookie_ran_out_goes_through_the_login_page()
     assert_eq!(r.status, 200, "{}", r.body);
     jar.take(&r, s.clock.now());
     // …and goes back.
-    let back = rd.replacen(PUBLIC, &s.url(""), 1);
-    let r = s
-        .send(
-            s.http
-                .get(back)
-                .header(COOKIE, cookies(&s, &jar, AUTH, "/oidc/authorize")),
-        )
-        .await;
+    let r = back_to(&s, &jar, &rd).await;
     assert!(location_param(&r, "code").is_some(), "{:?}", r.headers);
 }
 
@@ -650,14 +650,7 @@ async fn a_long_authorization_request_comes_back_after_signing_in() {
         rd.len()
     );
     let jar = owner_signs_in(&s).await;
-    let back = rd.replacen(PUBLIC, &s.url(""), 1);
-    let r = s
-        .send(
-            s.http
-                .get(back)
-                .header(COOKIE, cookies(&s, &jar, AUTH, "/oidc/authorize")),
-        )
-        .await;
+    let r = back_to(&s, &jar, &rd).await;
     assert!(location_param(&r, "code").is_some(), "{:?}", r.headers);
     assert_eq!(location_param(&r, "state").as_deref(), Some(state.as_str()));
 }
