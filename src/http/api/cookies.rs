@@ -27,10 +27,16 @@ use std::time::Duration;
 use poem::http::{header, HeaderMap, HeaderValue};
 use poem::web::cookie::{Cookie, CookieJar, SameSite};
 
-use super::{ACCESS_COOKIE, REFRESH_COOKIE, SESSION_COOKIE};
 use crate::auth::sessions::TokenPair;
 use crate::base::config::Config;
 use crate::base::secret::ExposeSecret;
+
+/// Name of the access-token cookie (host-only).
+pub const ACCESS_COOKIE: &str = "soloauth_access";
+/// Name of the refresh-token cookie (host-only).
+pub const REFRESH_COOKIE: &str = "soloauth_refresh";
+/// Name of the session cookie (the cookie domain's; forward auth only).
+pub const SESSION_COOKIE: &str = "soloauth_session";
 
 /// Most cookies of one name read (a browser sends every cookie of that
 /// name its host and path match, longest path first; a sibling subdomain

@@ -44,12 +44,7 @@ use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 
-/// Name of the access-token cookie.
-pub const ACCESS_COOKIE: &str = "soloauth_access";
-/// Name of the refresh-token cookie.
-pub const REFRESH_COOKIE: &str = "soloauth_refresh";
-/// Name of the session cookie (forward auth only).
-pub const SESSION_COOKIE: &str = "soloauth_session";
+pub use cookies::{ACCESS_COOKIE, REFRESH_COOKIE, SESSION_COOKIE};
 
 fn state(req: &Request) -> Result<&Arc<AppState>, ApiError> {
     req.data::<Arc<AppState>>()
