@@ -40,7 +40,8 @@ pub struct AuthCore {
     pub lockout_policy: LockoutPolicy,
     /// Where passkeys are bound (or why they are off).
     pub relying_party: RelyingParty,
-    /// Passkey ceremonies waiting for the browser.
+    /// Passkey ceremonies: registrations waiting, the key sign-in
+    /// challenges are sealed with, the sign-in challenges already used.
     pub ceremonies: Ceremonies,
     /// The OIDC provider's settings, issuer and signing keys.
     pub oidc: OidcConfig,

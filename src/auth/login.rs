@@ -134,7 +134,8 @@ impl LoginFlow<'_> {
 
     /// Starts a passkey sign-in: alone, or with the `mfa_token` of a
     /// password step as its second step (the token stays live: the code may
-    /// still be typed instead). Returns the ceremony id and the browser's options.
+    /// still be typed instead). Returns the ceremony, sealed into its
+    /// `challenge_id` (nothing is kept per start), and the browser's options.
     pub fn start_passkey(
         &self,
         client: &Client,
@@ -149,7 +150,7 @@ impl LoginFlow<'_> {
             Some(token) => Some(self.factors.live_challenge(token, now)?),
             None => None,
         };
-        self.passkeys.start_login(after_password, client, now)
+        self.passkeys.start_login(after_password, now)
     }
 
     /// A passkey's answer. Alone (the ceremony required user verification)

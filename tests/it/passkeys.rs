@@ -1,9 +1,11 @@
 //! Passkeys over HTTP, driven by a software authenticator
 //! (`common::authenticator`): registration, the passkey alone, the passkey
 //! as the second step, rename and delete, single-use and expiring
-//! challenges, a wrong signature, a counter that goes backwards, the
-//! lockout, `reset-passkeys`, and passkeys off on a bare-IP public URL.
+//! challenges, starts that keep no state (no flood of them stops the
+//! owner's), a wrong signature, a counter that goes backwards, the lockout,
+//! `reset-passkeys`, and passkeys off on a bare-IP public URL.
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use soloauth::base::clock::rfc3339;
 
@@ -140,8 +142,13 @@ async fn a_registered_passkey_signs_in_alone_as_two_factors() {
         ["login_success", "passkey_login", "passkey_added"]
     );
 
-    // The passkey outlives a restart: it is in sled.
+    // The passkey outlives a restart: it is in sled. A sign-in started
+    // before it does not: its challenge was sealed with that process's key.
+    let r = login_start(&s, Value::Null).await;
+    let (in_flight, in_flight_options) = ceremony(&r);
     let s = s.restart().await;
+    let r = login_finish(&s, &in_flight, key.get(&in_flight_options)).await;
+    assert_eq!(r.error(), "invalid_challenge", "{}", r.body);
     s.clock.advance(60);
     let r = passkey_login(&s, &mut key).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -284,6 +291,19 @@ async fn challenges_are_single_use_bound_and_expire_in_five_minutes() {
     let late = login_finish(&s, &id, key.get(&options)).await;
     assert_eq!(late.error(), "invalid_challenge", "{}", late.body);
 
+    // A challenge_id changed by a bit, or far too long, is refused alike,
+    // and spends nothing.
+    let r = login_start(&s, Value::Null).await;
+    let (id, options) = ceremony(&r);
+    let answer = key.get(&options);
+    let flipped = if id.as_bytes()[20] == b'A' { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &id[..20], &id[21..]);
+    let r = login_finish(&s, &tampered, answer.clone()).await;
+    assert_eq!(r.error(), "invalid_challenge", "{}", r.body);
+    let r = login_finish(&s, &"A".repeat(9000), answer.clone()).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(login_finish(&s, &id, answer).await.status, 200);
+
     // A bad body changes nothing: the ceremony is still there.
     let r = login_start(&s, Value::Null).await;
     let (id, options) = ceremony(&r);
@@ -315,6 +335,48 @@ async fn challenges_are_single_use_bound_and_expire_in_five_minutes() {
     let (_, options) = register_start(&s, &t.access).await;
     let r = register_finish(&s, &t.access, &login_id, "Mixed", second.create(&options)).await;
     assert_eq!(r.error(), "invalid_challenge", "{}", r.body);
+}
+
+#[tokio::test]
+async fn no_number_of_anonymous_starts_keeps_the_owner_from_signing_in() {
+    // Loopback is the proxy naming the client; per-address limits as shipped.
+    let s = Server::start_with(&[
+        ("AUTH_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("AUTH_RATE_PER_MINUTE", "10"),
+        ("AUTH_RATE_BURST", "5"),
+    ])
+    .await;
+    let t = s.login().await;
+    let mut key = authenticator();
+    register(&s, &t.access, &mut key, "Key").await;
+    // 5,000 starts from 2,500 /64s of one IPv6 /48: two each, within the burst.
+    let starts = (0..5000u32).map(|n| {
+        let (s, from) = (&s, format!("2001:db8:1:{:x}::1", n / 2));
+        async move {
+            let from = [("x-forwarded-for", from.as_str())];
+            let r = s.post_with("/auth/passkeys/login/start", Value::Null, &from);
+            r.await.status
+        }
+    });
+    let statuses: Vec<_> = futures_util::stream::iter(starts)
+        .buffer_unordered(32)
+        .collect()
+        .await;
+
+    // The owner's own start, from the owner's address, signs in.
+    let owner = [("x-forwarded-for", "198.51.100.1")];
+    let r = s
+        .post_with("/auth/passkeys/login/start", Value::Null, &owner)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (id, options) = ceremony(&r);
+    let body = json!({"challenge_id": id, "credential": key.get(&options)});
+    let r = s
+        .post_with("/auth/passkeys/login/finish", body, &owner)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let refused = statuses.iter().filter(|s| **s != 200).count();
+    assert_eq!(refused, 0, "no start is refused for the others' sake");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::login::{answer, Remember, TokenResponse};
-use super::text::{Name, Text};
+use super::text::{LongText, Name, Text};
 use super::{confirm_recent, decide, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::passkeys::{self, NewPasskey, PasskeyInfo};
 use crate::auth::Client;
@@ -82,7 +82,8 @@ pub struct LoginStartBody {
 /// The browser's answer to a sign-in.
 #[derive(Object)]
 pub struct LoginFinishBody {
-    challenge_id: Text,
+    /// As `login/start` gave it: it carries the ceremony, so it can be long.
+    challenge_id: LongText,
     /// `PublicKeyCredential.toJSON()` of the assertion.
     credential: serde_json::Value,
     /// Keep me signed in (default `true`), as at `POST /auth/login`.

@@ -3,6 +3,8 @@
 //! a JSON string, as the OpenAPI document says.
 //!
 //! - [`Text`]: any string (a URI, a host pattern), at most 512 bytes;
+//! - [`LongText`]: any string up to 8 KiB (a passkey sign-in's
+//!   `challenge_id`, which carries its ceremony);
 //! - [`Name`]: what the owner calls a passkey, an app or a token: 1 to 64
 //!   characters once trimmed, no control characters.
 
@@ -15,12 +17,20 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text(pub String);
 
+/// Any string from a JSON body, up to [`LONG_TEXT_MAX_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LongText(pub String);
+
 /// A name: trimmed, 1 to 64 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(pub String);
 
 /// Longest [`Text`] (bytes): bodies stay far below the 16 KiB limit.
 pub const TEXT_MAX_BYTES: usize = 512;
+
+/// Longest [`LongText`] (bytes): a sign-in's `challenge_id`
+/// (`auth::passkeys::MAX_CHALLENGE_ID`), half the body limit.
+pub const LONG_TEXT_MAX_BYTES: usize = 8192;
 
 /// Most characters a [`Name`] keeps.
 pub const NAME_MAX_CHARS: usize = 64;
@@ -76,6 +86,12 @@ fn text_schema() -> MetaSchema {
     schema
 }
 
+fn long_text_schema() -> MetaSchema {
+    let mut schema = MetaSchema::new("string");
+    schema.max_length = Some(LONG_TEXT_MAX_BYTES);
+    schema
+}
+
 fn name_schema() -> MetaSchema {
     let mut schema = MetaSchema::new("string");
     schema.min_length = Some(1);
@@ -92,6 +108,13 @@ fn check_text(s: String) -> Result<String, &'static str> {
     Ok(s)
 }
 
+fn check_long_text(s: String) -> Result<String, &'static str> {
+    if s.len() > LONG_TEXT_MAX_BYTES {
+        return Err("too long (at most 8192 bytes)");
+    }
+    Ok(s)
+}
+
 fn check_name(s: String) -> Result<String, &'static str> {
     let name = s.trim();
     let chars = name.chars().count();
@@ -102,6 +125,12 @@ fn check_name(s: String) -> Result<String, &'static str> {
 }
 
 strict_string!(Text, "string_text", text_schema(), check_text);
+strict_string!(
+    LongText,
+    "string_long_text",
+    long_text_schema(),
+    check_long_text
+);
 strict_string!(Name, "string_name", name_schema(), check_name);
 
 #[cfg(test)]
@@ -113,6 +142,10 @@ mod tests {
     fn only_json_strings_are_taken_and_names_are_trimmed_and_checked() {
         assert!(Text::parse_from_json(Some(json!(3))).is_err());
         assert!(Text::parse_from_json(Some(json!(true))).is_err());
+        assert!(Text::parse_from_json(Some(json!("x".repeat(513)))).is_err());
+        assert!(LongText::parse_from_json(Some(json!(3))).is_err());
+        assert!(LongText::parse_from_json(Some(json!("x".repeat(8192)))).is_ok());
+        assert!(LongText::parse_from_json(Some(json!("x".repeat(8193)))).is_err());
         assert_eq!(
             Text::parse_from_json(Some(json!("a"))).unwrap(),
             Text("a".into())

@@ -3,17 +3,22 @@
 //!
 //! The WebAuthn checks themselves (origin, RP ID hash, challenge, user
 //! presence and verification, signature, counter) are `webauthn_rp`'s; this
-//! module keeps its state. A ceremony (the challenge sent to the browser)
-//! lives in memory, in [`Ceremonies`]: single-use, gone after
-//! [`CEREMONY_TTL`] by the injected clock, bound to the session that started
-//! a registration or to the `mfa_token` of a second step. Credentials live
-//! in sled (`storage::passkeys`): public key, counter, name, dates; nothing
-//! secret. Deciding what a verified passkey is worth (a sign-in alone, a
-//! second step) is the login flow's (`auth::login`).
+//! module keeps its state. A ceremony (the challenge sent to the browser) is
+//! single-use and live for [`CEREMONY_TTL`] by the injected clock
+//! ([`ceremony`]). A registration waits in memory, bound to the signed-in
+//! session that started it. A sign-in keeps no state per start: its
+//! `challenge_id` carries the ceremony (the library's server state, its
+//! expiry, the `mfa_token` key of the password step it is the second step
+//! of), MACed with a key made when the process starts; only a finish that
+//! takes it writes anything (the challenge, remembered until it expires), so
+//! no flood of starts, from however many addresses, keeps the owner's from
+//! working. Credentials live in sled (`storage::passkeys`): public key,
+//! counter, name, dates; nothing secret. Deciding what a verified passkey is
+//! worth (a sign-in alone, a second step) is the login flow's (`auth::login`).
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+pub mod ceremony;
+
+pub use ceremony::{Ceremonies, LoginCeremony, CEREMONY_TTL, MAX_CHALLENGE_ID};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -35,26 +40,14 @@ use webauthn_rp::response::{AuthTransports, Backup, CredentialId};
 use webauthn_rp::{
     AuthenticatedCredential, NonDiscoverableAuthentication64,
     NonDiscoverableAuthenticationServerState, PublicKeyCredentialCreationOptions, Registration,
-    RegistrationServerState,
 };
 
 use super::error::PasskeyRefusal;
 use super::events::{Event, Events, Kind};
-use super::lockout::client_key;
 use super::{AuthError, AuthResult, Client};
 use crate::base::rp_id::RpId;
-use crate::base::secret::random_token;
-use crate::base::secret::ExposeSecret;
 use crate::storage::passkeys::StoredPasskey;
 use crate::storage::Store;
-
-/// How long a ceremony (registration or sign-in) waits for the browser.
-pub const CEREMONY_TTL: i64 = 300;
-/// Ceremonies one owner may have waiting; a new one ends its oldest.
-const PER_OWNER: usize = 2;
-/// Anonymous sign-in ceremonies that may wait at once (about 100 bytes
-/// each); past it, new ones are refused, never the waiting ones dropped.
-const MAX_ANONYMOUS: usize = 4096;
 
 /// The relying party passkeys are bound to: the RP ID and the page's origin.
 pub struct RelyingParty {
@@ -81,106 +74,6 @@ impl RelyingParty {
         self.rp_id
             .as_ref()
             .map_err(|why| AuthError::PasskeysOff(why.clone()))
-    }
-}
-
-/// What a ceremony was started for.
-enum Ceremony {
-    /// Adding a passkey, for this session only.
-    Register {
-        state: Box<RegistrationServerState<64>>,
-        session: String,
-    },
-    /// Signing in.
-    Login(LoginCeremony),
-}
-
-/// A sign-in ceremony, taken from the waiting ones.
-pub struct LoginCeremony {
-    state: Box<NonDiscoverableAuthenticationServerState>,
-    /// The `mfa_token` key of the password step this is the second step of.
-    pub after_password: Option<[u8; 32]>,
-}
-
-/// Whose a ceremony is: each owner has at most [`PER_OWNER`] waiting, so
-/// nobody can push out another's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Owner {
-    /// A signed-in session adding a passkey.
-    Session(String),
-    /// A password step, by its `mfa_token` key: the passkey as its second step.
-    PasswordStep([u8; 32]),
-    /// Anyone, by lockout key (an IPv4 address, an IPv6 /64): the passkey alone.
-    Client(IpAddr),
-}
-
-struct Pending {
-    ceremony: Ceremony,
-    owner: Owner,
-    started_at: i64,
-}
-
-/// Ceremonies waiting for the browser's answer, by `challenge_id`.
-#[derive(Default)]
-pub struct Ceremonies {
-    pending: Mutex<HashMap<String, Pending>>,
-    /// Held while a passkey's answer is checked against its stored counter
-    /// and the new counter written: two answers never both pass one count.
-    uses: Mutex<()>,
-}
-
-impl Ceremonies {
-    /// Keeps `ceremony` for its owner; returns its id. The owner's oldest
-    /// ends past [`PER_OWNER`]; anonymous ones past [`MAX_ANONYMOUS`] are
-    /// refused (`RateLimited`) once the expired ones are gone.
-    fn start(&self, ceremony: Ceremony, owner: Owner, now: i64) -> AuthResult<String> {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut mine: Vec<(i64, String)> = pending
-            .iter()
-            .filter(|(_, p)| p.owner == owner)
-            .map(|(id, p)| (p.started_at, id.clone()))
-            .collect();
-        mine.sort();
-        for (_, id) in mine.iter().rev().skip(PER_OWNER - 1) {
-            pending.remove(id);
-        }
-        if matches!(owner, Owner::Client(_)) {
-            let anonymous = |all: &HashMap<String, Pending>| {
-                all.values()
-                    .filter(|p| matches!(p.owner, Owner::Client(_)))
-                    .count()
-            };
-            if anonymous(&pending) >= MAX_ANONYMOUS {
-                pending.retain(|_, p| p.started_at + CEREMONY_TTL > now);
-            }
-            if anonymous(&pending) >= MAX_ANONYMOUS {
-                let retry_after = CEREMONY_TTL.unsigned_abs();
-                return Err(AuthError::RateLimited { retry_after });
-            }
-        }
-        let id = random_token(16).expose_secret().to_string();
-        let started_at = now;
-        pending.insert(
-            id.clone(),
-            Pending {
-                ceremony,
-                owner,
-                started_at,
-            },
-        );
-        Ok(id)
-    }
-
-    /// Held while a passkey is checked and its use written, or removed.
-    fn lock_uses(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.uses.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes the ceremony `id` (whoever takes it, it is gone), if still live.
-    fn take(&self, id: &str, now: i64) -> Option<Ceremony> {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let taken = pending.remove(id)?;
-        (taken.started_at + CEREMONY_TTL > now).then_some(taken.ceremony)
     }
 }
 
@@ -293,12 +186,8 @@ impl Passkeys<'_> {
             CredProtect::UserVerificationRequired(ExtensionInfo::AllowDontEnforceValue);
         let (state, client) = options.start_ceremony().map_err(AuthError::internal)?;
         let options = serde_json::to_value(&client).map_err(AuthError::internal)?;
-        let ceremony = Ceremony::Register {
-            state: Box::new(state),
-            session: session.to_string(),
-        };
-        let owner = Owner::Session(session.to_string());
-        Ok((self.ceremonies.start(ceremony, owner, now)?, options))
+        let id = self.ceremonies.start_registration(state, session, now);
+        Ok((id, options))
     }
 
     /// Finishes adding a passkey: verified, named, stored durably.
@@ -316,11 +205,7 @@ impl Passkeys<'_> {
             answer,
         } = new;
         let rp_id = self.rp.rp_id()?;
-        let Some(Ceremony::Register {
-            state,
-            session: started_by,
-        }) = self.ceremonies.take(challenge_id, now)
-        else {
+        let Some((state, started_by)) = self.ceremonies.take_registration(challenge_id, now) else {
             return Err(AuthError::Passkey(PasskeyRefusal::Challenge));
         };
         if started_by != session {
@@ -409,12 +294,12 @@ impl Passkeys<'_> {
     }
 
     /// Starts a sign-in: the options for `navigator.credentials.get()`,
-    /// listing every registered passkey. Alone (`after_password` none), the
+    /// listing every registered passkey, and the sealed ceremony as its
+    /// `challenge_id` (nothing is kept). Alone (`after_password` none), the
     /// authenticator must verify its user; after the password it need not.
     pub fn start_login(
         &self,
         after_password: Option<[u8; 32]>,
-        client: &Client,
         now: i64,
     ) -> AuthResult<(String, serde_json::Value)> {
         let rp_id = self.rp.rp_id()?;
@@ -430,23 +315,19 @@ impl Passkeys<'_> {
         };
         let (state, browser) = request.start_ceremony().map_err(AuthError::internal)?;
         let options = serde_json::to_value(&browser).map_err(AuthError::internal)?;
-        let owner = match after_password {
-            Some(key) => Owner::PasswordStep(key),
-            None => Owner::Client(client_key(client.ip)),
-        };
-        let ceremony = Ceremony::Login(LoginCeremony {
-            state: Box::new(state),
-            after_password,
-        });
-        Ok((self.ceremonies.start(ceremony, owner, now)?, options))
+        let id = self.ceremonies.seal_login(&state, after_password, now)?;
+        if id.len() > MAX_CHALLENGE_ID {
+            return Err(AuthError::PasskeysOff(TOO_MANY.into()));
+        }
+        Ok((id, options))
     }
 
-    /// Takes the sign-in ceremony `challenge_id` (single-use, live).
+    /// Takes the sign-in ceremony `challenge_id`: ours, live, and not taken
+    /// before (taking it spends it).
     pub fn take_login(&self, challenge_id: &str, now: i64) -> AuthResult<LoginCeremony> {
-        match self.ceremonies.take(challenge_id, now) {
-            Some(Ceremony::Login(ceremony)) => Ok(ceremony),
-            _ => Err(AuthError::Passkey(PasskeyRefusal::Challenge)),
-        }
+        self.ceremonies
+            .take_login(challenge_id, now)
+            .ok_or(AuthError::Passkey(PasskeyRefusal::Challenge))
     }
 
     /// Checks a sign-in answer against its ceremony and the stored passkey,
@@ -569,78 +450,10 @@ const FALLBACK_NAME: &str = "admin";
 const NO_PASSKEYS: &str = "no passkey is registered yet: sign in with the password, then add \
 one from the account page";
 
+/// Why a sign-in cannot start with this many passkeys.
+const TOO_MANY: &str = "too many passkeys are registered to offer them all in one sign-in: remove \
+some from the account page (sign in with the password)";
+
 fn decode_id(id: &str) -> Option<Vec<u8>> {
     B64.decode(id).ok().filter(|raw| !raw.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A registration ceremony for a throwaway RP (its content is not the point).
-    fn ceremony() -> Ceremony {
-        let rp = WebauthnRpId::Domain(AsciiDomain::try_from("localhost".to_string()).unwrap());
-        let handle = UserHandle64::new();
-        let user = PublicKeyCredentialUserEntity {
-            name: Username::try_from("admin").unwrap(),
-            id: &handle,
-            display_name: None,
-        };
-        let options = PublicKeyCredentialCreationOptions::passkey(&rp, user, Vec::new());
-        let (state, _) = options.start_ceremony().unwrap();
-        Ceremony::Register {
-            state: Box::new(state),
-            session: "s".into(),
-        }
-    }
-
-    fn client(n: u32) -> Owner {
-        Owner::Client(IpAddr::from(n.to_be_bytes()))
-    }
-
-    #[test]
-    fn a_ceremony_is_taken_once_and_only_while_live() {
-        let ceremonies = Ceremonies::default();
-        let id = ceremonies.start(ceremony(), client(1), 1000).unwrap();
-        assert!(ceremonies.take(&id, 1000 + CEREMONY_TTL - 1).is_some());
-        assert!(ceremonies.take(&id, 1000).is_none(), "single use");
-        let id = ceremonies.start(ceremony(), client(1), 1000).unwrap();
-        assert!(
-            ceremonies.take(&id, 1000 + CEREMONY_TTL).is_none(),
-            "expired"
-        );
-        assert!(ceremonies.take("unknown", 1000).is_none());
-    }
-
-    #[test]
-    fn an_owner_keeps_two_and_nobody_pushes_out_another() {
-        let ceremonies = Ceremonies::default();
-        let session = Owner::Session("s".into());
-        let owners = ceremonies.start(ceremony(), session.clone(), 0).unwrap();
-        let first = ceremonies.start(ceremony(), client(1), 1).unwrap();
-        let second = ceremonies.start(ceremony(), client(1), 2).unwrap();
-        let third = ceremonies.start(ceremony(), client(1), 3).unwrap();
-        assert!(ceremonies.take(&first, 3).is_none(), "its own oldest ended");
-        assert!(ceremonies.take(&second, 3).is_some());
-        // Anonymous clients fill their share: new ones are refused, the
-        // waiting ones (and the session's) stay.
-        for n in 2..=u32::try_from(MAX_ANONYMOUS).unwrap() {
-            ceremonies.start(ceremony(), client(n), 4).unwrap();
-        }
-        let refused = ceremonies.start(ceremony(), client(99_999), 5);
-        assert!(matches!(refused, Err(AuthError::RateLimited { .. })));
-        assert!(ceremonies.take(&third, 5).is_some());
-        assert!(ceremonies.take(&owners, 5).is_some());
-        assert!(
-            ceremonies.start(ceremony(), session, 5).is_ok(),
-            "not anonymous"
-        );
-        // Full again; once the waiting ones expire, anonymous ceremonies
-        // start again and the expired ones are gone.
-        ceremonies.start(ceremony(), client(5000), 5).unwrap();
-        let later = 5 + CEREMONY_TTL;
-        assert!(ceremonies.start(ceremony(), client(99_999), later).is_ok());
-        let pending = ceremonies.pending.lock().unwrap();
-        assert!(pending.len() < 3, "{}", pending.len());
-    }
 }
