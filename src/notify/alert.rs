@@ -2,9 +2,15 @@
 //! kind, the time, the address, the user agent and the event's detail (a
 //! short classification), never a password, token, code or secret; for a
 //! sign-in, whether its address and user agent are new.
+//!
+//! The user agent is the one text a client chose that reaches an alert: it
+//! is held as [`Inert`] and every format shows it through that. The rest is
+//! the server's: the kind, an address parsed as one, details built of
+//! fixed words, counts and identifiers the server made or stored.
 
 use serde::Serialize;
 
+use super::inert::Inert;
 use crate::auth::events::Event;
 use crate::base::clock::rfc3339;
 
@@ -16,7 +22,8 @@ pub struct Alert {
     pub kind: &'static str,
     /// Empty for an event from the command line.
     pub ip: String,
-    pub user_agent: String,
+    /// What the client sent, inert (`://` broken when serialized).
+    pub user_agent: Inert,
     pub detail: String,
     /// For `login_success`: the address was not seen at an earlier sign-in.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,7 +46,7 @@ impl Alert {
             at: rfc3339(at),
             kind: event.kind.as_str(),
             ip: event.ip.clone(),
-            user_agent: event.user_agent.clone(),
+            user_agent: Inert::new(&event.user_agent),
             detail,
             new_ip: event.seen.map(|s| !s.ip),
             new_user_agent: event.seen.map(|s| !s.user_agent),
@@ -53,7 +60,7 @@ impl Alert {
             at: rfc3339(at),
             kind,
             ip: String::new(),
-            user_agent: String::new(),
+            user_agent: Inert::default(),
             detail: detail.to_string(),
             new_ip: None,
             new_user_agent: None,
@@ -111,8 +118,15 @@ impl Alert {
             || self.new_user_agent == Some(true)
     }
 
-    /// The body for people: where from, with what, what exactly, when.
+    /// The body for people as plain text: where from, with what, what
+    /// exactly, when; the user agent as [`Inert::plain`].
     pub fn message(&self) -> String {
+        self.message_as(str::to_string, Inert::plain)
+    }
+
+    /// [`Alert::message`] with `own` applied to the server's text and the
+    /// user agent shown by `client` (a chat's escaping and code span).
+    pub fn message_as(&self, own: fn(&str) -> String, client: fn(&Inert) -> String) -> String {
         let novelty = |new: Option<bool>| match new {
             Some(true) => " (new)",
             Some(false) => " (known)",
@@ -120,18 +134,19 @@ impl Alert {
         };
         let mut lines = Vec::new();
         if self.ip.is_empty() {
-            lines.push("From: the server's command line".to_string());
+            lines.push(own("From: the server's command line"));
         } else {
-            lines.push(format!("From: {}{}", self.ip, novelty(self.new_ip)));
+            lines.push(own(&format!("From: {}{}", self.ip, novelty(self.new_ip))));
         }
         if !self.user_agent.is_empty() {
-            let agent = format!("{}{}", self.user_agent, novelty(self.new_user_agent));
-            lines.push(format!("Browser: {agent}"));
+            let agent = client(&self.user_agent);
+            let new = own(novelty(self.new_user_agent));
+            lines.push(format!("{}{agent}{new}", own("Browser: ")));
         }
         if !self.detail.is_empty() {
-            lines.push(format!("Detail: {}", self.detail));
+            lines.push(own(&format!("Detail: {}", self.detail)));
         }
-        lines.push(format!("At: {} on {}", self.at, self.server));
+        lines.push(own(&format!("At: {} on {}", self.at, self.server)));
         lines.join("\n")
     }
 }
@@ -181,6 +196,27 @@ mod tests {
         let json = serde_json::to_value(&fresh).unwrap();
         assert_eq!(json["new_ip"], true);
         assert_eq!(json["kind"], "login_success");
+    }
+
+    #[test]
+    fn the_user_agent_is_held_inert() {
+        let client = Client {
+            ip: "203.0.113.9".parse().unwrap(),
+            user_agent: "Firefox\nDetail: ok https://evil.example".into(),
+        };
+        let event = Event::new(Kind::LoginFailure, &client);
+        let alert = Alert::of_event(&event, String::new(), 0, "https://a.example");
+        assert_eq!(
+            alert.message().lines().nth(1),
+            Some("Browser: Firefox Detail: ok https[:]//evil.example")
+        );
+        let json = serde_json::to_value(&alert).unwrap();
+        assert_eq!(
+            json["user_agent"],
+            "Firefox Detail: ok https[:]//evil.example"
+        );
+        let host = Alert::from_host("unlock", "", 0, "https://a.example");
+        assert!(!host.message().contains("Browser"));
     }
 
     #[test]

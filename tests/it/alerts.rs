@@ -2,7 +2,7 @@
 //! event, with no secret in it; each format's shape; whether a sign-in's
 //! address and user agent are new; a slow or down receiver changes nothing
 //! for the login; retries are bounded; `soloauth notify-test` and the
-//! command line's own events.
+//! command line's own events; what a client sent is inert text in them.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use soloauth::auth::totp;
 use soloauth::base::notify_config::Delivery;
 
-use crate::common::receiver::{down_url, Answer, Receiver};
+use crate::common::receiver::{down_url, Answer, Received, Receiver};
 use crate::common::{
     binary, code_step, known, password_step, series, sign_in_and_enroll, Server, Tokens, PASSWORD,
 };
@@ -287,12 +287,102 @@ async fn each_format_has_its_shape() {
             }
         };
         assert!(text.contains("From: 127.0.0.1 (new)"), "{format}: {text}");
+        // What the client sent: in a code span in a chat.
+        let agent = match format {
+            "discord" | "slack" => format!("`{BROWSER}`"),
+            _ => BROWSER.to_string(),
+        };
         assert!(
-            text.contains(&format!("Browser: {BROWSER} (new)")),
+            text.contains(&format!("Browser: {agent} (new)")),
             "{format}: {text}"
         );
         assert!(!text.contains(PASSWORD));
     }
+}
+
+/// A user agent that tries to write into the owner's urgent alert: Slack
+/// formatting, a mention, a link with a label, and a bare link.
+const HOSTILE: &str = "Mozilla *ACTION REQUIRED* _x_ ~y~ `code` <!channel> \
+    <https://evil.example|click> confirm at https://evil.example/x";
+
+/// The server's own URL, the one link an alert may carry.
+const OWN_URL: &str = "http://localhost:8001";
+
+/// Five wrong passwords with `agent` (the default limit): the lockout
+/// alert, as received.
+async fn lockout_alert_with_agent(format: &str, agent: &str) -> Received {
+    let mut hook = Receiver::ok().await;
+    let env = [
+        ("AUTH_NOTIFY_FORMAT", format),
+        ("AUTH_MAX_FAILED_ATTEMPTS", "5"),
+    ];
+    let s = server(&hook.url, &env).await;
+    for _ in 0..5 {
+        let r = s
+            .login_with("Wrong-Password-9f8e7d", &[("user-agent", agent)])
+            .await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let got = hook.next().await;
+    assert!(hook.pending().is_none(), "one alert: the lockout");
+    got
+}
+
+#[tokio::test]
+async fn a_hostile_user_agent_reaches_the_lockout_alert_as_inert_text() {
+    // Slack: the agent in one code span, no backtick in it, `<` and `>` as
+    // entities (Slack reads them even in code), nothing else formatted.
+    let text = lockout_alert_with_agent("slack", HOSTILE).await.json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.starts_with("*soloauth: sign-in locked after repeated failures*\n"),
+        "{text}"
+    );
+    let span = "`Mozilla *ACTION REQUIRED* _x_ ~y~ code &lt;!channel&gt; \
+        &lt;https://evil.example|click&gt; confirm at https://evil.example/x`";
+    assert!(text.contains(&format!("\nBrowser: {span}\n")), "{text}");
+    assert_eq!(text.matches('`').count(), 2, "only the span's own: {text}");
+    assert!(!text.contains('<') && !text.contains('>'), "{text}");
+    let outside = text.replace(span, "");
+    assert!(
+        !outside.contains("ACTION") && !outside.contains("evil"),
+        "{text}"
+    );
+    assert!(!outside.replace(OWN_URL, "").contains("://"), "{text}");
+
+    // ntfy: plain text, never Markdown, and no link a client planted.
+    let got = lockout_alert_with_agent("ntfy", HOSTILE).await;
+    assert_eq!(
+        got.header("title"),
+        "soloauth: sign-in locked after repeated failures"
+    );
+    for markdown in ["x-markdown", "markdown", "x-md", "md"] {
+        assert!(got.headers.get(markdown).is_none(), "{markdown}");
+    }
+    assert!(got.header("content-type").starts_with("text/plain"));
+    let body = got.text();
+    let agent = "Mozilla *ACTION REQUIRED* _x_ ~y~ `code` <!channel> \
+        <https[:]//evil.example|click> confirm at https[:]//evil.example/x";
+    assert!(body.contains(&format!("\nBrowser: {agent}\n")), "{body}");
+    assert!(!body.replace(OWN_URL, "").contains("://"), "{body}");
+    assert!(body.contains(&format!("on {OWN_URL}")), "{body}");
+}
+
+#[tokio::test]
+async fn a_long_user_agent_reaches_the_alert_cut_to_200_characters() {
+    let long = format!("Mozilla/5.0 https://evil.example/{}", "a".repeat(300));
+    let body = lockout_alert_with_agent("ntfy", &long).await.text();
+    let line = body
+        .lines()
+        .find_map(|l| l.strip_prefix("Browser: "))
+        .unwrap();
+    assert_eq!(line.chars().count(), 200, "{line}");
+    assert!(
+        line.starts_with("Mozilla/5.0 https[:]//evil.example/aaa"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
