@@ -150,12 +150,14 @@ class Relay:
     """A loopback TCP relay on a port this process binds itself (port 0) and
     holds until close(): its address is known, and safe from other processes,
     before the server behind it starts. Each connection is passed byte for
-    byte, both ways, to `target` once start(target) is called."""
+    byte, both ways, to `target` once start(target) is called. `host`: the
+    name in its URL (any name the browser resolves to 127.0.0.1, such as
+    auth.test.localhost)."""
 
-    def __init__(self):
+    def __init__(self, host="localhost"):
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://localhost:{self.port}"
+        self.url = f"http://{host}:{self.port}"
 
     def start(self, target):
         self.target = target
@@ -230,8 +232,8 @@ def _listening_addr(line):
     return fields.get("addr") if fields.get("message") == LISTENING else None
 
 
-def start_server(binary, data_dir=None, *, log_path=None, relay=False, timeout=20,
-                 health_interval=0.05, **env):
+def start_server(binary, data_dir=None, *, log_path=None, relay=False, relay_host="localhost",
+                 timeout=20, health_interval=0.05, **env):
     """Starts `binary` on 127.0.0.1:0 with AUTH_LOG_FORMAT=json, waits for its
     `soloauth listening` line and then for GET /health to answer 200, and
     returns the Server. Raises RuntimeError (with the log) if it exits or
@@ -240,14 +242,15 @@ def start_server(binary, data_dir=None, *, log_path=None, relay=False, timeout=2
     data_dir: AUTH_DATA_DIR; by default a fresh one in a temporary directory
     that stop() removes. The log goes to log_path, by default data_dir + ".log".
     relay=True: AUTH_PUBLIC_URL is set to a Relay's http://localhost:PORT, and
-    server.public is that URL (for browsers: the Origin check needs it).
+    server.public is that URL (for browsers: the Origin check needs it);
+    relay_host names the relay another way (http://auth.test.localhost:PORT).
     env: further variables (AUTH_ADMIN_PASSWORD_HASH=…), over os.environ.
     """
     temp_dir = None
     if data_dir is None:
         temp_dir = tempfile.mkdtemp(prefix="soloauth.")
         data_dir = os.path.join(temp_dir, "data")
-    front = Relay() if relay else None
+    front = Relay(relay_host) if relay else None
     if front:
         env["AUTH_PUBLIC_URL"] = front.url
     full_env = dict(os.environ, AUTH_DATA_DIR=data_dir, AUTH_BIND="127.0.0.1:0",

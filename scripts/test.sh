@@ -100,7 +100,8 @@ bash scripts/oidc_rp_test.sh target/debug/soloauth
 step "schemathesis against /openapi.json (every operation, positive and negative)"
 bash scripts/schemathesis.sh target/debug/soloauth
 
-step "the login page in headless Chromium (screenshots in target/screenshots/)"
+step "the login page, then the boundaries with apps (boundary_test.py), in headless Chromium (screenshots in target/screenshots/)"
 python3 scripts/browser_test.py target/debug/soloauth
+python3 scripts/boundary_test.py target/debug/soloauth
 
 step "all checks passed"
