@@ -9,9 +9,12 @@ const $ = (id) => document.getElementById(id);
 // Set by the server, only for an allowed target (src/http/api/page.rs).
 const rdMeta = document.querySelector('meta[name="soloauth-rd"]');
 const returnTo = rdMeta ? rdMeta.content : null;
-// Set by the server when AUTH_COOKIE_DOMAIN is: the other apps' sign-in
-// rides on a cookie for that domain (src/http/api/page.rs).
-const domainMeta = document.querySelector('meta[name="soloauth-cookie-domain"]');
+// Set by the server (src/http/api/page.rs): AUTH_COOKIE_DOMAIN (empty when
+// unset: the other apps' sign-in rides on a cookie for that domain) and
+// whether the cookies are Secure.
+const cookieMeta = document.querySelector('meta[name="soloauth-cookies"]');
+const cookieDomain = cookieMeta ? cookieMeta.content : "";
+const secureCookies = Boolean(cookieMeta && cookieMeta.dataset.secure === "true");
 // Set by /auth/verify when an app's rule needs a second factor this
 // session lacks: explain instead of bouncing back to the app.
 const needTwoFactor = new URLSearchParams(window.location.search).get("need") === "two_factor";
@@ -118,8 +121,8 @@ const hasSecondFactor = (who) => Boolean(who && who.amr && who.amr.some((m) => m
 // cookie is HttpOnly, so a short-lived one of the same scope stands in for
 // it: a browser that refuses one refuses the other.
 function domainCookieKept() {
-  if (!domainMeta) return true;
-  const scope = `domain=${domainMeta.content}; path=/${domainMeta.dataset.secure === "true" ? "; secure" : ""}`;
+  if (!cookieDomain) return true;
+  const scope = `domain=${cookieDomain}; path=/${secureCookies ? "; secure" : ""}`;
   document.cookie = `soloauth_cookie_check=1; ${scope}; max-age=60; samesite=lax`;
   const kept = document.cookie.split("; ").includes("soloauth_cookie_check=1");
   document.cookie = `soloauth_cookie_check=; ${scope}; max-age=0`;
@@ -135,12 +138,18 @@ async function cookiesKept() {
 
 // Why a sign-in did not stick, for the owner who configured it.
 function cookieProblem(kept) {
-  const https = "soloauth's cookies are Secure: serve it over https (or set AUTH_COOKIE_SECURE=false on a plain-http test install)";
-  const domain = domainMeta
-    ? `AUTH_COOKIE_DOMAIN=${domainMeta.content} must be a domain you own that holds this site's host, not a public suffix such as home.arpa`
-    : "";
-  if (kept === "none") return `You signed in, but this browser kept no sign-in cookie. ${https}${domain ? `; and ${domain}` : ""}.`;
-  return `You are signed in here, but this browser refused the cookie your other apps need, so they cannot see your sign-in. ${domain}; and ${https}.`;
+  const causes = [];
+  if (cookieDomain) causes.push(`AUTH_COOKIE_DOMAIN=${cookieDomain} must be a domain you own that holds this site's host (a host name, not an IP address), not a public suffix such as home.arpa`);
+  if (secureCookies && window.location.protocol !== "https:") {
+    causes.push("soloauth's cookies are Secure: serve it over https (or set AUTH_COOKIE_SECURE=false on a plain-http test install)");
+  } else if (secureCookies) {
+    causes.push("the cookies are Secure, so every app must be served over https too");
+  } else {
+    causes.push("the browser may refuse cookies for this site (check its privacy settings), and over https they are kept more reliably");
+  }
+  const why = causes.join("; and ");
+  if (kept === "none") return `You signed in, but this browser kept no sign-in cookie. ${why[0].toUpperCase()}${why.slice(1)}.`;
+  return `You are signed in here, but this browser refused the cookie your other apps need, so they cannot see your sign-in. ${why[0].toUpperCase()}${why.slice(1)}.`;
 }
 
 async function signedIn(justSignedIn = false) {

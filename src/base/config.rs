@@ -372,7 +372,14 @@ impl Config {
         if let Some(domain) = &cookie_domain {
             let host = public_host.split(':').next().unwrap_or_default();
             let labels: Vec<&str> = domain.split('.').collect();
-            if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+            let ip_host = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
+            if ip_host {
+                r.problems.push(format!(
+                    "AUTH_COOKIE_DOMAIN={domain:?} cannot work with a public URL on an IP address \
+                     ({host}): browsers keep no cookie for a domain there. Give soloauth and the \
+                     apps host names under one domain, or leave AUTH_COOKIE_DOMAIN unset"
+                ));
+            } else if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
                 r.problems.push(format!(
                     "AUTH_COOKIE_DOMAIN={domain:?} must be a registered domain like example.com, not a public suffix"
                 ));

@@ -36,7 +36,10 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 const BODY_TIMEOUT: std::time::Duration = crate::http::connections::HEADER_TIMEOUT;
 
 /// The login page's Content-Security-Policy: no inline script or style.
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+/// A page whose form's answer redirects elsewhere (the OIDC consent and
+/// logout pages) sends its own, with that target added to `form-action`
+/// (browsers hold a form post's redirects to it); the frame keeps it.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 /// `/docs` (Swagger UI) needs inline script and style; it gets this, alone.
@@ -194,10 +197,12 @@ fn security_headers(headers: &mut HeaderMap, docs: bool, asset: bool, hsts: bool
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(csp),
-    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(csp),
+        );
+    }
     if hsts {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -79,7 +79,10 @@ pub enum RedirectAnswer {
     /// "Allow APP on this device to sign in as you?" (a public app at a
     /// loopback or custom-scheme redirect, once per sign-in and app).
     #[oai(status = 200)]
-    Consent(Html<String>),
+    Consent(
+        Html<String>,
+        #[oai(header = "Content-Security-Policy")] String,
+    ),
     /// An unknown app or redirect URI: never redirected.
     #[oai(status = 400)]
     ErrorPage(Html<String>),
@@ -93,6 +96,12 @@ pub enum LogoutAnswer {
     /// Back to the app.
     #[oai(status = 302)]
     Redirect(#[oai(header = "Location")] String),
+    /// "Sign out of soloauth?": the request again, as a form to confirm.
+    #[oai(status = 200)]
+    Confirm(
+        Html<String>,
+        #[oai(header = "Content-Security-Policy")] String,
+    ),
     /// Signed out, nowhere registered to go.
     #[oai(status = 200)]
     Done(Html<String>),
@@ -466,7 +475,8 @@ impl OidcApi {
                     let pairs: Vec<(&str, &str)> =
                         pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
                     let page = pages::consent(&app.name, &redirect_uri, &pairs);
-                    return Ok(RedirectAnswer::Consent(page));
+                    let csp = pages::csp_redirecting_to(Some(&redirect_uri));
+                    return Ok(RedirectAnswer::Consent(page, csp));
                 }
             }
         }
@@ -585,6 +595,7 @@ impl OidcApi {
             .as_deref()
             .and_then(|t| ring.verify_hint(t, issuer));
         let hinted_sid = hint.as_ref().and_then(|c| c["sid"].as_str());
+        let target = self.logout_target(&p, hint.as_ref())?;
         let visible = self.signed_in(headers)?;
         let ending = match (&visible, hinted_sid) {
             (Some(own), hinted) if from_our_page || hinted == Some(own.id.as_str()) => {
@@ -593,7 +604,9 @@ impl OidcApi {
             (None, Some(hinted)) => Some(hinted),
             (None, None) if from_our_page => None,
             (Some(_), _) | (None, None) => {
-                return Ok(LogoutAnswer::Done(pages::confirm_logout(&p.pairs())));
+                let page = pages::confirm_logout(&p.pairs());
+                let csp = pages::csp_redirecting_to(target.as_deref());
+                return Ok(LogoutAnswer::Confirm(page, csp));
             }
         };
         if let Some(sid) = ending {
@@ -607,19 +620,6 @@ impl OidcApi {
         if from_our_page || visible.is_some() {
             cookies::clear(jar, &state.config);
         }
-        let hinted_app = hint
-            .as_ref()
-            .and_then(|c| c["aud"].as_str().map(str::to_string));
-        let client_id = p.client_id.clone().or(hinted_app);
-        let target = match (client_id, p.post_logout_redirect_uri.as_deref()) {
-            (Some(id), Some(uri)) => state
-                .auth
-                .provider()
-                .app(&id)?
-                .filter(|app| app.logout_allowed(uri))
-                .map(|_| uri.to_string()),
-            _ => None,
-        };
         Ok(match target {
             Some(uri) => {
                 let pairs: Vec<(&str, &str)> = p
@@ -632,6 +632,29 @@ impl OidcApi {
             }
             None => LogoutAnswer::Done(page("signed out", "You are signed out of soloauth.")),
         })
+    }
+}
+
+impl OidcApi {
+    /// Where a logout goes back to: `post_logout_redirect_uri` when it is a
+    /// registered logout URI of the app (named by `client_id` or the hint's
+    /// `aud`).
+    fn logout_target(
+        &self,
+        p: &LogoutParams,
+        hint: Option<&serde_json::Value>,
+    ) -> ApiResult<Option<String>> {
+        let hinted_app = hint.and_then(|c| c["aud"].as_str().map(str::to_string));
+        let Some(client_id) = p.client_id.clone().or(hinted_app) else {
+            return Ok(None);
+        };
+        let Some(uri) = p.post_logout_redirect_uri.as_deref() else {
+            return Ok(None);
+        };
+        let app = self.state.auth.provider().app(&client_id)?;
+        Ok(app
+            .filter(|app| app.logout_allowed(uri))
+            .map(|_| uri.to_string()))
     }
 }
 

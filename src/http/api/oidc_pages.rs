@@ -6,6 +6,31 @@
 use poem_openapi::payload::Html;
 
 use super::page::attr_escape;
+use crate::http::PAGE_CSP;
+
+/// The page's Content-Security-Policy when its form's answer redirects to
+/// `target`: the login page's, with `target` allowed in `form-action`
+/// (browsers apply `form-action` to a form post's redirects, and would stop
+/// the owner's answer short of the app). An exact origin where CSP can say
+/// one, else the scheme (an IPv6 loopback, an app's own scheme).
+pub fn csp_redirecting_to(target: Option<&str>) -> String {
+    let source =
+        target
+            .and_then(|t| url::Url::parse(t).ok())
+            .map(|url| match (url.scheme(), url.host()) {
+                ("http" | "https", Some(url::Host::Domain(_) | url::Host::Ipv4(_))) => {
+                    url.origin().ascii_serialization()
+                }
+                (scheme, _) => format!("{scheme}:"),
+            });
+    match source {
+        Some(source) => PAGE_CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {source}"),
+        ),
+        None => PAGE_CSP.to_string(),
+    }
+}
 
 /// A small page: a title and one paragraph.
 pub fn page(title: &str, text: &str) -> Html<String> {
@@ -84,4 +109,33 @@ pub fn consent(app_name: &str, redirect_uri: &str, pairs: &[(&str, &str)]) -> Ht
         fields = hidden(pairs)
     );
     layout("allow this app?", &form, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_may_be_redirected_to_its_target_and_nowhere_else() {
+        for (target, source) in [
+            (
+                "http://127.0.0.1:49152/callback",
+                "form-action 'self' http://127.0.0.1:49152;",
+            ),
+            (
+                "https://photos.example.com/bye?x=1",
+                "form-action 'self' https://photos.example.com;",
+            ),
+            ("http://[::1]:8080/cb", "form-action 'self' http:;"),
+            (
+                "com.example.app:/oauth",
+                "form-action 'self' com.example.app:;",
+            ),
+        ] {
+            let csp = csp_redirecting_to(Some(target));
+            assert!(csp.contains(source), "{target}: {csp}");
+        }
+        assert_eq!(csp_redirecting_to(None), PAGE_CSP);
+        assert_eq!(csp_redirecting_to(Some("not a url")), PAGE_CSP);
+    }
 }

@@ -4,9 +4,10 @@
 //! With `?rd=…`, the server decides whether the page may go there after login
 //! (the allow-list of `forward::allowed_redirect`) and, if so, puts the target
 //! in a `<meta name="soloauth-rd">` the page script reads. One rule, in one
-//! place; a refused `rd` simply never reaches the page. With a cookie domain,
-//! `<meta name="soloauth-cookie-domain">` names it (and whether cookies are
-//! Secure), so the page can tell the owner when a browser refuses it.
+//! place; a refused `rd` simply never reaches the page.
+//! `<meta name="soloauth-cookies">` names the cookie domain (if any) and
+//! whether cookies are Secure, so the page can tell the owner when a
+//! browser refuses them.
 
 use std::sync::Arc;
 
@@ -63,15 +64,13 @@ impl PageApi {
                 )
             })
             .unwrap_or_default();
-        // The page checks after a sign-in that the browser kept a cookie
-        // of this scope (and says why not, if it did not).
-        if let Some(domain) = &config.cookie_domain {
-            meta.push_str(&format!(
-                r#"<meta name="soloauth-cookie-domain" content="{}" data-secure="{}">"#,
-                attr_escape(domain),
-                config.cookie_secure
-            ));
-        }
+        // The page checks after a sign-in that the browser kept its cookies
+        // (and says why not, if it did not): their domain and Secure flag.
+        meta.push_str(&format!(
+            r#"<meta name="soloauth-cookies" content="{}" data-secure="{}">"#,
+            attr_escape(config.cookie_domain.as_deref().unwrap_or_default()),
+            config.cookie_secure
+        ));
         let page = Assets::get("index.html")
             .ok_or_else(|| ApiError::internal("index.html is missing from the build"))?;
         let html = String::from_utf8_lossy(&page.data).replace(RD_SLOT, &meta);
