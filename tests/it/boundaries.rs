@@ -561,6 +561,12 @@ async fn a_public_app_on_this_device_is_allowed_by_the_owner_first() {
         page.contains("Allow mobile on this device to sign in as you?"),
         "{page}"
     );
+    // Browsers hold the form's redirect to `form-action`: the app is in it.
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:49152;"),
+        "{csp}"
+    );
     assert_eq!(location_param(&r, "code"), None);
     let post = |answer: &str, origin: &str| {
         let mut form = params.clone();
