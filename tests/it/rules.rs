@@ -1,6 +1,8 @@
 //! Access rules for forward auth: first match wins, paths normalised
-//! before matching, `bypass` only through a trusted proxy, `two_factor`
-//! and `deny` refusals, and invalid rules that stop start-up.
+//! before matching and read case-folded too, `bypass` only through a
+//! trusted proxy and never for double-encoded, overlong or look-alike
+//! dots, `two_factor` and `deny` refusals, `deny` for a forwarded URI over
+//! 8 KiB, and invalid rules that stop start-up.
 
 use crate::common::{
     binary, code, one_step_login, sign_in_and_enroll, Reply, Server, Tokens, PASSWORD,
