@@ -25,8 +25,10 @@
 //!   trusted proxy; whatever a client writes on the left cannot hide the
 //!   address our proxy appended on the right.
 //! - Access rules ([`Rules::policy_for`]): `bypass` only for a path that
-//!   WHATWG URL parsing also puts under the bypassed prefix; `deny` for every
-//!   path it puts under the denied one.
+//!   WHATWG URL parsing also puts under the bypassed prefix, and that a most
+//!   lenient backend (decoding twice, decoding overlong UTF-8, reading
+//!   fullwidth look-alikes as ASCII, ignoring case) puts there too; `deny`
+//!   for every path WHATWG parsing puts under the denied one, in any case.
 //! - Forward auth ([`forward`]): `original_url` only yields absolute http(s)
 //!   URLs; `login_url` carries any `rd` losslessly as a single query parameter;
 //!   `allowed_redirect` only yields http(s) URLs without credentials whose host
@@ -1430,7 +1432,9 @@ fn config_secret_files_are_never_echoed() {
 }
 
 /// Path pieces that change how a path reads: dots, encoded dots and
-/// slashes, backslashes, path parameters, and the rules' own names.
+/// slashes, backslashes, path parameters, the rules' own names in other
+/// cases, double encoding, overlong UTF-8, and fullwidth and ideographic
+/// look-alikes of `.`, `/` and `\`, raw and encoded.
 fn path_piece() -> impl Strategy<Value = &'static str> {
     select(vec![
         "/",
@@ -1452,7 +1456,73 @@ fn path_piece() -> impl Strategy<Value = &'static str> {
         "#f",
         "%00",
         "%ff",
+        "ADMIN",
+        "Public",
+        "%41dmin",
+        "%252e",
+        "%252f",
+        "%25",
+        "%c0%ae",
+        "%C0%AF",
+        "%e0%80%ae",
+        "%f0%80%80%ae",
+        "\u{FF0E}",
+        "%ef%bc%8e",
+        "\u{3002}",
+        "%e3%80%82",
+        "\u{FF61}",
+        "\u{FF0F}",
+        "%EF%BC%8F",
+        "\u{FF3C}",
     ])
+}
+
+/// `bytes` with each overlong UTF-8 spelling of `.` and `/` as the ASCII
+/// character a lenient decoder makes of it.
+fn decode_overlong(bytes: &[u8]) -> Vec<u8> {
+    const OVERLONG: [(&[u8], u8); 6] = [
+        (&[0xC0, 0xAE], b'.'),
+        (&[0xE0, 0x80, 0xAE], b'.'),
+        (&[0xF0, 0x80, 0x80, 0xAE], b'.'),
+        (&[0xC0, 0xAF], b'/'),
+        (&[0xE0, 0x80, 0xAF], b'/'),
+        (&[0xF0, 0x80, 0x80, 0xAF], b'/'),
+    ];
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some(&first) = rest.first() {
+        match OVERLONG.iter().find(|(long, _)| rest.starts_with(long)) {
+            Some((long, ascii)) => {
+                out.push(*ascii);
+                rest = &rest[long.len()..];
+            }
+            None => {
+                out.push(first);
+                rest = &rest[1..];
+            }
+        }
+    }
+    out
+}
+
+/// A path as the most lenient backend could read it: decoded twice,
+/// overlong UTF-8 decoded, look-alikes as the ASCII they resemble, case
+/// ignored, then resolved as a WHATWG URL and decoded.
+fn lenient(path: &str) -> Option<String> {
+    let raw = path.split(['?', '#']).next().unwrap_or_default();
+    let once: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
+    let twice: Vec<u8> = percent_encoding::percent_decode(&once).collect();
+    let text = String::from_utf8_lossy(&decode_overlong(&twice))
+        .replace(['\u{FF0E}', '\u{3002}', '\u{FF61}'], ".")
+        .replace('\u{FF0F}', "/")
+        .replace('\u{FF3C}', "\\")
+        .to_lowercase();
+    let url = Url::parse(&format!("http://app.example.com{text}")).ok()?;
+    Some(
+        percent_encoding::percent_decode_str(url.path())
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 proptest! {
@@ -1460,8 +1530,11 @@ proptest! {
 
     /// Access rules: whatever a path is made of, `bypass` is only given to
     /// a path that WHATWG URL parsing (browsers, and an independent reading
-    /// from ours) also puts under `/public/`, and a path it puts under
-    /// `/admin` always gets `deny`.
+    /// from ours) also puts under `/public/`, and that the most lenient
+    /// backend (double decoding, overlong UTF-8, look-alikes, no case) puts
+    /// there too; a path WHATWG parsing puts under `/admin`, in any case,
+    /// always gets `deny`, and one the lenient backend puts there never
+    /// gets `bypass`.
     #[test]
     fn rules_never_open_a_path_another_reading_puts_elsewhere(
         pieces in prop::collection::vec(path_piece(), 1..10),
@@ -1478,12 +1551,20 @@ proptest! {
         };
         let whatwg = percent_encoding::percent_decode_str(url.path())
             .decode_utf8_lossy()
-            .into_owned();
+            .to_lowercase();
+        let lenient = lenient(&path);
         if policy == Policy::Bypass {
             prop_assert!(url.path().starts_with("/public/"), "{path:?} -> {:?}", url.path());
+            prop_assert!(
+                lenient.as_deref().is_some_and(|l| l.starts_with("/public/")),
+                "{path:?} reads as {lenient:?} to a lenient backend"
+            );
         }
         if whatwg.starts_with("/admin") {
             prop_assert_eq!(policy, Policy::Deny, "{:?} reads as {:?}", path, whatwg);
+        }
+        if lenient.as_deref().is_some_and(|l| l.starts_with("/admin")) {
+            prop_assert_ne!(policy, Policy::Bypass, "{:?} reads as {:?}", path, lenient);
         }
     }
 }

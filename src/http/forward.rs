@@ -46,8 +46,12 @@ pub fn original_url(headers: &HeaderMap) -> Option<String> {
 /// match is what the proxy saw. Traefik and Caddy describe it with
 /// `X-Forwarded-Host`/`-Uri`, nginx with `X-Original-URL`; a client can add
 /// the other kind (proxies pass unknown headers on), so when both are
-/// present they must agree, or the request is [`Target::Malformed`].
+/// present they must agree, or the request is [`Target::Malformed`]. A
+/// forwarded URI over [`MAX_FORWARDED_URI`] is [`Target::Oversized`], unread.
 pub fn original_target(headers: &HeaderMap) -> Target<'_> {
+    if oversized(headers) {
+        return Target::Oversized;
+    }
     let header = |name: &str| {
         headers
             .get(name)
@@ -79,6 +83,22 @@ pub fn original_target(headers: &HeaderMap) -> Target<'_> {
         (Some((host, path)), _) | (None, Some((host, path))) => Target::Url { host, path },
         (None, None) => Target::Unknown,
     }
+}
+
+/// Longest forwarded URI (`X-Forwarded-Uri`, or `X-Original-URL`) read, in
+/// bytes; a longer one gets `deny`.
+pub const MAX_FORWARDED_URI: usize = 8 * 1024;
+
+/// Whether a forwarded URI is longer than [`MAX_FORWARDED_URI`]: only its
+/// length is looked at, so refusing a huge one costs nothing.
+pub fn oversized(headers: &HeaderMap) -> bool {
+    ["x-forwarded-uri", "x-original-url"]
+        .into_iter()
+        .any(|name| {
+            headers
+                .get(name)
+                .is_some_and(|v| v.len() > MAX_FORWARDED_URI)
+        })
 }
 
 fn same_target(a: (&str, &str), b: (&str, &str)) -> bool {

@@ -1,6 +1,8 @@
 //! Access rules for forward auth: first match wins, paths normalised
-//! before matching, `bypass` only through a trusted proxy, `two_factor`
-//! and `deny` refusals, and invalid rules that stop start-up.
+//! before matching and read case-folded too, `bypass` only through a
+//! trusted proxy and never for double-encoded, overlong or look-alike
+//! dots, `two_factor` and `deny` refusals, `deny` for a forwarded URI over
+//! 8 KiB, and invalid rules that stop start-up.
 
 use crate::common::{
     binary, code, one_step_login, sign_in_and_enroll, Reply, Server, Tokens, PASSWORD,
@@ -299,4 +301,117 @@ async fn odd_hosts_and_forwarded_headers_never_loosen_a_rule() {
     // Path parameters (Tomcat, Spring) do not escape a rule either.
     let r = ask(&s, "app.example.com", "/public;x/../../admin", JSON, None).await;
     assert_eq!(r.status, 401);
+}
+
+/// Rules with a deny and an owner-cased bypass next to `RULES`' own.
+const CASED_RULES: &str = "bypass app.example.com/public/*; bypass app.example.com/Docs/*\n\
+                           deny app.example.com/admin*";
+
+#[tokio::test]
+async fn paths_are_also_read_case_folded_and_the_stricter_policy_wins() {
+    let s = server("127.0.0.1", &[("AUTH_RULES", CASED_RULES)]).await;
+    let t = s.login().await;
+    // A case-insensitive backend serves `/ADMIN/x` as `/admin/x`: denied,
+    // session or not.
+    for uri in ["/ADMIN/x", "/Admin", "/public/../ADMIN/x", "/%41dmin/"] {
+        for session in [None, Some(&t)] {
+            let r = ask(&s, "app.example.com", uri, JSON, session).await;
+            assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"), "{uri}");
+        }
+    }
+    // The owner's own spelling keeps its bypass (the rule's path is folded
+    // too); another spelling of it is bypassed only if every reading agrees,
+    // and the case-sensitive one does not: a session is needed.
+    let r = ask(&s, "app.example.com", "/Docs/intro", JSON, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for uri in ["/docs/intro", "/DOCS/intro", "/PUBLIC/x", "/Public/x"] {
+        let r = ask(&s, "app.example.com", uri, JSON, None).await;
+        assert_eq!(
+            (r.status.as_u16(), r.error()),
+            (401, "invalid_token"),
+            "{uri}"
+        );
+        let r = ask(&s, "app.example.com", uri, JSON, Some(&t)).await;
+        assert_eq!(r.status, 200, "{uri}");
+    }
+    let r = ask_nginx(&s, "https://app.example.com/ADMIN/x", Some(&t)).await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+}
+
+#[tokio::test]
+async fn double_encoded_overlong_and_look_alike_dots_never_get_bypass() {
+    let s = server("127.0.0.1", &[]).await;
+    let t = s.login().await;
+    for uri in [
+        "/public/%252e%252e/admin",
+        "/public/%252E%252E/admin",
+        "/public/..%252fadmin",
+        "/public/%25%32%65%25%32%65/admin",
+        "/public/%c0%ae%c0%ae/admin",
+        "/public/%C0%AE%C0%AE/admin",
+        "/public/..%c0%afadmin",
+        "/public/%e0%80%ae%e0%80%ae/admin",
+        "/public/%f0%80%80%ae%f0%80%80%ae/admin",
+        "/public/%EF%BC%8E%EF%BC%8E/admin",
+        "/public/%e3%80%82%e3%80%82/admin",
+        "/public/%ef%bd%a1%ef%bd%a1/admin",
+        "/public/..%ef%bc%8fadmin",
+        "/public/..%ef%bc%bcadmin",
+        "/public/x%ff",
+    ] {
+        let r = ask(&s, "app.example.com", uri, JSON, None).await;
+        assert_eq!(
+            (r.status.as_u16(), r.error()),
+            (401, "invalid_token"),
+            "{uri}"
+        );
+        // Only bypass is taken away: a session passes as anywhere else.
+        let r = ask(&s, "app.example.com", uri, JSON, Some(&t)).await;
+        assert_eq!(r.status, 200, "{uri}");
+    }
+    let r = ask_nginx(&s, "https://app.example.com/public/%252e%252e/admin", None).await;
+    assert_eq!(r.status, 401);
+    // Raw fullwidth dots are no visible ASCII: the forwarded headers are no
+    // clear URL, which rules deny.
+    let r = ask(&s, "app.example.com", "/public/．．/admin", JSON, None).await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+    // A plain public path still needs nothing.
+    let r = ask(&s, "app.example.com", "/public/a%20b.png", JSON, None).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn a_forwarded_uri_over_8_kib_is_denied_rules_or_not() {
+    let long = format!("/public/{}", "a".repeat(9 * 1024));
+    let limit = format!("/public/{}", "a".repeat(8192 - "/public/".len()));
+    let s = server("127.0.0.1", &[]).await;
+    let t = s.login().await;
+    for session in [None, Some(&t)] {
+        let r = ask(&s, "app.example.com", &long, JSON, session).await;
+        assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+        assert!(r.headers.get("location").is_none());
+    }
+    let r = ask(&s, "app.example.com", &long, HTML, None).await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+    let r = ask_nginx(&s, &format!("https://app.example.com{long}"), Some(&t)).await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+    let r = ask(&s, "app.example.com", &limit, JSON, None).await;
+    assert_eq!(r.status, 200, "8 KiB exactly is fine");
+
+    // Without rules, the forwarded URI is believed all the same.
+    let s = Server::start_with(&[
+        ("AUTH_PUBLIC_URL", PUBLIC),
+        ("AUTH_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let t = s.login().await;
+    let r = ask(&s, "app.example.com", &long, JSON, Some(&t)).await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
+    let r = ask(&s, "app.example.com", &limit, JSON, Some(&t)).await;
+    assert_eq!(r.status, 200);
+    // From a peer that is no trusted proxy, it is not believed at all.
+    let s = server("10.0.0.0/8", &[]).await;
+    let t = s.login().await;
+    let r = ask(&s, "app.example.com", &long, JSON, Some(&t)).await;
+    assert_eq!(r.status, 200);
 }

@@ -116,7 +116,8 @@ pub fn answer(state: &AppState, req: &Request) -> VerifyResponse {
         .as_socket_addr()
         .is_some_and(|a| is_trusted(a.ip(), &state.config.trusted_proxies));
     let rules = &state.config.rules;
-    let target = if trusted && !rules.is_empty() {
+    // Without rules, only a forwarded URI too long to read decides.
+    let target = if trusted && (!rules.is_empty() || forward::oversized(headers)) {
         forward::original_target(headers)
     } else {
         Target::Unknown

@@ -4,18 +4,53 @@
 //! the first that matches decides. `HOST` is a name or `*.domain` (any
 //! subdomain, at any depth, not the domain itself), compared without case,
 //! port or trailing dot. `PATH` matches exactly, or as a prefix when it ends
-//! in `*`. Backends read a path in different ways, so a request path is
-//! read several ways and gets the strictest of their policies: decoded
-//! first (`%2f` and `\` separate segments, `;params` dropped, as Tomcat
-//! and Spring read it) and split first (each segment decoded on its own,
-//! as nginx and most routers read it), each with empty segments merged
-//! away or kept (so `..` may take one, as in a WHATWG URL); and as a WHATWG
-//! URL parser leaves it (`\` a separator, `%2e` a dot), raw and decoded
-//! whole. All resolve `.` and `..`, keep invalid UTF-8 as U+FFFD and ignore
-//! the query string. No spelling of a path reaches a `bypass` that another
-//! reading of it would not, or escapes a stricter rule.
+//! in `*`.
+//!
+//! Backends read a path in different ways, so a request path is read
+//! several ways and gets the strictest of their policies (each reading
+//! meets the rules in order; the first that matches it, or the default,
+//! is that reading's policy):
+//!
+//! - decoded first (`%2f` and `\` separate segments, `;params` dropped, as
+//!   Tomcat and Spring read it), and split first (each segment decoded on
+//!   its own, as nginx and most routers read it), each with empty segments
+//!   merged away or kept (so `..` may take one, as in a WHATWG URL);
+//! - as a WHATWG URL parser leaves it (`\` a separator, `%2e` a dot), raw
+//!   and decoded whole;
+//! - each of those again case-folded (Unicode upper case, then lower, as
+//!   Java's `equalsIgnoreCase` and .NET's `OrdinalIgnoreCase` compare),
+//!   against the rules' paths folded the same way: a backend that ignores
+//!   case serves `/ADMIN/x` as `/admin/x`, so `deny …/admin*` denies it.
+//!   Folding both sides keeps an owner's own spelling: `bypass …/Docs/*`
+//!   still bypasses `/Docs/x`. Since every reading must agree, `/DOCS/x`
+//!   (or `/PUBLIC/x` under `bypass …/public/*`) is not bypassed: its
+//!   unfolded reading matches no rule and gets the default.
+//!
+//! All resolve `.` and `..`, keep invalid UTF-8 as U+FFFD and ignore the
+//! query string. When no rule has a path, the path is not read at all.
+//!
+//! Some paths read as something else to some backend whatever the
+//! readings say: a `%` left after decoding (`%252e`, decoded twice, is a
+//! dot), invalid UTF-8 (an overlong `%c0%ae` is a dot to a lenient
+//! decoder), or a look-alike of `.`, `/`, `\` or `%` (fullwidth `．`,
+//! ideographic `。`, raw or encoded), which normalisation may turn into
+//! one. Such a path never gets `bypass`: where it would, it gets
+//! `one_factor`, or the default when that is stricter. Stricter policies
+//! stay.
+//!
+//! A forwarded URI over 8 KiB is not read at all ([`Target::Oversized`]):
+//! `deny`, rules or not.
+//!
+//! No spelling of a path reaches a `bypass` that another reading of it
+//! would not, or escapes a stricter rule.
 
+mod path;
+
+use std::borrow::Cow;
 use std::fmt;
+
+pub use path::normalize_path;
+use path::PathPattern;
 
 /// What a rule lets through, from the most open to the strictest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -99,12 +134,6 @@ impl fmt::Display for HostPattern {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PathPattern {
-    Exact(String),
-    Prefix(String),
-}
-
 /// One rule: a policy for a host and, optionally, a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
@@ -130,41 +159,19 @@ impl Rule {
         };
         let host = HostPattern::parse(host)
             .ok_or_else(|| format!("{host:?} is not a host name or *.domain"))?;
-        let path = path.map(parse_path).transpose()?;
+        let path = path.map(PathPattern::parse).transpose()?;
         Ok(Rule { policy, host, path })
     }
 
-    fn matches(&self, host: &str, path: &str) -> bool {
+    /// Whether the rule matches `host` and a reading of the path
+    /// (`folded`: a case-folded one).
+    fn matches(&self, host: &str, reading: &str, folded: bool) -> bool {
         self.host.matches(host)
-            && match &self.path {
-                None => true,
-                Some(PathPattern::Exact(p)) => path == p,
-                Some(PathPattern::Prefix(p)) => path.starts_with(p.as_str()),
-            }
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|path| path.matches(reading, folded))
     }
-}
-
-fn parse_path(path: &str) -> Result<PathPattern, String> {
-    let (body, prefix) = match path.strip_suffix('*') {
-        Some(body) => (body, true),
-        None => (path, false),
-    };
-    if body.contains('*') || body.contains('?') {
-        return Err(format!(
-            "{path:?}: a path may end in * but holds no other * or ?"
-        ));
-    }
-    let mut normal = normalize_path(body);
-    // Normalising drops a trailing slash; a prefix keeps it (`/api/*` must
-    // not match `/apiary`).
-    if body.ends_with('/') && normal != "/" {
-        normal.push('/');
-    }
-    Ok(if prefix {
-        PathPattern::Prefix(normal)
-    } else {
-        PathPattern::Exact(normal)
-    })
 }
 
 /// The original request a trusted proxy described.
@@ -178,6 +185,9 @@ pub enum Target<'a> {
     Malformed,
     /// Host and raw path (query string allowed).
     Url { host: &'a str, path: &'a str },
+    /// A forwarded URI too long to be read (`forward::MAX_FORWARDED_URI`):
+    /// `deny`, rules or not.
+    Oversized,
 }
 
 /// The parsed `AUTH_RULES` and the default for requests no rule matches.
@@ -216,7 +226,8 @@ impl Rules {
         }
     }
 
-    /// No rules: every request gets the default policy.
+    /// No rules: every request gets the default policy (but for an
+    /// oversized target, `deny`).
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
@@ -229,10 +240,9 @@ impl Rules {
     /// The policy for a request to `target`: the strictest that any
     /// reading of its path gets (see the module notes).
     pub fn policy_for(&self, target: Target<'_>) -> Policy {
-        if self.rules.is_empty() {
-            return self.default;
-        }
         let (host, path) = match target {
+            Target::Oversized => return Policy::Deny,
+            _ if self.rules.is_empty() => return self.default,
             Target::Unknown => return self.default,
             Target::Malformed => return Policy::Deny,
             Target::Url { host, path } => (host, path),
@@ -240,16 +250,29 @@ impl Rules {
         let Some(host) = normalize_host(host) else {
             return Policy::Deny;
         };
-        path_readings(path)
+        let policy = if self.rules.iter().all(|rule| rule.path.is_none()) {
+            // No rule reads the path: every reading gets the same policy.
+            self.first_match(&host, path, false)
+        } else {
+            path::readings(path)
+                .iter()
+                .flat_map(|reading| [(Cow::from(reading), false), (path::fold(reading), true)])
+                .map(|(reading, folded)| self.first_match(&host, &reading, folded))
+                .max()
+                .unwrap_or(Policy::Deny)
+        };
+        if policy == Policy::Bypass && path::suspicious(path) {
+            return self.default.max(Policy::OneFactor);
+        }
+        policy
+    }
+
+    /// The policy of the first rule that matches a reading, or the default.
+    fn first_match(&self, host: &str, reading: &str, folded: bool) -> Policy {
+        self.rules
             .iter()
-            .map(|path| {
-                self.rules
-                    .iter()
-                    .find(|rule| rule.matches(&host, path))
-                    .map_or(self.default, |rule| rule.policy)
-            })
-            .max()
-            .unwrap_or(Policy::Deny)
+            .find(|rule| rule.matches(host, reading, folded))
+            .map_or(self.default, |rule| rule.policy)
     }
 }
 
@@ -265,74 +288,6 @@ pub fn normalize_host(host: &str) -> Option<String> {
     let bare = bare.trim_end_matches('.').to_ascii_lowercase();
     let ip_literal = bare.starts_with('[') && bare.ends_with(']');
     (ip_literal || HostPattern::parse(&bare).is_some()).then_some(bare)
-}
-
-/// A path as the rules' own paths are read: decoded first, `\` as `/`,
-/// `;params` dropped, dot segments resolved; always starts with `/`.
-pub fn normalize_path(raw: &str) -> String {
-    path_readings(raw)[0].clone()
-}
-
-/// The two readings of a raw request path (see the module notes).
-fn path_readings(raw: &str) -> Vec<String> {
-    let raw = raw.split(['?', '#']).next().unwrap_or_default();
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let decoded = decode(raw);
-    let decoded_first: Vec<String> = decoded
-        .split(['/', '\\'])
-        .map(|segment| segment.split(';').next().unwrap_or_default().to_string())
-        .collect();
-    // An encoded `/` stays inside its segment: it must not read as a separator.
-    let split_first: Vec<String> = raw
-        .split('/')
-        .map(|s| decode(s).replace('/', "%2F"))
-        .collect();
-    // Empty segments merged before `..` (nginx, Go) or kept, so `..` takes
-    // one of them (WHATWG URLs: `/admin//..` is `/admin/`).
-    let mut readings = Vec::with_capacity(6);
-    for segments in [&decoded_first, &split_first] {
-        readings.push(resolve(segments, false));
-        readings.push(resolve(segments, true));
-    }
-    // As a WHATWG URL parser leaves it (browsers, Node): `\` is `/`, `%2e`
-    // a dot, empty segments kept; an app then matches it raw, or decoded
-    // as a whole.
-    let whatwg_segments: Vec<String> = raw
-        .split(['/', '\\'])
-        .map(|s| {
-            let dots = s.replace("%2e", ".").replace("%2E", ".");
-            if dots == "." || dots == ".." {
-                dots
-            } else {
-                s.to_string()
-            }
-        })
-        .collect();
-    let whatwg = resolve(&whatwg_segments, true);
-    readings.push(decode(&whatwg));
-    readings.push(whatwg);
-    readings
-}
-
-/// Joins path segments: `.` dropped, `..` resolved; empty segments merged
-/// away, or (`keep_empty`) kept as segments, as a WHATWG URL keeps them.
-fn resolve(segments: &[String], keep_empty: bool) -> String {
-    let mut kept: Vec<&str> = Vec::new();
-    for (i, segment) in segments.iter().enumerate() {
-        match segment.as_str() {
-            "." => {}
-            "" if !keep_empty || i == 0 => {}
-            ".." => {
-                kept.pop();
-            }
-            other => kept.push(other),
-        }
-    }
-    format!("/{}", kept.join("/"))
 }
 
 #[cfg(test)]
@@ -434,6 +389,143 @@ mod tests {
         assert_eq!(policy(&r, "a.example.com", "/health/x"), Policy::OneFactor);
         assert_eq!(policy(&r, "a.example.com", "/api/v1"), Policy::Bypass);
         assert_eq!(policy(&r, "a.example.com", "/apiary"), Policy::OneFactor);
+    }
+
+    #[test]
+    fn paths_are_also_read_case_folded() {
+        let r = rules(
+            "bypass a.example.com/public/*; bypass a.example.com/Docs/*\n\
+             two_factor a.example.com/Settings; deny a.example.com/admin*",
+        );
+        let p = |path| policy(&r, "a.example.com", path);
+        // The folded reading puts these under /admin: the stricter wins.
+        for path in [
+            "/ADMIN/x",
+            "/Admin",
+            "/%41dmin",
+            "/public/../ADMIN/x",
+            "/x/..%2FADMIN",
+            "/ADMİN",
+            "/\u{212A}/../admin",
+        ] {
+            assert_eq!(p(path), Policy::Deny, "{path}");
+        }
+        // Unicode folding (upper then lower): the Kelvin sign is `k`,
+        // dotless `ı` is `i`, long `ſ` is `s`, as Java's equalsIgnoreCase
+        // and .NET's OrdinalIgnoreCase compare them.
+        let r2 = rules(
+            "deny a.example.com/kibana*; deny a.example.com/admin*; deny a.example.com/secret",
+        );
+        for path in ["/\u{212A}ibana", "/adm\u{131}n", "/\u{17F}ecret", "/SECRET"] {
+            assert_eq!(policy(&r2, "a.example.com", path), Policy::Deny, "{path}");
+        }
+        // The owner's own spelling keeps its policy; any other needs every
+        // reading to agree, and the unfolded one does not.
+        assert_eq!(p("/Docs/x"), Policy::Bypass);
+        assert_eq!(p("/docs/x"), Policy::OneFactor);
+        assert_eq!(p("/DOCS/x"), Policy::OneFactor);
+        assert_eq!(p("/public/x"), Policy::Bypass);
+        assert_eq!(p("/PUBLIC/x"), Policy::OneFactor);
+        assert_eq!(p("/Settings"), Policy::TwoFactor);
+        assert_eq!(
+            p("/settings"),
+            Policy::TwoFactor,
+            "stricter than one_factor"
+        );
+        assert_eq!(p("/SETTINGS"), Policy::TwoFactor);
+    }
+
+    #[test]
+    fn suspicious_paths_never_get_bypass() {
+        let r = rules(
+            "bypass app.example.com/public/*; deny app.example.com/admin*\n\
+             bypass open.example.com",
+        );
+        for path in [
+            // A `%` left after decoding: decoded twice, it is something else.
+            "/public/%252e%252e/admin",
+            "/public/%252E%252E/admin",
+            "/public/..%252fadmin",
+            "/public/%25%32%65%25%32%65/admin",
+            "/public/%%32%65%%32%65/admin",
+            "/public/100%",
+            // Overlong UTF-8 (and any invalid UTF-8) for `.` and `/`.
+            "/public/%c0%ae%c0%ae/admin",
+            "/public/%C0%AE%C0%AE/admin",
+            "/public/..%c0%afadmin",
+            "/public/%e0%80%ae%e0%80%ae/admin",
+            "/public/%f0%80%80%ae%f0%80%80%ae/admin",
+            "/public/x%ff",
+            "/public/%ed%a0%80",
+            // Fullwidth and ideographic look-alikes of `.`, `/` and `\`.
+            "/public/%EF%BC%8E%EF%BC%8E/admin",
+            "/public/\u{FF0E}\u{FF0E}/admin",
+            "/public/\u{3002}\u{3002}/admin",
+            "/public/%e3%80%82%e3%80%82/admin",
+            "/public/\u{FF61}\u{FF61}/admin",
+            "/public/%ef%bd%a1%ef%bd%a1/admin",
+            "/public/..\u{FF0F}admin",
+            "/public/..%ef%bc%8fadmin",
+            "/public/..\u{FF3C}admin",
+            "/public/\u{FE52}\u{FE52}/admin",
+            "/public/\u{2025}/admin",
+            "/public/..\u{2215}admin",
+        ] {
+            assert_eq!(
+                policy(&r, "app.example.com", path),
+                Policy::OneFactor,
+                "{path}"
+            );
+            // A rule with no path as well: no such path is ever bypassed.
+            assert_eq!(
+                policy(&r, "open.example.com", path),
+                Policy::OneFactor,
+                "{path}"
+            );
+        }
+        // Only bypass is taken away: stricter policies stay, and the
+        // default applies when it is stricter than one_factor.
+        assert_eq!(policy(&r, "app.example.com", "/admin/%252e"), Policy::Deny);
+        let strict = Rules::parse("bypass app.example.com/public/*", Policy::TwoFactor).unwrap();
+        assert_eq!(
+            policy(&strict, "app.example.com", "/public/%252e%252e/x"),
+            Policy::TwoFactor
+        );
+        // Ordinary paths, encoded or not, keep their bypass; so does a `%`
+        // in the query, which is never read.
+        for path in [
+            "/public/a%20b.png",
+            "/public/%C3%A9t%C3%A9.jpg",
+            "/public/été.jpg",
+            "/public/日本語.txt",
+            "/public/x?q=%25&r=%c0%ae",
+        ] {
+            assert_eq!(
+                policy(&r, "app.example.com", path),
+                Policy::Bypass,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_oversized_target_is_denied_rules_or_not() {
+        for r in [
+            rules("bypass a.example.com"),
+            Rules::none(Policy::OneFactor),
+        ] {
+            assert_eq!(r.policy_for(Target::Oversized), Policy::Deny);
+        }
+        let none = Rules::none(Policy::OneFactor);
+        assert_eq!(none.policy_for(Target::Malformed), Policy::OneFactor);
+    }
+
+    #[test]
+    fn rules_without_paths_read_no_path() {
+        let r = rules("bypass a.example.com; deny b.example.com");
+        assert_eq!(policy(&r, "a.example.com", "/x/../y"), Policy::Bypass);
+        assert_eq!(policy(&r, "b.example.com", "/ADMIN"), Policy::Deny);
+        assert_eq!(policy(&r, "c.example.com", "/"), Policy::OneFactor);
     }
 
     #[test]
