@@ -36,9 +36,12 @@ pub fn original_url(headers: &HeaderMap) -> Option<String> {
             format!("{proto}://{host}{uri}")
         }
     };
+    if candidate.len() > MAX_RD {
+        return None;
+    }
     let url = Url::parse(&candidate).ok()?;
     let web = matches!(url.scheme(), "http" | "https");
-    (web && url.host_str().is_some() && candidate.len() <= MAX_RD).then(|| url.to_string())
+    (web && url.host_str().is_some()).then(|| url.to_string())
 }
 
 /// The original request as the access rules see it: host and raw path
