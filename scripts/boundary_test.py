@@ -589,6 +589,17 @@ def session_cookie(driver):
     return f"soloauth_session={values[0]}" if values else ""
 
 
+def owner_signs_in(p, driver, server, fresh=False):
+    """The owner signs in on soloauth's page (`fresh`: from a browser with
+    no cookie); returns the session cookie's value."""
+    if fresh:
+        clear_cookies(driver)
+    driver.get(server.public + "/")
+    p.sign_in()
+    p.visible("account")
+    return session_cookie(driver)
+
+
 def confirm_logout(p, server, session, when):
     """On "Sign out of soloauth?" (already open), click Sign out and check
     the session ended."""
@@ -611,11 +622,7 @@ def logout_confirmation(driver, binary, pw_hash):
                    AUTH_OIDC_CLIENT_NOTES_LOGOUT_URIS=back.redirect_uri, **domain)
     p = Page(driver, server.public)
     try:
-        clear_cookies(driver)
-        driver.get(server.public + "/")
-        p.sign_in()
-        p.visible("account")
-        session = session_cookie(driver)
+        session = owner_signs_in(p, driver, server, fresh=True)
         driver.get(server.public + "/oidc/logout")
         asked = p.wait_for(lambda d: d.find_elements(By.ID, "logout-confirm"))
         check("/oidc/logout with no id_token_hint asks 'Sign out of soloauth?'",
@@ -627,10 +634,7 @@ def logout_confirmation(driver, binary, pw_hash):
         p.collect_log()
 
         # An app's "Sign out" link without its ID token: asked, then back to the app.
-        driver.get(server.public + "/")
-        p.sign_in()
-        p.visible("account")
-        session = session_cookie(driver)
+        session = owner_signs_in(p, driver, server)
         driver.get(server.public + "/oidc/logout?" + urllib.parse.urlencode(
             {"client_id": "notes", "post_logout_redirect_uri": back.redirect_uri, "state": "bye"}))
         asked = p.wait_for(lambda d: d.find_elements(By.ID, "logout-confirm"))
@@ -648,11 +652,7 @@ def logout_confirmation(driver, binary, pw_hash):
     server = serve(binary, pw_hash, "auth.test.localhost", AUTH_ACCESS_TTL_SECONDS="10", **domain)
     p = Page(driver, server.public)
     try:
-        clear_cookies(driver)
-        driver.get(server.public + "/")
-        p.sign_in()
-        p.visible("account")
-        session = session_cookie(driver)
+        session = owner_signs_in(p, driver, server, fresh=True)
         started = time.monotonic()
         gone = p.wait_for(lambda d: ("soloauth_access", "auth.test.localhost") not in browser_cookies(d), timeout=14)
         jar = sorted(browser_cookies(driver))
@@ -682,10 +682,7 @@ def consent(driver, binary, pw_hash):
                        AUTH_COOKIE_SECURE="true", AUTH_OIDC_CLIENT_CLI_ID="cli",
                        AUTH_OIDC_CLIENT_CLI_REDIRECT_URIS="http://127.0.0.1/callback")
         p = Page(driver, server.public)
-        clear_cookies(driver)
-        driver.get(server.public + "/")
-        p.sign_in()
-        p.visible("account")
+        owner_signs_in(p, driver, server, fresh=True)
 
         def ask(state):
             verifier, challenge = pkce()
