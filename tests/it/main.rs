@@ -9,6 +9,7 @@ mod api_tokens;
 mod boundaries;
 mod common;
 mod crash;
+mod fixtures;
 mod hardening;
 mod hygiene;
 mod login;

@@ -77,6 +77,21 @@ impl SoftAuthenticator {
         }
     }
 
+    /// Everything the passkey holds, as JSON (its private key as PKCS#8 DER,
+    /// base64url): an upgrade fixture keeps it to sign in again later.
+    pub fn to_json(&self) -> Value {
+        use p256::pkcs8::EncodePrivateKey as _;
+        let der = self.key.to_pkcs8_der().unwrap();
+        json!({
+            "rp_id": self.rp_id,
+            "origin": self.origin,
+            "counter": self.counter,
+            "key": b64(der.as_bytes()),
+            "credential_id": self.credential_id(),
+            "user_handle": self.user_handle,
+        })
+    }
+
     /// The credential id, base64url without padding.
     pub fn credential_id(&self) -> String {
         b64(&self.credential_id)

@@ -13,7 +13,12 @@ use super::{password_hash, Api};
 
 /// The binary with a clean environment, JSON logs and a port of its choosing.
 pub fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_soloauth"));
+    release_binary(Path::new(env!("CARGO_BIN_EXE_soloauth")))
+}
+
+/// [`binary`], but the soloauth at `path` (another release's build).
+pub fn release_binary(path: &Path) -> Command {
+    let mut cmd = Command::new(path);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AUTH_LOG_FORMAT", "json")

@@ -14,7 +14,7 @@ mod server;
 use std::sync::OnceLock;
 
 pub use api::{client, series, Api, Reply, Tokens};
-pub use binary::{binary, known, serve, start_binary, succeed, Process};
+pub use binary::{binary, known, release_binary, serve, start_binary, succeed, Process};
 pub use jar::Jar;
 pub use mfa::{
     begin, code, code_step, confirm, disable, one_step_login, password_step, recovery_codes,

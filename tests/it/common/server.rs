@@ -54,6 +54,18 @@ impl Server {
         Server::start_tuned(extra, START, Some(delivery)).await
     }
 
+    /// A server on the data directory `dir` (a copy of another release's,
+    /// say), on a manual clock set to `unix_seconds`, with the test password
+    /// and `extra` variables.
+    pub async fn start_on(dir: TempDir, extra: &[(&str, &str)], unix_seconds: i64) -> Server {
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("AUTH_ADMIN_PASSWORD_HASH".into(), password_hash().into());
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Server::boot(Arc::new(dir), env, Clock::manual(unix_seconds), None).await
+    }
+
     async fn start_tuned(
         extra: &[(&str, &str)],
         unix_seconds: i64,
