@@ -20,4 +20,5 @@ mod rules;
 mod sessions;
 mod tokens;
 mod totp;
+mod unreadable;
 mod verify;
