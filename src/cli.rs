@@ -21,7 +21,7 @@ use crate::base::secret::{random_token, ExposeSecret, SecretString};
 use crate::notify::alert::TEST_KIND;
 use crate::notify::{Alert, Poster};
 use crate::storage::events::StoredEvent;
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -279,7 +279,7 @@ fn with_store(
     }
 }
 
-fn storage_error(e: sled::Error) -> String {
+fn storage_error(e: StoreError) -> String {
     format!("storage error: {e}")
 }
 

@@ -194,10 +194,7 @@ async fn housekeeping(state: Arc<AppState>) {
         if let Err(e) = state.auth.store.purge_lockouts(now, window) {
             tracing::error!(error = %e, "purging old lockout records failed");
         }
-        let provider = state.auth.provider();
-        let app_exists = |id: &str| provider.app(id).ok().flatten().is_some();
-        let memory = crate::auth::oidc::provider::CODE_MEMORY;
-        if let Err(e) = state.auth.store.purge_oidc(now, memory, app_exists) {
+        if let Err(e) = state.auth.provider().purge(now) {
             tracing::error!(error = %e, "purging old OIDC codes and tokens failed");
         }
         if let Err(e) = state.auth.store.purge_seen(now - storage::seen::REMEMBER) {

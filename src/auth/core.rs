@@ -19,7 +19,7 @@ use crate::base::clock::Clock;
 use crate::base::config::Config;
 use crate::base::oidc_config::OidcConfig;
 use crate::base::secret::{random_bytes, secret_bytes, ExposeSecret, SecretBytes};
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
 
 /// The auth domain's state.
 pub struct AuthCore {
@@ -71,10 +71,10 @@ impl AuthCore {
             )),
             None => None,
         };
-        let sled_err = |e: sled::Error| format!("storage error: {e}");
+        let storage_err = |e: StoreError| format!("storage error: {e}");
         let encrypted_pepper = store
             .recovery_pepper(|| vault.encrypt(&random_bytes(32)))
-            .map_err(sled_err)?;
+            .map_err(storage_err)?;
         let pepper = match vault.decrypt(&encrypted_pepper) {
             Some(p) => p.to_vec(),
             None => {
@@ -82,7 +82,7 @@ impl AuthCore {
                 let fresh = random_bytes(32);
                 if !store
                     .replace_unused_pepper(&vault.encrypt(&fresh))
-                    .map_err(sled_err)?
+                    .map_err(storage_err)?
                 {
                     return Err(UNDECRYPTABLE.into());
                 }
@@ -92,7 +92,7 @@ impl AuthCore {
                 fresh
             }
         };
-        if let Some(active) = store.totp_active().map_err(sled_err)? {
+        if let Some(active) = store.totp_active().map_err(storage_err)? {
             vault.decrypt(&active.encrypted).ok_or(UNDECRYPTABLE)?;
         }
         let oidc_keys = SigningKeys::load(&config.oidc, &store, &vault, clock.now())?;

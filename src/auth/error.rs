@@ -67,7 +67,7 @@ pub enum AuthError {
     #[error("{0}")]
     PasskeysOff(String),
     #[error("storage error: {0}")]
-    Storage(#[from] sled::Error),
+    Storage(#[from] crate::storage::StoreError),
     /// A failure that is ours, not the client's: the text is for the log.
     #[error("internal error: {0}")]
     Internal(String),

@@ -35,7 +35,7 @@ use super::events::{Event, Events, Kind, Scope};
 use super::{AuthError, AuthResult, Client};
 use crate::base::clock::Clock;
 use crate::storage::lockouts::{ip_key, ACCOUNT};
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
 
 /// Above this many tracked IPs, stale buckets are dropped at once.
 const MAX_TRACKED: usize = 100_000;
@@ -303,7 +303,7 @@ impl Reservation<'_> {
                         };
                         events.push(event.detail(detail));
                     }
-                    Ok::<_, sled::Error>(())
+                    Ok::<_, StoreError>(())
                 });
             release(&mut in_flight, &keys);
             recorded?;

@@ -254,7 +254,16 @@ impl Sessions<'_> {
         let seen = self.store.with_live_session_gate(sid, now, |gate| {
             let second_factor = has_second_factor(&gate.amr);
             proof(&gate.cookie_hash).then_some((gate.last_seen_at, second_factor))
-        })?;
+        });
+        let seen = match seen {
+            Ok(seen) => seen,
+            // A session whose record does not decode proves nothing: it is
+            // refused as a missing one would be (the browser is sent to sign
+            // in again, the next credential is tried), never deleted or
+            // rewritten; the storage log names its tree and key.
+            Err(e) if e.is_undecodable() => None,
+            Err(e) => return Err(e.into()),
+        };
         let Some((last_seen_at, second_factor)) = seen.flatten() else {
             return Ok(None);
         };
@@ -292,6 +301,35 @@ mod tests {
     use super::*;
     use crate::auth::testkit::{client, Kit, NOW};
     use crate::base::secret::ExposeSecret;
+    use crate::storage::{assert_kept, plant};
+
+    #[tokio::test]
+    async fn forward_auth_refuses_an_undecodable_session_and_keeps_it() {
+        let kit = Kit::new(5);
+        let sessions = kit.sessions();
+        let pair = sessions
+            .start(vec!["pwd".into()], &client(), true, NOW)
+            .await
+            .unwrap();
+        let sid = pair.session.id.clone();
+        plant(&kit.store.sessions, &sid);
+        let cookie = pair.session_secret.as_ref().unwrap().expose_secret();
+        let later = NOW + 2 * TOUCH_INTERVAL;
+        let passed = sessions.pass_session_cookie(cookie, later).unwrap();
+        assert!(passed.is_none(), "refused, as a missing session is");
+        let passed = sessions
+            .pass_access_token(&pair.access_token, later)
+            .unwrap();
+        assert!(passed.is_none());
+        assert!(
+            matches!(
+                sessions.authenticate(&pair.access_token, later),
+                Err(AuthError::Storage(e)) if e.is_undecodable()
+            ),
+            "the API answers 503, not 401"
+        );
+        assert_kept(&kit.store.sessions, &sid);
+    }
 
     #[tokio::test]
     async fn a_session_authenticates_until_revoked_or_expired() {

@@ -15,6 +15,7 @@ use poem_openapi::{ApiResponse, Object};
 use crate::auth::error::{FactorConflict, PasskeyRefusal};
 use crate::auth::AuthError;
 use crate::base::secret::{ExposeSecret, SecretString};
+use crate::storage::StoreError;
 
 /// The JSON body of every error response (no `Debug`: it may carry an
 /// `mfa_token`).
@@ -256,8 +257,10 @@ impl From<AuthError> for ApiError {
     }
 }
 
-impl From<sled::Error> for ApiError {
-    fn from(err: sled::Error) -> Self {
+/// `503 storage_unavailable`; the log says why (for a record that does not
+/// decode, its tree and key, never its value).
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
         tracing::error!(error = %err, "storage error");
         ApiError::Storage
     }

@@ -3,12 +3,14 @@
 //! Keys are sled's monotonic ids in big-endian, so iteration order is time
 //! order and "newest first" is a reverse scan. The ids have gaps (sled skips
 //! ahead after a restart), so retention counts events instead of ids.
+//! Retention drops the oldest by position, without reading it; a listing
+//! passes over an event that does not decode (logged), and keeps it.
 
 use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode, Store};
+use super::{Store, StoreError};
 
 /// Events kept.
 pub const RETAIN: u64 = 10_000;
@@ -24,9 +26,9 @@ pub struct StoredEvent {
 
 impl Store {
     /// Appends an event and drops what falls out of retention (not flushed).
-    pub fn append_event(&self, event: &StoredEvent) -> Result<(), sled::Error> {
+    pub fn append_event(&self, event: &StoredEvent) -> Result<(), StoreError> {
         let id = self.db.generate_id()?;
-        self.events.insert(id.to_be_bytes(), encode(event)?)?;
+        self.events.put(id.to_be_bytes(), event)?;
         let count = self.event_count.fetch_add(1, Ordering::SeqCst) + 1;
         if count as u64 > RETAIN && self.events.pop_min()?.is_some() {
             self.event_count.fetch_sub(1, Ordering::SeqCst);
@@ -35,14 +37,14 @@ impl Store {
     }
 
     /// Up to `limit` events, newest first.
-    pub fn recent_events(&self, limit: usize) -> Result<Vec<StoredEvent>, sled::Error> {
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.events.iter().rev() {
             if out.len() >= limit {
                 break;
             }
-            let (_, raw) = item?;
-            if let Some(e) = decode(&raw) {
+            let (key, raw) = item?;
+            if let Ok(e) = self.events.decode(&key, &raw) {
                 out.push(e);
             }
         }
@@ -53,6 +55,25 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{assert_kept, plant, temp_store};
+
+    #[test]
+    fn the_listing_passes_over_an_undecodable_event_and_keeps_it() {
+        let (_dir, s) = temp_store();
+        let event = |at| StoredEvent {
+            at,
+            kind: "k".into(),
+            ip: String::new(),
+            detail: String::new(),
+        };
+        s.append_event(&event(1)).unwrap();
+        let bad = s.db.generate_id().unwrap().to_be_bytes();
+        plant(&s.events, bad);
+        s.append_event(&event(2)).unwrap();
+        let ats: Vec<i64> = s.recent_events(10).unwrap().iter().map(|e| e.at).collect();
+        assert_eq!(ats, [2, 1]);
+        assert_kept(&s.events, bad);
+    }
 
     #[tokio::test]
     async fn newest_first_and_bounded() {

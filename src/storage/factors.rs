@@ -6,11 +6,18 @@
 //! change of state is one sled transaction over one tree: spending a time step
 //! or a recovery code, enabling, disabling and regenerating are all atomic,
 //! and of two concurrent uses of one code exactly one wins.
+//!
+//! A value that does not decode is an error everywhere here, never "not
+//! set": read as absent, an unreadable active secret would turn TOTP off,
+//! an unreadable last step would let a spent code in again, unreadable
+//! recovery codes would let the pepper be replaced.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{abort, ConflictableTransactionError, TransactionError};
+use sled::transaction::{TransactionError, TransactionalTree};
 
-use super::{decode, encode, Store};
+use super::codec::{halt, settled, tx_read, tx_write, Halt, TxError};
+use super::tree::Change;
+use super::{trees, Store, StoreError};
 use crate::base::secret::ct_eq;
 
 const ACTIVE: &str = "totp_active";
@@ -48,56 +55,62 @@ pub struct MfaChallenge {
     pub remember: bool,
 }
 
-fn tx_get<T: serde::de::DeserializeOwned, E>(
-    tree: &sled::transaction::TransactionalTree,
+/// The value `key` of the `factors` tree, in a transaction.
+fn tx_get<T: serde::de::DeserializeOwned, A>(
+    tree: &TransactionalTree,
     key: &str,
-) -> Result<Option<T>, ConflictableTransactionError<E>> {
-    Ok(tree.get(key)?.and_then(|raw| decode(&raw)))
+) -> Result<Option<T>, TxError<A>> {
+    tx_read(tree, trees::FACTORS, key.as_bytes())
 }
 
-fn committed(result: Result<bool, TransactionError<()>>) -> Result<bool, sled::Error> {
-    match result {
-        Ok(done) => Ok(done),
-        Err(TransactionError::Abort(())) => Ok(false),
-        Err(TransactionError::Storage(e)) => Err(e),
-    }
+/// Writes the value `key` of the `factors` tree, in a transaction.
+fn tx_put<T: Serialize, A>(
+    tree: &TransactionalTree,
+    key: &str,
+    value: &T,
+) -> Result<(), TxError<A>> {
+    tx_write(tree, trees::FACTORS, key.as_bytes(), value)
+}
+
+/// A transaction that answers whether it did its work (`halt(())`: no).
+fn committed(result: Result<bool, TransactionError<Halt<()>>>) -> Result<bool, StoreError> {
+    Ok(settled(result)?.unwrap_or(false))
 }
 
 impl Store {
-    fn factor<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, sled::Error> {
-        Ok(self.factors.get(key)?.and_then(|raw| decode(&raw)))
+    fn factor<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        self.factors.read(key)
     }
 
     /// The active TOTP secret, if TOTP was enrolled.
-    pub fn totp_active(&self) -> Result<Option<StoredTotp>, sled::Error> {
+    pub fn totp_active(&self) -> Result<Option<StoredTotp>, StoreError> {
         self.factor(ACTIVE)
     }
 
     /// The pending enrollment, if one has not expired at `now`.
-    pub fn totp_pending(&self, now: i64) -> Result<Option<StoredTotp>, sled::Error> {
+    pub fn totp_pending(&self, now: i64) -> Result<Option<StoredTotp>, StoreError> {
         Ok(self
             .factor::<StoredTotp>(PENDING)?
             .filter(|p| p.expires_at.is_none_or(|e| e > now)))
     }
 
     /// Stores a pending enrollment, replacing any earlier one.
-    pub fn put_totp_pending(&self, pending: &StoredTotp) -> Result<(), sled::Error> {
-        self.factors.insert(PENDING, encode(pending)?)?;
-        Ok(())
+    pub fn put_totp_pending(&self, pending: &StoredTotp) -> Result<(), StoreError> {
+        self.factors.put(PENDING, pending)
     }
 
     /// The last accepted TOTP time step.
-    pub fn last_step(&self) -> Result<Option<i64>, sled::Error> {
+    pub fn last_step(&self) -> Result<Option<i64>, StoreError> {
         self.factor(LAST_STEP)
     }
 
     /// Records `step` as used if it is newer than the last; false if it is not.
-    pub fn spend_step(&self, step: i64) -> Result<bool, sled::Error> {
+    pub fn spend_step(&self, step: i64) -> Result<bool, StoreError> {
         committed(self.factors.transaction(|t| {
             if tx_get::<i64, ()>(t, LAST_STEP)?.is_some_and(|last| step <= last) {
-                return abort(());
+                return halt(());
             }
-            t.insert(LAST_STEP, encode(&step)?)?;
+            tx_put(t, LAST_STEP, &step)?;
             Ok(true)
         }))
     }
@@ -109,23 +122,23 @@ impl Store {
         pending: &StoredTotp,
         step: i64,
         codes: &RecoveryCodes,
-    ) -> Result<bool, sled::Error> {
+    ) -> Result<bool, StoreError> {
         committed(self.factors.transaction(|t| {
             let still_pending =
                 tx_get::<StoredTotp, ()>(t, PENDING)?.is_some_and(|p| &p == pending);
             let step_fresh = tx_get::<i64, ()>(t, LAST_STEP)?.is_none_or(|last| step > last);
             if !still_pending || !step_fresh || t.get(ACTIVE)?.is_some() {
-                return abort(());
+                return halt(());
             }
             let active = StoredTotp {
                 expires_at: None,
                 session: None,
                 ..pending.clone()
             };
-            t.insert(ACTIVE, encode(&active)?)?;
+            tx_put(t, ACTIVE, &active)?;
             t.remove(PENDING)?;
-            t.insert(LAST_STEP, encode(&step)?)?;
-            t.insert(RECOVERY, encode(codes)?)?;
+            tx_put(t, LAST_STEP, &step)?;
+            tx_put(t, RECOVERY, codes)?;
             Ok(true)
         }))
     }
@@ -133,26 +146,26 @@ impl Store {
     /// Turns TOTP off: removes the secret, any pending enrollment, the codes
     /// and open MFA challenges. The last used step is kept, so old codes stay
     /// spent.
-    pub fn disable_totp(&self) -> Result<(), sled::Error> {
+    pub fn disable_totp(&self) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         batch.remove(ACTIVE);
         batch.remove(PENDING);
         batch.remove(RECOVERY);
         self.factors.apply_batch(batch)?;
-        self.mfa_challenges.clear()
+        Ok(self.mfa_challenges.clear()?)
     }
 
     /// Forgets every second-factor secret, the recovery-code pepper included
     /// (for a lost device or a lost encryption key; a new pepper is made at
     /// the next start).
-    pub fn reset_factors(&self) -> Result<(), sled::Error> {
+    pub fn reset_factors(&self) -> Result<(), StoreError> {
         self.disable_totp()?;
         self.factors.remove(PEPPER)?;
         Ok(())
     }
 
     /// The current recovery codes (empty when none).
-    pub fn recovery_codes(&self) -> Result<RecoveryCodes, sled::Error> {
+    pub fn recovery_codes(&self) -> Result<RecoveryCodes, StoreError> {
         Ok(self.factor(RECOVERY)?.unwrap_or_default())
     }
 
@@ -162,31 +175,31 @@ impl Store {
         &self,
         codes: &RecoveryCodes,
         env_managed: bool,
-    ) -> Result<bool, sled::Error> {
+    ) -> Result<bool, StoreError> {
         committed(self.factors.transaction(|t| {
             if !env_managed && t.get(ACTIVE)?.is_none() {
-                return abort(());
+                return halt(());
             }
-            t.insert(RECOVERY, encode(codes)?)?;
+            tx_put(t, RECOVERY, codes)?;
             Ok(true)
         }))
     }
 
     /// Replaces an unreadable pepper when nothing depends on it (no enrolled
     /// secret, no recovery codes); false if something does.
-    pub fn replace_unused_pepper(&self, fresh: &str) -> Result<bool, sled::Error> {
+    pub fn replace_unused_pepper(&self, fresh: &str) -> Result<bool, StoreError> {
         committed(self.factors.transaction(|t| {
             let codes = tx_get::<RecoveryCodes, ()>(t, RECOVERY)?.unwrap_or_default();
             if t.get(ACTIVE)?.is_some() || !codes.hashes.is_empty() {
-                return abort(());
+                return halt(());
             }
-            t.insert(PEPPER, encode(&fresh.to_string())?)?;
+            tx_put(t, PEPPER, &fresh)?;
             Ok(true)
         }))
     }
 
     /// Removes the code with hash `hash`; false if there is none (already used).
-    pub fn spend_recovery_code(&self, hash: &str) -> Result<bool, sled::Error> {
+    pub fn spend_recovery_code(&self, hash: &str) -> Result<bool, StoreError> {
         committed(self.factors.transaction(|t| {
             let mut codes = tx_get::<RecoveryCodes, ()>(t, RECOVERY)?.unwrap_or_default();
             let before = codes.hashes.len();
@@ -194,22 +207,23 @@ impl Store {
                 .hashes
                 .retain(|h| !ct_eq(h.as_bytes(), hash.as_bytes()));
             if codes.hashes.len() == before {
-                return abort(());
+                return halt(());
             }
-            t.insert(RECOVERY, encode(&codes)?)?;
+            tx_put(t, RECOVERY, &codes)?;
             Ok(true)
         }))
     }
 
     /// The encrypted recovery-code pepper, created from `make` on first use.
-    pub fn recovery_pepper(&self, make: impl FnOnce() -> String) -> Result<String, sled::Error> {
+    pub fn recovery_pepper(&self, make: impl FnOnce() -> String) -> Result<String, StoreError> {
         if let Some(existing) = self.factor::<String>(PEPPER)? {
             return Ok(existing);
         }
         let fresh = make();
+        let record = self.factors.encode(PEPPER.as_bytes(), &fresh)?;
         match self
             .factors
-            .compare_and_swap(PEPPER, None as Option<&[u8]>, Some(encode(&fresh)?))?
+            .compare_and_swap(PEPPER, None as Option<&[u8]>, Some(record))?
         {
             Ok(()) => {
                 self.flush_blocking()?;
@@ -222,11 +236,12 @@ impl Store {
     /// Rewrites every encrypted value through `reencrypt`, in one transaction.
     /// A pending enrollment nothing can read is dropped (it is only a
     /// half-finished setup). Returns how many values changed, or the names of
-    /// those that no key decrypts (then nothing changes).
+    /// those that no key decrypts (then nothing changes). A value that does
+    /// not decode is an error (then nothing changes either).
     pub fn reencrypt_factors(
         &self,
         reencrypt: impl Fn(&str) -> Option<String>,
-    ) -> Result<Result<usize, Vec<&'static str>>, sled::Error> {
+    ) -> Result<Result<usize, Vec<&'static str>>, StoreError> {
         let result = self.factors.transaction(|t| {
             let mut changed = 0;
             let mut unreadable = Vec::new();
@@ -234,7 +249,7 @@ impl Store {
                 match reencrypt(&pending.encrypted) {
                     Some(fresh) => {
                         pending.encrypted = fresh;
-                        t.insert(PENDING, encode(&pending)?)?;
+                        tx_put(t, PENDING, &pending)?;
                         changed += 1;
                     }
                     None => {
@@ -246,7 +261,7 @@ impl Store {
                 match reencrypt(&active.encrypted) {
                     Some(fresh) => {
                         active.encrypted = fresh;
-                        t.insert(ACTIVE, encode(&active)?)?;
+                        tx_put(t, ACTIVE, &active)?;
                         changed += 1;
                     }
                     None => unreadable.push("the TOTP secret"),
@@ -255,23 +270,19 @@ impl Store {
             if let Some(pepper) = tx_get::<String, _>(t, PEPPER)? {
                 match reencrypt(&pepper) {
                     Some(fresh) => {
-                        t.insert(PEPPER, encode(&fresh)?)?;
+                        tx_put(t, PEPPER, &fresh)?;
                         changed += 1;
                     }
                     None => unreadable.push("the recovery-code key"),
                 }
             }
             if unreadable.is_empty() {
-                Ok(Ok(changed))
+                Ok(changed)
             } else {
-                abort(unreadable)
+                halt(unreadable)
             }
         });
-        match result {
-            Ok(done) => Ok(done),
-            Err(TransactionError::Abort(unreadable)) => Ok(Err(unreadable)),
-            Err(TransactionError::Storage(e)) => Err(e),
-        }
+        settled(result)
     }
 
     /// Stores an MFA challenge under the hash of its token.
@@ -279,9 +290,8 @@ impl Store {
         &self,
         key: &[u8; 32],
         challenge: &MfaChallenge,
-    ) -> Result<(), sled::Error> {
-        self.mfa_challenges.insert(key, encode(challenge)?)?;
-        Ok(())
+    ) -> Result<(), StoreError> {
+        self.mfa_challenges.put(key, challenge)
     }
 
     /// The live challenge under `key`.
@@ -289,31 +299,29 @@ impl Store {
         &self,
         key: &[u8; 32],
         now: i64,
-    ) -> Result<Option<MfaChallenge>, sled::Error> {
+    ) -> Result<Option<MfaChallenge>, StoreError> {
         Ok(self
             .mfa_challenges
-            .get(key)?
-            .and_then(|raw| decode::<MfaChallenge>(&raw))
+            .read::<MfaChallenge>(key)?
             .filter(|c| c.expires_at > now))
     }
 
     /// Ends a challenge; true for the one caller that removed it.
-    pub fn take_mfa_challenge(&self, key: &[u8; 32]) -> Result<bool, sled::Error> {
+    pub fn take_mfa_challenge(&self, key: &[u8; 32]) -> Result<bool, StoreError> {
         Ok(self.mfa_challenges.remove(key)?.is_some())
     }
 
-    /// Removes expired challenges and an expired pending enrollment.
-    pub fn purge_expired_factors(&self, now: i64) -> Result<(), sled::Error> {
-        for item in self.mfa_challenges.iter() {
-            let (key, raw) = item?;
-            if decode::<MfaChallenge>(&raw).is_none_or(|c| c.expires_at <= now) {
-                self.mfa_challenges.remove(key)?;
-            }
-        }
-        if self.factor::<StoredTotp>(PENDING)?.is_some() && self.totp_pending(now)?.is_none() {
-            self.factors.remove(PENDING)?;
-        }
-        Ok(())
+    /// Removes expired challenges and an expired pending enrollment. A
+    /// challenge that does not decode is kept (logged); a pending
+    /// enrollment that does not decode is kept, and the error returned.
+    pub fn purge_expired_factors(&self, now: i64) -> Result<(), StoreError> {
+        self.mfa_challenges
+            .purge(|c: &MfaChallenge| Ok(c.expires_at <= now))?;
+        self.factors
+            .update(PENDING, |pending: Option<StoredTotp>| match pending {
+                Some(p) if p.expires_at.is_some_and(|e| e <= now) => Change::Remove(()),
+                _ => Change::Keep(()),
+            })
     }
 }
 
@@ -321,7 +329,56 @@ impl Store {
 mod tests {
     use super::*;
 
-    use crate::storage::temp_store as store;
+    use crate::storage::{assert_kept, plant, temp_store as store};
+
+    #[test]
+    fn undecodable_challenges_are_kept_by_the_purge() {
+        let (_d, s) = store();
+        plant(&s.mfa_challenges, [1u8; 32]);
+        let old = MfaChallenge {
+            expires_at: 5,
+            remember: true,
+        };
+        s.put_mfa_challenge(&[2u8; 32], &old).unwrap();
+        s.purge_expired_factors(10_000).unwrap();
+        assert_kept(&s.mfa_challenges, [1u8; 32]);
+        assert!(s.mfa_challenges.get([2u8; 32]).unwrap().is_none());
+        assert!(
+            s.mfa_challenge(&[1u8; 32], 0).is_err(),
+            "an error, not absent"
+        );
+    }
+
+    #[test]
+    fn undecodable_factors_are_errors_and_stay() {
+        let (_d, s) = store();
+        plant(&s.factors, LAST_STEP);
+        assert!(s.spend_step(5).is_err_and(|e| e.is_undecodable()));
+        assert!(s
+            .enable_totp(&pending(), 5, &RecoveryCodes::default())
+            .is_err());
+        assert_kept(&s.factors, LAST_STEP);
+
+        plant(&s.factors, RECOVERY);
+        s.factors.insert(PEPPER, &b"\"old\""[..]).unwrap();
+        assert!(s.replace_unused_pepper("new").is_err(), "not \"no codes\"");
+        assert!(s.spend_recovery_code("a").is_err());
+        assert!(s.recovery_codes().is_err());
+        assert_eq!(
+            s.factors.get(PEPPER).unwrap().as_deref(),
+            Some(&b"\"old\""[..])
+        );
+        assert_kept(&s.factors, RECOVERY);
+
+        plant(&s.factors, ACTIVE);
+        assert!(s.totp_active().is_err(), "not \"TOTP off\"");
+        assert!(s.reencrypt_factors(|v| Some(v.to_string())).is_err());
+        assert_kept(&s.factors, ACTIVE);
+
+        plant(&s.factors, PENDING);
+        assert!(s.purge_expired_factors(10_000).is_err());
+        assert_kept(&s.factors, PENDING);
+    }
 
     fn pending() -> StoredTotp {
         StoredTotp {

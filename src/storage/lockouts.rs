@@ -2,11 +2,13 @@
 //!
 //! A record counts failures in a row; the lock starts when the count reaches
 //! the limit and lasts a fixed time. Records are stored so a restart does not
-//! forget a lock; old ones are purged.
+//! forget a lock; old ones are purged. A record that does not decode is
+//! an error, never "no failures": read as absent it would lift a lock.
 
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode, Store};
+use super::tree::Change;
+use super::{Store, StoreError};
 
 /// Key of the account-wide record.
 pub const ACCOUNT: &str = "account";
@@ -51,8 +53,8 @@ pub fn ip_key(ip: &str) -> String {
 
 impl Store {
     /// The record under `key`.
-    pub fn lockout(&self, key: &str) -> Result<Option<Lockout>, sled::Error> {
-        Ok(self.lockouts.get(key)?.and_then(|raw| decode(&raw)))
+    pub fn lockout(&self, key: &str) -> Result<Option<Lockout>, StoreError> {
+        self.lockouts.read(key)
     }
 
     /// Counts a failure under `key`: a run older than `window` seconds starts
@@ -64,10 +66,10 @@ impl Store {
         now: i64,
         max: u32,
         window: i64,
-    ) -> Result<(Lockout, Lockout), sled::Error> {
-        loop {
-            let current = self.lockouts.get(key)?;
-            let before: Lockout = current.as_deref().and_then(decode).unwrap_or_default();
+    ) -> Result<(Lockout, Lockout), StoreError> {
+        // A concurrent update makes this round start over.
+        self.lockouts.update(key, |current: Option<Lockout>| {
+            let before = current.unwrap_or_default();
             let failures = before.failures_at(now, window).saturating_add(1);
             let locked_until = match before.remaining(now) {
                 Some(_) => before.locked_until,
@@ -79,37 +81,27 @@ impl Store {
                 last_failure: now,
                 locked_until,
             };
-            // Compare-and-swap: a concurrent update makes this round start over.
-            let swapped = self
-                .lockouts
-                .compare_and_swap(key, current, Some(encode(&after)?))?;
-            if swapped.is_ok() {
-                return Ok((before, after));
-            }
-        }
+            Change::Put(after, (before, after))
+        })
     }
 
     /// Forgets the record under `key`; true if there was one.
-    pub fn clear_lockout(&self, key: &str) -> Result<bool, sled::Error> {
+    pub fn clear_lockout(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self.lockouts.remove(key)?.is_some())
     }
 
     /// Forgets every record (`soloauth unlock`); returns how many.
-    pub fn clear_all_lockouts(&self) -> Result<usize, sled::Error> {
+    pub fn clear_all_lockouts(&self) -> Result<usize, StoreError> {
         let n = self.lockouts.len();
         self.lockouts.clear()?;
         Ok(n)
     }
 
-    /// Removes records that neither lock nor count any more.
-    pub fn purge_lockouts(&self, now: i64, window: i64) -> Result<(), sled::Error> {
-        for item in self.lockouts.iter() {
-            let (key, raw) = item?;
-            let stale = decode::<Lockout>(&raw).is_none_or(|l| l.stale(now, window));
-            if stale {
-                self.lockouts.remove(key)?;
-            }
-        }
+    /// Removes records that neither lock nor count any more; one that does
+    /// not decode is kept (logged).
+    pub fn purge_lockouts(&self, now: i64, window: i64) -> Result<(), StoreError> {
+        self.lockouts
+            .purge(|l: &Lockout| Ok(l.stale(now, window)))?;
         Ok(())
     }
 }
@@ -117,6 +109,20 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{assert_kept, plant, temp_store};
+
+    #[test]
+    fn an_undecodable_lockout_is_an_error_and_stays() {
+        let (_dir, s) = temp_store();
+        plant(&s.lockouts, "ip:192.0.2.1");
+        s.record_failure("stale", 100, 3, 900).unwrap();
+        assert!(s.lockout("ip:192.0.2.1").is_err(), "not \"unlocked\"");
+        let failed = s.record_failure("ip:192.0.2.1", 100, 3, 900);
+        assert!(failed.is_err_and(|e| e.is_undecodable()));
+        s.purge_lockouts(10_000, 900).unwrap();
+        assert_kept(&s.lockouts, "ip:192.0.2.1");
+        assert!(s.lockout("stale").unwrap().is_none(), "the rest is purged");
+    }
 
     #[test]
     fn locks_at_max_then_expires_and_runs_start_over() {

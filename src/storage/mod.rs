@@ -6,8 +6,14 @@
 //! acknowledged change survives `kill -9`. sled allows one process at a time:
 //! opening a data directory another process holds fails with
 //! [`OpenError::InUse`], which the CLI reports as "stop the server first".
+//!
+//! Every [`Store`] method fails with a [`StoreError`]: sled's own error, or
+//! a record that does not decode or encode ([`codec`]). A record that does
+//! not decode is never read as absent, and no update, purge or listing
+//! removes or rewrites it (the `tree` module).
 
 pub mod api_tokens;
+pub mod codec;
 pub mod events;
 pub mod factors;
 pub mod lockouts;
@@ -15,11 +21,13 @@ pub mod oidc;
 pub mod passkeys;
 pub mod seen;
 pub mod sessions;
+pub(crate) mod tree;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Serialize;
+pub use codec::StoreError;
+use tree::Tree;
 
 /// The on-disk layout this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -54,6 +62,11 @@ pub enum OpenError {
     TooNew { found: u32 },
     #[error("cannot open the database in {dir}: {source}")]
     Sled { dir: String, source: sled::Error },
+    #[error(
+        "cannot open the database in {dir}: {source}. The schema version says how to read \
+         everything else, so soloauth will not guess it: restore the data directory from a backup"
+    )]
+    UnreadableSchema { dir: String, source: StoreError },
 }
 
 /// The database and its trees.
@@ -61,21 +74,21 @@ pub struct Store {
     db: sled::Db,
     /// sled's `db` file, whose lock says the data directory is in use.
     lock_file: std::path::PathBuf,
-    meta: sled::Tree,
-    pub(crate) sessions: sled::Tree,
-    pub(crate) retired_refresh: sled::Tree,
-    pub(crate) factors: sled::Tree,
-    pub(crate) mfa_challenges: sled::Tree,
-    pub(crate) lockouts: sled::Tree,
-    pub(crate) events: sled::Tree,
-    pub(crate) passkeys: sled::Tree,
-    pub(crate) oidc_keys: sled::Tree,
-    pub(crate) oidc_clients: sled::Tree,
-    pub(crate) oidc_codes: sled::Tree,
-    pub(crate) oidc_grants: sled::Tree,
-    pub(crate) oidc_access: sled::Tree,
-    pub(crate) api_tokens: sled::Tree,
-    pub(crate) seen: sled::Tree,
+    meta: Tree,
+    pub(crate) sessions: Tree,
+    pub(crate) retired_refresh: Tree,
+    pub(crate) factors: Tree,
+    pub(crate) mfa_challenges: Tree,
+    pub(crate) lockouts: Tree,
+    pub(crate) events: Tree,
+    pub(crate) passkeys: Tree,
+    pub(crate) oidc_keys: Tree,
+    pub(crate) oidc_clients: Tree,
+    pub(crate) oidc_codes: Tree,
+    pub(crate) oidc_grants: Tree,
+    pub(crate) oidc_access: Tree,
+    pub(crate) api_tokens: Tree,
+    pub(crate) seen: Tree,
     /// Events stored (counted once at open; sled's `len` walks the tree).
     pub(crate) event_count: std::sync::atomic::AtomicUsize,
     healthy: AtomicBool,
@@ -104,11 +117,13 @@ impl Store {
                     source: e,
                 },
             })?;
-        let open_tree = |name: &str| {
-            db.open_tree(name).map_err(|e| OpenError::Sled {
-                dir: shown.clone(),
-                source: e,
-            })
+        let open_tree = |name: &'static str| {
+            db.open_tree(name)
+                .map(|tree| Tree::new(tree, name))
+                .map_err(|e| OpenError::Sled {
+                    dir: shown.clone(),
+                    source: e,
+                })
         };
         let store = Store {
             lock_file: path.join("db"),
@@ -137,26 +152,24 @@ impl Store {
             .store(store.events.len(), Ordering::SeqCst);
         store.check_schema().map_err(|e| match e {
             SchemaError::TooNew(found) => OpenError::TooNew { found },
-            SchemaError::Sled(source) => OpenError::Sled { dir: shown, source },
+            SchemaError::Store(StoreError::Sled(source)) => OpenError::Sled { dir: shown, source },
+            SchemaError::Store(source) => OpenError::UnreadableSchema { dir: shown, source },
         })?;
         Ok(store)
     }
 
+    /// Checks the schema version, writing it in a new data directory. One
+    /// that does not decode stops the open: it is never taken for 0.
     fn check_schema(&self) -> Result<(), SchemaError> {
-        match self.meta.get("schema_version")? {
-            Some(raw) => {
-                let found = decode::<u32>(&raw).unwrap_or(0);
-                if found > SCHEMA_VERSION {
-                    return Err(SchemaError::TooNew(found));
-                }
-            }
+        match self.meta.read::<u32>(SCHEMA_KEY)? {
+            Some(found) if found > SCHEMA_VERSION => Err(SchemaError::TooNew(found)),
+            Some(_) => Ok(()),
             None => {
-                self.meta
-                    .insert("schema_version", encode(&SCHEMA_VERSION)?)?;
-                self.db.flush()?;
+                self.meta.put(SCHEMA_KEY, &SCHEMA_VERSION)?;
+                self.db.flush().map_err(StoreError::from)?;
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// Writes everything to disk; call before acknowledging a change.
@@ -164,7 +177,7 @@ impl Store {
     /// The blocking `flush` runs on tokio's blocking pool: sled 0.34's
     /// `flush_async` was seen to never wake its caller under concurrent
     /// flushes, hanging the request.
-    pub async fn flush(&self) -> Result<(), sled::Error> {
+    pub async fn flush(&self) -> Result<(), StoreError> {
         let db = self.db.clone();
         let running = self.flushes.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -177,7 +190,7 @@ impl Store {
         .unwrap_or_else(|e| Err(sled::Error::Io(std::io::Error::other(e.to_string()))))
         .map(|_| ());
         self.healthy.store(result.is_ok(), Ordering::Relaxed);
-        result
+        Ok(result?)
     }
 
     /// Flushes and closes the database, once every flush still running on
@@ -185,7 +198,7 @@ impl Store {
     /// When this returns, the data directory is free: sled's own background
     /// threads may hold its file a moment after the last handle is dropped,
     /// so this waits until the file's lock can be taken.
-    pub async fn close(self) -> Result<(), sled::Error> {
+    pub async fn close(self) -> Result<(), StoreError> {
         let flushed = self.flush_blocking();
         let (flushes, lock_file) = (self.flushes.clone(), self.lock_file.clone());
         drop(self);
@@ -212,17 +225,17 @@ impl Store {
     }
 
     /// Writes everything to disk, blocking (shutdown and CLI).
-    pub fn flush_blocking(&self) -> Result<(), sled::Error> {
-        self.db.flush().map(|_| ())
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
     }
 
     /// A real round trip through the database: write, flush and read back a probe.
     pub async fn probe(&self, now: i64) -> bool {
         let ok = async {
-            self.meta.insert("health_probe", encode(&now)?)?;
+            self.meta.put(PROBE_KEY, &now)?;
             self.flush().await?;
-            let back = self.meta.get("health_probe")?;
-            Ok::<bool, sled::Error>(back.and_then(|v| decode::<i64>(&v)) == Some(now))
+            Ok::<bool, StoreError>(self.meta.read::<i64>(PROBE_KEY)? == Some(now))
         }
         .await
         .unwrap_or(false);
@@ -232,36 +245,22 @@ impl Store {
 
     /// The outcome of the last probe or flush, plus a cheap read now.
     pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed) && self.meta.get("schema_version").is_ok()
+        self.healthy.load(Ordering::Relaxed) && self.meta.get(SCHEMA_KEY).is_ok()
     }
 }
+
+/// The `meta` keys of the schema version and of the health probe.
+const SCHEMA_KEY: &str = "schema_version";
+const PROBE_KEY: &str = "health_probe";
 
 enum SchemaError {
     TooNew(u32),
-    Sled(sled::Error),
+    Store(StoreError),
 }
 
-impl From<sled::Error> for SchemaError {
-    fn from(e: sled::Error) -> Self {
-        SchemaError::Sled(e)
-    }
-}
-
-/// Encodes a record for storage. A record that cannot be encoded is an
-/// error (a bug), never stored as an empty value.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, sled::Error> {
-    serde_json::to_vec(value)
-        .map_err(|e| sled::Error::ReportableBug(format!("cannot encode a record: {e}")))
-}
-
-/// Decodes a stored record; a record that does not decode reads as absent.
-pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(raw: &'a [u8]) -> Option<T> {
-    match serde_json::from_slice(raw) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            tracing::error!(error = %e, "undecodable record in storage");
-            None
-        }
+impl From<StoreError> for SchemaError {
+    fn from(e: StoreError) -> Self {
+        SchemaError::Store(e)
     }
 }
 
@@ -271,4 +270,80 @@ pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     (dir, store)
+}
+
+/// Bytes no record decodes from: unit tests plant them in a tree.
+#[cfg(test)]
+pub(crate) const UNDECODABLE: &[u8] = b"{\"half\": a record";
+
+/// Plants [`UNDECODABLE`] under `key` of `tree` (unit tests).
+#[cfg(test)]
+pub(crate) fn plant(tree: &Tree, key: impl AsRef<[u8]>) {
+    tree.insert(key.as_ref(), UNDECODABLE).unwrap();
+}
+
+/// Asserts the planted record under `key` of `tree` is there, byte for byte.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_kept(tree: &Tree, key: impl AsRef<[u8]>) {
+    let key = key.as_ref();
+    assert_eq!(
+        tree.get(key).unwrap().as_deref(),
+        Some(UNDECODABLE),
+        "the record {} of {} is not as planted",
+        codec::show_key(key),
+        tree.name
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store in `dir` with `value` as its schema version, closed.
+    async fn with_schema_version(dir: &Path, value: &[u8]) {
+        let store = Store::open(dir).unwrap();
+        store.meta.insert(SCHEMA_KEY, value).unwrap();
+        store.close().await.unwrap();
+    }
+
+    /// The raw schema version in `dir`, once sled lets go of it.
+    fn raw_schema_version(dir: &Path) -> Option<Vec<u8>> {
+        for _ in 0..500 {
+            if let Ok(db) = sled::open(dir.join("db")) {
+                let meta = db.open_tree(trees::META).unwrap();
+                return meta.get(SCHEMA_KEY).unwrap().map(|v| v.to_vec());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the database stays locked");
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_schema_version_stops_the_open_and_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        with_schema_version(dir.path(), UNDECODABLE).await;
+        let refused = Store::open(dir.path()).err().expect("opened as schema 0");
+        let shown = refused.to_string();
+        assert!(
+            matches!(refused, OpenError::UnreadableSchema { .. }),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("schema_version") && shown.contains("meta"),
+            "{shown}"
+        );
+        assert_eq!(raw_schema_version(dir.path()).as_deref(), Some(UNDECODABLE));
+    }
+
+    #[tokio::test]
+    async fn a_schema_version_newer_than_the_build_stops_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = (SCHEMA_VERSION + 1).to_string();
+        with_schema_version(dir.path(), newer.as_bytes()).await;
+        let refused = Store::open(dir.path())
+            .err()
+            .expect("opened a newer schema");
+        assert!(matches!(refused, OpenError::TooNew { found } if found == SCHEMA_VERSION + 1));
+    }
 }

@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode, Store};
+use super::tree::Change;
+use super::{Store, StoreError};
 
 /// The `meta` key of the owner's OIDC subject.
 const SUBJECT: &str = "oidc_subject";
@@ -133,31 +134,28 @@ pub enum Rotation {
 }
 
 impl Store {
-    /// Every stored signing key.
-    pub fn oidc_keys(&self) -> Result<Vec<StoredKey>, sled::Error> {
-        let mut keys = Vec::new();
-        for item in self.oidc_keys.iter() {
-            let (_, raw) = item?;
-            keys.extend(decode::<StoredKey>(&raw));
-        }
+    /// Every stored signing key. One whose record does not decode is an
+    /// error, not left out: without it the current key could look missing
+    /// (and a new one be made), or a retired one never be removed.
+    pub fn oidc_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let mut keys: Vec<StoredKey> = self.oidc_keys.list()?;
         keys.sort_by_key(|k| k.created_at);
         Ok(keys)
     }
 
     /// Stores `key` (new or updated).
-    pub fn put_oidc_key(&self, key: &StoredKey) -> Result<(), sled::Error> {
-        self.oidc_keys.insert(key.kid.as_bytes(), encode(key)?)?;
-        Ok(())
+    pub fn put_oidc_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        self.oidc_keys.put(&key.kid, key)
     }
 
     /// Removes a key no token can need any more.
-    pub fn remove_oidc_key(&self, kid: &str) -> Result<(), sled::Error> {
+    pub fn remove_oidc_key(&self, kid: &str) -> Result<(), StoreError> {
         self.oidc_keys.remove(kid.as_bytes())?;
         Ok(())
     }
 
     /// The owner's OIDC subject, made by `fresh` the first time.
-    pub fn oidc_subject(&self, fresh: impl Fn() -> String) -> Result<String, sled::Error> {
+    pub fn oidc_subject(&self, fresh: impl Fn() -> String) -> Result<String, StoreError> {
         if let Some(raw) = self.meta.get(SUBJECT)? {
             return Ok(String::from_utf8_lossy(&raw).into_owned());
         }
@@ -174,32 +172,26 @@ impl Store {
         }
     }
 
-    /// Every app added from the page, oldest first.
-    pub fn oidc_clients(&self) -> Result<Vec<StoredClient>, sled::Error> {
-        let mut all = Vec::new();
-        for item in self.oidc_clients.iter() {
-            let (_, raw) = item?;
-            all.extend(decode::<StoredClient>(&raw));
-        }
+    /// Every app added from the page, oldest first. One whose record does
+    /// not decode is left out (logged): it cannot be used anyway
+    /// ([`Store::oidc_client`] fails).
+    pub fn oidc_clients(&self) -> Result<Vec<StoredClient>, StoreError> {
+        let mut all: Vec<StoredClient> = self.oidc_clients.list_skipping_unreadable()?;
         all.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
         Ok(all)
     }
 
-    pub fn oidc_client(&self, client_id: &str) -> Result<Option<StoredClient>, sled::Error> {
-        Ok(self
-            .oidc_clients
-            .get(client_id.as_bytes())?
-            .and_then(|raw| decode(&raw)))
+    pub fn oidc_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError> {
+        self.oidc_clients.read(client_id)
     }
 
-    pub fn put_oidc_client(&self, client: &StoredClient) -> Result<(), sled::Error> {
-        self.oidc_clients
-            .insert(client.client_id.as_bytes(), encode(client)?)?;
-        Ok(())
+    pub fn put_oidc_client(&self, client: &StoredClient) -> Result<(), StoreError> {
+        self.oidc_clients.put(&client.client_id, client)
     }
 
     /// Removes an app and every grant it holds; false when there was none.
-    pub fn remove_oidc_client(&self, client_id: &str) -> Result<bool, sled::Error> {
+    /// A grant whose record does not decode stays (logged).
+    pub fn remove_oidc_client(&self, client_id: &str) -> Result<bool, StoreError> {
         let removed = self.oidc_clients.remove(client_id.as_bytes())?.is_some();
         for grant in self.grants()? {
             if grant.client_id == client_id {
@@ -209,104 +201,83 @@ impl Store {
         Ok(removed)
     }
 
-    pub fn put_code(&self, hash: &str, code: &StoredCode) -> Result<(), sled::Error> {
-        self.oidc_codes.insert(hash.as_bytes(), encode(code)?)?;
-        Ok(())
+    pub fn put_code(&self, hash: &str, code: &StoredCode) -> Result<(), StoreError> {
+        self.oidc_codes.put(hash, code)
     }
 
-    /// The code `hash` as stored: its bytes (for [`Store::spend_code`]) and
-    /// its record. Reading it changes nothing: only an exchange that passes
-    /// every check spends it.
-    pub fn code(&self, hash: &str) -> Result<Option<(sled::IVec, StoredCode)>, sled::Error> {
-        let Some(raw) = self.oidc_codes.get(hash.as_bytes())? else {
-            return Ok(None);
-        };
-        Ok(decode::<StoredCode>(&raw).map(|code| (raw, code)))
+    /// The code `hash` as stored. Reading it changes nothing: only an
+    /// exchange that passes every check spends it ([`Store::spend_code`]).
+    pub fn code(&self, hash: &str) -> Result<Option<StoredCode>, StoreError> {
+        self.oidc_codes.read(hash)
     }
 
     /// Spends code `hash` for grant `grant_id` at `now`, if it is still as
-    /// `seen` (nobody spent it meanwhile); false if another exchange won.
+    /// `seen` (nobody spent or marked it meanwhile); false if another
+    /// exchange won.
     pub fn spend_code(
         &self,
         hash: &str,
-        seen: &sled::IVec,
+        seen: &StoredCode,
         grant_id: &str,
         now: i64,
-    ) -> Result<bool, sled::Error> {
-        let Some(code) = decode::<StoredCode>(seen) else {
-            return Ok(false);
-        };
-        let spent = StoredCode {
-            used_by: Some(grant_id.to_string()),
-            used_at: Some(now),
-            ..code
-        };
-        let swapped =
-            self.oidc_codes
-                .compare_and_swap(hash.as_bytes(), Some(seen), Some(encode(&spent)?))?;
-        Ok(swapped.is_ok())
+    ) -> Result<bool, StoreError> {
+        self.oidc_codes.update(hash, |old| match old {
+            Some(code) if code == *seen => Change::Put(
+                StoredCode {
+                    used_by: Some(grant_id.to_string()),
+                    used_at: Some(now),
+                    ..code
+                },
+                true,
+            ),
+            _ => Change::Keep(false),
+        })
     }
 
     /// Marks code `hash` presented again after its use: the exchange that
     /// spent it, if still finishing, gives up ([`Store::code_reused`]).
-    pub fn mark_code_reused(&self, hash: &str) -> Result<(), sled::Error> {
-        loop {
-            let Some((raw, code)) = self.code(hash)? else {
-                return Ok(());
-            };
-            if code.reused {
-                return Ok(());
-            }
-            let marked = StoredCode {
-                reused: true,
-                ..code
-            };
-            let swapped = self.oidc_codes.compare_and_swap(
-                hash.as_bytes(),
-                Some(raw),
-                Some(encode(&marked)?),
-            )?;
-            if swapped.is_ok() {
-                return Ok(());
-            }
-        }
+    pub fn mark_code_reused(&self, hash: &str) -> Result<(), StoreError> {
+        self.oidc_codes
+            .update(hash, |old: Option<StoredCode>| match old {
+                Some(code) if !code.reused => Change::Put(
+                    StoredCode {
+                        reused: true,
+                        ..code
+                    },
+                    (),
+                ),
+                _ => Change::Keep(()),
+            })
     }
 
     /// Whether the code `hash` was presented again after its first use.
-    pub fn code_reused(&self, hash: &str) -> Result<bool, sled::Error> {
-        Ok(self.code(hash)?.is_some_and(|(_, c)| c.reused))
+    pub fn code_reused(&self, hash: &str) -> Result<bool, StoreError> {
+        Ok(self.code(hash)?.is_some_and(|c| c.reused))
     }
 
-    pub fn grants(&self) -> Result<Vec<Grant>, sled::Error> {
-        let mut all = Vec::new();
-        for item in self.oidc_grants.iter() {
-            let (_, raw) = item?;
-            all.extend(decode::<Grant>(&raw));
-        }
-        Ok(all)
+    /// Every grant. One whose record does not decode is left out (logged),
+    /// and so never removed by what goes through this list.
+    pub fn grants(&self) -> Result<Vec<Grant>, StoreError> {
+        self.oidc_grants.list_skipping_unreadable()
     }
 
-    pub fn grant(&self, id: &str) -> Result<Option<Grant>, sled::Error> {
-        Ok(self
-            .oidc_grants
-            .get(id.as_bytes())?
-            .and_then(|raw| decode(&raw)))
+    pub fn grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
+        self.oidc_grants.read(id)
     }
 
-    pub fn put_grant(&self, grant: &Grant) -> Result<(), sled::Error> {
-        self.oidc_grants
-            .insert(grant.id.as_bytes(), encode(grant)?)?;
-        Ok(())
+    pub fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        self.oidc_grants.put(&grant.id, grant)
     }
 
     /// Ends a grant: its refresh token and (at their next use) its access
     /// tokens die. False when there was none.
-    pub fn remove_grant(&self, id: &str) -> Result<bool, sled::Error> {
+    pub fn remove_grant(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.oidc_grants.remove(id.as_bytes())?.is_some())
     }
 
     /// Rotates grant `id`'s refresh token from `presented` (hash) to
-    /// `next` (hash), atomically: of concurrent rotations one wins.
+    /// `next` (hash), atomically: of concurrent rotations one wins. A
+    /// grant whose record does not decode is an error, and stays as it is.
     pub fn rotate_grant(
         &self,
         id: &str,
@@ -314,11 +285,12 @@ impl Store {
         next: &str,
         now: i64,
         grace: i64,
-    ) -> Result<Rotation, sled::Error> {
-        let mut outcome = Rotation::Invalid;
-        self.oidc_grants.fetch_and_update(id.as_bytes(), |old| {
-            let grant = old.and_then(decode::<Grant>)?;
-            let same = |h: &str| crate::base::secret::ct_eq(h.as_bytes(), presented.as_bytes());
+    ) -> Result<Rotation, StoreError> {
+        let same = |h: &str| crate::base::secret::ct_eq(h.as_bytes(), presented.as_bytes());
+        self.oidc_grants.update(id, |old: Option<Grant>| {
+            let Some(grant) = old else {
+                return Change::Keep(Rotation::Invalid);
+            };
             if same(&grant.refresh_hash) {
                 let mut retired = grant.retired.clone();
                 retired.extend(grant.previous_hash.clone());
@@ -331,71 +303,64 @@ impl Store {
                     retired,
                     ..grant
                 };
-                outcome = Rotation::Rotated(rotated.clone());
-                return encode(&rotated).ok();
+                return Change::Put(rotated.clone(), Rotation::Rotated(rotated));
             }
             if grant.previous_hash.as_deref().is_some_and(same) {
                 if grace > 0 && now - grant.rotated_at <= grace {
-                    outcome = Rotation::Raced;
-                    return encode(&grant).ok();
+                    return Change::Keep(Rotation::Raced);
                 }
-                outcome = Rotation::Reused(grant);
-                return None;
+                return Change::Remove(Rotation::Reused(grant));
             }
             if grant.retired.iter().any(|h| same(h)) {
-                outcome = Rotation::Reused(grant);
-                return None;
+                return Change::Remove(Rotation::Reused(grant));
             }
-            encode(&grant).ok()
-        })?;
-        Ok(outcome)
+            Change::Keep(Rotation::Invalid)
+        })
     }
 
-    pub fn put_access(&self, hash: &str, access: &StoredAccess) -> Result<(), sled::Error> {
-        self.oidc_access.insert(hash.as_bytes(), encode(access)?)?;
-        Ok(())
+    pub fn put_access(&self, hash: &str, access: &StoredAccess) -> Result<(), StoreError> {
+        self.oidc_access.put(hash, access)
     }
 
     /// The live access token `hash`.
-    pub fn access(&self, hash: &str, now: i64) -> Result<Option<StoredAccess>, sled::Error> {
+    pub fn access(&self, hash: &str, now: i64) -> Result<Option<StoredAccess>, StoreError> {
         Ok(self
             .oidc_access
-            .get(hash.as_bytes())?
-            .and_then(|raw| decode::<StoredAccess>(&raw))
+            .read::<StoredAccess>(hash)?
             .filter(|a| a.expires_at > now))
     }
 
-    pub fn remove_access(&self, hash: &str) -> Result<bool, sled::Error> {
+    pub fn remove_access(&self, hash: &str) -> Result<bool, StoreError> {
         Ok(self.oidc_access.remove(hash.as_bytes())?.is_some())
     }
 
     /// Drops expired codes (kept a while after use, for reuse detection),
     /// expired access tokens, and grants whose session is gone or whose app
     /// `app_exists` no longer knows.
+    ///
+    /// What it cannot read it keeps: a code, token or grant whose record
+    /// does not decode, and a grant whose session's record does not
+    /// (logged, with tree and key). An error from `app_exists` (the app
+    /// could not be read) stops the purge: an app that could not be read
+    /// is not an app that was removed.
     pub fn purge_oidc(
         &self,
         now: i64,
         code_memory: i64,
-        app_exists: impl Fn(&str) -> bool,
-    ) -> Result<(), sled::Error> {
-        for item in self.oidc_codes.iter() {
-            let (key, raw) = item?;
-            if decode::<StoredCode>(&raw).is_none_or(|c| c.expires_at + code_memory <= now) {
-                self.oidc_codes.remove(key)?;
-            }
-        }
-        for item in self.oidc_access.iter() {
-            let (key, raw) = item?;
-            if decode::<StoredAccess>(&raw).is_none_or(|a| a.expires_at <= now) {
-                self.oidc_access.remove(key)?;
-            }
-        }
-        for grant in self.grants()? {
-            let ended = self.live_session(&grant.session_id, now)?.is_none();
-            if ended || !app_exists(&grant.client_id) {
-                self.remove_grant(&grant.id)?;
-            }
-        }
+        app_exists: impl Fn(&str) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        self.oidc_codes
+            .purge(|c: &StoredCode| Ok(c.expires_at + code_memory <= now))?;
+        self.oidc_access
+            .purge(|a: &StoredAccess| Ok(a.expires_at <= now))?;
+        self.oidc_grants.purge(|grant: &Grant| {
+            let ended = match self.live_session(&grant.session_id, now) {
+                Ok(session) => session.is_none(),
+                Err(e) if e.is_undecodable() => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            Ok(ended || !app_exists(&grant.client_id)?)
+        })?;
         Ok(())
     }
 }
@@ -403,7 +368,129 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::temp_store as store;
+    use crate::storage::sessions::Session;
+    use crate::storage::{assert_kept, plant, temp_store as store};
+
+    fn grant(id: &str, session_id: &str) -> Grant {
+        Grant {
+            id: id.into(),
+            client_id: "app".into(),
+            session_id: session_id.into(),
+            scope: "openid".into(),
+            nonce: None,
+            auth_time: 1,
+            amr: vec!["pwd".into()],
+            created_at: 1,
+            refresh_hash: "h1".into(),
+            previous_hash: None,
+            rotated_at: 1,
+            retired: Vec::new(),
+        }
+    }
+
+    fn session(id: &str, expires_at: i64) -> Session {
+        Session {
+            id: id.into(),
+            created_at: 1,
+            last_seen_at: 1,
+            expires_at,
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            amr: vec!["pwd".into()],
+            refresh_hash: "r".into(),
+            cookie_hash: String::new(),
+            remember: true,
+            consents: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_undecodable_grant_fails_its_rotation_and_stays() {
+        let (_dir, store) = store();
+        plant(&store.oidc_grants, "g");
+        let rotated = store.rotate_grant("g", "h1", "h2", 10, 0);
+        assert!(rotated.is_err_and(|e| e.is_undecodable()));
+        assert!(store.grant("g").is_err(), "an error, not absent");
+        assert_kept(&store.oidc_grants, "g");
+    }
+
+    #[test]
+    fn an_undecodable_code_is_neither_spent_nor_marked() {
+        let (_dir, store) = store();
+        store.put_code("h", &code()).unwrap();
+        let seen = store.code("h").unwrap().unwrap();
+        plant(&store.oidc_codes, "h");
+        assert!(store.code("h").is_err(), "an error, not absent");
+        let spent = store.spend_code("h", &seen, "g1", 10);
+        assert!(spent.is_err_and(|e| e.is_undecodable()));
+        let marked = store.mark_code_reused("h");
+        assert!(marked.is_err_and(|e| e.is_undecodable()));
+        assert!(store.code_reused("h").is_err());
+        assert_kept(&store.oidc_codes, "h");
+    }
+
+    #[test]
+    fn purging_keeps_what_it_cannot_read_and_removes_the_rest() {
+        let (_dir, store) = store();
+        let now = 10_000;
+        plant(&store.oidc_codes, "bad");
+        store.put_code("old", &code()).unwrap();
+        plant(&store.oidc_access, "bad");
+        let expired = StoredAccess {
+            grant_id: "g".into(),
+            expires_at: 5,
+        };
+        store.put_access("old", &expired).unwrap();
+        plant(&store.oidc_grants, "bad");
+        plant(&store.sessions, "unreadable");
+        store
+            .put_grant(&grant("of-unreadable", "unreadable"))
+            .unwrap();
+        let kept_grant = store.oidc_grants.get("of-unreadable").unwrap();
+        store.put_grant(&grant("of-ended", "ended")).unwrap();
+        store.put_session(&session("live", now + 100)).unwrap();
+        store.put_grant(&grant("of-live", "live")).unwrap();
+
+        store.purge_oidc(now, 600, |_| Ok(true)).unwrap();
+
+        assert_kept(&store.oidc_codes, "bad");
+        assert_kept(&store.oidc_access, "bad");
+        assert_kept(&store.oidc_grants, "bad");
+        assert_kept(&store.sessions, "unreadable");
+        assert_eq!(
+            store.oidc_grants.get("of-unreadable").unwrap(),
+            kept_grant,
+            "a grant whose session cannot be read is kept"
+        );
+        assert!(
+            store.oidc_codes.get("old").unwrap().is_none(),
+            "expired code"
+        );
+        assert!(
+            store.oidc_access.get("old").unwrap().is_none(),
+            "expired token"
+        );
+        assert!(store.grant("of-ended").unwrap().is_none(), "ended session");
+        assert!(store.grant("of-live").unwrap().is_some());
+    }
+
+    #[test]
+    fn an_app_that_cannot_be_read_stops_the_grant_purge() {
+        let (_dir, store) = store();
+        store.put_session(&session("s", 20_000)).unwrap();
+        store.put_grant(&grant("g", "s")).unwrap();
+        let before = store.oidc_grants.get("g").unwrap();
+        let unreadable = |_: &str| -> Result<bool, StoreError> {
+            Err(sled::Error::Io(std::io::Error::other("disk")).into())
+        };
+        assert!(store.purge_oidc(10_000, 600, unreadable).is_err());
+        assert_eq!(store.oidc_grants.get("g").unwrap(), before);
+        store.purge_oidc(10_000, 600, |_| Ok(false)).unwrap();
+        assert!(
+            store.grant("g").unwrap().is_none(),
+            "a removed app's grant goes"
+        );
+    }
 
     fn code() -> StoredCode {
         StoredCode {
@@ -426,14 +513,14 @@ mod tests {
     fn a_code_is_spent_once_and_a_second_use_is_marked_for_the_first_to_see() {
         let (_dir, store) = store();
         store.put_code("h", &code()).unwrap();
-        let (seen, read) = store.code("h").unwrap().unwrap();
-        assert_eq!(read.used_by, None, "reading spends nothing");
+        let seen = store.code("h").unwrap().unwrap();
+        assert_eq!(seen.used_by, None, "reading spends nothing");
         assert!(store.spend_code("h", &seen, "g1", 10).unwrap());
         assert!(
             !store.spend_code("h", &seen, "g2", 10).unwrap(),
             "a concurrent exchange that read it unspent loses"
         );
-        let (_, spent) = store.code("h").unwrap().unwrap();
+        let spent = store.code("h").unwrap().unwrap();
         assert_eq!(
             (spent.used_by.as_deref(), spent.used_at),
             (Some("g1"), Some(10))

@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode, Store};
+use super::tree::Change;
+use super::{Store, StoreError};
 
 /// The `meta` key of the account's WebAuthn user handle.
 const USER_HANDLE: &str = "webauthn_user_handle";
@@ -33,54 +34,53 @@ pub struct StoredPasskey {
 }
 
 impl Store {
-    /// Every passkey, oldest first.
-    pub fn passkeys(&self) -> Result<Vec<StoredPasskey>, sled::Error> {
-        let mut all = Vec::new();
-        for item in self.passkeys.iter() {
-            let (_, raw) = item?;
-            all.extend(decode::<StoredPasskey>(&raw));
-        }
+    /// Every passkey, oldest first. One whose record does not decode is
+    /// left out (logged): it cannot sign in anyway ([`Store::passkey`]
+    /// fails), and the others stay usable and listed.
+    pub fn passkeys(&self) -> Result<Vec<StoredPasskey>, StoreError> {
+        let mut all: Vec<StoredPasskey> = self.passkeys.list_skipping_unreadable()?;
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(all)
     }
 
     /// The passkey with credential id `id` (raw bytes).
-    pub fn passkey(&self, id: &[u8]) -> Result<Option<StoredPasskey>, sled::Error> {
-        Ok(self.passkeys.get(id)?.and_then(|raw| decode(&raw)))
+    pub fn passkey(&self, id: &[u8]) -> Result<Option<StoredPasskey>, StoreError> {
+        self.passkeys.read(id)
     }
 
     /// Adds a passkey; false (nothing written) when its id is already registered.
-    pub fn add_passkey(&self, raw_id: &[u8], passkey: &StoredPasskey) -> Result<bool, sled::Error> {
-        let added =
-            self.passkeys
-                .compare_and_swap(raw_id, None::<&[u8]>, Some(encode(passkey)?))?;
+    pub fn add_passkey(&self, raw_id: &[u8], passkey: &StoredPasskey) -> Result<bool, StoreError> {
+        let record = self.passkeys.encode(raw_id, passkey)?;
+        let added = self
+            .passkeys
+            .compare_and_swap(raw_id, None::<&[u8]>, Some(record))?;
         Ok(added.is_ok())
     }
 
     /// Applies `change` to the passkey `raw_id`; false when there is none.
-    /// Never brings back a passkey removed meanwhile.
+    /// Never brings back a passkey removed meanwhile; a record that does
+    /// not decode is an error, and stays as it is.
     pub fn update_passkey(
         &self,
         raw_id: &[u8],
         change: impl Fn(&mut StoredPasskey),
-    ) -> Result<bool, sled::Error> {
-        let mut found = false;
-        self.passkeys.fetch_and_update(raw_id, |old| {
-            let mut passkey = old.and_then(decode::<StoredPasskey>)?;
-            change(&mut passkey);
-            found = true;
-            encode(&passkey).ok()
-        })?;
-        Ok(found)
+    ) -> Result<bool, StoreError> {
+        self.passkeys.update(raw_id, |old| match old {
+            Some(mut passkey) => {
+                change(&mut passkey);
+                Change::Put(passkey, true)
+            }
+            None => Change::Keep(false),
+        })
     }
 
     /// Removes a passkey; false when there was none.
-    pub fn remove_passkey(&self, raw_id: &[u8]) -> Result<bool, sled::Error> {
+    pub fn remove_passkey(&self, raw_id: &[u8]) -> Result<bool, StoreError> {
         Ok(self.passkeys.remove(raw_id)?.is_some())
     }
 
     /// Removes every passkey and the user handle; returns how many there were.
-    pub fn clear_passkeys(&self) -> Result<usize, sled::Error> {
+    pub fn clear_passkeys(&self) -> Result<usize, StoreError> {
         let count = self.passkeys.len();
         self.passkeys.clear()?;
         self.meta.remove(USER_HANDLE)?;
@@ -88,10 +88,7 @@ impl Store {
     }
 
     /// The account's WebAuthn user handle, made by `fresh` the first time.
-    pub fn webauthn_user_handle(
-        &self,
-        fresh: impl Fn() -> Vec<u8>,
-    ) -> Result<Vec<u8>, sled::Error> {
+    pub fn webauthn_user_handle(&self, fresh: impl Fn() -> Vec<u8>) -> Result<Vec<u8>, StoreError> {
         if let Some(raw) = self.meta.get(USER_HANDLE)? {
             return Ok(raw.to_vec());
         }
@@ -108,9 +105,29 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::storage::temp_store as store;
+    use crate::storage::{assert_kept, plant, temp_store as store};
 
     use super::*;
+
+    #[test]
+    fn an_undecodable_passkey_fails_its_updates_and_stays() {
+        let (_dir, store) = store();
+        store.add_passkey(b"a", &passkey("a", 1)).unwrap();
+        plant(&store.passkeys, b"bad");
+        let rename = store.update_passkey(b"bad", |p| p.name = "laptop".into());
+        assert!(rename.is_err_and(|e| e.is_undecodable()));
+        let used = store.update_passkey(b"bad", |p| p.last_used_at = Some(5));
+        assert!(used.is_err_and(|e| e.is_undecodable()));
+        assert!(store.passkey(b"bad").is_err(), "an error, not absent");
+        let listed: Vec<_> = store
+            .passkeys()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(listed, ["a"], "the others are still listed");
+        assert_kept(&store.passkeys, b"bad");
+    }
 
     fn passkey(id: &str, created_at: i64) -> StoredPasskey {
         StoredPasskey {

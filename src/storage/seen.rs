@@ -7,7 +7,8 @@
 //! forgotten after [`REMEMBER`] without a sign-in. Only complete sign-ins add
 //! to the tree, so a stranger cannot grow it.
 
-use super::Store;
+use super::codec::unreadable;
+use super::{Store, StoreError};
 
 /// How long an address or user agent stays known without a sign-in.
 pub const REMEMBER: i64 = 365 * 86_400;
@@ -34,19 +35,24 @@ impl Store {
         ip: &str,
         user_agent: &str,
         at: i64,
-    ) -> Result<(bool, bool), sled::Error> {
+    ) -> Result<(bool, bool), StoreError> {
         let at = at.to_be_bytes();
         let ip_known = self.seen.insert(key("ip", ip), &at)?.is_some();
         let ua_known = self.seen.insert(key("ua", user_agent), &at)?.is_some();
         Ok((ip_known, ua_known))
     }
 
-    /// Forgets what has not signed in since `before`.
-    pub fn purge_seen(&self, before: i64) -> Result<usize, sled::Error> {
+    /// Forgets what has not signed in since `before`. A value that is not
+    /// a time is kept (logged with its key).
+    pub fn purge_seen(&self, before: i64) -> Result<usize, StoreError> {
         let mut removed = 0;
         for item in self.seen.iter() {
             let (k, v) = item?;
-            let at = <[u8; 8]>::try_from(v.as_ref()).map_or(i64::MIN, i64::from_be_bytes);
+            let Ok(at) = <[u8; 8]>::try_from(v.as_ref()).map(i64::from_be_bytes) else {
+                let reason = format!("{} bytes, not an 8-byte time", v.len());
+                unreadable(self.seen.name, &k, reason);
+                continue;
+            };
             // Removed only as read: a sign-in that just renewed it wins.
             if at < before
                 && self
@@ -64,6 +70,16 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{assert_kept, plant, temp_store};
+
+    #[test]
+    fn a_value_that_is_not_a_time_is_kept_by_the_purge() {
+        let (_dir, s) = temp_store();
+        plant(&s.seen, key("ip", "192.0.2.9"));
+        s.note_sign_in("192.0.2.1", "Firefox", 100).unwrap();
+        assert_eq!(s.purge_seen(10_000).unwrap(), 2, "the readable ones go");
+        assert_kept(&s.seen, key("ip", "192.0.2.9"));
+    }
 
     #[tokio::test]
     async fn known_after_one_sign_in_and_forgotten_after_a_year() {

@@ -18,9 +18,11 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{abort, ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::Transactional;
 
-use super::{decode, encode, Store};
+use super::codec::{halt, settled, tx_read, tx_write, TxError};
+use super::tree::Change;
+use super::{trees, Store, StoreError};
 use crate::base::secret::ct_eq;
 
 /// A login session.
@@ -130,108 +132,88 @@ fn retired_key(sid: &str, hash: &str) -> String {
 
 impl Store {
     /// Stores a new session (not flushed: call [`Store::flush`]).
-    pub fn put_session(&self, session: &Session) -> Result<(), sled::Error> {
-        self.sessions
-            .insert(session.id.as_bytes(), encode(session)?)?;
-        Ok(())
+    pub fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.sessions.put(&session.id, session)
     }
 
-    /// The session `id` if it exists and has not expired at `now`.
-    pub fn live_session(&self, id: &str, now: i64) -> Result<Option<Session>, sled::Error> {
+    /// The session `id` if it exists and has not expired at `now`; a
+    /// record that does not decode is an error (never "no session").
+    pub fn live_session(&self, id: &str, now: i64) -> Result<Option<Session>, StoreError> {
         Ok(self
             .sessions
-            .get(id.as_bytes())?
-            .and_then(|raw| decode::<Session>(&raw))
+            .read::<Session>(id)?
             .filter(|s| s.expires_at > now))
     }
 
     /// What forward auth needs of session `id`, if it is live at `now`,
-    /// given to `read` (the record is borrowed, not copied).
+    /// given to `read` (the record is borrowed, not copied). A record that
+    /// does not decode is an error: the caller decides what it answers.
     pub fn with_live_session_gate<T>(
         &self,
         id: &str,
         now: i64,
         read: impl FnOnce(&SessionGate<'_>) -> T,
-    ) -> Result<Option<T>, sled::Error> {
+    ) -> Result<Option<T>, StoreError> {
         let Some(raw) = self.sessions.get(id.as_bytes())? else {
             return Ok(None);
         };
-        Ok(decode::<SessionGate<'_>>(&raw)
-            .filter(|gate| gate.expires_at > now)
-            .map(|gate| read(&gate)))
+        let gate = self
+            .sessions
+            .decode::<SessionGate<'_>>(id.as_bytes(), &raw)?;
+        Ok((gate.expires_at > now).then(|| read(&gate)))
     }
 
-    /// Every live session, newest first.
-    pub fn list_sessions(&self, now: i64) -> Result<Vec<Session>, sled::Error> {
-        let mut all = Vec::new();
-        for item in self.sessions.iter() {
-            let (_, raw) = item?;
-            if let Some(s) = decode::<Session>(&raw).filter(|s| s.expires_at > now) {
-                all.push(s);
-            }
-        }
+    /// Every live session, newest first. One whose record does not decode
+    /// is left out (logged, and left as it is): the owner still sees and
+    /// can revoke the others.
+    pub fn list_sessions(&self, now: i64) -> Result<Vec<Session>, StoreError> {
+        let mut all: Vec<Session> = self.sessions.list_skipping_unreadable()?;
+        all.retain(|s| s.expires_at > now);
         all.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(all)
     }
 
     /// Records activity on a session at most once a minute, sliding its
     /// idle deadline (not flushed: a lost update costs at most a minute of
-    /// idle time).
-    pub fn touch_session(&self, id: &str, now: i64, lifetime: Lifetime) -> Result<(), sled::Error> {
-        // Read-modify-write as one compare-and-swap loop: a concurrent
-        // rotation is never overwritten and a revoked session stays gone.
-        self.sessions.fetch_and_update(id.as_bytes(), |raw| {
-            let raw = raw?;
-            let touched = decode::<Session>(raw)
-                .filter(|s| s.expires_at > now && now - s.last_seen_at >= TOUCH_INTERVAL)
-                .map(|s| Session {
+    /// idle time). A concurrent rotation is never overwritten, a revoked
+    /// session stays gone, and a record that does not decode is an error.
+    pub fn touch_session(&self, id: &str, now: i64, lifetime: Lifetime) -> Result<(), StoreError> {
+        self.sessions.update(id, |old: Option<Session>| match old {
+            Some(s) if s.expires_at > now && now - s.last_seen_at >= TOUCH_INTERVAL => {
+                let touched = Session {
                     last_seen_at: now,
                     expires_at: lifetime.deadline(s.created_at, now),
                     ..s
-                })
-                .and_then(|s| encode(&s).ok());
-            Some(touched.unwrap_or_else(|| raw.to_vec()))
-        })?;
-        Ok(())
+                };
+                Change::Put(touched, ())
+            }
+            _ => Change::Keep(()),
+        })
     }
 
     /// Records that the owner allowed public app `client_id` on session
     /// `id`'s device; false when the session is gone. A record that does
     /// not decode is left as it is (an error, never a rewrite).
-    pub fn add_consent(&self, id: &str, client_id: &str) -> Result<bool, sled::Error> {
-        loop {
-            let Some(raw) = self.sessions.get(id.as_bytes())? else {
-                return Ok(false);
-            };
-            let Some(mut session) = decode::<Session>(&raw) else {
-                return Err(sled::Error::ReportableBug(format!(
-                    "session {id} does not decode"
-                )));
-            };
-            if session.consents.iter().any(|c| c == client_id) {
-                return Ok(true);
+    pub fn add_consent(&self, id: &str, client_id: &str) -> Result<bool, StoreError> {
+        self.sessions.update(id, |old: Option<Session>| match old {
+            None => Change::Keep(false),
+            Some(s) if s.consents.iter().any(|c| c == client_id) => Change::Keep(true),
+            Some(mut s) => {
+                s.consents.push(client_id.to_string());
+                Change::Put(s, true)
             }
-            session.consents.push(client_id.to_string());
-            let swapped = self.sessions.compare_and_swap(
-                id.as_bytes(),
-                Some(raw),
-                Some(encode(&session)?),
-            )?;
-            if swapped.is_ok() {
-                return Ok(true);
-            }
-        }
+        })
     }
 
     /// Deletes (revokes) session `id`; true if it existed.
-    pub fn delete_session(&self, id: &str) -> Result<bool, sled::Error> {
+    pub fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
         let existed = self.sessions.remove(id.as_bytes())?.is_some();
         self.forget_retired(id)?;
         Ok(existed)
     }
 
     /// Deletes every session except `keep`; returns how many went.
-    pub fn delete_sessions_except(&self, keep: Option<&str>) -> Result<usize, sled::Error> {
+    pub fn delete_sessions_except(&self, keep: Option<&str>) -> Result<usize, StoreError> {
         let mut removed = 0;
         for key in self.sessions.iter().keys() {
             let key = key?;
@@ -246,7 +228,7 @@ impl Store {
         Ok(removed)
     }
 
-    fn forget_retired(&self, sid: &str) -> Result<(), sled::Error> {
+    fn forget_retired(&self, sid: &str) -> Result<(), StoreError> {
         let mut prefix = sid.as_bytes().to_vec();
         prefix.push(b'/');
         for key in self.retired_refresh.scan_prefix(&prefix).keys() {
@@ -268,29 +250,28 @@ impl Store {
         now: i64,
         lifetime: Lifetime,
         grace: i64,
-    ) -> Result<Rotation, sled::Error> {
-        let result = (&self.sessions, &self.retired_refresh).transaction(|(sessions, retired)| {
-            let Some(session) = sessions
-                .get(sid.as_bytes())?
-                .and_then(|raw| decode::<Session>(&raw))
-            else {
-                return abort(Rotation::Invalid);
+    ) -> Result<Rotation, StoreError> {
+        let trees = (&*self.sessions, &*self.retired_refresh);
+        let result = trees.transaction(|(sessions, retired)| {
+            let stored = tx_read::<Session, _>(sessions, trees::SESSIONS, sid.as_bytes())?;
+            let Some(session) = stored else {
+                return halt(Rotation::Invalid);
             };
             if session.expires_at <= now {
-                return abort(Rotation::Invalid);
+                return halt(Rotation::Invalid);
             }
             if !ct_eq(session.refresh_hash.as_bytes(), presented.as_bytes()) {
-                let retired_at = retired
-                    .get(retired_key(sid, presented).as_bytes())?
-                    .and_then(|raw| decode::<Retired>(&raw))
-                    .map(|r| r.rotated_at);
+                let key = retired_key(sid, presented);
+                let retired_at =
+                    tx_read::<Retired, _>(retired, trees::RETIRED_REFRESH, key.as_bytes())?
+                        .map(|r| r.rotated_at);
                 return match retired_at {
-                    Some(at) if grace > 0 && now - at <= grace => abort(Rotation::Raced),
+                    Some(at) if grace > 0 && now - at <= grace => halt(Rotation::Raced),
                     Some(_) => {
                         sessions.remove(sid.as_bytes())?;
                         Ok(Rotation::Reused)
                     }
-                    None => abort(Rotation::Invalid),
+                    None => halt(Rotation::Invalid),
                 };
             }
             let new_expiry = lifetime.deadline(session.created_at, now);
@@ -300,46 +281,32 @@ impl Store {
                 expires_at: new_expiry,
                 ..session
             };
-            sessions.insert(sid.as_bytes(), encode(&updated)?)?;
+            tx_write(sessions, trees::SESSIONS, sid.as_bytes(), &updated)?;
             let record = Retired {
                 sid: sid.to_string(),
                 keep_until: new_expiry,
                 rotated_at: now,
             };
-            retired.insert(retired_key(sid, presented).as_bytes(), encode(&record)?)?;
-            Ok::<_, ConflictableTransactionError<Rotation>>(Rotation::Rotated(Box::new(updated)))
+            let key = retired_key(sid, presented);
+            tx_write(retired, trees::RETIRED_REFRESH, key.as_bytes(), &record)?;
+            Ok::<_, TxError<Rotation>>(Rotation::Rotated(Box::new(updated)))
         });
-        match result {
+        match settled(result)? {
             Ok(Rotation::Reused) => {
                 self.forget_retired(sid)?;
                 Ok(Rotation::Reused)
             }
-            Ok(rotation) => Ok(rotation),
-            Err(TransactionError::Abort(rotation)) => Ok(rotation),
-            Err(TransactionError::Storage(e)) => Err(e),
+            Ok(rotation) | Err(rotation) => Ok(rotation),
         }
     }
 
     /// Removes expired sessions and retired hashes nobody needs; returns how
-    /// many sessions went.
-    pub fn purge_expired(&self, now: i64) -> Result<usize, sled::Error> {
-        let mut removed = 0;
-        for item in self.sessions.iter() {
-            let (key, raw) = item?;
-            let expired = decode::<Session>(&raw).is_none_or(|s| s.expires_at <= now);
-            if expired && self.sessions.remove(&key)?.is_some() {
-                removed += 1;
-            }
-        }
-        for item in self.retired_refresh.iter() {
-            let (key, raw) = item?;
-            let stale = decode::<Retired>(&raw).is_none_or(|r| {
-                r.keep_until <= now || !self.sessions.contains_key(r.sid.as_bytes()).unwrap_or(true)
-            });
-            if stale {
-                self.retired_refresh.remove(&key)?;
-            }
-        }
+    /// many sessions went. A record that does not decode is kept (logged).
+    pub fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+        let removed = self.sessions.purge(|s: &Session| Ok(s.expires_at <= now))?;
+        self.retired_refresh.purge(|r: &Retired| {
+            Ok(r.keep_until <= now || !self.sessions.contains_key(r.sid.as_bytes())?)
+        })?;
         Ok(removed)
     }
 
@@ -353,7 +320,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    use crate::storage::temp_store as store;
+    use crate::storage::{assert_kept, plant, temp_store as store};
 
     fn session(id: &str, hash: &str) -> Session {
         Session {
@@ -393,6 +360,61 @@ mod tests {
         idle: 1_800,
         max_age: 1_900,
     };
+
+    #[test]
+    fn an_undecodable_session_fails_every_change_and_stays() {
+        let (_dir, store) = store();
+        store.put_session(&session("good", "h")).unwrap();
+        plant(&store.sessions, "bad");
+        let touched = store.touch_session("bad", 500, LIFE);
+        assert!(touched.is_err_and(|e| e.is_undecodable()));
+        let consent = store.add_consent("bad", "app");
+        assert!(consent.is_err_and(|e| e.is_undecodable()));
+        let rotated = store.rotate_refresh("bad", "h", "h2", 500, LIFE, 0);
+        assert!(rotated.is_err_and(|e| e.is_undecodable()));
+        assert!(
+            store.live_session("bad", 500).is_err(),
+            "not \"no session\""
+        );
+        assert!(store.with_live_session_gate("bad", 500, |_| ()).is_err());
+        let listed: Vec<_> = store.list_sessions(500).unwrap();
+        assert_eq!(listed.len(), 1, "the others are still listed");
+        assert_kept(&store.sessions, "bad");
+    }
+
+    #[test]
+    fn purging_keeps_the_sessions_and_retired_hashes_it_cannot_read() {
+        let (_dir, store) = store();
+        plant(&store.sessions, "bad");
+        plant(&store.retired_refresh, "live/h0");
+        let retired = |sid: &str| Retired {
+            sid: sid.into(),
+            keep_until: 5_000,
+            rotated_at: 100,
+        };
+        // The unreadable session's retired hash: its session is there.
+        let of_bad = retired_key("bad", "h9");
+        store.retired_refresh.put(&of_bad, &retired("bad")).unwrap();
+        let of_gone = retired_key("gone", "h9");
+        store
+            .retired_refresh
+            .put(&of_gone, &retired("gone"))
+            .unwrap();
+        store.put_session(&session("old", "h1")).unwrap();
+        store.put_session(&session("live", "h1")).unwrap();
+        store
+            .rotate_refresh("live", "h1", "h2", 200, LIFE, 0)
+            .unwrap();
+
+        assert_eq!(store.purge_expired(1_000).unwrap(), 1, "\"old\" went");
+
+        assert_kept(&store.sessions, "bad");
+        assert_kept(&store.retired_refresh, "live/h0");
+        assert!(store.retired_refresh.get(&of_bad).unwrap().is_some());
+        assert!(store.retired_refresh.get(&of_gone).unwrap().is_none());
+        assert!(store.live_session("live", 1_000).unwrap().is_some());
+        assert!(store.sessions.get("old").unwrap().is_none());
+    }
 
     #[test]
     fn rotate_then_reuse_revokes() {

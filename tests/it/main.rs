@@ -21,4 +21,5 @@ mod rules;
 mod sessions;
 mod tokens;
 mod totp;
+mod unreadable;
 mod verify;

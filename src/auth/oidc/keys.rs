@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::vault::Vault;
 use crate::base::secret::{to_hex, ExposeSecret, SecretString};
 use crate::storage::oidc::StoredKey;
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
 
 /// How long an ID token is good for.
 pub const ID_TOKEN_TTL: i64 = 3600;
@@ -128,7 +128,7 @@ impl KeyRing {
 
     /// Makes a new key (stored encrypted) and retires the current one.
     pub fn rotate(store: &Store, vault: &Vault, now: i64) -> Result<String, String> {
-        let storage = |e: sled::Error| format!("storage error: {e}");
+        let storage = |e: StoreError| format!("storage error: {e}");
         let der = generate_der()?;
         let signing = SigningKey::from_der(&der)?;
         for mut old in store.oidc_keys().map_err(storage)? {

@@ -26,7 +26,7 @@ use crate::auth::{AuthError, AuthResult};
 use crate::base::oidc_config::OidcConfig;
 use crate::base::secret::{random_token, sha256_hex, ExposeSecret, SecretString};
 use crate::storage::oidc::{Grant, Rotation, StoredAccess, StoredCode, StoredKey};
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
 
 /// How long a code waits for its exchange.
 pub const CODE_TTL: i64 = 60;
@@ -63,8 +63,8 @@ impl From<AuthError> for OAuthError {
     }
 }
 
-impl From<sled::Error> for OAuthError {
-    fn from(e: sled::Error) -> Self {
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
         AuthError::from(e).into()
     }
 }
@@ -331,7 +331,7 @@ impl Provider<'_> {
             code_verifier,
         } = *exchange;
         let hash = sha256_hex(code);
-        let Some((seen, stored)) = self.store.code(&hash)? else {
+        let Some(stored) = self.store.code(&hash)? else {
             return Err(OAuthError::grant("unknown or expired code"));
         };
         if stored.client_id != app.client_id {
@@ -371,7 +371,7 @@ impl Provider<'_> {
             return Err(OAuthError::grant("the sign-in behind this code has ended"));
         }
         let grant_id = uuid::Uuid::new_v4().simple().to_string();
-        if !self.store.spend_code(&hash, &seen, &grant_id, now)? {
+        if !self.store.spend_code(&hash, &stored, &grant_id, now)? {
             return Err(OAuthError::grant(
                 "the code was just used; its tokens went to the first request",
             ));
