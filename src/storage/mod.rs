@@ -67,7 +67,20 @@ pub enum OpenError {
          everything else, so soloauth will not guess it: restore the data directory from a backup"
     )]
     UnreadableSchema { dir: String, source: StoreError },
+    #[error(
+        "the database in {dir} is empty or unreadable, but this data directory held one \
+         (its files were there, or {marker} says so): soloauth will not start a new, empty \
+         account over it. With the server stopped, restore the newest snapshot in the data \
+         directory's backups/ folder with `soloauth restore FILE`"
+    )]
+    Lost { dir: String, marker: String },
 }
+
+/// A file beside the database, written once the database holds its schema
+/// version: a data directory that has it but whose database is empty lost
+/// its database (damaged files, a volume copied mid-write), and must not
+/// open as a new, empty account (two-factor off, sessions gone).
+pub const DB_MARKER: &str = "db.created";
 
 /// The database and its trees.
 pub struct Store {
@@ -102,6 +115,8 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, OpenError> {
         let path = dir.join("db");
         let shown = path.display().to_string();
+        // sled's own file, there before it opens: a database was made here.
+        let existed = path.join("db").exists();
         let db = sled::Config::new()
             .path(&path)
             .open()
@@ -150,8 +165,13 @@ impl Store {
         store
             .event_count
             .store(store.events.len(), Ordering::SeqCst);
-        store.check_schema().map_err(|e| match e {
+        let marker = dir.join(DB_MARKER);
+        store.check_schema(&marker, existed).map_err(|e| match e {
             SchemaError::TooNew(found) => OpenError::TooNew { found },
+            SchemaError::Lost => OpenError::Lost {
+                dir: shown.clone(),
+                marker: marker.display().to_string(),
+            },
             SchemaError::Store(StoreError::Sled(source)) => OpenError::Sled { dir: shown, source },
             SchemaError::Store(source) => OpenError::UnreadableSchema { dir: shown, source },
         })?;
@@ -159,17 +179,24 @@ impl Store {
     }
 
     /// Checks the schema version, writing it in a new data directory. One
-    /// that does not decode stops the open: it is never taken for 0.
-    fn check_schema(&self) -> Result<(), SchemaError> {
+    /// that does not decode stops the open: it is never taken for 0. None in
+    /// a database whose files `existed` before this open, or beside the
+    /// [`DB_MARKER`], means the database was lost: the open stops.
+    fn check_schema(&self, marker: &Path, existed: bool) -> Result<(), SchemaError> {
         match self.meta.read::<u32>(SCHEMA_KEY)? {
             Some(found) if found > SCHEMA_VERSION => Err(SchemaError::TooNew(found)),
             Some(_) => Ok(()),
+            None if existed || marker.exists() => Err(SchemaError::Lost),
             None => {
                 self.meta.put(SCHEMA_KEY, &SCHEMA_VERSION)?;
                 self.db.flush().map_err(StoreError::from)?;
                 Ok(())
             }
+        }?;
+        if !marker.exists() {
+            write_marker(marker).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         }
+        Ok(())
     }
 
     /// Writes everything to disk; call before acknowledging a change.
@@ -255,7 +282,30 @@ const PROBE_KEY: &str = "health_probe";
 
 enum SchemaError {
     TooNew(u32),
+    /// No schema version, but the marker says there was a database.
+    Lost,
     Store(StoreError),
+}
+
+/// Writes [`DB_MARKER`] durably (0600, synced, then its directory).
+fn write_marker(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(
+        b"soloauth: this data directory has a database (db/). If db/ is ever empty while \
+this file exists, the database was lost: restore a snapshot from backups/.\n",
+    )?;
+    file.sync_all()?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 impl From<StoreError> for SchemaError {
@@ -345,5 +395,45 @@ mod tests {
             .err()
             .expect("opened a newer schema");
         assert!(matches!(refused, OpenError::TooNew { found } if found == SCHEMA_VERSION + 1));
+    }
+
+    #[tokio::test]
+    async fn a_lost_database_never_opens_as_a_new_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(
+            dir.path().join(DB_MARKER).exists(),
+            "a new database is marked"
+        );
+        store.close().await.unwrap();
+        // Its files gone (a wiped db/): the marker says there was one.
+        std::fs::remove_dir_all(dir.path().join("db")).unwrap();
+        let refused = Store::open(dir.path()).err().expect("opened empty");
+        assert!(matches!(refused, OpenError::Lost { .. }), "{refused}");
+        assert!(
+            refused.to_string().contains("soloauth restore"),
+            "{refused}"
+        );
+        // Its files there but empty of records (sled recovered nothing): a
+        // database was made here, marker or not.
+        std::fs::remove_file(dir.path().join(DB_MARKER)).unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.flush().unwrap();
+        drop(db);
+        let refused = raw_open_until_free(dir.path());
+        assert!(matches!(refused, Err(OpenError::Lost { .. })));
+    }
+
+    /// [`Store::open`], once sled lets go of the directory.
+    fn raw_open_until_free(dir: &Path) -> Result<Store, OpenError> {
+        for _ in 0..500 {
+            match Store::open(dir) {
+                Err(OpenError::InUse(_)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                other => return other,
+            }
+        }
+        panic!("the database stays locked");
     }
 }

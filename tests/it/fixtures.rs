@@ -306,6 +306,26 @@ fn check(dir: &Path) -> (bool, String) {
     (out.status.success(), said)
 }
 
+/// A release's data directory whose database was damaged (a volume copied
+/// mid-write, a disk error) must not open as a new, empty account, with
+/// two-factor off and the sessions gone: start-up and `check` refuse, and
+/// say how to restore.
+#[test]
+fn an_unreadable_data_directory_is_a_clear_error_not_an_empty_account() {
+    let dir = copy_of("0.1.0");
+    let db = dir.path().join("db").join("db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in bytes.iter_mut().skip(64) {
+        *b = 0x5a;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let (ok, said) = check(dir.path());
+    assert!(!ok, "{said}");
+    assert!(said.contains("soloauth restore"), "{said}");
+    let out = crate::common::known(dir.path()).output().unwrap();
+    assert!(!out.status.success(), "start-up refuses");
+}
+
 /// A data directory from a newer soloauth is refused, not read as this
 /// build's format.
 #[test]
