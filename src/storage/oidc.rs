@@ -51,7 +51,7 @@ pub struct StoredCode {
     pub expires_at: i64,
     /// Set at the exchange: the grant it started (a second use revokes it).
     pub used_by: Option<String>,
-    /// When it was spent (absent in codes spent before 0.3: long ago).
+    /// When it was spent (absent in codes spent by 0.2 builds before it: long ago).
     #[serde(default)]
     pub used_at: Option<i64>,
     /// Set by a second use: the first one, if still finishing, must give up.

@@ -13,7 +13,7 @@
 //! The access and refresh cookies never carry a `Domain`, whatever
 //! `AUTH_COOKIE_DOMAIN` says: only the auth host's own pages receive them,
 //! so nothing an app under the cookie domain holds can call the API, prove
-//! a recent sign-in, or sign in to another app. Releases before 0.3 gave
+//! a recent sign-in, or sign in to another app. Release 0.1 gave
 //! them the cookie domain too; whenever new ones are set, those old copies
 //! are expired ([`retire_domain_copies`]).
 //!
@@ -123,7 +123,7 @@ pub fn clear(jar: &CookieJar, config: &Config) {
 }
 
 /// Whether a request carries an access or refresh cookie (one that a
-/// release before 0.3 may have scoped to the cookie domain).
+/// release 0.1 may have scoped to the cookie domain).
 pub fn holds_own(headers: &HeaderMap) -> bool {
     [ACCESS_COOKIE, REFRESH_COOKIE]
         .iter()
@@ -132,7 +132,7 @@ pub fn holds_own(headers: &HeaderMap) -> bool {
 
 /// With a cookie domain, a response that sets the access or refresh cookie,
 /// to a browser that sent one ([`holds_own`]), also expires their copies
-/// scoped to that domain, which releases before 0.3 set: the browser then
+/// scoped to that domain, which release 0.1 set: the browser then
 /// holds one of each, on the auth host only. (A cookie jar keeps one cookie
 /// per name, so these are added as headers.)
 pub fn retire_domain_copies(headers: &mut HeaderMap, config: &Config) {
