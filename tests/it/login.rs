@@ -59,7 +59,7 @@ async fn only_the_session_cookie_is_scoped_to_the_cookie_domain() {
     assert_eq!(find("soloauth_access=").domain(), None, "host-only");
     assert_eq!(find("soloauth_refresh=").domain(), None, "host-only");
 
-    // A browser from before 0.3 holds the access and refresh cookies on the
+    // A browser from 0.1 holds the access and refresh cookies on the
     // cookie domain: new ones come with those old copies expired.
     let t = Tokens::from(&r.body);
     let req = s
