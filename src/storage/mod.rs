@@ -15,6 +15,7 @@ pub mod oidc;
 pub mod passkeys;
 pub mod seen;
 pub mod sessions;
+pub mod snapshot;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
