@@ -12,8 +12,9 @@
 //! name is when reading began, UTC with milliseconds
 //! (`soloauth-20261130T120000.123Z.tar`), so names sort by time.
 //!
-//! The reading runs on tokio's blocking pool, so forward auth never waits
-//! for it; what a snapshot holds and what "consistent" means for one is in
+//! The reading runs on a thread of its own at a lower priority (nice 10),
+//! so forward auth never waits for it and, when the cores are busy, comes
+//! first; what a snapshot holds and what "consistent" means for one is in
 //! [`crate::storage::snapshot`]. The schedule runs on the injected clock,
 //! looked at every 10 s. Each snapshot written is logged (file, size,
 //! duration) and counted (`soloauth_snapshots_total{outcome}`,
@@ -46,6 +47,8 @@ const SUFFIX: &str = ".tar";
 const CHECK_EVERY: Duration = Duration::from_secs(10);
 /// After a failure, when to try again (at most the interval), in seconds.
 const RETRY_AFTER: i64 = 15 * 60;
+/// The snapshot thread's nice value: the workers answering requests first.
+const NICE: i32 = 10;
 
 /// Unix milliseconds as a name's time: `20261130T120000.123Z`.
 pub fn stamp(unix_millis: i64) -> String {
@@ -125,7 +128,8 @@ pub fn write_file(
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&tmp)?;
+            .open(&tmp)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", tmp.display())))?;
         let mut out = BufWriter::new(file);
         let manifest = snapshot::write(source, data_dir, created_millis, &mut out, cancel)?;
         out.flush()?;
@@ -338,6 +342,27 @@ async fn run(
     }
 }
 
+/// Runs `job` on a thread of its own at nice [`NICE`] (a thread's own on
+/// Linux; not the blocking pool, whose threads store flushes reuse), so
+/// that the workers answering requests come first when the cores are busy.
+async fn in_background<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("soloauth-snapshot".into())
+        .spawn(move || {
+            let thread = Some(rustix::thread::gettid());
+            if let Err(e) = rustix::process::setpriority_process(thread, NICE) {
+                tracing::debug!(error = %e, "the snapshot thread keeps its priority");
+            }
+            let _ = done.send(job());
+        })?;
+    result
+        .await
+        .map_err(|_| std::io::Error::other("the snapshot thread ended without an answer"))
+}
+
 /// Writes one snapshot into `backups/`, off the async workers; logs and
 /// counts the outcome. True when one was written.
 async fn snapshot(state: &AppState, cancel: &Arc<AtomicBool>) -> bool {
@@ -346,12 +371,10 @@ async fn snapshot(state: &AppState, cancel: &Arc<AtomicBool>) -> bool {
     let keep = usize::try_from(state.config.backup_keep).unwrap_or(usize::MAX);
     let taken = state.clock.now_millis();
     let cancel = cancel.clone();
-    let job = tokio::task::spawn_blocking(move || {
-        write_into_backups(&source, &data_dir, keep, taken, &cancel)
-    });
-    let outcome = job
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()).into()));
+    let outcome =
+        in_background(move || write_into_backups(&source, &data_dir, keep, taken, &cancel))
+            .await
+            .unwrap_or_else(|e| Err(e.into()));
     match outcome {
         Ok(written) => {
             tracing::info!(
