@@ -7,6 +7,7 @@
 #   BENCH_SECONDS=10 BENCH_ROUNDS=1 scripts/bench.sh   # a quick look
 #   BENCH_BIN=path/to/soloauth scripts/bench.sh        # that binary, no build
 #   BENCH_PROBE_BIN=path/to/bare_probe scripts/bench.sh  # that probe, no build
+#   BENCH_SEED_BIN=path/to/seed_store scripts/bench.sh   # that seeder, no build
 #
 # The server binds a port of its own choosing each time it starts (lib.sh,
 # harness.py): no fixed port to collide with, no free-port race.
@@ -22,6 +23,11 @@
 # 4. Idle RSS after start, after 100k and after 300k verify requests, and one
 #    minute after the last login; time from start to the first healthy
 #    answer; release binary size.
+# 5. Snapshots of a realistic store (1 000 sessions, 10 000 audit events,
+#    added by examples/seed_store.rs): verify throughput and p99 while
+#    snapshots are written back to back (SIGUSR1 asks for one; they
+#    coalesce, so the next starts as soon as the last is written) vs quiet,
+#    in one run; one snapshot's duration (median) and size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,11 +52,19 @@ else
   cargo build --release --quiet --example bare_probe
   PROBE_BIN=$TARGET/release/examples/bare_probe
 fi
+if [ -n "${BENCH_SEED_BIN:-}" ]; then
+  SEED_BIN=$BENCH_SEED_BIN
+else
+  cargo build --release --quiet --example seed_store
+  SEED_BIN=$TARGET/release/examples/seed_store
+fi
 
 DATA=$(mktemp -d)
 PASSWORD="bench-password-$$"
 PROBE_PID=""
+SNAPPER=""
 cleanup() {
+  [ -z "$SNAPPER" ] || kill "$SNAPPER" 2>/dev/null || true
   stop_soloauth
   [ -z "$PROBE_PID" ] || kill "$PROBE_PID" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -260,3 +274,55 @@ printf '%-48s %8s\n' "idle RSS after 300k verify requests (MiB)" "$(mib "$rss_30
 printf '%-48s %8s\n' "RSS just after a login (MiB)" "$(mib "$rss_login")"
 awk -v k="$rss_after_login" 'BEGIN{printf "%-48s %8.1f   (%.1f MB; goal <= 20 MB)\n", "RSS one minute after the last login (MiB)", k/1024, k*1024/1e6}'
 printf '%-48s %8s\n' "release binary size (MiB)" "$(mib $(( $(stat -c %s "$BIN") / 1024 )))"
+echo
+
+# --- 5. snapshots of a realistic store ---------------------------------------------
+# The sessions and events are added with the server stopped (sled admits one
+# process). Snapshots are logged at INFO by soloauth::backup: show those.
+stop_soloauth
+"$SEED_BIN" "$DATA/data" 1000 10000 >/dev/null
+start_soloauth "$BIN" "$DATA/data" RUST_LOG="$RUST_LOG,soloauth::backup=info"
+BASE=$SOLOAUTH_URL
+PID=$SOLOAUTH_PID
+snapshots_logged() { grep -c '"snapshot written"' "$SOLOAUTH_LOG" || true; }
+# The one written at start, then a quiet run.
+until [ "$(snapshots_logged)" -ge 1 ]; do sleep 0.1; done
+read -r quiet_rps quiet_p99 _ <<<"$(measure 16 "$BASE/auth/verify" -H "$COOKIE")"
+# Back to back: a SIGUSR1 every 20 ms (kill is a shell builtin); those that
+# come while one is written coalesce into the next.
+(
+  end=$((SECONDS + SECS + 3))
+  while [ "$SECONDS" -lt "$end" ] && kill -USR1 "$PID" 2>/dev/null; do sleep 0.02; done
+) &
+SNAPPER=$!
+sleep 1
+first=$(snapshots_logged)
+read -r snap_rps snap_p99 _ <<<"$(measure 16 "$BASE/auth/verify" -H "$COOKIE")"
+last=$(snapshots_logged)
+wait "$SNAPPER" 2>/dev/null || true
+SNAPPER=""
+# Duration (median) and size of the snapshots written during the run.
+read -r snap_ms snap_bytes snap_records snap_busy <<<"$(python3 - "$SOLOAUTH_LOG" "$first" "$last" "$SECS" <<'PY'
+import json, statistics, sys
+log, first, last, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+written = []
+for line in open(log):
+    try:
+        fields = json.loads(line).get("fields", {})
+    except ValueError:
+        continue
+    if fields.get("message") == "snapshot written":
+        written.append(fields)
+during = written[first:last] or written[-1:]
+ms = [w["duration_ms"] for w in during]
+print(f'{statistics.median(ms):.1f} {during[-1]["bytes"]} {during[-1]["records"]} {100 * sum(ms) / 1000 / secs:.0f}')
+PY
+)"
+printf '%-48s %12s %12s\n' "" "quiet" "snapshots"
+printf '%-48s %12s %12s\n' "verify p99 (ms)" "$quiet_p99" "$snap_p99"
+printf '%-48s %12s %12s\n' "verify requests/s" "$quiet_rps" "$snap_rps"
+printf '%-48s %12s   (busy writing %s%% of the run)\n' "snapshots written during the run" "$((last - first))" "$snap_busy"
+printf '%-48s %12s\n' "one snapshot, median duration (ms)" "$snap_ms"
+awk -v b="$snap_bytes" -v r="$snap_records" 'BEGIN{printf "%-48s %12.2f   (%d records: 1 000 sessions, 10 000 events and the rest)\n", "one snapshot, size (MiB)", b/1048576, r}'
+awk -v a="$snap_p99" -v b="$quiet_p99" -v c="$snap_rps" -v d="$quiet_rps" \
+  'BEGIN{printf "ratio: during snapshots / quiet: p99 x%.2f, throughput x%.2f\n", a/b, c/d}'

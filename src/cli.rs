@@ -1,11 +1,12 @@
 //! Command-line interface: `serve` (the default) and the host-side tools.
 //!
-//! Commands that open the data directory (`check`, `revoke-sessions`) need the
-//! server stopped: sled admits one process at a time, and they say so and exit
-//! non-zero when it is running.
+//! Commands that open the data directory (`check`, `revoke-sessions`,
+//! `backup`, `restore`, …) need the server stopped: sled admits one process
+//! at a time, and they say so and exit non-zero when it is running.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Run the server (the default).
     Serve,
@@ -60,6 +61,16 @@ pub enum Command {
     Unlock,
     /// Send one test alert to AUTH_NOTIFY_URL; non-zero when it is not delivered.
     NotifyTest,
+    /// Write a snapshot of the data directory to FILE (server stopped).
+    Backup {
+        /// Where to write it; must not exist.
+        file: PathBuf,
+    },
+    /// Check the snapshot FILE, move the current data aside, restore it (server stopped).
+    Restore {
+        /// A snapshot: DATA/backups/soloauth-<time>.tar, or one `backup` wrote.
+        file: PathBuf,
+    },
     /// Time argon2id verifications (for scripts/bench.sh).
     #[command(hide = true)]
     BenchHash,
@@ -178,13 +189,27 @@ pub fn check_command() -> ExitCode {
         }
         problems.extend(crate::base::bootstrap::check_kept(&config.data_dir));
         problems.extend(crate::base::bootstrap::loose_modes(&config.data_dir));
+        let backups = config.data_dir.join(crate::backup::DIR);
+        if backups.exists() && !backups.is_dir() {
+            problems.push(format!(
+                "{} is not a directory: snapshots cannot be written",
+                backups.display()
+            ));
+        }
         if let Err(e) = Store::open(&config.data_dir) {
             problems.push(e.to_string());
         }
     }
     if problems.is_empty() {
+        let snapshots = match config.backup_interval_hours {
+            0 => "no scheduled snapshots".to_string(),
+            hours => format!(
+                "a snapshot every {hours} h, the {} newest kept",
+                config.backup_keep
+            ),
+        };
         println!(
-            "soloauth: configuration ok ({} mode, data in {}, listening on {}, public URL {})",
+            "soloauth: configuration ok ({} mode, data in {}, listening on {}, public URL {}, {snapshots})",
             if config.production {
                 "production"
             } else {
@@ -518,6 +543,44 @@ pub fn events_command(limit: usize) -> ExitCode {
             lines.join("\n")
         })
     })
+}
+
+/// Prints a command's report, or its error; the exit code.
+fn report(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("soloauth: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `soloauth backup FILE`.
+pub fn backup_command(file: &Path) -> ExitCode {
+    match load_config() {
+        Ok(config) => report(crate::backup::restore::backup_to(
+            &config.data_dir,
+            file,
+            Clock::System.now_millis(),
+        )),
+        Err(code) => code,
+    }
+}
+
+/// `soloauth restore FILE`.
+pub fn restore_command(file: &Path) -> ExitCode {
+    match load_config() {
+        Ok(config) => report(crate::backup::restore::restore_from(
+            &config.data_dir,
+            file,
+            Clock::System.now_millis(),
+        )),
+        Err(code) => code,
+    }
 }
 
 /// `soloauth bench-hash` (hidden): the median time of one verification.

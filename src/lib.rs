@@ -10,12 +10,15 @@
 //!   lockouts, passwords, tokens), on narrow services with time injected;
 //! - [`storage`]: sled trees, flushed before every acknowledgement;
 //! - [`notify`]: sign-in alerts, delivered off the request path;
+//! - [`backup`]: snapshots of the data directory while running, `backup`
+//!   and `restore`;
 //! - [`base`]: configuration, secrets, the clock and the first-run bootstrap.
 //!
 //! [`App::open`] + [`App::serve`] are what `soloauth serve` runs and what the
 //! integration tests boot on `127.0.0.1:0`.
 
 pub mod auth;
+pub mod backup;
 pub mod base;
 pub mod cli;
 pub mod http;
@@ -78,9 +81,10 @@ impl App {
         })
     }
 
-    /// Serves on `listener` until `shutdown` completes, then finishes in-flight
-    /// requests (up to 10 s), sends queued alerts (up to 3 s), flushes and
-    /// closes the store. When it returns, the data directory is free for the
+    /// Serves on `listener` until `shutdown` completes, writing snapshots
+    /// meanwhile ([`backup`]), then finishes in-flight requests (up to
+    /// 10 s), cancels a snapshot being written, sends queued alerts (up to
+    /// 3 s), flushes and closes the store. When it returns, the data directory is free for the
     /// next process (or the next test).
     pub async fn serve(
         mut self,
@@ -90,6 +94,9 @@ impl App {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
+        // Before the line that says it listens: from then on SIGUSR1 asks
+        // for a snapshot rather than ending the process.
+        let snapshots = backup::Snapshots::start(self.state.clone());
         tracing::info!(%addr, public_url = %self.state.config.public_url, "soloauth listening");
         match &self.state.config.webauthn_rp_id {
             RpId::Domain(rp_id) => tracing::info!(%rp_id, "passkeys are bound to this domain"),
@@ -114,6 +121,7 @@ impl App {
             connections::serve(listener, http::app(self.state.clone()), limits, shutdown).await;
         housekeeping.abort();
         let _ = housekeeping.await;
+        snapshots.stop().await;
         if let Some((stop, mut delivering)) = courier {
             let _ = stop.send(());
             if tokio::time::timeout(ALERT_DRAIN, &mut delivering)

@@ -69,6 +69,8 @@ fn main() -> ExitCode {
         Command::RotateKeys => cli::rotate_keys_command(),
         Command::Unlock => cli::unlock_command(),
         Command::NotifyTest => cli::notify_test_command(),
+        Command::Backup { file } => cli::backup_command(&file),
+        Command::Restore { file } => cli::restore_command(&file),
         Command::BenchHash => cli::bench_hash_command(),
         Command::Events { limit } => cli::events_command(limit),
     }

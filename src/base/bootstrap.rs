@@ -134,7 +134,7 @@ pub fn loose_modes(dir: &Path) -> Vec<String> {
 }
 
 /// Writes `contents` to `dir/name` atomically with mode 0600.
-fn write_secret_file(dir: &Path, name: &str, contents: &str) -> Result<(), String> {
+pub(crate) fn write_secret_file(dir: &Path, name: &str, contents: &str) -> Result<(), String> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
     let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());

@@ -41,6 +41,18 @@ impl Clock {
         }
     }
 
+    /// The current time in Unix milliseconds (snapshot names and
+    /// manifests); a manual clock's seconds, times 1000.
+    pub fn now_millis(&self) -> i64 {
+        match self {
+            Clock::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+            Clock::Manual(t) => t.load(Ordering::SeqCst).saturating_mul(1000),
+        }
+    }
+
     /// Time since an arbitrary fixed start: monotonic for the system clock,
     /// the manual time for a manual one (what the rate limiter measures).
     pub fn elapsed(&self) -> Duration {
@@ -98,6 +110,27 @@ pub fn rfc3339(unix_seconds: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 
+/// Unix milliseconds as a UTC date and time, when representable.
+pub fn utc_millis(unix_millis: i64) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_millis) * 1_000_000).ok()
+}
+
+/// Formats Unix milliseconds as an RFC 3339 UTC timestamp with
+/// milliseconds, e.g. `2026-11-30T12:00:00.123Z`.
+pub fn rfc3339_millis(unix_millis: i64) -> String {
+    let t = utc_millis(unix_millis).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,11 +141,16 @@ mod tests {
         assert_eq!(c.now(), 1_000);
         c.advance(30);
         assert_eq!(c.now(), 1_030);
+        assert_eq!(c.now_millis(), 1_030_000);
     }
 
     #[test]
     fn formats_rfc3339() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            rfc3339_millis(1_700_000_000_042),
+            "2023-11-14T22:13:20.042Z"
+        );
     }
 }

@@ -60,7 +60,14 @@ pub const KNOWN_VARS: &[&str] = &[
     "AUTH_NOTIFY_URL",
     "AUTH_NOTIFY_FORMAT",
     "AUTH_NOTIFY_EVENTS",
+    "AUTH_BACKUP_INTERVAL_HOURS",
+    "AUTH_BACKUP_KEEP",
 ];
+
+/// The longest snapshot interval, in hours (a year).
+pub const MAX_BACKUP_INTERVAL_HOURS: u32 = 8760;
+/// The most snapshots kept.
+pub const MAX_BACKUP_KEEP: u32 = 1000;
 
 /// Variables that hold secrets and may also come from `NAME_FILE`.
 const SECRET_VARS: &[&str] = &[
@@ -137,6 +144,11 @@ pub struct Config {
     pub oidc: OidcConfig,
     /// Sign-in alerts, when `AUTH_NOTIFY_URL` is set.
     pub notify: Option<NotifyConfig>,
+    /// Hours between the snapshots written while running; 0: none on a
+    /// schedule (see [`crate::backup`]).
+    pub backup_interval_hours: u32,
+    /// How many of those snapshots are kept, the newest.
+    pub backup_keep: u32,
 }
 
 /// Collects problems while reading, so all are reported together.
@@ -192,6 +204,16 @@ impl Reader<'_> {
         let n = self.parse(name, default, "a whole number");
         if n < min {
             self.problems.push(format!("{name} must be at least {min}"));
+            return default;
+        }
+        n
+    }
+
+    /// A whole number from `min` to `max`.
+    fn ranged(&mut self, name: &str, default: u32, min: u32, max: u32) -> u32 {
+        let n = self.number(name, default, min);
+        if n > max {
+            self.problems.push(format!("{name} must be at most {max}"));
             return default;
         }
         n
@@ -489,6 +511,14 @@ impl Config {
             }
         };
 
+        let backup_interval_hours = r.ranged(
+            "AUTH_BACKUP_INTERVAL_HOURS",
+            24,
+            0,
+            MAX_BACKUP_INTERVAL_HOURS,
+        );
+        let backup_keep = r.ranged("AUTH_BACKUP_KEEP", 7, 1, MAX_BACKUP_KEEP);
+
         let oidc = read_oidc(&mut r, names, &admin_username);
         let notify_url = r.secret("AUTH_NOTIFY_URL");
         let notify = notify_config::read(
@@ -538,6 +568,8 @@ impl Config {
             webauthn_rp_id,
             oidc,
             notify,
+            backup_interval_hours,
+            backup_keep,
         })
     }
 }
@@ -646,6 +678,27 @@ mod tests {
         assert_eq!(c.max_failed_attempts, 5);
         assert_eq!(c.account_max_failures, 100);
         assert!(c.jwt_secret.is_none());
+        assert_eq!((c.backup_interval_hours, c.backup_keep), (24, 7));
+    }
+
+    #[test]
+    fn snapshot_settings_are_bounded() {
+        let c = load(&[
+            ("AUTH_BACKUP_INTERVAL_HOURS", "0"),
+            ("AUTH_BACKUP_KEEP", "1"),
+        ])
+        .unwrap();
+        assert_eq!((c.backup_interval_hours, c.backup_keep), (0, 1));
+        let problems = load(&[
+            ("AUTH_BACKUP_INTERVAL_HOURS", "8761"),
+            ("AUTH_BACKUP_KEEP", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("AUTH_BACKUP_INTERVAL_HOURS must be at most 8760"));
+        assert!(problems[1].contains("AUTH_BACKUP_KEEP must be at least 1"));
+        let problems = load(&[("AUTH_BACKUP_INTERVAL_HOURS", "1.5")]).unwrap_err();
+        assert!(problems[0].contains("not a whole number"), "{problems:?}");
     }
 
     #[test]

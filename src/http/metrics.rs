@@ -4,7 +4,8 @@
 //! in one place ([`Metrics::count`]); a latency histogram per route and
 //! method (routes from the route table, methods from a fixed list, so no
 //! label takes its value from client input); and the number of live
-//! sessions, read at scrape time.
+//! sessions, read at scrape time; the snapshots written or failed, and when
+//! the last one was written.
 //!
 //! Every request is timed, so its histogram is looked up once per route and
 //! method ([`RouteLatency`]) rather than by its label values each time.
@@ -37,6 +38,10 @@ pub struct Metrics {
     events: IntCounterVec,
     /// `outcome`: sent, retried, dropped (sign-in alerts).
     pub notify: IntCounterVec,
+    /// `outcome`: written, failed (snapshots of the data directory).
+    pub snapshots: IntCounterVec,
+    /// When the last snapshot was written (Unix seconds; 0: none yet).
+    pub snapshot_written_at: IntGauge,
     /// `route`, `method`.
     latency: HistogramVec,
     sessions: IntGauge,
@@ -138,6 +143,12 @@ impl Metrics {
         let sessions = IntGauge::new("soloauth_active_sessions", "Live sessions")
             .unwrap_or_else(|_| unreachable_metric("sessions"));
         let _ = registry.register(Box::new(sessions.clone()));
+        let snapshot_written_at = IntGauge::new(
+            "soloauth_snapshot_last_written_timestamp_seconds",
+            "When the last snapshot of the data directory was written",
+        )
+        .unwrap_or_else(|_| unreachable_metric("snapshot_written_at"));
+        let _ = registry.register(Box::new(snapshot_written_at.clone()));
         Metrics {
             logins: counter(
                 &registry,
@@ -187,6 +198,13 @@ impl Metrics {
                 "Sign-in alert deliveries by outcome",
                 "outcome",
             ),
+            snapshots: counter(
+                &registry,
+                "soloauth_snapshots_total",
+                "Snapshots of the data directory by outcome",
+                "outcome",
+            ),
+            snapshot_written_at,
             latency,
             sessions,
             registry,
@@ -265,6 +283,8 @@ mod tests {
     fn renders_every_family() {
         let m = Metrics::new();
         m.count(Kind::LoginSuccess);
+        m.snapshots.with_label_values(&["written"]).inc();
+        m.snapshot_written_at.set(1_800_000_000);
         m.observe(
             "/health",
             &poem::http::Method::GET,
@@ -276,6 +296,8 @@ mod tests {
             "soloauth_audit_events_total{kind=\"login_success\"} 1",
             "soloauth_http_request_duration_seconds",
             "soloauth_active_sessions 3",
+            "soloauth_snapshots_total{outcome=\"written\"} 1",
+            "soloauth_snapshot_last_written_timestamp_seconds 1800000000",
         ] {
             assert!(text.contains(name), "{name}");
         }

@@ -21,6 +21,7 @@ pub mod oidc;
 pub mod passkeys;
 pub mod seen;
 pub mod sessions;
+pub mod snapshot;
 pub(crate) mod tree;
 
 use std::path::Path;
@@ -277,7 +278,7 @@ impl Store {
 }
 
 /// The `meta` keys of the schema version and of the health probe.
-const SCHEMA_KEY: &str = "schema_version";
+pub(crate) const SCHEMA_KEY: &str = "schema_version";
 const PROBE_KEY: &str = "health_probe";
 
 enum SchemaError {

@@ -699,8 +699,11 @@ async fn start_tightens_the_data_dir_and_everything_in_it() {
     chmod(&notes, 0o644);
     chmod(&dir.join("db"), 0o755);
     chmod(&dir.join("db").join("conf"), 0o644);
-    let s = s.restart().await;
+    let mut s = s.restart().await;
     assert_eq!(s.get("/health", None).await.status, 200);
+    // Stopped, so that no snapshot is being written (its temporary file
+    // coming and going) while the files are looked at.
+    s.stop().await;
     let loose = loose_modes(&dir);
     assert!(
         loose.is_empty(),

@@ -1,11 +1,13 @@
 //! Integration tests: the real server on 127.0.0.1:0 with a temp data dir,
 //! spoken to over HTTP. In-process servers get a manual clock; the `process`
-//! tests run the real binary (first run, kill -9, signals, logs, CLI).
+//! tests run the real binary (first run, kill -9, signals, logs, CLI), as
+//! do the `backups` tests (snapshots while running, backup, restore).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod abuse;
 mod alerts;
 mod api_tokens;
+mod backups;
 mod boundaries;
 mod common;
 mod crash;
