@@ -4,7 +4,8 @@
 //! [`make`] against it), with what the owner would still hold in
 //! `fixture.json`: the session's tokens, the TOTP secret, the recovery
 //! codes, and from 0.2.0 the session cookie, the passkey, an API token and
-//! an app's grant. Each test opens a copy with this build, on a clock a
+//! an app's grant, and the snapshot it wrote last. Each test opens a copy
+//! with this build (or restores the snapshot), on a clock a
 //! minute after the release wrote it, and uses everything in it.
 
 use std::path::Path;
@@ -23,10 +24,11 @@ const LOCKED_IP: &str = "203.0.113.9";
 const APP_REDIRECT: &str = "https://photos.example.com/auth/callback";
 const VERIFIER: &str = "a-long-enough-code-verifier-of-forty-three-chars-or-more";
 /// What the fixtures were made with, and are opened with.
-const ENV: [(&str, &str); 3] = [
+const ENV: [(&str, &str); 4] = [
     ("AUTH_TRUSTED_PROXIES", "127.0.0.1"),
     ("AUTH_MAX_FAILED_ATTEMPTS", "5"),
     ("AUTH_RATE_PER_MINUTE", "1000"),
+    ("AUTH_RATE_BURST", "1000"),
 ];
 
 /// Copies `from` into `to`, every file and folder, with the modes soloauth
@@ -140,6 +142,82 @@ async fn release_0_1_0_data_opens_and_everything_in_it_works() {
     uses_what_0_1_0_had(&s, &facts).await;
 }
 
+#[tokio::test]
+async fn release_0_2_0_data_opens_and_everything_in_it_works() {
+    let (s, facts) = open("0.2.0").await;
+    uses_what_0_2_0_had(&s, &facts).await;
+}
+
+/// The snapshot release 0.2.0 wrote, restored by this build's `restore`
+/// into an empty data directory: everything in it works.
+#[tokio::test]
+async fn a_snapshot_release_0_2_0_wrote_restores_and_everything_in_it_works() {
+    let fixture = Path::new(FIXTURES).join("0.2.0");
+    let facts: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("fixture.json")).unwrap())
+            .unwrap();
+    let kept = tempfile::tempdir().unwrap();
+    let file = kept.path().join("snapshot.tar");
+    std::fs::copy(fixture.join("data").join(text(&facts, "/snapshot")), &file).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::common::known(dir.path())
+        .arg("restore")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("1 passkey(s), 1 API token(s), 1 OIDC app(s)"),
+        "{said}"
+    );
+    let made_at = facts["made_at"].as_i64().unwrap();
+    let s = Server::start_on(dir, &ENV, made_at + 60).await;
+    uses_what_0_2_0_had(&s, &facts).await;
+}
+
+/// Everything 0.2.0 had: what 0.1.0 had, the session cookie, the passkey,
+/// the API token and the app's grant.
+async fn uses_what_0_2_0_had(s: &Server, facts: &Value) {
+    let cookie = format!("soloauth_session={}", text(facts, "/session/cookie"));
+    let who = verified(s, "cookie", &cookie).await;
+    assert_eq!(who.as_deref(), Some("admin"), "the session cookie verifies");
+    uses_what_0_1_0_had(s, facts).await;
+
+    let mut key = SoftAuthenticator::from_json(&facts["passkey"]);
+    let r = s.post("/auth/passkeys/login/start", json!({}), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let credential = key.get(&r.body["options"]);
+    let body = json!({"challenge_id": r.body["challenge_id"], "credential": credential});
+    let r = s.post("/auth/passkeys/login/finish", body, None).await;
+    assert_eq!(r.status, 200, "the passkey signs in: {}", r.body);
+
+    let token = text(facts, "/api_token");
+    let who = verified(s, "authorization", &format!("Bearer {token}")).await;
+    assert_eq!(who.as_deref(), Some("admin"), "the API token passes");
+
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", text(facts, "/oidc/refresh_token")),
+    ];
+    let req = s
+        .http
+        .post(s.url("/oidc/token"))
+        .basic_auth(
+            text(facts, "/oidc/client_id"),
+            Some(text(facts, "/oidc/client_secret")),
+        )
+        .form(&form);
+    let r = s.send(req).await;
+    assert_eq!(r.status, 200, "the grant refreshes: {}", r.body);
+    let access = r.body["access_token"].as_str().unwrap();
+    assert_eq!(s.get("/oidc/userinfo", Some(access)).await.status, 200);
+}
+
 // ---- making a fixture -------------------------------------------------------------
 
 /// What 0.2.0 added, made through `p`: a passkey, an API token, an app
@@ -231,6 +309,10 @@ async fn make() {
     for (k, v) in ENV {
         cmd.env(k, v);
     }
+    if version != "0.1.0" {
+        // Only the snapshot asked for at the end (of everything) is kept.
+        cmd.env("AUTH_BACKUP_KEEP", "1");
+    }
     let mut p = Process::start(cmd);
     let mut facts = json!({"version": version});
 
@@ -279,8 +361,11 @@ async fn make() {
         "cookie": cookies.split("; ").find_map(|c| c.strip_prefix("soloauth_session=")),
     });
     facts["made_at"] = json!(soloauth::base::clock::Clock::System.now());
-
     let pid = p.child.id().to_string();
+    if version != "0.1.0" {
+        facts["snapshot"] = json!(snapshot_of_everything(&data, &pid).await);
+    }
+
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -289,6 +374,46 @@ async fn make() {
     assert!(p.child.wait().unwrap().success());
     let pretty = serde_json::to_string_pretty(&facts).unwrap();
     std::fs::write(out.join("fixture.json"), pretty + "\n").unwrap();
+}
+
+/// The snapshots in `data/backups`.
+fn snapshots(data: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(data.join("backups")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("soloauth-") && n.ends_with(".tar"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Asks the server `pid` on `data` for a snapshot (SIGUSR1) once the one
+/// written at start is there; the new snapshot's name, under `backups/`.
+async fn snapshot_of_everything(data: &Path, pid: &str) -> String {
+    let within = |what: &'static str| {
+        let started = soloauth::base::clock::Stopwatch::start();
+        move || assert!(started.elapsed().as_secs() < 30, "no {what} in 30 s")
+    };
+    let waited = within("snapshot at start");
+    while snapshots(data).is_empty() {
+        waited();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let before = snapshots(data);
+    let sent = Command::new("kill").args(["-USR1", pid]).status().unwrap();
+    assert!(sent.success());
+    let waited = within("snapshot asked for");
+    loop {
+        if let [only] = snapshots(data).as_slice() {
+            if !before.contains(only) {
+                return format!("backups/{only}");
+            }
+        }
+        waited();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// A copy of release `version`'s data directory in a temporary directory.

@@ -92,6 +92,26 @@ impl SoftAuthenticator {
         })
     }
 
+    /// The passkey [`to_json`](Self::to_json) wrote.
+    pub fn from_json(kept: &Value) -> Self {
+        use p256::pkcs8::DecodePrivateKey as _;
+        let bytes = |field: &str| {
+            URL_SAFE_NO_PAD
+                .decode(kept[field].as_str().unwrap())
+                .unwrap()
+        };
+        Self {
+            rp_id: kept["rp_id"].as_str().unwrap().to_owned(),
+            origin: kept["origin"].as_str().unwrap().to_owned(),
+            counter: u32::try_from(kept["counter"].as_u64().unwrap()).unwrap(),
+            user_verified: true,
+            bad_signature: false,
+            key: SigningKey::from_pkcs8_der(&bytes("key")).unwrap(),
+            credential_id: bytes("credential_id"),
+            user_handle: kept["user_handle"].as_str().map(str::to_owned),
+        }
+    }
+
     /// The credential id, base64url without padding.
     pub fn credential_id(&self) -> String {
         b64(&self.credential_id)
