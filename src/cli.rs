@@ -559,26 +559,14 @@ fn report(result: Result<String, String>) -> ExitCode {
     }
 }
 
-/// `soloauth backup FILE`.
-pub fn backup_command(file: &Path) -> ExitCode {
-    match load_config() {
-        Ok(config) => report(crate::backup::restore::backup_to(
-            &config.data_dir,
-            file,
-            Clock::System.now_millis(),
-        )),
-        Err(code) => code,
-    }
-}
+/// What `backup` and `restore` do: data directory, file, now (Unix ms).
+pub type SnapshotJob = fn(&Path, &Path, i64) -> Result<String, String>;
 
-/// `soloauth restore FILE`.
-pub fn restore_command(file: &Path) -> ExitCode {
+/// `soloauth backup FILE` and `soloauth restore FILE`: `job` on the
+/// configured data directory, its report printed.
+pub fn snapshot_command(job: SnapshotJob, file: &Path) -> ExitCode {
     match load_config() {
-        Ok(config) => report(crate::backup::restore::restore_from(
-            &config.data_dir,
-            file,
-            Clock::System.now_millis(),
-        )),
+        Ok(config) => report(job(&config.data_dir, file, Clock::System.now_millis())),
         Err(code) => code,
     }
 }

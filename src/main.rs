@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use soloauth::backup;
 use soloauth::base::clock::Clock;
 use soloauth::base::config::LogFormat;
 use soloauth::cli::{self, Cli, Command};
@@ -69,8 +70,8 @@ fn main() -> ExitCode {
         Command::RotateKeys => cli::rotate_keys_command(),
         Command::Unlock => cli::unlock_command(),
         Command::NotifyTest => cli::notify_test_command(),
-        Command::Backup { file } => cli::backup_command(&file),
-        Command::Restore { file } => cli::restore_command(&file),
+        Command::Backup { file } => cli::snapshot_command(backup::restore::backup_to, &file),
+        Command::Restore { file } => cli::snapshot_command(backup::restore::restore_from, &file),
         Command::BenchHash => cli::bench_hash_command(),
         Command::Events { limit } => cli::events_command(limit),
     }

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use crate::base::clock::{utc_millis, Stopwatch};
+use crate::base::clock::{rfc3339_millis, Stopwatch};
 use crate::http::state::AppState;
 use crate::storage::snapshot::{self, Manifest, SnapshotError, Source};
 
@@ -50,19 +50,10 @@ const RETRY_AFTER: i64 = 15 * 60;
 /// The snapshot thread's nice value: the workers answering requests first.
 const NICE: i32 = 10;
 
-/// Unix milliseconds as a name's time: `20261130T120000.123Z`.
+/// Unix milliseconds as a name's time: `20261130T120000.123Z` (RFC 3339
+/// without its `-` and `:`, which some file systems and tools mind).
 pub fn stamp(unix_millis: i64) -> String {
-    let t = utc_millis(unix_millis).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    rfc3339_millis(unix_millis).replace(['-', ':'], "")
 }
 
 /// The name of the snapshot taken at `unix_millis`.

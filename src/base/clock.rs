@@ -111,7 +111,7 @@ pub fn rfc3339(unix_seconds: i64) -> String {
 }
 
 /// Unix milliseconds as a UTC date and time, when representable.
-pub fn utc_millis(unix_millis: i64) -> Option<time::OffsetDateTime> {
+fn utc_millis(unix_millis: i64) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_millis) * 1_000_000).ok()
 }
 

@@ -43,6 +43,11 @@ fn snapshots(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The newest scheduled snapshot in `dir/backups`.
+fn newest(dir: &Path) -> PathBuf {
+    dir.join("backups").join(snapshots(dir).pop().unwrap())
+}
+
 /// Waits until the server has logged `n` snapshots written (at most 30 s).
 async fn written(p: &Process, n: usize) {
     let needle = "\"snapshot written\"";
@@ -167,10 +172,7 @@ async fn restore_brings_back_sessions_and_totp_and_keeps_the_replaced_data() {
     // A snapshot now, while running.
     signal(&p, "-USR1");
     written(&p, 2).await;
-    let snapshot = dir
-        .path()
-        .join("backups")
-        .join(snapshots(dir.path()).pop().unwrap());
+    let snapshot = newest(dir.path());
     p.kill9();
 
     // After it: TOTP off, every session revoked.
@@ -226,10 +228,7 @@ async fn a_corrupt_or_truncated_snapshot_changes_nothing() {
     p.login().await;
     signal(&p, "-USR1");
     written(&p, 2).await;
-    let good = dir
-        .path()
-        .join("backups")
-        .join(snapshots(dir.path()).pop().unwrap());
+    let good = newest(dir.path());
     let (ok, _, err) = run(dir.path(), &[Path::new("restore"), &good]);
     assert!(
         !ok && err.contains("in use"),
@@ -309,10 +308,7 @@ async fn a_snapshot_taken_while_64_clients_sign_in_and_refresh_holds_every_ackno
     for client in clients {
         client.await.unwrap();
     }
-    let snapshot = dir
-        .path()
-        .join("backups")
-        .join(snapshots(dir.path()).pop().unwrap());
+    let snapshot = newest(dir.path());
     p.kill9();
 
     let fresh = data_dir();
