@@ -21,9 +21,53 @@ assert labels["traefik.http.middlewares.soloauth.forwardauth.address"] == "http:
 assert labels["traefik.http.middlewares.soloauth.forwardauth.trustForwardHeader"] == "true"
 assert "Remote-User" in labels["traefik.http.middlewares.soloauth.forwardauth.authResponseHeaders"]
 assert "soloauth-data:/data" in doc["services"]["soloauth"]["volumes"]
+assert doc["volumes"]["soloauth-data"]["name"] == "${SOLOAUTH_VOLUME:-soloauth-data}"
 assert doc["services"]["whoami"]["labels"]["traefik.http.routers.whoami.middlewares"] == "soloauth@docker"
+# The container gets AUTH_* variables only: compose's own are SOLOAUTH_*.
+assert all(k.startswith("AUTH_") for k in doc["services"]["soloauth"]["environment"])
+assert "build" not in doc["services"]["soloauth"]
 PY
-then ok "docker-compose.yml parses, forwardAuth middleware wired"; else fail "docker-compose.yml"; fi
+then ok "docker-compose.yml parses, forwardAuth middleware wired, volume named"; else fail "docker-compose.yml"; fi
+
+# The Dokploy template, by the rules of Dokploy's templates repository
+# (blueprints/<id>/: its validate-docker-compose, validate-template and
+# generate-meta --check scripts).
+if python3 - <<'PY'
+import json, os, re, tomllib, yaml
+root = "templates/dokploy/soloauth"
+compose = yaml.safe_load(open(f"{root}/docker-compose.yml"))
+template = tomllib.load(open(f"{root}/template.toml", "rb"))
+meta = json.load(open(f"{root}/meta.json"))
+services = compose["services"]
+assert "networks" not in compose, "no top-level networks: Dokploy adds dokploy-network"
+for name, svc in services.items():
+    assert re.fullmatch(r"[a-z0-9-]+", name), name
+    for banned in ("networks", "container_name", "ports", "build"):
+        assert banned not in svc, f"{name} has {banned}"
+    assert "restart" in svc and ":" in svc["image"] and not svc["image"].endswith(":latest")
+for variables in template.get("variables", {}).values():
+    assert isinstance(variables, str)
+domains = template["config"]["domains"]
+assert domains and all(d["serviceName"] in services and d["port"] and "${" in d["host"] for d in domains)
+assert domains[0]["port"] == 8001
+env = template["config"]["env"]
+# Every variable the template sets reaches the container, and only AUTH_* ones.
+passed = set(services["soloauth"]["environment"])
+assert set(env) == passed and all(k.startswith("AUTH_") for k in env), (set(env), passed)
+assert env["AUTH_PUBLIC_URL"] == "https://${main_domain}"
+labels = dict(l.split("=", 1) for l in services["soloauth"]["labels"])
+assert labels["traefik.enable"] == "true"
+assert labels["traefik.http.middlewares.soloauth.forwardauth.address"] == "http://soloauth:8001/auth/verify"
+assert "Remote-User" in labels["traefik.http.middlewares.soloauth.forwardauth.authResponseHeaders"]
+assert any(v.endswith(":/data") for v in services["soloauth"]["volumes"])
+for field in ("id", "name", "version", "description", "links", "logo", "tags"):
+    assert meta.get(field), field
+assert meta["id"] == os.path.basename(root)
+assert all(k in meta["links"] for k in ("github", "website", "docs"))
+assert os.path.isfile(f"{root}/{meta['logo']}")
+assert services["soloauth"]["image"].endswith(":" + meta["version"])
+PY
+then ok "the Dokploy template follows the templates repository's rules"; else fail "templates/dokploy/soloauth"; fi
 
 tmp=$(mktemp -d)
 trap 'stop_soloauth; rm -rf "$tmp"' EXIT
