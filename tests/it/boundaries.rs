@@ -472,6 +472,17 @@ async fn an_empty_reauth_body_is_no_password_and_errors_name_no_internal_type() 
             assert!(!message.contains(internal), "{path}: {message}");
         }
     }
+    // An empty body is no body; whitespace alone is malformed JSON, not empty.
+    for (body, status) in [("", 403), ("\n", 400), (" ", 400)] {
+        let req = s
+            .http
+            .post(s.url("/auth/totp/setup"))
+            .bearer_auth(&t.access)
+            .header("content-type", "application/json")
+            .body(body);
+        let r = s.send(req).await;
+        assert_eq!(r.status, status, "{body:?}: {}", r.body);
+    }
 }
 
 /// Finding 7: failed exchanges leave the code usable; parallel retries of

@@ -382,6 +382,7 @@ impl ToJSON for SecretInput {
 
 /// An optional JSON body: an empty body (with or without a Content-Type) is
 /// `None`, so a browser can call `POST /auth/refresh` with only its cookie.
+/// Anything else must be JSON: whitespace alone is malformed, not empty.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
@@ -410,7 +411,7 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
         let bytes = body.take()?.into_vec().await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.is_empty() {
             return Ok(OptionalJson(None));
         }
         if !req
