@@ -66,8 +66,8 @@ cleanup() {
   if [ -d "$tmp/project" ]; then
     (cd "$tmp/project" && compose -p "$run_id" down -v >/dev/null 2>&1)
   fi
-  podman rm -f -t 0 "$run_id-a" "$run_id-b" "$run_id-traefik" >/dev/null 2>&1
-  podman volume rm -f "$run_id-volume" "$run_id-compose" >/dev/null 2>&1
+  podman rm -f -t 0 "$run_id-a" "$run_id-b" "$run_id-s" "$run_id-traefik" >/dev/null 2>&1
+  podman volume rm -f "$run_id-volume" "$run_id-setup" "$run_id-compose" >/dev/null 2>&1
   [ "$made_network" = true ] && podman network rm -f dokploy-network >/dev/null 2>&1
   podman rmi -f "$image" "$traefik_image" >/dev/null 2>&1
   # The sample image only if this script tagged it.
@@ -101,6 +101,16 @@ ok "image built from the prebuilt binary: $((size / 1024)) KiB ($(awk -v b="$siz
 user=$(podman image inspect --format '{{.Config.User}}' "$image")
 expect "the image's user is 65532:65532 ($user)" [ "$user" = "65532:65532" ]
 
+# setup_auth.sh with no binary and no cargo: it runs the image.
+mkdir -p "$tmp/setup/scripts"
+cp scripts/setup_auth.sh "$tmp/setup/scripts/"
+said=$(SOLOAUTH_IMAGE="$image" SOLOAUTH_ENGINE=podman ENV_FILE="$tmp/setup/.env" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+  bash "$tmp/setup/scripts/setup_auth.sh" --generate </dev/null 2>&1) || true
+expect "setup_auth.sh without soloauth or cargo writes .env with the image" \
+  grep -q "^SOLOAUTH_IMAGE=$image\$" "$tmp/setup/.env"
+[ -f "$tmp/setup/.env" ] || printf "%s\n" "$said"
+setup_password=$(printf '%s\n' "$said" | sed -n 's/^admin password.*: //p')
+
 # Podman's HTTP answers, as curl sees them.
 port_of() { podman port "$1" 8001/tcp | head -n1 | sed 's/.*://'; }
 json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$1"; }
@@ -112,12 +122,12 @@ password=$(sed -n '3s/^#[[:space:]]*//p' "$tmp/env")
 expect "gen-secrets from the image writes an env file with the password and its hash" \
   grep -q '^AUTH_ADMIN_PASSWORD_HASH=' "$tmp/env"
 [ -n "$password" ] || fail "no password in gen-secrets' third line"
-# podman's --env-file takes values as they are: no quotes around the hash.
-sed "s/^AUTH_ADMIN_PASSWORD_HASH='\(.*\)'$/AUTH_ADMIN_PASSWORD_HASH=\1/" "$tmp/env" >"$tmp/env.podman"
 
-start() { # start NAME: a container on the test volume, its port published
-  podman run -d --name "$1" --env-file "$tmp/env.podman" -e AUTH_ENV=production \
-    -e AUTH_PUBLIC_URL=http://localhost:8001 -v "$run_id-volume:/data" \
+# podman's --env-file takes values as they are: no quotes around the hash.
+unquote() { sed "s/^AUTH_ADMIN_PASSWORD_HASH='\(.*\)'$/AUTH_ADMIN_PASSWORD_HASH=\1/" "$1"; }
+start() { # start NAME [ENV_FILE VOLUME]: a container, its port published
+  podman run -d --name "$1" --env-file "${2:-$tmp/env.podman}" -e AUTH_ENV=production \
+    -e AUTH_PUBLIC_URL=http://localhost:8001 -v "${3:-$run_id-volume}:/data" \
     -p 127.0.0.1::8001 "$image" >/dev/null
   local port="" deadline=$((SECONDS + 30))
   until port=$(port_of "$1") && [ -n "$port" ] && curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; do
@@ -126,6 +136,7 @@ start() { # start NAME: a container on the test volume, its port published
   done
   echo "$port"
 }
+unquote "$tmp/env" >"$tmp/env.podman"
 port=$(start "$run_id-a")
 ok "production starts from those secrets, on the volume"
 
@@ -138,6 +149,14 @@ login=$(curl -fsS -H 'content-type: application/json' \
   -d "{\"username\":\"admin\",\"password\":\"$password\"}" "http://127.0.0.1:$port/auth/login")
 refresh=$(printf '%s' "$login" | json_field refresh_token)
 expect "the printed password signs in" [ -n "$refresh" ]
+
+# The .env setup_auth.sh wrote through the image: its password signs in.
+unquote "$tmp/setup/.env" | grep '^AUTH_' >"$tmp/setup/env.podman"
+setup_port=$(start "$run_id-s" "$tmp/setup/env.podman" "$run_id-setup")
+code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$setup_password\"}" "http://127.0.0.1:$setup_port/auth/login")
+expect "production starts from setup_auth.sh's .env and its password signs in ($code)" [ "$code" = 200 ]
+podman rm -f -t 10 "$run_id-s" >/dev/null
 
 step "SIGTERM, then a new container on the same volume"
 stopped=$(podman stop -t 20 "$run_id-a" >/dev/null && podman inspect --format '{{.State.ExitCode}}' "$run_id-a")

@@ -8,6 +8,7 @@
 #   scripts/setup_auth.sh --force       # replace an existing .env
 #   ENV_FILE=/path/.env scripts/setup_auth.sh
 #   SOLOAUTH_IMAGE=ghcr.io/OWNER/soloauth:0.3 scripts/setup_auth.sh   # no Rust needed
+#   (SOLOAUTH_ENGINE=podman to run it with podman where docker is also installed)
 #
 # soloauth itself does the hashing: the binary on PATH, target/release's,
 # or, with SOLOAUTH_IMAGE set, the image run by docker (or podman); only
@@ -21,7 +22,7 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=true ;;
     --generate) generate=true ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -39,7 +40,7 @@ if command -v soloauth >/dev/null 2>&1; then
 elif [ -x target/release/soloauth ]; then
   run=(target/release/soloauth)
 elif [ -n "$image" ]; then
-  engine=$(command -v docker || command -v podman || true)
+  engine=${SOLOAUTH_ENGINE:-$(command -v docker || command -v podman || true)}
   [ -n "$engine" ] || { echo "SOLOAUTH_IMAGE is set but neither docker nor podman is here" >&2; exit 1; }
   run=("$engine" run --rm -i "$image")
 elif command -v cargo >/dev/null 2>&1; then
