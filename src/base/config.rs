@@ -600,14 +600,14 @@ fn read_oidc(r: &mut Reader, names: &[String], admin_username: &str) -> OidcConf
             ));
             continue;
         };
-        let redirect_uris = oidc_config::list(r.var(&var("_REDIRECT_URIS")));
+        let redirect_uris = oidc_config::uri_list(r.var(&var("_REDIRECT_URIS")));
         if redirect_uris.is_empty() {
             r.problems.push(format!(
                 "{} is missing: every app needs its redirect URIs",
                 var("_REDIRECT_URIS")
             ));
         }
-        let logout_uris = oidc_config::list(r.var(&var("_LOGOUT_URIS")));
+        let logout_uris = oidc_config::uri_list(r.var(&var("_LOGOUT_URIS")));
         for (suffix, uri) in redirect_uris
             .iter()
             .map(|u| ("_REDIRECT_URIS", u))
@@ -662,7 +662,56 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(&move |name| map.get(name).cloned())
+        let names: Vec<String> = map.keys().cloned().collect();
+        Config::from_lookup_with_names(&move |name| map.get(name).cloned(), &names)
+    }
+
+    #[test]
+    fn app_uri_lists_split_on_whitespace_and_each_uri_is_checked() {
+        let c = load(&[
+            ("AUTH_OIDC_CLIENT_IMMICH_ID", "immich"),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS",
+                "https://photos.example.com/auth/login https://photos.example.com/user-settings\n\
+                 app.immich:///oauth-callback",
+            ),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_LOGOUT_URIS",
+                "https://photos.example.com/, https://photos.example.com/bye",
+            ),
+        ])
+        .unwrap();
+        let app = &c.oidc.clients[0];
+        assert_eq!(
+            app.redirect_uris,
+            [
+                "https://photos.example.com/auth/login",
+                "https://photos.example.com/user-settings",
+                "app.immich:///oauth-callback"
+            ]
+        );
+        assert_eq!(app.logout_uris.len(), 2);
+        let problems = load(&[
+            ("AUTH_OIDC_CLIENT_IMMICH_ID", "immich"),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS",
+                "https://photos.example.com/cb /relative",
+            ),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_LOGOUT_URIS",
+                "https://photos.example.com/ javascript:alert(1)",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS: \"/relative\" is not an absolute URL \
+                 (relative URL without a base)",
+                "AUTH_OIDC_CLIENT_IMMICH_LOGOUT_URIS: \"javascript:alert(1)\" has scheme \
+                 javascript: not a redirect target"
+            ]
+        );
     }
 
     #[test]

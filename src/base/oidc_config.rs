@@ -70,6 +70,17 @@ pub fn list(value: Option<String>) -> Vec<String> {
         .collect()
 }
 
+/// Splits a list of URIs on commas and whitespace (a URI holds neither
+/// unescaped), dropping empties: `a, b`, `a b` and one per line all work.
+pub fn uri_list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Checks a redirect or logout URI: absolute, no fragment, and not a
 /// scheme that runs or embeds content. Native apps' own schemes
 /// (`app.immich:///oauth-callback`, RFC 8252) are allowed.
@@ -109,6 +120,27 @@ mod tests {
         assert_eq!(client_names(&names), ["GRAFANA", "IMMICH", "MY_APP"]);
         assert!(is_client_var("AUTH_OIDC_CLIENT_X_LOGOUT_URIS"));
         assert!(!is_client_var("AUTH_OIDC_CLIENT_X_OTHER"));
+    }
+
+    #[test]
+    fn uri_lists_split_on_commas_and_whitespace() {
+        let value =
+            " https://a.example/cb,https://b.example/cb  https://c.example/cb\n\tapp.x:/cb ,, ";
+        assert_eq!(
+            uri_list(Some(value.to_string())),
+            [
+                "https://a.example/cb",
+                "https://b.example/cb",
+                "https://c.example/cb",
+                "app.x:/cb"
+            ]
+        );
+        assert!(uri_list(None).is_empty());
+        // Group names are another list: commas only, inner spaces kept.
+        assert_eq!(
+            list(Some("admin, home users".into())),
+            ["admin", "home users"]
+        );
     }
 
     #[test]
