@@ -164,6 +164,10 @@ pub fn gen_secrets_command() -> ExitCode {
     println!("AUTH_ADMIN_PASSWORD_HASH='{hash}'");
     println!("AUTH_JWT_SECRET={}", random_token(48).expose_secret());
     println!("AUTH_ENCRYPTION_KEY={}", fernet::Fernet::generate_key());
+    println!(
+        "# a client secret for an OIDC app, AUTH_OIDC_CLIENT_<NAME>_SECRET (run again for another): {}",
+        random_token(32).expose_secret()
+    );
     ExitCode::SUCCESS
 }
 

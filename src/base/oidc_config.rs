@@ -11,6 +11,9 @@ pub const CLIENT_PREFIX: &str = "AUTH_OIDC_CLIENT_";
 /// The suffixes of one app's variables.
 pub const CLIENT_SUFFIXES: [&str; 4] = ["_ID", "_SECRET", "_REDIRECT_URIS", "_LOGOUT_URIS"];
 
+/// The fewest characters an app's secret from the environment may have.
+pub const MIN_CLIENT_SECRET_LEN: usize = 32;
+
 /// An app configured in the environment.
 #[derive(Debug, Clone)]
 pub struct EnvClient {

@@ -13,7 +13,7 @@ use crate::common::{Reply, Server, Tokens, PASSWORD};
 
 const ISSUER: &str = "http://localhost:8001";
 const REDIRECT: &str = "https://photos.example.com/auth/callback";
-const SECRET: &str = "s3cret-with:odd/chars+&=%";
+const SECRET: &str = "s3cret-with:odd/chars+&=%-and-32-or-more";
 
 /// A server with a confidential app (`photos`) and a public one (`mobile`).
 async fn server() -> Server {

@@ -263,9 +263,12 @@ async fn gen_secrets_prints_a_working_production_config() {
     let mut cmd = serve(dir.path());
     cmd.env("AUTH_ENV", "production");
     let mut password = String::new();
+    let mut client_secret = None;
     for line in out.lines() {
         if let Some(p) = line.strip_prefix("#   ") {
             password = p.trim().to_string();
+        } else if let Some(rest) = line.strip_prefix("# a client secret for an OIDC app") {
+            client_secret = rest.rsplit_once(": ").map(|(_, s)| s.to_string());
         } else if let Some((k, v)) = line.split_once('=') {
             cmd.env(k, v.trim_matches('\''));
         }
@@ -276,6 +279,14 @@ async fn gen_secrets_prints_a_working_production_config() {
     );
     assert!(!ok, "check fails without the secrets: {check_out}");
     assert!(check_err.contains("AUTH_JWT_SECRET"));
+    // Its client secret is one an app may have.
+    cmd.env("AUTH_OIDC_CLIENT_APP_ID", "app")
+        .env("AUTH_OIDC_CLIENT_APP_SECRET", client_secret.unwrap())
+        .env(
+            "AUTH_OIDC_CLIENT_APP_REDIRECT_URIS",
+            "https://app.example.com/cb",
+        )
+        .env("AUTH_ADMIN_EMAIL", "owner@example.com");
     let p = Process::start(cmd);
     let r = p.try_login("admin", &password).await;
     assert_eq!(r.status, 200);
