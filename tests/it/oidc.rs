@@ -431,6 +431,61 @@ async fn unknown_apps_get_an_error_page_and_other_errors_go_back_to_the_app() {
 }
 
 #[tokio::test]
+async fn an_unregistered_redirect_uri_shows_what_the_app_sent_next_to_what_is_registered() {
+    let s = server().await;
+    let sent = "https://photos.example.com/auth/callback/?next=<b>&x=\"1\"";
+    let r = authorize(&s, "", &[("client_id", "photos"), ("redirect_uri", sent)]).await;
+    assert_eq!(r.status, 400);
+    assert!(!r.headers.contains_key(LOCATION), "never a redirect");
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    let html = r.body.as_str().unwrap();
+    assert!(html
+        .contains("https://photos.example.com/auth/callback/?next=&lt;b&gt;&amp;x=&quot;1&quot;"));
+    assert!(!html.contains("<b>"), "escaped");
+    assert!(html.contains(&format!("<li><code class=\"uri\">{REDIRECT}</code></li>")));
+    assert!(html.contains("AUTH_OIDC_CLIENT_PHOTOS_REDIRECT_URIS"));
+    assert!(!html.contains(SECRET));
+
+    // A long one is cut short; none at all is said so.
+    let long = format!("https://photos.example.com/{}", "a".repeat(1000));
+    let r = authorize(&s, "", &[("client_id", "photos"), ("redirect_uri", &long)]).await;
+    let html = r.body.as_str().unwrap();
+    assert!(html.contains(&format!("{}…", &long[..200])) && !html.contains(&long));
+    let r = authorize(&s, "", &[("client_id", "mobile")]).await;
+    assert_eq!(r.status, 400);
+    let html = r.body.as_str().unwrap();
+    assert!(html.contains("mobile sent no redirect_uri."));
+    assert!(html.contains("http://127.0.0.1/callback"));
+}
+
+#[tokio::test]
+async fn an_unregistered_redirect_uri_is_logged_with_what_the_app_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = crate::common::start_binary(
+        dir.path(),
+        &[
+            ("AUTH_OIDC_CLIENT_PHOTOS_ID", "photos"),
+            ("AUTH_OIDC_CLIENT_PHOTOS_SECRET", SECRET),
+            ("AUTH_OIDC_CLIENT_PHOTOS_REDIRECT_URIS", REDIRECT),
+        ],
+    );
+    let sent = "https://photos.example.com/wrong/callback";
+    let params = [("client_id", "photos"), ("redirect_uri", sent)];
+    let url = reqwest::Url::parse_with_params(&p.url("/oidc/authorize"), params).unwrap();
+    assert_eq!(p.send(p.http.get(url)).await.status, 400);
+    let logs = p
+        .logs_with(&["the redirect_uri is not registered for the app"])
+        .await;
+    let line = logs
+        .lines()
+        .find(|l| l.contains("the redirect_uri is not registered"))
+        .unwrap();
+    assert!(line.contains(sent) && line.contains(REDIRECT), "{line}");
+    assert!(line.contains("photos") && !line.contains(SECRET), "{line}");
+}
+
+#[tokio::test]
 async fn signing_in_happens_on_the_login_page_and_prompt_and_max_age_are_obeyed() {
     let s = server().await;
     let (_, challenge) = pkce();
