@@ -171,6 +171,18 @@ pub fn gen_secrets_command() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// What `check` warns about apps that may sign in while the profile they
+/// get has no email.
+pub const NO_EMAIL: &str =
+    "Immich and others refuse a profile without an email: set AUTH_ADMIN_EMAIL";
+
+/// The warning for `apps` OIDC apps (from the environment and the page)
+/// when `AUTH_ADMIN_EMAIL` is empty; none otherwise.
+pub fn email_warning(config: &Config, apps: usize) -> Option<String> {
+    (apps > 0 && config.oidc.admin_email.is_none())
+        .then(|| format!("{apps} OIDC app(s) configured and AUTH_ADMIN_EMAIL is empty. {NO_EMAIL}"))
+}
+
 /// `soloauth check`.
 pub fn check_command() -> ExitCode {
     let config = match load_config() {
@@ -178,6 +190,7 @@ pub fn check_command() -> ExitCode {
         Err(code) => return code,
     };
     let mut problems = Vec::new();
+    let mut page_apps = 0;
     if let Err(e) = crate::base::bootstrap::ensure_data_dir(&config.data_dir) {
         problems.push(e);
     } else {
@@ -200,9 +213,14 @@ pub fn check_command() -> ExitCode {
                 backups.display()
             ));
         }
-        if let Err(e) = Store::open(&config.data_dir) {
-            problems.push(e.to_string());
+        match Store::open(&config.data_dir) {
+            // Unreadable apps are left out of the list; the count is a hint.
+            Ok(store) => page_apps = store.oidc_clients().map_or(0, |apps| apps.len()),
+            Err(e) => problems.push(e.to_string()),
         }
+    }
+    if let Some(warning) = email_warning(&config, config.oidc.clients.len() + page_apps) {
+        eprintln!("soloauth: warning: {warning}");
     }
     if problems.is_empty() {
         let snapshots = match config.backup_interval_hours {
@@ -586,5 +604,43 @@ pub fn bench_hash_command() -> ExitCode {
             eprintln!("soloauth: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let names: Vec<String> = map.keys().cloned().collect();
+        Config::from_lookup_with_names(&|n| map.get(n).cloned(), &names).unwrap()
+    }
+
+    #[test]
+    fn apps_without_an_admin_email_draw_a_warning() {
+        let app = [
+            ("AUTH_OIDC_CLIENT_IMMICH_ID", "immich"),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS",
+                "app.immich:///oauth-callback",
+            ),
+        ];
+        assert_eq!(
+            email_warning(&config(&app), 1).as_deref(),
+            Some(
+                "1 OIDC app(s) configured and AUTH_ADMIN_EMAIL is empty. Immich and others \
+                 refuse a profile without an email: set AUTH_ADMIN_EMAIL"
+            )
+        );
+        // Apps added from the page count too.
+        assert!(email_warning(&config(&[]), 2).is_some_and(|w| w.starts_with("2 OIDC")));
+        assert_eq!(email_warning(&config(&[]), 0), None);
+        let mut with_email = app.to_vec();
+        with_email.push(("AUTH_ADMIN_EMAIL", "owner@example.com"));
+        assert_eq!(email_warning(&config(&with_email), 1), None);
     }
 }

@@ -485,6 +485,48 @@ async fn an_unregistered_redirect_uri_is_logged_with_what_the_app_sent() {
     assert!(line.contains("photos") && !line.contains(SECRET), "{line}");
 }
 
+/// `soloauth check` on `dir` with `vars`: it succeeds; its stderr.
+fn check_stderr(dir: &std::path::Path, vars: &[(&str, &str)]) -> String {
+    let mut cmd = crate::common::known(dir);
+    cmd.arg("check").envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "a warning, not a failure: {stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn check_warns_when_apps_may_sign_in_without_an_admin_email() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let warning = "soloauth: warning: 1 OIDC app(s) configured and AUTH_ADMIN_EMAIL is empty. \
+                   Immich and others refuse a profile without an email: set AUTH_ADMIN_EMAIL";
+    let app = [
+        ("AUTH_OIDC_CLIENT_PHOTOS_ID", "photos"),
+        ("AUTH_OIDC_CLIENT_PHOTOS_REDIRECT_URIS", REDIRECT),
+    ];
+    assert!(check_stderr(dir.path(), &app).contains(warning));
+    let mut with_email = app.to_vec();
+    with_email.push(("AUTH_ADMIN_EMAIL", "owner@example.com"));
+    assert!(!check_stderr(dir.path(), &with_email).contains("warning"));
+    assert!(!check_stderr(dir.path(), &[]).contains("warning"));
+
+    // An app added from the page counts as well.
+    let store = soloauth::storage::Store::open(dir.path()).unwrap();
+    let added = soloauth::storage::oidc::StoredClient {
+        client_id: "notes".into(),
+        name: "Notes".into(),
+        secret_hash: None,
+        redirect_uris: vec!["https://notes.example.com/cb".into()],
+        logout_uris: vec![],
+        created_at: crate::common::START,
+    };
+    store.put_oidc_client(&added).unwrap();
+    store.close().await.unwrap();
+    assert!(check_stderr(dir.path(), &[]).contains(warning));
+}
+
 #[tokio::test]
 async fn signing_in_happens_on_the_login_page_and_prompt_and_max_age_are_obeyed() {
     let s = server().await;
