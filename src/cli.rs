@@ -74,6 +74,9 @@ pub enum Command {
     /// Time argon2id verifications (for scripts/bench.sh).
     #[command(hide = true)]
     BenchHash,
+    /// Print docs/configuration.md: every variable, from the table in the code.
+    #[command(hide = true)]
+    ConfigDocs,
     /// Print recent audit events, newest first.
     Events {
         /// How many.
@@ -591,6 +594,13 @@ pub fn snapshot_command(job: SnapshotJob, file: &Path) -> ExitCode {
         Ok(config) => report(job(&config.data_dir, file, Clock::System.now_millis())),
         Err(code) => code,
     }
+}
+
+/// `soloauth config-docs` (hidden): the variable table as markdown, what
+/// `docs/configuration.md` holds.
+pub fn config_docs_command() -> ExitCode {
+    print!("{}", crate::base::variables::markdown());
+    ExitCode::SUCCESS
 }
 
 /// `soloauth bench-hash` (hidden): the median time of one verification.

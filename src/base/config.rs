@@ -1,10 +1,11 @@
 //! Configuration: raw environment → validated [`Config`], in two steps.
 //!
-//! [`Config::from_lookup`] reads every `AUTH_*` variable through a lookup
-//! function (the process environment in production, a map in tests), reads
-//! `NAME_FILE` for each secret, and validates everything at once: the error is
-//! the full list of problems, so one failed start tells the operator all they
-//! must fix. Secrets that are absent stay `None` here; `bootstrap` fills them
+//! [`Config::from_lookup`] reads every `AUTH_*` variable (each one is in the
+//! table of [`variables`], with its default and documentation) through a
+//! lookup function (the process environment in production, a map in tests),
+//! reads `NAME_FILE` for each secret, and validates everything at once: the
+//! error is the full list of problems, so one failed start tells the
+//! operator all they must fix. Secrets that are absent stay `None` here; `bootstrap` fills them
 //! from (or generates them into) the data directory outside production.
 
 use std::net::SocketAddr;
@@ -17,76 +18,15 @@ use crate::base::oidc_config::{self, EnvClient, OidcConfig};
 use crate::base::rp_id::{self, RpId};
 use crate::base::rules::{Policy, Rules};
 use crate::base::secret::{ExposeSecret, SecretString};
+use crate::base::variables;
 
 /// Minimum length of a JWT signing secret, in bytes.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
-
-/// Every variable the server reads (unknown `AUTH_*` names draw a warning).
-pub const KNOWN_VARS: &[&str] = &[
-    "AUTH_ENV",
-    "AUTH_ADMIN_USERNAME",
-    "AUTH_ADMIN_PASSWORD_HASH",
-    "AUTH_JWT_SECRET",
-    "AUTH_JWT_PREVIOUS_SECRETS",
-    "AUTH_ENCRYPTION_KEY",
-    "AUTH_TOTP_SECRET",
-    "AUTH_DATA_DIR",
-    "AUTH_BIND",
-    "AUTH_PUBLIC_URL",
-    "AUTH_COOKIE_DOMAIN",
-    "AUTH_COOKIE_SECURE",
-    "AUTH_ACCESS_TTL_SECONDS",
-    "AUTH_REFRESH_TTL_SECONDS",
-    "AUTH_MAX_FAILED_ATTEMPTS",
-    "AUTH_LOCKOUT_MINUTES",
-    "AUTH_RATE_PER_MINUTE",
-    "AUTH_RATE_BURST",
-    "AUTH_ACCOUNT_MAX_FAILURES",
-    "AUTH_TOTP_ISSUER",
-    "AUTH_TRUSTED_PROXIES",
-    "AUTH_LOG_FORMAT",
-    "AUTH_REAUTH_SECONDS",
-    "AUTH_REFRESH_GRACE_SECONDS",
-    "AUTH_IDLE_TIMEOUT_SECONDS",
-    "AUTH_METRICS_TOKEN",
-    "AUTH_SESSION_MAX_DAYS",
-    "AUTH_RULES",
-    "AUTH_DEFAULT_POLICY",
-    "AUTH_WEBAUTHN_RP_ID",
-    "AUTH_ADMIN_NAME",
-    "AUTH_ADMIN_EMAIL",
-    "AUTH_ADMIN_GROUPS",
-    "AUTH_OIDC_PRIVATE_KEY",
-    "AUTH_NOTIFY_URL",
-    "AUTH_NOTIFY_FORMAT",
-    "AUTH_NOTIFY_EVENTS",
-    "AUTH_BACKUP_INTERVAL_HOURS",
-    "AUTH_BACKUP_KEEP",
-];
 
 /// The longest snapshot interval, in hours (a year).
 pub const MAX_BACKUP_INTERVAL_HOURS: u32 = 8760;
 /// The most snapshots kept.
 pub const MAX_BACKUP_KEEP: u32 = 1000;
-
-/// Variables that hold secrets and may also come from `NAME_FILE`.
-const SECRET_VARS: &[&str] = &[
-    "AUTH_ADMIN_PASSWORD_HASH",
-    "AUTH_JWT_SECRET",
-    "AUTH_JWT_PREVIOUS_SECRETS",
-    "AUTH_ENCRYPTION_KEY",
-    "AUTH_TOTP_SECRET",
-    "AUTH_METRICS_TOKEN",
-    "AUTH_OIDC_PRIVATE_KEY",
-    "AUTH_NOTIFY_URL",
-];
-
-/// Secrets `AUTH_ENV=production` requires explicitly.
-const REQUIRED_IN_PRODUCTION: &[&str] = &[
-    "AUTH_ADMIN_PASSWORD_HASH",
-    "AUTH_JWT_SECRET",
-    "AUTH_ENCRYPTION_KEY",
-];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,6 +184,15 @@ impl Reader<'_> {
     }
 }
 
+/// The `AUTH_*` names among `names` that soloauth does not read (see
+/// [`variables::is_known`]).
+pub fn unknown_vars(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|k| k.starts_with("AUTH_") && !variables::is_known(k))
+        .collect()
+}
+
 /// True for a value copied from an example rather than generated: one
 /// starting with `change-me` or `changeme` (any case, as the
 /// `.env.example` secrets do), or ending in `$...` (its password hash).
@@ -305,17 +254,7 @@ impl Config {
 
     /// `AUTH_*` variables in the process environment that soloauth does not know.
     pub fn unknown_env_vars() -> Vec<String> {
-        std::env::vars()
-            .map(|(k, _)| k)
-            .filter(|k| k.starts_with("AUTH_"))
-            .filter(|k| {
-                let base = k.strip_suffix("_FILE").unwrap_or(k);
-                let known_secret_file = k.ends_with("_FILE") && SECRET_VARS.contains(&base);
-                !(KNOWN_VARS.contains(&k.as_str())
-                    || known_secret_file
-                    || oidc_config::is_client_var(k))
-            })
-            .collect()
+        unknown_vars(std::env::vars().map(|(k, _)| k))
     }
 
     /// Reads and validates configuration through `lookup`; on failure, every problem.
@@ -353,7 +292,7 @@ impl Config {
         let metrics_token = r.secret("AUTH_METRICS_TOKEN");
 
         if production {
-            for name in REQUIRED_IN_PRODUCTION {
+            for name in variables::required_in_production() {
                 if r.var(name).is_none() && r.var(&format!("{name}_FILE")).is_none() {
                     r.problems.push(format!(
                         "{name} is required when AUTH_ENV=production (see `soloauth gen-secrets`)"
@@ -934,6 +873,84 @@ mod tests {
         );
     }
 
+    /// A value for every variable of the table (an app's for the patterns).
+    fn every_variable() -> Vec<String> {
+        variables::VARIABLES
+            .iter()
+            .map(|v| v.name.replace("<NAME>", "IMMICH"))
+            .collect()
+    }
+
+    #[test]
+    fn the_reader_reads_every_variable_of_the_table_and_no_other() {
+        let names = every_variable();
+        let asked = std::cell::RefCell::new(Vec::new());
+        // Unset, then all set: with both `NAME` and `NAME_FILE` set, a
+        // secret is refused before any file is opened.
+        for value in [None, Some("x")] {
+            let lookup = |name: &str| {
+                asked.borrow_mut().push(name.to_string());
+                value.map(str::to_string)
+            };
+            let _ = Config::from_lookup_with_names(&lookup, &names);
+        }
+        let asked = asked.into_inner();
+        for name in &asked {
+            assert!(
+                variables::is_known(name),
+                "{name} is read but not in the table"
+            );
+        }
+        for name in &names {
+            assert!(
+                asked.contains(name),
+                "{name} is in the table but never read"
+            );
+        }
+        let secrets = variables::VARIABLES.iter().filter(|v| v.secret);
+        for name in secrets.map(|v| format!("{}_FILE", v.name.replace("<NAME>", "IMMICH"))) {
+            assert!(
+                asked.contains(&name),
+                "{name}: a secret is read from a file too"
+            );
+        }
+    }
+
+    #[test]
+    fn only_names_outside_the_table_are_unknown() {
+        let mut names = every_variable();
+        names.push("AUTH_JWT_SECRET_FILE".into());
+        names.push("AUTH_OIDC_CLIENT_IMMICH_SECRET_FILE".into());
+        names.push("HOME".into());
+        assert_eq!(unknown_vars(names.clone()), Vec::<String>::new());
+        names.extend(["AUTH_BACKUP_HOURS".into(), "AUTH_BIND_FILE".into()]);
+        assert_eq!(unknown_vars(names), ["AUTH_BACKUP_HOURS", "AUTH_BIND_FILE"]);
+    }
+
+    #[test]
+    fn the_defaults_the_table_shows_are_the_readers() {
+        // With a notify URL, so the alerts' defaults are read too.
+        let base = [("AUTH_NOTIFY_URL", "https://ntfy.example.com/topic")];
+        let unset = format!("{:?}", load(&base).unwrap());
+        let mut checked = 0;
+        for v in variables::VARIABLES.iter().filter(|v| !v.is_pattern()) {
+            let Some(value) = v
+                .default
+                .strip_prefix('`')
+                .and_then(|d| d.strip_suffix('`'))
+            else {
+                continue;
+            };
+            if value.contains('`') {
+                continue;
+            }
+            let set = format!("{:?}", load(&[base[0], (v.name, value)]).unwrap());
+            assert_eq!(set, unset, "{} is not {value} when unset", v.name);
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} defaults checked");
+    }
+
     #[test]
     fn defaults_without_any_variable() {
         let c = load(&[]).unwrap();
@@ -973,7 +990,7 @@ mod tests {
     #[test]
     fn production_lists_every_missing_secret() {
         let problems = load(&[("AUTH_ENV", "production")]).unwrap_err();
-        for name in REQUIRED_IN_PRODUCTION {
+        for name in variables::required_in_production() {
             assert!(
                 problems.iter().any(|p| p.contains(name)),
                 "{name} missing from {problems:?}"
