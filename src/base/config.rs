@@ -823,6 +823,15 @@ mod tests {
         // Outside production too: a placeholder is never a secret anyone means.
         let problems = load(&example[2..3]).unwrap_err();
         assert_eq!(problems, expected[1..2]);
+        // From a file, the problem names the file's variable.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt");
+        std::fs::write(&path, "CHANGEME\n").unwrap();
+        let problems = load(&[("AUTH_JWT_SECRET_FILE", path.to_str().unwrap())]).unwrap_err();
+        assert!(
+            problems[0].starts_with("AUTH_JWT_SECRET_FILE holds a placeholder"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -292,6 +292,49 @@ async fn gen_secrets_prints_a_working_production_config() {
     assert_eq!(r.status, 200);
 }
 
+#[test]
+fn check_in_production_refuses_the_env_example_placeholders_by_name() {
+    let dir = data_dir();
+    let example = [
+        ("AUTH_ENV", "production"),
+        (
+            "AUTH_ADMIN_PASSWORD_HASH",
+            "$argon2id$v=19$m=19456,t=2,p=1$...",
+        ),
+        (
+            "AUTH_JWT_SECRET",
+            "change-me-to-48-random-bytes-from-gen-secrets",
+        ),
+        (
+            "AUTH_ENCRYPTION_KEY",
+            "change-me-to-a-fernet-key-from-gen-secrets",
+        ),
+    ];
+    let (ok, _, err) = run(serve(dir.path()).arg("check").envs(example), "");
+    assert!(!ok, "{err}");
+    for (name, value) in &example[1..] {
+        let problem = format!(
+            "  - {name} holds a placeholder, not a secret: run `soloauth gen-secrets` and use \
+             the value it prints"
+        );
+        assert!(err.contains(&problem), "{name}: {err}");
+        assert!(!err.contains(value), "{value} echoed: {err}");
+    }
+}
+
+#[test]
+fn config_docs_prints_docs_configuration_md() {
+    let (ok, out, err) = run(binary().arg("config-docs"), "");
+    assert!(ok, "{err}");
+    let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+    assert_eq!(
+        out,
+        std::fs::read_to_string(docs).unwrap(),
+        "regenerate: cargo run -q -- config-docs > docs/configuration.md"
+    );
+    assert!(out.contains("| `AUTH_BACKUP_KEEP` | `7` |"));
+}
+
 #[tokio::test]
 async fn check_healthcheck_and_revoke_sessions() {
     let dir = data_dir();
