@@ -452,11 +452,16 @@ async fn an_unregistered_redirect_uri_shows_what_the_app_sent_next_to_what_is_re
     let r = authorize(&s, "", &[("client_id", "photos"), ("redirect_uri", &long)]).await;
     let html = r.body.as_str().unwrap();
     assert!(html.contains(&format!("{}…", &long[..200])) && !html.contains(&long));
-    let r = authorize(&s, "", &[("client_id", "mobile")]).await;
-    assert_eq!(r.status, 400);
-    let html = r.body.as_str().unwrap();
-    assert!(html.contains("mobile sent no redirect_uri."));
-    assert!(html.contains("http://127.0.0.1/callback"));
+    for params in [
+        vec![("client_id", "mobile")],
+        vec![("client_id", "mobile"), ("redirect_uri", "")],
+    ] {
+        let r = authorize(&s, "", &params).await;
+        assert_eq!(r.status, 400);
+        let html = r.body.as_str().unwrap();
+        assert!(html.contains("mobile sent no redirect_uri."), "{params:?}");
+        assert!(html.contains("http://127.0.0.1/callback"));
+    }
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ enum ApiTags {
 /// `app`, and a warning in the log with what it sent (cut short, quoted:
 /// it is the client's) and the registered ones (checked URIs, no spaces).
 fn redirect_mismatch(app: &App, sent: Option<&str>) -> RedirectAnswer {
+    let sent = sent.filter(|uri| !uri.is_empty());
     let shown = sent.map(|uri| pages::truncated(uri, pages::SHOWN_URI_CHARS));
     tracing::warn!(
         client_id = %app.client_id,
