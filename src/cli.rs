@@ -74,6 +74,9 @@ pub enum Command {
     /// Time argon2id verifications (for scripts/bench.sh).
     #[command(hide = true)]
     BenchHash,
+    /// Print docs/configuration.md: every variable, from the table in the code.
+    #[command(hide = true)]
+    ConfigDocs,
     /// Print recent audit events, newest first.
     Events {
         /// How many.
@@ -164,7 +167,23 @@ pub fn gen_secrets_command() -> ExitCode {
     println!("AUTH_ADMIN_PASSWORD_HASH='{hash}'");
     println!("AUTH_JWT_SECRET={}", random_token(48).expose_secret());
     println!("AUTH_ENCRYPTION_KEY={}", fernet::Fernet::generate_key());
+    println!(
+        "# a client secret for an OIDC app, AUTH_OIDC_CLIENT_<NAME>_SECRET (run again for another): {}",
+        random_token(32).expose_secret()
+    );
     ExitCode::SUCCESS
+}
+
+/// What `check` warns about apps that may sign in while the profile they
+/// get has no email.
+pub const NO_EMAIL: &str =
+    "Immich and others refuse a profile without an email: set AUTH_ADMIN_EMAIL";
+
+/// The warning for `apps` OIDC apps (from the environment and the page)
+/// when `AUTH_ADMIN_EMAIL` is empty; none otherwise.
+pub fn email_warning(config: &Config, apps: usize) -> Option<String> {
+    (apps > 0 && config.oidc.admin_email.is_none())
+        .then(|| format!("{apps} OIDC app(s) configured and AUTH_ADMIN_EMAIL is empty. {NO_EMAIL}"))
 }
 
 /// `soloauth check`.
@@ -174,6 +193,7 @@ pub fn check_command() -> ExitCode {
         Err(code) => return code,
     };
     let mut problems = Vec::new();
+    let mut page_apps = 0;
     if let Err(e) = crate::base::bootstrap::ensure_data_dir(&config.data_dir) {
         problems.push(e);
     } else {
@@ -196,9 +216,14 @@ pub fn check_command() -> ExitCode {
                 backups.display()
             ));
         }
-        if let Err(e) = Store::open(&config.data_dir) {
-            problems.push(e.to_string());
+        match Store::open(&config.data_dir) {
+            // Unreadable apps are left out of the list; the count is a hint.
+            Ok(store) => page_apps = store.oidc_clients().map_or(0, |apps| apps.len()),
+            Err(e) => problems.push(e.to_string()),
         }
+    }
+    if let Some(warning) = email_warning(&config, config.oidc.clients.len() + page_apps) {
+        eprintln!("soloauth: warning: {warning}");
     }
     if problems.is_empty() {
         let snapshots = match config.backup_interval_hours {
@@ -571,6 +596,13 @@ pub fn snapshot_command(job: SnapshotJob, file: &Path) -> ExitCode {
     }
 }
 
+/// `soloauth config-docs` (hidden): the variable table as markdown, what
+/// `docs/configuration.md` holds.
+pub fn config_docs_command() -> ExitCode {
+    print!("{}", crate::base::variables::markdown());
+    ExitCode::SUCCESS
+}
+
 /// `soloauth bench-hash` (hidden): the median time of one verification.
 pub fn bench_hash_command() -> ExitCode {
     match crate::auth::password::median_verify_ms(21) {
@@ -582,5 +614,43 @@ pub fn bench_hash_command() -> ExitCode {
             eprintln!("soloauth: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let names: Vec<String> = map.keys().cloned().collect();
+        Config::from_lookup_with_names(&|n| map.get(n).cloned(), &names).unwrap()
+    }
+
+    #[test]
+    fn apps_without_an_admin_email_draw_a_warning() {
+        let app = [
+            ("AUTH_OIDC_CLIENT_IMMICH_ID", "immich"),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS",
+                "app.immich:///oauth-callback",
+            ),
+        ];
+        assert_eq!(
+            email_warning(&config(&app), 1).as_deref(),
+            Some(
+                "1 OIDC app(s) configured and AUTH_ADMIN_EMAIL is empty. Immich and others \
+                 refuse a profile without an email: set AUTH_ADMIN_EMAIL"
+            )
+        );
+        // Apps added from the page count too.
+        assert!(email_warning(&config(&[]), 2).is_some_and(|w| w.starts_with("2 OIDC")));
+        assert_eq!(email_warning(&config(&[]), 0), None);
+        let mut with_email = app.to_vec();
+        with_email.push(("AUTH_ADMIN_EMAIL", "owner@example.com"));
+        assert_eq!(email_warning(&config(&with_email), 1), None);
     }
 }

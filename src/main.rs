@@ -73,6 +73,7 @@ fn main() -> ExitCode {
         Command::Backup { file } => cli::snapshot_command(backup::restore::backup_to, &file),
         Command::Restore { file } => cli::snapshot_command(backup::restore::restore_from, &file),
         Command::BenchHash => cli::bench_hash_command(),
+        Command::ConfigDocs => cli::config_docs_command(),
         Command::Events { limit } => cli::events_command(limit),
     }
 }

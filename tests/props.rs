@@ -35,9 +35,9 @@
 //!   (re-parsed with `url`) is the public host or lies under the cookie
 //!   domain, is idempotent, and refuses generated open-redirect shapes.
 //! - Configuration ([`Config::from_lookup`]): arbitrary values for every
-//!   variable in `KNOWN_VARS` give `Ok` or a non-empty list of non-empty
+//!   variable in `known_vars()` give `Ok` or a non-empty list of non-empty
 //!   problems; a successful config satisfies its documented bounds; no
-//!   problem ever echoes a secret. Only `KNOWN_VARS` are given (never the
+//!   problem ever echoes a secret. Only `known_vars()` are given (never the
 //!   `*_FILE` variants), so `from_lookup` touches no file: it writes nothing
 //!   anywhere and only reads files named by `*_FILE`.
 //!
@@ -61,9 +61,10 @@ use url::Url;
 
 use soloauth::auth::tokens::{key_id, AccessClaims, JwtKeys};
 use soloauth::auth::{recovery, refresh, totp};
-use soloauth::base::config::{Config, KNOWN_VARS};
+use soloauth::base::config::Config;
 use soloauth::base::rules::{Policy, Rules, Target};
 use soloauth::base::secret::{ExposeSecret, SecretString};
+use soloauth::base::variables::known_vars;
 use soloauth::http::client_ip::client_ip;
 use soloauth::http::forward::{allowed_redirect, login_url, original_url};
 
@@ -1252,9 +1253,8 @@ fn var_value(name: &'static str) -> BoxedStrategy<Option<String>> {
 
 /// A value for every known variable (`None`: unset).
 fn environment() -> impl Strategy<Value = Vec<(&'static str, Option<String>)>> {
-    KNOWN_VARS
-        .iter()
-        .map(|&name| var_value(name).prop_map(move |v| (name, v)))
+    known_vars()
+        .map(|name| var_value(name).prop_map(move |v| (name, v)))
         .collect::<Vec<_>>()
 }
 
@@ -1263,7 +1263,8 @@ fn load(vars: &[(&'static str, Option<String>)]) -> Result<Config, Vec<String>> 
         .iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
         .collect();
-    Config::from_lookup(&move |name| map.get(name).cloned())
+    let names: Vec<String> = map.keys().cloned().collect();
+    Config::from_lookup_with_names(&move |name| map.get(name).cloned(), &names)
 }
 
 /// A secret as an operator might write it: ≥ 12 characters that are not
@@ -1330,7 +1331,8 @@ proptest! {
         previous in secret_value(),
         encryption in secret_value(),
         totp_secret in secret_value(),
-        which in prop::collection::vec(any::<bool>(), 5),
+        client in secret_value(),
+        which in prop::collection::vec(any::<bool>(), 6),
     ) {
         let secrets = [
             ("AUTH_JWT_SECRET", jwt),
@@ -1338,8 +1340,15 @@ proptest! {
             ("AUTH_JWT_PREVIOUS_SECRETS", previous),
             ("AUTH_ENCRYPTION_KEY", encryption),
             ("AUTH_TOTP_SECRET", totp_secret),
+            ("AUTH_OIDC_CLIENT_APP_SECRET", client),
         ];
         let mut env = env;
+        // An app, whose secret (too short, say) is checked too.
+        env.extend([
+            ("AUTH_OIDC_CLIENT_APP_ID", Some("app".to_string())),
+            ("AUTH_OIDC_CLIENT_APP_REDIRECT_URIS", Some("https://app.example/cb".to_string())),
+            ("AUTH_OIDC_CLIENT_APP_SECRET", None),
+        ]);
         let mut cores = Vec::new();
         for ((name, (raw, core)), on) in secrets.into_iter().zip(which) {
             // The first two always carry a generated secret; the rest sometimes.
@@ -1410,6 +1419,7 @@ fn config_secret_files_are_never_echoed() {
                     "AUTH_JWT_PREVIOUS_SECRETS",
                     "AUTH_ENCRYPTION_KEY",
                     "AUTH_TOTP_SECRET",
+                    "AUTH_OIDC_CLIENT_APP_SECRET",
                 ]),
                 secret_value(),
                 prop::collection::vec(any::<u8>(), 0..4),
@@ -1421,8 +1431,17 @@ fn config_secret_files_are_never_echoed() {
                 std::fs::write(&path, &contents).unwrap();
                 let file_var = format!("{name}_FILE");
                 let path = path.to_str().unwrap().to_string();
-                let map: HashMap<String, String> = HashMap::from([(file_var, path)]);
-                if let Err(problems) = Config::from_lookup(&move |n| map.get(n).cloned()) {
+                let map: HashMap<String, String> = HashMap::from([
+                    (file_var, path),
+                    ("AUTH_OIDC_CLIENT_APP_ID".into(), "app".into()),
+                    (
+                        "AUTH_OIDC_CLIENT_APP_REDIRECT_URIS".into(),
+                        "https://app.example/cb".into(),
+                    ),
+                ]);
+                let names: Vec<String> = map.keys().cloned().collect();
+                let lookup = move |n: &str| map.get(n).cloned();
+                if let Err(problems) = Config::from_lookup_with_names(&lookup, &names) {
                     prop_assert!(!echoes(&problems, &core), "{name}: {problems:?}");
                 }
                 Ok(())

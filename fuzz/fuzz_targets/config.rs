@@ -1,7 +1,8 @@
 //! Configuration parsing: `Config::from_lookup` and the parsers it uses.
 //!
 //! The input is split on `\n` into values for the `AUTH_*` variables in
-//! `KNOWN_VARS` order, skipping `AUTH_DATA_DIR`; an empty piece is unset.
+//! `known_vars()` order (the table's), skipping `AUTH_DATA_DIR`; an empty
+//! piece is unset.
 //! The lookup never answers a `*_FILE` name nor `AUTH_DATA_DIR`, so nothing
 //! is read from disk: the target is hermetic (from_lookup never writes).
 //!
@@ -11,14 +12,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use soloauth::auth::{password, totp};
-use soloauth::base::config::{origin_and_host, Config, KNOWN_VARS, MIN_JWT_SECRET_LEN};
+use soloauth::base::config::{origin_and_host, Config, MIN_JWT_SECRET_LEN};
 use soloauth::base::secret::ExposeSecret;
+use soloauth::base::variables::known_vars;
 
 fn fuzzed_names() -> impl Iterator<Item = &'static str> {
-    KNOWN_VARS
-        .iter()
-        .copied()
-        .filter(|n| *n != "AUTH_DATA_DIR" && !n.ends_with("_FILE"))
+    known_vars().filter(|n| *n != "AUTH_DATA_DIR" && !n.ends_with("_FILE"))
 }
 
 fuzz_target!(|data: &[u8]| {

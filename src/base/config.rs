@@ -1,10 +1,11 @@
 //! Configuration: raw environment → validated [`Config`], in two steps.
 //!
-//! [`Config::from_lookup`] reads every `AUTH_*` variable through a lookup
-//! function (the process environment in production, a map in tests), reads
-//! `NAME_FILE` for each secret, and validates everything at once: the error is
-//! the full list of problems, so one failed start tells the operator all they
-//! must fix. Secrets that are absent stay `None` here; `bootstrap` fills them
+//! [`Config::from_lookup`] reads every `AUTH_*` variable (each one is in the
+//! table of [`variables`], with its default and documentation) through a
+//! lookup function (the process environment in production, a map in tests),
+//! reads `NAME_FILE` for each secret, and validates everything at once: the
+//! error is the full list of problems, so one failed start tells the
+//! operator all they must fix. Secrets that are absent stay `None` here; `bootstrap` fills them
 //! from (or generates them into) the data directory outside production.
 
 use std::net::SocketAddr;
@@ -17,76 +18,15 @@ use crate::base::oidc_config::{self, EnvClient, OidcConfig};
 use crate::base::rp_id::{self, RpId};
 use crate::base::rules::{Policy, Rules};
 use crate::base::secret::{ExposeSecret, SecretString};
+use crate::base::variables;
 
 /// Minimum length of a JWT signing secret, in bytes.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
-
-/// Every variable the server reads (unknown `AUTH_*` names draw a warning).
-pub const KNOWN_VARS: &[&str] = &[
-    "AUTH_ENV",
-    "AUTH_ADMIN_USERNAME",
-    "AUTH_ADMIN_PASSWORD_HASH",
-    "AUTH_JWT_SECRET",
-    "AUTH_JWT_PREVIOUS_SECRETS",
-    "AUTH_ENCRYPTION_KEY",
-    "AUTH_TOTP_SECRET",
-    "AUTH_DATA_DIR",
-    "AUTH_BIND",
-    "AUTH_PUBLIC_URL",
-    "AUTH_COOKIE_DOMAIN",
-    "AUTH_COOKIE_SECURE",
-    "AUTH_ACCESS_TTL_SECONDS",
-    "AUTH_REFRESH_TTL_SECONDS",
-    "AUTH_MAX_FAILED_ATTEMPTS",
-    "AUTH_LOCKOUT_MINUTES",
-    "AUTH_RATE_PER_MINUTE",
-    "AUTH_RATE_BURST",
-    "AUTH_ACCOUNT_MAX_FAILURES",
-    "AUTH_TOTP_ISSUER",
-    "AUTH_TRUSTED_PROXIES",
-    "AUTH_LOG_FORMAT",
-    "AUTH_REAUTH_SECONDS",
-    "AUTH_REFRESH_GRACE_SECONDS",
-    "AUTH_IDLE_TIMEOUT_SECONDS",
-    "AUTH_METRICS_TOKEN",
-    "AUTH_SESSION_MAX_DAYS",
-    "AUTH_RULES",
-    "AUTH_DEFAULT_POLICY",
-    "AUTH_WEBAUTHN_RP_ID",
-    "AUTH_ADMIN_NAME",
-    "AUTH_ADMIN_EMAIL",
-    "AUTH_ADMIN_GROUPS",
-    "AUTH_OIDC_PRIVATE_KEY",
-    "AUTH_NOTIFY_URL",
-    "AUTH_NOTIFY_FORMAT",
-    "AUTH_NOTIFY_EVENTS",
-    "AUTH_BACKUP_INTERVAL_HOURS",
-    "AUTH_BACKUP_KEEP",
-];
 
 /// The longest snapshot interval, in hours (a year).
 pub const MAX_BACKUP_INTERVAL_HOURS: u32 = 8760;
 /// The most snapshots kept.
 pub const MAX_BACKUP_KEEP: u32 = 1000;
-
-/// Variables that hold secrets and may also come from `NAME_FILE`.
-const SECRET_VARS: &[&str] = &[
-    "AUTH_ADMIN_PASSWORD_HASH",
-    "AUTH_JWT_SECRET",
-    "AUTH_JWT_PREVIOUS_SECRETS",
-    "AUTH_ENCRYPTION_KEY",
-    "AUTH_TOTP_SECRET",
-    "AUTH_METRICS_TOKEN",
-    "AUTH_OIDC_PRIVATE_KEY",
-    "AUTH_NOTIFY_URL",
-];
-
-/// Secrets `AUTH_ENV=production` requires explicitly.
-const REQUIRED_IN_PRODUCTION: &[&str] = &[
-    "AUTH_ADMIN_PASSWORD_HASH",
-    "AUTH_JWT_SECRET",
-    "AUTH_ENCRYPTION_KEY",
-];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,8 +103,32 @@ impl Reader<'_> {
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
     }
 
-    /// A secret, from `NAME` or the file named by `NAME_FILE`.
+    /// A secret, from `NAME` or the file named by `NAME_FILE`; a
+    /// placeholder (see [`is_placeholder`]) is a problem, never a secret.
     fn secret(&mut self, name: &str) -> Option<SecretString> {
+        let value = self.raw_secret(name)?;
+        if is_placeholder(value.expose_secret()) {
+            let source = self.secret_source(name);
+            self.problems.push(format!(
+                "{source} holds a placeholder, not a secret: run `soloauth gen-secrets` \
+                 and use the value it prints"
+            ));
+            return None;
+        }
+        Some(value)
+    }
+
+    /// The variable a secret came from: `NAME_FILE` when that is set, else `NAME`.
+    fn secret_source(&self, name: &str) -> String {
+        let file_var = format!("{name}_FILE");
+        match self.var(&file_var) {
+            Some(_) => file_var,
+            None => name.to_string(),
+        }
+    }
+
+    /// A secret as given, from `NAME` or the file named by `NAME_FILE`.
+    fn raw_secret(&mut self, name: &str) -> Option<SecretString> {
         let file_var = format!("{name}_FILE");
         match (self.var(name), self.var(&file_var)) {
             (Some(_), Some(_)) => {
@@ -220,6 +184,29 @@ impl Reader<'_> {
     }
 }
 
+/// The `AUTH_*` names among `names` that soloauth does not read (see
+/// [`variables::is_known`]).
+pub fn unknown_vars(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|k| k.starts_with("AUTH_") && !variables::is_known(k))
+        .collect()
+}
+
+/// True for a value copied from an example rather than generated: one
+/// starting with `change-me` or `changeme` (any case, as the
+/// `.env.example` secrets do), or ending in `$...` (its password hash).
+/// Each part of a comma-separated list counts.
+pub fn is_placeholder(value: &str) -> bool {
+    value.split(',').map(str::trim).any(|part| {
+        let lower = part.to_ascii_lowercase();
+        lower.starts_with("change-me")
+            || lower.starts_with("changeme")
+            || lower.ends_with("$...")
+            || lower.ends_with("$\u{2026}")
+    })
+}
+
 /// Splits a comma-separated secret list into trimmed, non-empty parts.
 fn split_secret_list(list: Option<SecretString>) -> Vec<SecretString> {
     list.map(|s| {
@@ -267,17 +254,7 @@ impl Config {
 
     /// `AUTH_*` variables in the process environment that soloauth does not know.
     pub fn unknown_env_vars() -> Vec<String> {
-        std::env::vars()
-            .map(|(k, _)| k)
-            .filter(|k| k.starts_with("AUTH_"))
-            .filter(|k| {
-                let base = k.strip_suffix("_FILE").unwrap_or(k);
-                let known_secret_file = k.ends_with("_FILE") && SECRET_VARS.contains(&base);
-                !(KNOWN_VARS.contains(&k.as_str())
-                    || known_secret_file
-                    || oidc_config::is_client_var(k))
-            })
-            .collect()
+        unknown_vars(std::env::vars().map(|(k, _)| k))
     }
 
     /// Reads and validates configuration through `lookup`; on failure, every problem.
@@ -315,7 +292,7 @@ impl Config {
         let metrics_token = r.secret("AUTH_METRICS_TOKEN");
 
         if production {
-            for name in REQUIRED_IN_PRODUCTION {
+            for name in variables::required_in_production() {
                 if r.var(name).is_none() && r.var(&format!("{name}_FILE")).is_none() {
                     r.problems.push(format!(
                         "{name} is required when AUTH_ENV=production (see `soloauth gen-secrets`)"
@@ -590,56 +567,12 @@ fn read_oidc(r: &mut Reader, names: &[String], admin_username: &str) -> OidcConf
         None => vec!["admin".to_string()],
     };
     let private_key = r.secret("AUTH_OIDC_PRIVATE_KEY");
-    let mut clients = Vec::new();
-    for name in oidc_config::client_names(names) {
-        let var = |suffix: &str| format!("{}{name}{suffix}", oidc_config::CLIENT_PREFIX);
-        let Some(client_id) = r.var(&var("_ID")).map(|v| v.trim().to_string()) else {
-            r.problems.push(format!(
-                "{} is missing: every app needs a client id",
-                var("_ID")
-            ));
-            continue;
-        };
-        let redirect_uris = oidc_config::list(r.var(&var("_REDIRECT_URIS")));
-        if redirect_uris.is_empty() {
-            r.problems.push(format!(
-                "{} is missing: every app needs its redirect URIs",
-                var("_REDIRECT_URIS")
-            ));
-        }
-        let logout_uris = oidc_config::list(r.var(&var("_LOGOUT_URIS")));
-        for (suffix, uri) in redirect_uris
-            .iter()
-            .map(|u| ("_REDIRECT_URIS", u))
-            .chain(logout_uris.iter().map(|u| ("_LOGOUT_URIS", u)))
-        {
-            if let Err(why) = oidc_config::check_uri(&var(suffix), uri) {
-                r.problems.push(why);
-            }
-        }
-        // An unset `${SECRET}` in a compose file must not quietly make a
-        // confidential app public.
-        for secret_var in [var("_SECRET"), var("_SECRET_FILE")] {
-            if (r.lookup)(&secret_var).is_some_and(|v| v.trim().is_empty()) {
-                r.problems.push(format!(
-                    "{secret_var} is set but empty (leave it out for a public client)"
-                ));
-            }
-        }
-        clients.push(EnvClient {
-            name: name.to_ascii_lowercase(),
-            client_id,
-            secret: r.secret(&var("_SECRET")),
-            redirect_uris,
-            logout_uris,
-        });
-    }
-    let mut ids: Vec<&str> = clients.iter().map(|c| c.client_id.as_str()).collect();
-    ids.sort_unstable();
-    if ids.windows(2).any(|w| w[0] == w[1]) {
-        r.problems
-            .push("two AUTH_OIDC_CLIENT_<NAME>_ID share one client id".into());
-    }
+    let apps: Vec<(String, EnvClient)> = oidc_config::client_names(names)
+        .into_iter()
+        .filter_map(|name| read_client(r, &name).map(|client| (name, client)))
+        .collect();
+    r.problems.extend(shared_client_ids(&apps));
+    let clients = apps.into_iter().map(|(_, client)| client).collect();
     OidcConfig {
         admin_name: r
             .var("AUTH_ADMIN_NAME")
@@ -652,6 +585,90 @@ fn read_oidc(r: &mut Reader, names: &[String], admin_username: &str) -> OidcConf
     }
 }
 
+/// The variable `AUTH_OIDC_CLIENT_<name><suffix>`.
+fn client_var(name: &str, suffix: &str) -> String {
+    format!("{}{name}{suffix}", oidc_config::CLIENT_PREFIX)
+}
+
+/// One app's `AUTH_OIDC_CLIENT_<NAME>_…` variables; `None` without a client id.
+fn read_client(r: &mut Reader, name: &str) -> Option<EnvClient> {
+    let var = |suffix: &str| client_var(name, suffix);
+    let Some(client_id) = r.var(&var("_ID")).map(|v| v.trim().to_string()) else {
+        r.problems.push(format!(
+            "{} is missing: every app needs a client id",
+            var("_ID")
+        ));
+        return None;
+    };
+    let redirect_uris = oidc_config::uri_list(r.var(&var("_REDIRECT_URIS")));
+    if redirect_uris.is_empty() {
+        r.problems.push(format!(
+            "{} is missing: every app needs its redirect URIs",
+            var("_REDIRECT_URIS")
+        ));
+    }
+    let logout_uris = oidc_config::uri_list(r.var(&var("_LOGOUT_URIS")));
+    for (suffix, uri) in redirect_uris
+        .iter()
+        .map(|u| ("_REDIRECT_URIS", u))
+        .chain(logout_uris.iter().map(|u| ("_LOGOUT_URIS", u)))
+    {
+        if let Err(why) = oidc_config::check_uri(&var(suffix), uri) {
+            r.problems.push(why);
+        }
+    }
+    Some(EnvClient {
+        name: name.to_ascii_lowercase(),
+        client_id,
+        secret: read_client_secret(r, &var("_SECRET")),
+        redirect_uris,
+        logout_uris,
+    })
+}
+
+/// An app's secret (`None`: a public client); set but empty, or shorter
+/// than [`oidc_config::MIN_CLIENT_SECRET_LEN`], is a problem.
+fn read_client_secret(r: &mut Reader, secret_var: &str) -> Option<SecretString> {
+    // An unset `${SECRET}` in a compose file must not quietly make a
+    // confidential app public.
+    for name in [secret_var.to_string(), format!("{secret_var}_FILE")] {
+        if (r.lookup)(&name).is_some_and(|v| v.trim().is_empty()) {
+            r.problems.push(format!(
+                "{name} is set but empty (leave it out for a public client)"
+            ));
+        }
+    }
+    let secret = r.secret(secret_var)?;
+    if secret.expose_secret().chars().count() < oidc_config::MIN_CLIENT_SECRET_LEN {
+        r.problems.push(format!(
+            "{} is shorter than {} characters: give the app a long random secret, \
+             such as the client secret `soloauth gen-secrets` prints",
+            r.secret_source(secret_var),
+            oidc_config::MIN_CLIENT_SECRET_LEN
+        ));
+    }
+    Some(secret)
+}
+
+/// One problem for each app whose client id an earlier app already has,
+/// naming both apps' `_ID` variables (`apps`: `<NAME>` and app).
+fn shared_client_ids(apps: &[(String, EnvClient)]) -> Vec<String> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut problems = Vec::new();
+    for (name, app) in apps {
+        match seen.iter().find(|(_, id)| *id == app.client_id) {
+            Some((first, _)) => problems.push(format!(
+                "{} and {} share the client id {:?}: every app needs its own",
+                client_var(first, "_ID"),
+                client_var(name, "_ID"),
+                app.client_id
+            )),
+            None => seen.push((name, &app.client_id)),
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,7 +679,285 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(&move |name| map.get(name).cloned())
+        let names: Vec<String> = map.keys().cloned().collect();
+        Config::from_lookup_with_names(&move |name| map.get(name).cloned(), &names)
+    }
+
+    /// An app `GRAFANA` with `extra` variables.
+    fn grafana<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut vars = vec![
+            ("AUTH_OIDC_CLIENT_GRAFANA_ID", "grafana"),
+            (
+                "AUTH_OIDC_CLIENT_GRAFANA_REDIRECT_URIS",
+                "https://grafana.example.com/login/generic_oauth",
+            ),
+        ];
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    #[test]
+    fn client_secrets_need_32_characters_and_the_problem_names_the_variable() {
+        let short = "a-31-character-client-secret-xy";
+        assert_eq!(short.len(), 31);
+        let problems = load(&grafana(&[("AUTH_OIDC_CLIENT_GRAFANA_SECRET", short)])).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "AUTH_OIDC_CLIENT_GRAFANA_SECRET is shorter than 32 characters: give the app a \
+              long random secret, such as the client secret `soloauth gen-secrets` prints"
+            ]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, format!("{short}\n")).unwrap();
+        let file = path.to_str().unwrap();
+        let problems =
+            load(&grafana(&[("AUTH_OIDC_CLIENT_GRAFANA_SECRET_FILE", file)])).unwrap_err();
+        assert!(
+            problems[0].starts_with("AUTH_OIDC_CLIENT_GRAFANA_SECRET_FILE is shorter than 32"),
+            "{problems:?}"
+        );
+        assert!(!problems.join(" ").contains(short));
+        // Characters, not bytes: 32 of them will do, and 31 will not.
+        let (long, short) = ("é".repeat(32), "é".repeat(31));
+        let c = load(&grafana(&[("AUTH_OIDC_CLIENT_GRAFANA_SECRET", &long)]));
+        assert!(c.unwrap().oidc.clients[0].secret.is_some());
+        assert!(load(&grafana(&[("AUTH_OIDC_CLIENT_GRAFANA_SECRET", &short)])).is_err());
+    }
+
+    #[test]
+    fn apps_sharing_a_client_id_are_named_both() {
+        let problems = load(&[
+            ("AUTH_OIDC_CLIENT_IMMICH_ID", "photos"),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS",
+                "https://a.example/cb",
+            ),
+            ("AUTH_OIDC_CLIENT_GRAFANA_ID", "photos"),
+            (
+                "AUTH_OIDC_CLIENT_GRAFANA_REDIRECT_URIS",
+                "https://b.example/cb",
+            ),
+            ("AUTH_OIDC_CLIENT_PAPERLESS_ID", "paperless"),
+            (
+                "AUTH_OIDC_CLIENT_PAPERLESS_REDIRECT_URIS",
+                "https://c.example/cb",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "AUTH_OIDC_CLIENT_GRAFANA_ID and AUTH_OIDC_CLIENT_IMMICH_ID share the client id \
+              \"photos\": every app needs its own"
+            ]
+        );
+    }
+
+    #[test]
+    fn placeholders_are_recognised() {
+        for placeholder in [
+            "change-me",
+            "CHANGE-ME-please",
+            "changeme",
+            "ChangeMe123",
+            "change-me-to-48-random-bytes-from-gen-secrets",
+            "change-me-to-a-fernet-key-from-gen-secrets",
+            "$argon2id$v=19$m=19456,t=2,p=1$...",
+            "real-key, change-me",
+        ] {
+            assert!(is_placeholder(placeholder), "{placeholder}");
+        }
+        for real in [
+            "x".repeat(48),
+            "please-change-me".into(),
+            "$argon2id$v=19$abc".into(),
+        ] {
+            assert!(!is_placeholder(&real), "{real}");
+        }
+    }
+
+    #[test]
+    fn the_env_example_placeholders_are_refused_naming_the_variable() {
+        let example = [
+            ("AUTH_ENV", "production"),
+            (
+                "AUTH_ADMIN_PASSWORD_HASH",
+                "$argon2id$v=19$m=19456,t=2,p=1$...",
+            ),
+            (
+                "AUTH_JWT_SECRET",
+                "change-me-to-48-random-bytes-from-gen-secrets",
+            ),
+            (
+                "AUTH_ENCRYPTION_KEY",
+                "change-me-to-a-fernet-key-from-gen-secrets",
+            ),
+            ("AUTH_METRICS_TOKEN", "ChangeMe"),
+            (
+                "AUTH_OIDC_CLIENT_GRAFANA_SECRET",
+                "change-me-to-a-long-random-client-secret",
+            ),
+        ];
+        let problems = load(&grafana(&example)).unwrap_err();
+        let expected: Vec<String> = [
+            "AUTH_ADMIN_PASSWORD_HASH",
+            "AUTH_JWT_SECRET",
+            "AUTH_ENCRYPTION_KEY",
+            "AUTH_METRICS_TOKEN",
+            "AUTH_OIDC_CLIENT_GRAFANA_SECRET",
+        ]
+        .iter()
+        .map(|name| {
+            format!(
+                "{name} holds a placeholder, not a secret: run `soloauth gen-secrets` and use \
+                 the value it prints"
+            )
+        })
+        .collect();
+        assert_eq!(problems, expected, "one problem each, no other");
+        for (_, value) in &example[1..] {
+            assert!(!problems.join(" ").contains(value), "{value} echoed");
+        }
+        // Outside production too: a placeholder is never a secret anyone means.
+        let problems = load(&example[2..3]).unwrap_err();
+        assert_eq!(problems, expected[1..2]);
+        // From a file, the problem names the file's variable.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt");
+        std::fs::write(&path, "CHANGEME\n").unwrap();
+        let problems = load(&[("AUTH_JWT_SECRET_FILE", path.to_str().unwrap())]).unwrap_err();
+        assert!(
+            problems[0].starts_with("AUTH_JWT_SECRET_FILE holds a placeholder"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn app_uri_lists_split_on_whitespace_and_each_uri_is_checked() {
+        let c = load(&[
+            ("AUTH_OIDC_CLIENT_IMMICH_ID", "immich"),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS",
+                "https://photos.example.com/auth/login https://photos.example.com/user-settings\n\
+                 app.immich:///oauth-callback",
+            ),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_LOGOUT_URIS",
+                "https://photos.example.com/, https://photos.example.com/bye",
+            ),
+        ])
+        .unwrap();
+        let app = &c.oidc.clients[0];
+        assert_eq!(
+            app.redirect_uris,
+            [
+                "https://photos.example.com/auth/login",
+                "https://photos.example.com/user-settings",
+                "app.immich:///oauth-callback"
+            ]
+        );
+        assert_eq!(app.logout_uris.len(), 2);
+        let problems = load(&[
+            ("AUTH_OIDC_CLIENT_IMMICH_ID", "immich"),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS",
+                "https://photos.example.com/cb /relative",
+            ),
+            (
+                "AUTH_OIDC_CLIENT_IMMICH_LOGOUT_URIS",
+                "https://photos.example.com/ javascript:alert(1)",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS: \"/relative\" is not an absolute URL \
+                 (relative URL without a base)",
+                "AUTH_OIDC_CLIENT_IMMICH_LOGOUT_URIS: \"javascript:alert(1)\" has scheme \
+                 javascript: not a redirect target"
+            ]
+        );
+    }
+
+    /// A value for every variable of the table (an app's for the patterns).
+    fn every_variable() -> Vec<String> {
+        variables::VARIABLES
+            .iter()
+            .map(|v| v.name.replace("<NAME>", "IMMICH"))
+            .collect()
+    }
+
+    #[test]
+    fn the_reader_reads_every_variable_of_the_table_and_no_other() {
+        let names = every_variable();
+        let asked = std::cell::RefCell::new(Vec::new());
+        // Unset, then all set: with both `NAME` and `NAME_FILE` set, a
+        // secret is refused before any file is opened.
+        for value in [None, Some("x")] {
+            let lookup = |name: &str| {
+                asked.borrow_mut().push(name.to_string());
+                value.map(str::to_string)
+            };
+            let _ = Config::from_lookup_with_names(&lookup, &names);
+        }
+        let asked = asked.into_inner();
+        for name in &asked {
+            assert!(
+                variables::is_known(name),
+                "{name} is read but not in the table"
+            );
+        }
+        for name in &names {
+            assert!(
+                asked.contains(name),
+                "{name} is in the table but never read"
+            );
+        }
+        let secrets = variables::VARIABLES.iter().filter(|v| v.secret);
+        for name in secrets.map(|v| format!("{}_FILE", v.name.replace("<NAME>", "IMMICH"))) {
+            assert!(
+                asked.contains(&name),
+                "{name}: a secret is read from a file too"
+            );
+        }
+    }
+
+    #[test]
+    fn only_names_outside_the_table_are_unknown() {
+        let mut names = every_variable();
+        names.push("AUTH_JWT_SECRET_FILE".into());
+        names.push("AUTH_OIDC_CLIENT_IMMICH_SECRET_FILE".into());
+        names.push("HOME".into());
+        assert_eq!(unknown_vars(names.clone()), Vec::<String>::new());
+        names.extend(["AUTH_BACKUP_HOURS".into(), "AUTH_BIND_FILE".into()]);
+        assert_eq!(unknown_vars(names), ["AUTH_BACKUP_HOURS", "AUTH_BIND_FILE"]);
+    }
+
+    #[test]
+    fn the_defaults_the_table_shows_are_the_readers() {
+        // With a notify URL, so the alerts' defaults are read too.
+        let base = [("AUTH_NOTIFY_URL", "https://ntfy.example.com/topic")];
+        let unset = format!("{:?}", load(&base).unwrap());
+        let mut checked = 0;
+        for v in variables::VARIABLES.iter().filter(|v| !v.is_pattern()) {
+            let Some(value) = v
+                .default
+                .strip_prefix('`')
+                .and_then(|d| d.strip_suffix('`'))
+            else {
+                continue;
+            };
+            if value.contains('`') {
+                continue;
+            }
+            let set = format!("{:?}", load(&[base[0], (v.name, value)]).unwrap());
+            assert_eq!(set, unset, "{} is not {value} when unset", v.name);
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} defaults checked");
     }
 
     #[test]
@@ -704,7 +999,7 @@ mod tests {
     #[test]
     fn production_lists_every_missing_secret() {
         let problems = load(&[("AUTH_ENV", "production")]).unwrap_err();
-        for name in REQUIRED_IN_PRODUCTION {
+        for name in variables::required_in_production() {
             assert!(
                 problems.iter().any(|p| p.contains(name)),
                 "{name} missing from {problems:?}"

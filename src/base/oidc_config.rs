@@ -11,6 +11,9 @@ pub const CLIENT_PREFIX: &str = "AUTH_OIDC_CLIENT_";
 /// The suffixes of one app's variables.
 pub const CLIENT_SUFFIXES: [&str; 4] = ["_ID", "_SECRET", "_REDIRECT_URIS", "_LOGOUT_URIS"];
 
+/// The fewest characters an app's secret from the environment may have.
+pub const MIN_CLIENT_SECRET_LEN: usize = 32;
+
 /// An app configured in the environment.
 #[derive(Debug, Clone)]
 pub struct EnvClient {
@@ -54,17 +57,23 @@ pub fn client_names(names: &[String]) -> Vec<String> {
     found
 }
 
-/// True for a variable name of some app's client.
-pub fn is_client_var(name: &str) -> bool {
-    !client_names(&[name.to_string()]).is_empty()
-}
-
 /// Splits a comma-separated list, trimming and dropping empties.
 pub fn list(value: Option<String>) -> Vec<String> {
     value
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Splits a list of URIs on commas and whitespace (a URI holds neither
+/// unescaped), dropping empties: `a, b`, `a b` and one per line all work.
+pub fn uri_list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
@@ -107,8 +116,29 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         assert_eq!(client_names(&names), ["GRAFANA", "IMMICH", "MY_APP"]);
-        assert!(is_client_var("AUTH_OIDC_CLIENT_X_LOGOUT_URIS"));
-        assert!(!is_client_var("AUTH_OIDC_CLIENT_X_OTHER"));
+        let other = ["AUTH_OIDC_CLIENT_X_OTHER".to_string()];
+        assert!(client_names(&other).is_empty());
+    }
+
+    #[test]
+    fn uri_lists_split_on_commas_and_whitespace() {
+        let value =
+            " https://a.example/cb,https://b.example/cb  https://c.example/cb\n\tapp.x:/cb ,, ";
+        assert_eq!(
+            uri_list(Some(value.to_string())),
+            [
+                "https://a.example/cb",
+                "https://b.example/cb",
+                "https://c.example/cb",
+                "app.x:/cb"
+            ]
+        );
+        assert!(uri_list(None).is_empty());
+        // Group names are another list: commas only, inner spaces kept.
+        assert_eq!(
+            list(Some("admin, home users".into())),
+            ["admin", "home users"]
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::common::{Reply, Server, Tokens, PASSWORD};
 
 const ISSUER: &str = "http://localhost:8001";
 const REDIRECT: &str = "https://photos.example.com/auth/callback";
-const SECRET: &str = "s3cret-with:odd/chars+&=%";
+const SECRET: &str = "s3cret-with:odd/chars+&=%-and-32-or-more";
 
 /// A server with a confidential app (`photos`) and a public one (`mobile`).
 async fn server() -> Server {
@@ -428,6 +428,108 @@ async fn unknown_apps_get_an_error_page_and_other_errors_go_back_to_the_app() {
     no_openid.extend([("response_type", "code"), ("scope", "profile")]);
     let q = query_of(&authorize(&s, &cookies, &no_openid).await);
     assert_eq!(param(&q, "error"), Some("invalid_scope"));
+}
+
+#[tokio::test]
+async fn an_unregistered_redirect_uri_shows_what_the_app_sent_next_to_what_is_registered() {
+    let s = server().await;
+    let sent = "https://photos.example.com/auth/callback/?next=<b>&x=\"1\"";
+    let r = authorize(&s, "", &[("client_id", "photos"), ("redirect_uri", sent)]).await;
+    assert_eq!(r.status, 400);
+    assert!(!r.headers.contains_key(LOCATION), "never a redirect");
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    let html = r.body.as_str().unwrap();
+    assert!(html
+        .contains("https://photos.example.com/auth/callback/?next=&lt;b&gt;&amp;x=&quot;1&quot;"));
+    assert!(!html.contains("<b>"), "escaped");
+    assert!(html.contains(&format!("<li><code class=\"uri\">{REDIRECT}</code></li>")));
+    assert!(html.contains("AUTH_OIDC_CLIENT_PHOTOS_REDIRECT_URIS"));
+    assert!(!html.contains(SECRET));
+
+    // A long one is cut short; none at all is said so.
+    let long = format!("https://photos.example.com/{}", "a".repeat(1000));
+    let r = authorize(&s, "", &[("client_id", "photos"), ("redirect_uri", &long)]).await;
+    let html = r.body.as_str().unwrap();
+    assert!(html.contains(&format!("{}…", &long[..200])) && !html.contains(&long));
+    for params in [
+        vec![("client_id", "mobile")],
+        vec![("client_id", "mobile"), ("redirect_uri", "")],
+    ] {
+        let r = authorize(&s, "", &params).await;
+        assert_eq!(r.status, 400);
+        let html = r.body.as_str().unwrap();
+        assert!(html.contains("mobile sent no redirect_uri."), "{params:?}");
+        assert!(html.contains("http://127.0.0.1/callback"));
+    }
+}
+
+#[tokio::test]
+async fn an_unregistered_redirect_uri_is_logged_with_what_the_app_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = crate::common::start_binary(
+        dir.path(),
+        &[
+            ("AUTH_OIDC_CLIENT_PHOTOS_ID", "photos"),
+            ("AUTH_OIDC_CLIENT_PHOTOS_SECRET", SECRET),
+            ("AUTH_OIDC_CLIENT_PHOTOS_REDIRECT_URIS", REDIRECT),
+        ],
+    );
+    let sent = "https://photos.example.com/wrong/callback";
+    let params = [("client_id", "photos"), ("redirect_uri", sent)];
+    let url = reqwest::Url::parse_with_params(&p.url("/oidc/authorize"), params).unwrap();
+    assert_eq!(p.send(p.http.get(url)).await.status, 400);
+    let logs = p
+        .logs_with(&["the redirect_uri is not registered for the app"])
+        .await;
+    let line = logs
+        .lines()
+        .find(|l| l.contains("the redirect_uri is not registered"))
+        .unwrap();
+    assert!(line.contains(sent) && line.contains(REDIRECT), "{line}");
+    assert!(line.contains("photos") && !line.contains(SECRET), "{line}");
+}
+
+/// `soloauth check` on `dir` with `vars`: it succeeds; its stderr.
+fn check_stderr(dir: &std::path::Path, vars: &[(&str, &str)]) -> String {
+    let mut cmd = crate::common::known(dir);
+    cmd.arg("check").envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "a warning, not a failure: {stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn check_warns_when_apps_may_sign_in_without_an_admin_email() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let warning = "soloauth: warning: 1 OIDC app(s) configured and AUTH_ADMIN_EMAIL is empty. \
+                   Immich and others refuse a profile without an email: set AUTH_ADMIN_EMAIL";
+    let app = [
+        ("AUTH_OIDC_CLIENT_PHOTOS_ID", "photos"),
+        ("AUTH_OIDC_CLIENT_PHOTOS_REDIRECT_URIS", REDIRECT),
+    ];
+    assert!(check_stderr(dir.path(), &app).contains(warning));
+    let mut with_email = app.to_vec();
+    with_email.push(("AUTH_ADMIN_EMAIL", "owner@example.com"));
+    assert!(!check_stderr(dir.path(), &with_email).contains("warning"));
+    assert!(!check_stderr(dir.path(), &[]).contains("warning"));
+
+    // An app added from the page counts as well.
+    let store = soloauth::storage::Store::open(dir.path()).unwrap();
+    let added = soloauth::storage::oidc::StoredClient {
+        client_id: "notes".into(),
+        name: "Notes".into(),
+        secret_hash: None,
+        redirect_uris: vec!["https://notes.example.com/cb".into()],
+        logout_uris: vec![],
+        created_at: crate::common::START,
+    };
+    store.put_oidc_client(&added).unwrap();
+    store.close().await.unwrap();
+    assert!(check_stderr(dir.path(), &[]).contains(warning));
 }
 
 #[tokio::test]

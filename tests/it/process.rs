@@ -263,9 +263,12 @@ async fn gen_secrets_prints_a_working_production_config() {
     let mut cmd = serve(dir.path());
     cmd.env("AUTH_ENV", "production");
     let mut password = String::new();
+    let mut client_secret = None;
     for line in out.lines() {
         if let Some(p) = line.strip_prefix("#   ") {
             password = p.trim().to_string();
+        } else if let Some(rest) = line.strip_prefix("# a client secret for an OIDC app") {
+            client_secret = rest.rsplit_once(": ").map(|(_, s)| s.to_string());
         } else if let Some((k, v)) = line.split_once('=') {
             cmd.env(k, v.trim_matches('\''));
         }
@@ -276,9 +279,60 @@ async fn gen_secrets_prints_a_working_production_config() {
     );
     assert!(!ok, "check fails without the secrets: {check_out}");
     assert!(check_err.contains("AUTH_JWT_SECRET"));
+    // Its client secret is one an app may have.
+    cmd.env("AUTH_OIDC_CLIENT_APP_ID", "app")
+        .env("AUTH_OIDC_CLIENT_APP_SECRET", client_secret.unwrap())
+        .env(
+            "AUTH_OIDC_CLIENT_APP_REDIRECT_URIS",
+            "https://app.example.com/cb",
+        )
+        .env("AUTH_ADMIN_EMAIL", "owner@example.com");
     let p = Process::start(cmd);
     let r = p.try_login("admin", &password).await;
     assert_eq!(r.status, 200);
+}
+
+#[test]
+fn check_in_production_refuses_the_env_example_placeholders_by_name() {
+    let dir = data_dir();
+    let example = [
+        ("AUTH_ENV", "production"),
+        (
+            "AUTH_ADMIN_PASSWORD_HASH",
+            "$argon2id$v=19$m=19456,t=2,p=1$...",
+        ),
+        (
+            "AUTH_JWT_SECRET",
+            "change-me-to-48-random-bytes-from-gen-secrets",
+        ),
+        (
+            "AUTH_ENCRYPTION_KEY",
+            "change-me-to-a-fernet-key-from-gen-secrets",
+        ),
+    ];
+    let (ok, _, err) = run(serve(dir.path()).arg("check").envs(example), "");
+    assert!(!ok, "{err}");
+    for (name, value) in &example[1..] {
+        let problem = format!(
+            "  - {name} holds a placeholder, not a secret: run `soloauth gen-secrets` and use \
+             the value it prints"
+        );
+        assert!(err.contains(&problem), "{name}: {err}");
+        assert!(!err.contains(value), "{value} echoed: {err}");
+    }
+}
+
+#[test]
+fn config_docs_prints_docs_configuration_md() {
+    let (ok, out, err) = run(binary().arg("config-docs"), "");
+    assert!(ok, "{err}");
+    let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+    assert_eq!(
+        out,
+        std::fs::read_to_string(docs).unwrap(),
+        "regenerate: cargo run -q -- config-docs > docs/configuration.md"
+    );
+    assert!(out.contains("| `AUTH_BACKUP_KEEP` | `7` |"));
 }
 
 #[tokio::test]

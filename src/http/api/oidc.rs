@@ -34,6 +34,26 @@ enum ApiTags {
     Oidc,
 }
 
+/// The error page for a `redirect_uri` (`sent`) that is not registered for
+/// `app`, and a warning in the log with what it sent (cut short, quoted:
+/// it is the client's) and the registered ones (checked URIs, no spaces).
+fn redirect_mismatch(app: &App, sent: Option<&str>) -> RedirectAnswer {
+    let sent = sent.filter(|uri| !uri.is_empty());
+    let shown = sent.map(|uri| pages::truncated(uri, pages::SHOWN_URI_CHARS));
+    tracing::warn!(
+        client_id = %app.client_id,
+        redirect_uri = ?shown.as_deref().unwrap_or(""),
+        registered = %app.redirect_uris.join(" "),
+        "oidc authorize refused: the redirect_uri is not registered for the app"
+    );
+    RedirectAnswer::ErrorPage(pages::redirect_mismatch(
+        &app.name,
+        app.from_env,
+        sent,
+        &app.redirect_uris,
+    ))
+}
+
 /// An OAuth error body.
 #[derive(Object)]
 pub struct OAuthErrorBody {
@@ -347,7 +367,7 @@ impl OidcApi {
             return error_page("This app is not registered with soloauth (unknown client_id).");
         };
         let Some(redirect_uri) = p.redirect_uri.clone().filter(|u| app.redirect_allowed(u)) else {
-            return error_page("The app's redirect_uri is not one registered for it.");
+            return Ok(redirect_mismatch(&app, p.redirect_uri.as_deref()));
         };
         let issuer = state.auth.oidc_issuer.as_str();
         let app_state = p.state.clone();

@@ -1,7 +1,9 @@
 //! The few HTML pages of the OpenID Connect endpoints, for the person in
-//! front of the browser: an error, "signed out", "Sign out of soloauth?"
-//! and "Allow APP on this device to sign in as you?". Every value is
-//! escaped; the pages load only the site's own stylesheet and scripts.
+//! front of the browser: an error (for a redirect URI that is not
+//! registered, what the app sent next to what is), "signed out", "Sign out
+//! of soloauth?" and "Allow APP on this device to sign in as you?". Every
+//! value is escaped; the pages load only the site's own stylesheet and
+//! scripts.
 
 use poem_openapi::payload::Html;
 
@@ -40,6 +42,66 @@ pub fn page(title: &str, text: &str) -> Html<String> {
         x = attr_escape(text)
     );
     layout(title, &card, "")
+}
+
+/// The most characters of a redirect URI an app sent that a page or log
+/// line shows.
+pub const SHOWN_URI_CHARS: usize = 200;
+
+/// `text` cut to `max` characters, with `…` when it was longer.
+pub fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// URIs as a list, each escaped.
+fn uri_list(uris: &[String]) -> String {
+    let items: String = uris
+        .iter()
+        .map(|u| format!("<li><code class=\"uri\">{}</code></li>", attr_escape(u)))
+        .collect();
+    format!("<ul>{items}</ul>")
+}
+
+/// "cannot sign in to this app" when the `redirect_uri` the app sent
+/// (`sent`, none when absent) is none registered for it: both shown, so
+/// the owner sees the mismatch, and where to change the registered ones
+/// (`from_env`: in the environment). Never redirected; nothing secret.
+pub fn redirect_mismatch(
+    app_name: &str,
+    from_env: bool,
+    sent: Option<&str>,
+    registered: &[String],
+) -> Html<String> {
+    let app = attr_escape(app_name);
+    let sent = match sent {
+        Some(uri) => format!(
+            "<p>{app} asked to come back to a redirect_uri that is not registered for it:</p>\
+             <p><code class=\"uri\" id=\"sent-redirect-uri\">{}</code></p>",
+            attr_escape(&truncated(uri, SHOWN_URI_CHARS))
+        ),
+        None => format!("<p>{app} sent no redirect_uri.</p>"),
+    };
+    let registered = match registered {
+        [] => "<p>No redirect URI is registered for it.</p>".to_string(),
+        uris => format!("<p>Registered for {app}:</p>{}", uri_list(uris)),
+    };
+    let fix = if from_env {
+        format!(
+            "AUTH_OIDC_CLIENT_{}_REDIRECT_URIS",
+            attr_escape(&app_name.to_ascii_uppercase())
+        )
+    } else {
+        "the app on your soloauth page (remove it and add it again)".to_string()
+    };
+    let card = format!(
+        "<div class=\"card\"><h2>cannot sign in to this app</h2>{sent}{registered}\
+         <p>They must match exactly (an <code>http://127.0.0.1</code> or \
+         <code>http://[::1]</code> one on any port): change the app's setting, or {fix}.</p></div>"
+    );
+    layout("cannot sign in to this app", &card, "")
 }
 
 /// The page when storage fails inside a flow (logged where it happened).
@@ -114,6 +176,40 @@ pub fn consent(app_name: &str, redirect_uri: &str, pairs: &[(&str, &str)]) -> Ht
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mismatch_page_shows_the_sent_and_the_registered_uris_escaped() {
+        let registered = vec![
+            "https://photos.example.com/auth/login".to_string(),
+            "app.immich:///oauth-callback".to_string(),
+        ];
+        let sent = "https://photos.example.com/cb?a=1&b=<script>";
+        let Html(html) = redirect_mismatch("immich", true, Some(sent), &registered);
+        assert!(html.contains(
+            "<code class=\"uri\" id=\"sent-redirect-uri\">\
+             https://photos.example.com/cb?a=1&amp;b=&lt;script&gt;</code>"
+        ));
+        assert!(!html.contains("<script>"));
+        for uri in &registered {
+            assert!(html.contains(&format!("<li><code class=\"uri\">{uri}</code></li>")));
+        }
+        assert!(html.contains("AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS"));
+        let Html(html) = redirect_mismatch("notes", false, None, &[]);
+        assert!(html.contains("notes sent no redirect_uri."));
+        assert!(html.contains("No redirect URI is registered"));
+        assert!(!html.contains("AUTH_OIDC_CLIENT_"));
+    }
+
+    #[test]
+    fn long_uris_are_cut_on_a_character_boundary() {
+        assert_eq!(truncated("short", 10), "short");
+        assert_eq!(truncated("exactly10!", 10), "exactly10!");
+        assert_eq!(truncated("ééééé", 3), "ééé…");
+        let long = format!("https://x.example/{}", "a".repeat(500));
+        let Html(html) = redirect_mismatch("x", true, Some(&long), &[]);
+        assert!(html.contains(&format!("{}…</code>", &long[..SHOWN_URI_CHARS])));
+        assert!(!html.contains(&long));
+    }
 
     #[test]
     fn a_form_may_be_redirected_to_its_target_and_nowhere_else() {
