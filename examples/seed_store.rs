@@ -9,6 +9,7 @@
 
 use std::process::ExitCode;
 
+use soloauth::base::amr::Amr;
 use soloauth::storage::events::StoredEvent;
 use soloauth::storage::sessions::Session;
 use soloauth::storage::Store;
@@ -29,7 +30,7 @@ fn seed(dir: &str, sessions: u64, events: u64) -> Result<String, String> {
             expires_at: EXPIRES,
             ip: format!("198.51.100.{}", n % 250),
             user_agent: AGENT.into(),
-            amr: vec!["pwd".into(), "otp".into()],
+            amr: vec![Amr::Pwd, Amr::Otp],
             refresh_hash: hash(n, "refresh"),
             cookie_hash: hash(n, "cookie"),
             remember: true,

@@ -61,6 +61,7 @@ use url::Url;
 
 use soloauth::auth::tokens::{key_id, AccessClaims, JwtKeys};
 use soloauth::auth::{recovery, refresh, totp};
+use soloauth::base::amr::Amr;
 use soloauth::base::config::Config;
 use soloauth::base::rules::{Policy, Rules, Target};
 use soloauth::base::secret::{ExposeSecret, SecretString};
@@ -150,7 +151,7 @@ fn claims_for(now: i64) -> AccessClaims {
     AccessClaims::new(
         "admin",
         "0123456789abcdef0123456789abcdef",
-        &["pwd".into()],
+        &[Amr::Pwd],
         now,
         1800,
     )
@@ -247,7 +248,7 @@ proptest! {
         key in jwt_secret(),
         sub in any::<String>(),
         sid in any::<String>(),
-        amr in prop::collection::vec(any::<String>(), 0..3),
+        amr in prop::collection::vec(select(Amr::ALL.to_vec()), 0..3),
         iat in 0i64..4_000_000_000,
         ttl in 1i64..1_000_000,
         delta in -1000i64..1_001_000,

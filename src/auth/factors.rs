@@ -377,11 +377,11 @@ mod tests {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
         let keep = sessions
-            .start(vec!["pwd".into()], &client(), true, kit.now())
+            .start(vec![crate::base::amr::Amr::Pwd], &client(), true, kit.now())
             .await
             .unwrap();
         let other = sessions
-            .start(vec!["pwd".into()], &client(), true, kit.now())
+            .start(vec![crate::base::amr::Amr::Pwd], &client(), true, kit.now())
             .await
             .unwrap();
         let (_, codes) = enroll(&kit, &keep.session.id).await;

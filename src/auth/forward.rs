@@ -81,12 +81,12 @@ fn identify(
 mod tests {
     use super::*;
     use crate::auth::testkit::{client, Kit, NOW};
+    use crate::base::amr::Amr;
     use crate::base::secret::ExposeSecret;
 
-    async fn session(kit: &Kit, amr: &[&str]) -> crate::auth::sessions::TokenPair {
-        let amr = amr.iter().map(|m| m.to_string()).collect();
+    async fn session(kit: &Kit, amr: &[Amr]) -> crate::auth::sessions::TokenPair {
         kit.sessions()
-            .start(amr, &client(), true, NOW)
+            .start(amr.to_vec(), &client(), true, NOW)
             .await
             .unwrap()
     }
@@ -94,7 +94,7 @@ mod tests {
     #[tokio::test]
     async fn the_session_cookie_outlives_the_access_token() {
         let kit = Kit::new(5);
-        let pair = session(&kit, &["pwd"]).await;
+        let pair = session(&kit, &[Amr::Pwd]).await;
         let secret = pair.session_secret.as_ref().unwrap().expose_secret();
         let creds = Credentials {
             session_cookies: vec![secret],
@@ -116,8 +116,8 @@ mod tests {
     #[tokio::test]
     async fn policies_decide() {
         let kit = Kit::new(5);
-        let weak = session(&kit, &["pwd"]).await;
-        let strong = session(&kit, &["pwd", "otp"]).await;
+        let weak = session(&kit, &[Amr::Pwd]).await;
+        let strong = session(&kit, &[Amr::Pwd, Amr::Otp]).await;
         fn creds(pair: &crate::auth::sessions::TokenPair) -> Credentials<'_> {
             Credentials {
                 access_tokens: vec![pair.access_token.as_str()],
@@ -153,7 +153,7 @@ mod tests {
     #[tokio::test]
     async fn a_forged_or_revoked_session_cookie_fails() {
         let kit = Kit::new(5);
-        let pair = session(&kit, &["pwd"]).await;
+        let pair = session(&kit, &[Amr::Pwd]).await;
         let forged = format!("{}.{}", pair.session.id, "A".repeat(43));
         let s = kit.sessions();
         fn with(cookie: &str) -> Credentials<'_> {

@@ -18,6 +18,7 @@ use super::passkeys::{Answer, Passkeys};
 use super::password::CredentialChecker;
 use super::sessions::{Principal, RefreshRefused, Sessions, TokenPair};
 use super::{AuthError, AuthResult, Client};
+use crate::base::amr::{self, Amr};
 use crate::base::secret::{ExposeSecret, SecretString};
 
 /// What the client sent for the first step.
@@ -47,7 +48,7 @@ pub enum Outcome {
 
 /// The first step's verdict, before a session exists.
 enum FirstStep {
-    Done(Vec<String>),
+    Done(Vec<Amr>),
     Challenge(SecretString),
 }
 
@@ -77,7 +78,7 @@ impl LoginFlow<'_> {
                     return Err(AuthError::InvalidCredentials);
                 }
                 if !self.factors.status()?.totp_enabled {
-                    return Ok(FirstStep::Done(vec!["pwd".into()]));
+                    return Ok(FirstStep::Done(vec![Amr::Pwd]));
                 }
                 let code = step
                     .totp_code
@@ -90,7 +91,7 @@ impl LoginFlow<'_> {
                 if !self.factors.verify_totp(&code, now).await? {
                     return Err(AuthError::InvalidCode);
                 }
-                Ok(FirstStep::Done(vec!["pwd".into(), "otp".into()]))
+                Ok(FirstStep::Done(vec![Amr::Pwd, Amr::Otp]))
             });
         match first.await? {
             FirstStep::Challenge(mfa_token) => {
@@ -128,7 +129,7 @@ impl LoginFlow<'_> {
             })
             .await?;
         events.push(Event::new(Kind::MfaSuccess, client));
-        let amr = vec!["pwd".into(), "otp".into()];
+        let amr = vec![Amr::Pwd, Amr::Otp];
         self.finish(client, amr, remember, now, events).await
     }
 
@@ -185,12 +186,12 @@ impl LoginFlow<'_> {
                 Ok((after_password.is_some(), remember, verified?))
             })
             .await?;
-        let amr: Vec<String> = match second_step {
+        let amr = match second_step {
             true => {
                 events.push(Event::new(Kind::MfaSuccess, client));
-                vec!["pwd".into(), "hwk".into()]
+                vec![Amr::Pwd, Amr::Hwk]
             }
-            false => vec!["hwk".into(), "mfa".into()],
+            false => vec![Amr::Hwk, Amr::Mfa],
         };
         events.push(Event::new(Kind::PasskeyLogin, client).detail(format!("passkey={passkey}")));
         self.finish(client, amr, remember, now, events).await
@@ -201,13 +202,13 @@ impl LoginFlow<'_> {
     async fn finish(
         &self,
         client: &Client,
-        amr: Vec<String>,
+        amr: Vec<Amr>,
         remember: bool,
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Outcome> {
         self.lockout.record_success(client.ip).await?;
-        let detail = format!("amr={}", amr.join("+"));
+        let detail = format!("amr={}", amr::joined(&amr));
         let totp_enabled = self.factors.status()?.totp_enabled;
         let seen = self.sessions.note_client(client, now)?;
         let pair = self.sessions.start(amr, client, remember, now).await?;
@@ -341,7 +342,7 @@ mod tests {
             .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
             .await;
         let (pair, totp_enabled) = signed_in(outcome.unwrap());
-        assert_eq!(pair.session.amr, ["pwd"]);
+        assert_eq!(pair.session.amr, [Amr::Pwd]);
         assert!(!totp_enabled);
         assert_eq!(kinds(&events), ["login_success"]);
         assert_eq!(events[0].session.as_deref(), Some(pair.session.id.as_str()));
@@ -403,7 +404,7 @@ mod tests {
             .second_step(&client(), &mfa_token, &factor, kit.now(), &mut events)
             .await;
         let (pair, totp_enabled) = signed_in(done.unwrap());
-        assert_eq!(pair.session.amr, ["pwd", "otp"]);
+        assert_eq!(pair.session.amr, [Amr::Pwd, Amr::Otp]);
         assert!(totp_enabled);
         assert_eq!(
             kinds(&events),
@@ -432,7 +433,7 @@ mod tests {
             )
             .await;
         let (pair, _) = signed_in(outcome.unwrap());
-        assert_eq!(pair.session.amr, ["pwd", "otp"]);
+        assert_eq!(pair.session.amr, [Amr::Pwd, Amr::Otp]);
         assert_eq!(kinds(&events), ["mfa_success", "login_success"]);
     }
 

@@ -20,6 +20,7 @@ use super::events::Seen;
 use super::refresh;
 use super::tokens::{AccessClaims, JwtKeys};
 use super::{AuthError, AuthResult, Client};
+use crate::base::amr::Amr;
 use crate::base::secret::ct_eq;
 use crate::base::secret::SecretString;
 use crate::storage::sessions::{Lifetime, Rotation, Session, TOUCH_INTERVAL};
@@ -71,8 +72,8 @@ pub struct Passport {
 }
 
 /// Whether an `amr` list holds a second factor.
-pub fn has_second_factor<S: AsRef<str>>(amr: &[S]) -> bool {
-    amr.iter().any(|m| matches!(m.as_ref(), "otp" | "hwk"))
+pub fn has_second_factor(amr: &[Amr]) -> bool {
+    amr.iter().any(|m| m.is_second_factor())
 }
 
 /// An authenticated request: valid access token, live session.
@@ -144,7 +145,7 @@ impl Sessions<'_> {
     /// makes its cookies outlive the browser session.
     pub async fn start(
         &self,
-        amr: Vec<String>,
+        amr: Vec<Amr>,
         client: &Client,
         remember: bool,
         now: i64,
@@ -308,7 +309,7 @@ mod tests {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
         let pair = sessions
-            .start(vec!["pwd".into()], &client(), true, NOW)
+            .start(vec![Amr::Pwd], &client(), true, NOW)
             .await
             .unwrap();
         let sid = pair.session.id.clone();
@@ -336,7 +337,7 @@ mod tests {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
         let pair = sessions
-            .start(vec!["pwd".into()], &client(), true, NOW)
+            .start(vec![Amr::Pwd], &client(), true, NOW)
             .await
             .unwrap();
         let p = sessions.authenticate(&pair.access_token, NOW + 60).unwrap();
@@ -357,7 +358,7 @@ mod tests {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
         let first = sessions
-            .start(vec!["pwd".into()], &client(), true, NOW)
+            .start(vec![Amr::Pwd], &client(), true, NOW)
             .await
             .unwrap();
         let old = first.refresh_token.expose_secret().to_string();
@@ -386,11 +387,11 @@ mod tests {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
         let a = sessions
-            .start(vec!["pwd".into()], &client(), true, NOW)
+            .start(vec![Amr::Pwd], &client(), true, NOW)
             .await
             .unwrap();
         let b = sessions
-            .start(vec!["pwd".into()], &client(), true, NOW)
+            .start(vec![Amr::Pwd], &client(), true, NOW)
             .await
             .unwrap();
         assert_eq!(sessions.revoke_others(&b.session.id).await.unwrap(), 1);
@@ -409,12 +410,7 @@ mod tests {
         };
         // A session from before the record (its IPv6 address in full).
         sessions
-            .start(
-                vec!["pwd".into()],
-                &v6("2001:db8:5:6::1", "Firefox"),
-                true,
-                NOW,
-            )
+            .start(vec![Amr::Pwd], &v6("2001:db8:5:6::1", "Firefox"), true, NOW)
             .await
             .unwrap();
         let seen = sessions

@@ -21,6 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::base::amr::Amr;
 use crate::base::secret::{ExposeSecret, SecretString};
 
 /// The `iss` and `aud` of every access token.
@@ -46,12 +47,12 @@ pub struct AccessClaims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
 }
 
 impl AccessClaims {
     /// Claims for a new token of session `sid`, valid `ttl` seconds from `now`.
-    pub fn new(sub: &str, sid: &str, amr: &[String], now: i64, ttl: i64) -> Self {
+    pub fn new(sub: &str, sid: &str, amr: &[Amr], now: i64, ttl: i64) -> Self {
         AccessClaims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
@@ -130,7 +131,7 @@ impl JwtKeys {
     }
 
     /// A new access token for session `sid`, valid `ttl` seconds from `now`.
-    pub fn issue(&self, sid: &str, amr: &[String], now: i64, ttl: i64) -> Result<String, String> {
+    pub fn issue(&self, sid: &str, amr: &[Amr], now: i64, ttl: i64) -> Result<String, String> {
         self.sign(&AccessClaims::new(&self.subject, sid, amr, now, ttl))
     }
 
@@ -196,7 +197,18 @@ mod tests {
     }
 
     fn claims() -> AccessClaims {
-        AccessClaims::new("admin", "sid-1", &["pwd".into()], NOW, 1800)
+        AccessClaims::new("admin", "sid-1", &[Amr::Pwd], NOW, 1800)
+    }
+
+    /// The payload of a 0.2.0 access token (its fixture's): `amr` as strings.
+    #[test]
+    fn claims_signed_before_amr_was_a_type_decode() {
+        let payload = r#"{"iss":"soloauth","aud":"soloauth","sub":"admin","sid":"7b5d",
+            "iat":1796396239,"nbf":1796396239,"exp":1796398039,"jti":"8438","amr":["pwd"]}"#;
+        let claims: AccessClaims = serde_json::from_str(payload).unwrap();
+        assert_eq!(claims.amr, [Amr::Pwd]);
+        let again = serde_json::to_value(&claims).unwrap();
+        assert_eq!(again["amr"], serde_json::json!(["pwd"]));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tree::Change;
 use super::{Store, StoreError};
+use crate::base::amr::Amr;
 
 /// The `meta` key of the owner's OIDC subject.
 const SUBJECT: &str = "oidc_subject";
@@ -47,7 +48,7 @@ pub struct StoredCode {
     pub scope: String,
     pub session_id: String,
     pub auth_time: i64,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub expires_at: i64,
     /// Set at the exchange: the grant it started (a second use revokes it).
     pub used_by: Option<String>,
@@ -68,7 +69,7 @@ pub struct Grant {
     pub scope: String,
     pub nonce: Option<String>,
     pub auth_time: i64,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub created_at: i64,
     /// Hex SHA-256 of the current refresh token's random part.
     pub refresh_hash: String,
@@ -379,7 +380,7 @@ mod tests {
             scope: "openid".into(),
             nonce: None,
             auth_time: 1,
-            amr: vec!["pwd".into()],
+            amr: vec![Amr::Pwd],
             created_at: 1,
             refresh_hash: "h1".into(),
             previous_hash: None,
@@ -396,7 +397,7 @@ mod tests {
             expires_at,
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
-            amr: vec!["pwd".into()],
+            amr: vec![Amr::Pwd],
             refresh_hash: "r".into(),
             cookie_hash: String::new(),
             remember: true,
@@ -501,7 +502,7 @@ mod tests {
             scope: "openid".into(),
             session_id: "s".into(),
             auth_time: 1,
-            amr: vec!["pwd".into()],
+            amr: vec![Amr::Pwd],
             expires_at: 100,
             used_by: None,
             used_at: None,

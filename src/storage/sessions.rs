@@ -23,6 +23,7 @@ use sled::transaction::Transactional;
 use super::codec::{halt, settled, tx_read, tx_write, TxError};
 use super::tree::Change;
 use super::{trees, Store, StoreError};
+use crate::base::amr::Amr;
 use crate::base::secret::ct_eq;
 
 /// A login session.
@@ -34,8 +35,8 @@ pub struct Session {
     pub expires_at: i64,
     pub ip: String,
     pub user_agent: String,
-    /// Authentication methods used at login (`pwd`, `otp`).
-    pub amr: Vec<String>,
+    /// Authentication methods used at login (`pwd`, `otp`, …).
+    pub amr: Vec<Amr>,
     /// Hex SHA-256 of the current refresh token's random part.
     pub refresh_hash: String,
     /// Hex SHA-256 of the session cookie's random part (empty in sessions
@@ -81,8 +82,7 @@ pub const TOUCH_INTERVAL: i64 = 60;
 pub struct SessionGate<'a> {
     pub expires_at: i64,
     pub last_seen_at: i64,
-    #[serde(borrow)]
-    pub amr: Vec<Cow<'a, str>>,
+    pub amr: Vec<Amr>,
     #[serde(borrow, default)]
     pub cookie_hash: Cow<'a, str>,
 }
@@ -330,12 +330,42 @@ mod tests {
             expires_at: 1_000,
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
-            amr: vec!["pwd".into()],
+            amr: vec![Amr::Pwd],
             refresh_hash: hash.to_string(),
             cookie_hash: String::new(),
             remember: true,
             consents: Vec::new(),
         }
+    }
+
+    /// Sessions as 0.1 and 0.2 wrote them (`amr` as strings) decode to the
+    /// typed methods, whole and through forward auth's gate, and encode back
+    /// to the very same strings.
+    #[test]
+    fn sessions_written_before_amr_was_a_type_decode() {
+        let older = r#"{"id":"s1","created_at":100,"last_seen_at":100,"expires_at":1000,
+            "ip":"127.0.0.1","user_agent":"test","amr":["pwd","otp"],"refresh_hash":"ab"}"#;
+        let newer = r#"{"id":"s2","created_at":100,"last_seen_at":100,"expires_at":1000,
+            "ip":"127.0.0.1","user_agent":"test","amr":["hwk","mfa"],"refresh_hash":"ab",
+            "cookie_hash":"cd","remember":false,"consents":["app"]}"#;
+        for (json, amr) in [(older, [Amr::Pwd, Amr::Otp]), (newer, [Amr::Hwk, Amr::Mfa])] {
+            let session: Session = serde_json::from_str(json).unwrap();
+            assert_eq!(session.amr, amr);
+            let gate: SessionGate<'_> = serde_json::from_str(json).unwrap();
+            assert_eq!(gate.amr, amr);
+            let again = serde_json::to_value(&session).unwrap();
+            let before: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(again["amr"], before["amr"]);
+        }
+        let pwd = r#"{"id":"s3","created_at":1,"last_seen_at":1,"expires_at":2,"ip":"",
+            "user_agent":"","amr":["pwd","hwk"],"refresh_hash":""}"#;
+        let session: Session = serde_json::from_str(pwd).unwrap();
+        assert_eq!(session.amr, [Amr::Pwd, Amr::Hwk]);
+        let unknown = pwd.replace("\"hwk\"", "\"sms\"");
+        assert!(
+            serde_json::from_str::<Session>(&unknown).is_err(),
+            "a method no build wrote is no session"
+        );
     }
 
     #[test]

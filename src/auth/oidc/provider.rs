@@ -143,7 +143,7 @@ pub struct CodeExchange<'a> {
 pub struct Signer<'a> {
     pub session_id: &'a str,
     pub auth_time: i64,
-    pub amr: &'a [String],
+    pub amr: &'a [crate::base::amr::Amr],
 }
 
 /// Tokens for an app.

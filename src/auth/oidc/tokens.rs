@@ -61,7 +61,7 @@ pub struct IdTokenFacts<'a> {
     pub auth_time: i64,
     pub nonce: Option<&'a str>,
     pub access_token: &'a str,
-    pub amr: &'a [String],
+    pub amr: &'a [crate::base::amr::Amr],
     pub session_id: &'a str,
 }
 

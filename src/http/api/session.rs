@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use super::{Auth, Caller, MeAuth};
 use crate::auth::events::{Event, Kind};
 use crate::auth::Client;
+use crate::base::amr::Amr;
 use crate::base::clock::rfc3339;
 use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
@@ -60,6 +61,11 @@ pub enum RevokedResponse {
     Done,
 }
 
+/// The methods as the API names them (`pwd`, `otp`, `hwk`, `mfa`).
+fn amr_names(amr: &[Amr]) -> Vec<String> {
+    amr.iter().map(|m| m.as_str().to_string()).collect()
+}
+
 pub struct SessionApi {
     pub state: Arc<AppState>,
 }
@@ -75,7 +81,7 @@ impl SessionApi {
             MeAuth::Cookie(c) => Caller::Session(c.0),
         };
         let (session_id, amr, token_id) = match caller {
-            Caller::Session(p) => (p.session.id, p.claims.amr.clone(), None),
+            Caller::Session(p) => (p.session.id, amr_names(&p.claims.amr), None),
             Caller::Token(token) => (String::new(), Vec::new(), Some(token.id)),
         };
         Ok(Json(MeResponse {

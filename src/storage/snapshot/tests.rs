@@ -29,7 +29,7 @@ fn sample() -> (tempfile::TempDir, Store) {
             expires_at: 1_000,
             ip: "192.0.2.1".into(),
             user_agent: "test".into(),
-            amr: vec!["pwd".into()],
+            amr: vec![crate::base::amr::Amr::Pwd],
             refresh_hash: "ab".repeat(32),
             cookie_hash: String::new(),
             remember: true,
