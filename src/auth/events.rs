@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use crate::auth::attempt::Attempt;
 use crate::auth::Client;
 
 /// Which limit a lockout is about.
@@ -58,9 +59,9 @@ pub enum Kind {
     MfaRequired,
     MfaSuccess,
     Locked,
-    /// `on`: what was limited (the attempt's name).
+    /// `on`: what was limited.
     RateLimited {
-        on: &'static str,
+        on: Attempt,
     },
     Refreshed,
     RefreshRefused,

@@ -30,7 +30,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::error::PasskeyRefusal;
+use super::attempt::{Attempt, Failure};
 use super::events::{Event, Events, Kind, Scope};
 use super::{AuthError, AuthResult, Client};
 use crate::base::clock::Clock;
@@ -149,12 +149,7 @@ impl Lockout<'_> {
     }
 
     /// Takes one request from the client's bucket (`on` labels the metric).
-    pub fn check_rate(
-        &self,
-        client: &Client,
-        on: &'static str,
-        events: &mut Events,
-    ) -> AuthResult<()> {
+    pub fn check_rate(&self, client: &Client, on: Attempt, events: &mut Events) -> AuthResult<()> {
         self.rate.check(client.ip).map_err(|retry_after| {
             events.push(Event::new(Kind::RateLimited { on }, client));
             AuthError::RateLimited { retry_after }
@@ -207,16 +202,16 @@ impl Lockout<'_> {
 
     /// Runs an attempt that checks a password or a code: rate-limited,
     /// refused while the account or the client is locked, and reserved first
-    /// so parallel attempts cannot outrun the lockout. A wrong password or
-    /// code is an event (`via` names the attempt) and counts towards the
-    /// lockouts, durably.
+    /// so parallel attempts cannot outrun the lockout. A wrong password,
+    /// code or passkey ([`Failure::of`]) is an event (`via` names the
+    /// attempt) and counts towards the lockouts, durably.
     ///
     /// The attempt gets its own event list (e.g. a recovery code spent),
     /// appended to `events` after it ran.
     pub async fn guarded<T>(
         &self,
         client: &Client,
-        via: &'static str,
+        via: Attempt,
         now: i64,
         events: &mut Events,
         attempt: impl AsyncFnOnce(&mut Events) -> AuthResult<T>,
@@ -230,20 +225,11 @@ impl Lockout<'_> {
         let mut own = Events::new();
         let result = attempt(&mut own).await;
         events.append(&mut own);
-        let (kind, reason) = match &result {
-            Err(AuthError::InvalidCredentials) => (Kind::LoginFailure, "credentials"),
-            Err(AuthError::InvalidCode) => (Kind::MfaFailure, "code"),
-            Err(AuthError::Passkey(refusal))
-                if !matches!(
-                    refusal,
-                    PasskeyRefusal::Challenge | PasskeyRefusal::AlreadyRegistered
-                ) =>
-            {
-                (Kind::LoginFailure, "passkey")
-            }
-            _ => return result,
+        let Some(failure) = result.as_ref().err().and_then(Failure::of) else {
+            return result;
         };
-        events.push(Event::new(kind, client).detail(format!("reason={reason} via={via}")));
+        let detail = format!("reason={} via={}", failure.reason(), via.as_str());
+        events.push(Event::new(failure.kind(), client).detail(detail));
         reservation.fail(client, now, events).await?;
         result
     }
@@ -396,7 +382,7 @@ mod tests {
         let client = client();
         let mut events = Events::new();
         for _ in 0..3 {
-            let wrong = lockout.guarded(&client, "login", NOW, &mut events, async |_| {
+            let wrong = lockout.guarded(&client, Attempt::Login, NOW, &mut events, async |_| {
                 Err::<(), _>(AuthError::InvalidCredentials)
             });
             assert!(matches!(wrong.await, Err(AuthError::InvalidCredentials)));
@@ -407,12 +393,24 @@ mod tests {
             3
         );
         assert!(kinds.contains(&Kind::Lockout(Scope::Ip)));
-        let right = lockout.guarded(&client, "login", NOW + 899, &mut events, async |_| Ok(()));
+        let right = lockout.guarded(
+            &client,
+            Attempt::Login,
+            NOW + 899,
+            &mut events,
+            async |_| Ok(()),
+        );
         assert!(matches!(
             right.await,
             Err(AuthError::Locked { retry_after: 1 })
         ));
-        let later = lockout.guarded(&client, "login", NOW + 900, &mut events, async |_| Ok(()));
+        let later = lockout.guarded(
+            &client,
+            Attempt::Login,
+            NOW + 900,
+            &mut events,
+            async |_| Ok(()),
+        );
         assert!(later.await.is_ok(), "the lock is over: a fresh run");
     }
 

@@ -11,6 +11,7 @@
 //! outcome or a refusal, and appends what happened to the request's
 //! [`Events`]; the caller records them. A new factor is one new step here.
 
+use super::attempt::Attempt;
 use super::events::{Event, Events, Kind};
 use super::factors::{Factors, SecondFactor, MFA_TTL};
 use super::lockout::Lockout;
@@ -72,7 +73,7 @@ impl LoginFlow<'_> {
     ) -> AuthResult<Outcome> {
         let first = self
             .lockout
-            .guarded(client, "login", now, events, async |_| {
+            .guarded(client, Attempt::Login, now, events, async |_| {
                 let user = step.username.expose_secret();
                 if !self.credentials.verify(user, step.password).await? {
                     return Err(AuthError::InvalidCredentials);
@@ -121,7 +122,7 @@ impl LoginFlow<'_> {
     ) -> AuthResult<Outcome> {
         let remember = self
             .lockout
-            .guarded(client, "login_totp", now, events, async |own| {
+            .guarded(client, Attempt::LoginTotp, now, events, async |own| {
                 let factors = &self.factors;
                 factors
                     .complete_challenge(mfa_token, factor, client, now, own)
@@ -145,7 +146,8 @@ impl LoginFlow<'_> {
         events: &mut Events,
     ) -> AuthResult<(String, serde_json::Value)> {
         self.passkeys.check_available()?;
-        self.lockout.check_rate(client, "passkey_start", events)?;
+        self.lockout
+            .check_rate(client, Attempt::PasskeyStart, events)?;
         self.lockout.check_open(client, now, events)?;
         let after_password = match mfa_token {
             Some(token) => Some(self.factors.live_challenge(token, now)?),
@@ -169,7 +171,7 @@ impl LoginFlow<'_> {
         self.passkeys.check_available()?;
         let (second_step, remember, passkey) = self
             .lockout
-            .guarded(client, "passkey", now, events, async |own| {
+            .guarded(client, Attempt::Passkey, now, events, async |own| {
                 let ceremony = self.passkeys.take_login(challenge_id, now)?;
                 let after_password = ceremony.after_password;
                 let remember = match &after_password {
@@ -233,7 +235,7 @@ impl LoginFlow<'_> {
         now: i64,
         events: &mut Events,
     ) -> AuthResult<TokenPair> {
-        self.lockout.check_rate(client, "refresh", events)?;
+        self.lockout.check_rate(client, Attempt::Refresh, events)?;
         match self.sessions.rotate(presented.expose_secret(), now).await? {
             Ok(pair) => {
                 events.push(Event::new(Kind::Refreshed, client).session(&pair.session.id));
@@ -275,7 +277,7 @@ impl LoginFlow<'_> {
             };
         };
         self.lockout
-            .guarded(client, "reauth", now, events, async |_| {
+            .guarded(client, Attempt::Reauth, now, events, async |_| {
                 let username = self.credentials.username();
                 match self.credentials.verify(username, password).await? {
                     true => Ok(()),

@@ -9,6 +9,7 @@
 //! - [`login`]: the one place that decides a sign-in: first step, second
 //!   step, finishing into a session, refresh, re-authentication;
 //! - [`lockout`]: rate limits and lockouts, reserved before any check;
+//!   [`attempt`]: what it counts (which attempt, which refusals fail);
 //! - [`sessions`], [`factors`], [`passkeys`], [`api_tokens`]: sessions, the
 //!   second factor, passkeys and API tokens;
 //! - [`forward`]: forward auth's verdict for a request under a rule;
@@ -19,6 +20,7 @@
 //! - [`error`]: why a decision was refused.
 
 pub mod api_tokens;
+pub mod attempt;
 pub mod core;
 pub mod error;
 pub mod events;

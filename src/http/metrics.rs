@@ -222,7 +222,7 @@ impl Metrics {
             Kind::MfaSuccess => Some((&self.mfa, "success")),
             Kind::MfaFailure => Some((&self.mfa, "failure")),
             Kind::Lockout(scope) => Some((&self.lockouts, scope.as_str())),
-            Kind::RateLimited { on } => Some((&self.rate_limited, on)),
+            Kind::RateLimited { on } => Some((&self.rate_limited, on.as_str())),
             Kind::Refreshed => Some((&self.refreshes, "success")),
             Kind::RefreshReuse => Some((&self.refreshes, "reuse")),
             Kind::RefreshRefused => Some((&self.refreshes, "invalid")),

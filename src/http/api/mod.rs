@@ -36,6 +36,7 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApiService, SecurityScheme,
 };
 
+use crate::auth::attempt::Attempt;
 use crate::auth::events::Events;
 use crate::auth::sessions::Principal;
 use crate::auth::{AuthResult, Client};
@@ -276,7 +277,7 @@ pub async fn decide<T>(
 pub async fn guarded<T>(
     state: &AppState,
     client: &Client,
-    via: &'static str,
+    via: Attempt,
     attempt: impl AsyncFnOnce(&mut Events, i64) -> AuthResult<T>,
 ) -> ApiResult<T> {
     decide(state, async |events, now| {

@@ -7,6 +7,7 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::{confirm_recent, guarded, Auth, OptionalJson, ReauthBody, SecretInput};
+use crate::auth::attempt::Attempt;
 use crate::auth::Client;
 use crate::base::secret::{ExposeSecret, SecretString};
 use crate::http::error::ApiResult;
@@ -97,8 +98,8 @@ impl TotpApi {
         let (state, sid) = (&self.state, &auth.principal().session.id);
         let factors = state.auth.factors();
         let via = match from {
-            CodesFrom::Enrollment => "totp_confirm",
-            CodesFrom::Regeneration => "recovery_codes",
+            CodesFrom::Enrollment => Attempt::TotpConfirm,
+            CodesFrom::Regeneration => Attempt::RecoveryCodes,
         };
         let codes = guarded(state, client, via, async |own, now| match from {
             CodesFrom::Enrollment => {
@@ -173,7 +174,7 @@ impl TotpApi {
     ) -> ApiResult<DisabledResponse> {
         let (state, sid, body) = (&self.state, &auth.principal().session.id, body.0);
         let factors = state.auth.factors();
-        guarded(state, &client, "totp_disable", async |own, now| {
+        guarded(state, &client, Attempt::TotpDisable, async |own, now| {
             let (password, code) = (body.password.0, &body.code.0);
             factors
                 .disable(password, code, sid, &client, now, own)
