@@ -38,12 +38,6 @@ pub struct Enrollment {
     pub qr_png: Vec<u8>,
 }
 
-/// The second factor offered for an `mfa_token`.
-pub enum SecondFactor {
-    Totp(SecretString),
-    Recovery(SecretString),
-}
-
 /// The second factor over the store and the vault.
 pub struct Factors<'a> {
     pub store: &'a Store,
@@ -315,30 +309,6 @@ impl Factors<'_> {
             .put_mfa_challenge(&challenge_key(token.expose_secret()), &challenge)?;
         self.store.flush().await?;
         Ok(token)
-    }
-
-    /// Completes a challenge. The token is single-use: any attempt, right or
-    /// wrong, ends it (a wrong code means starting again from the password).
-    /// Returns the login's "remember me".
-    pub async fn complete_challenge(
-        &self,
-        mfa_token: &SecretString,
-        factor: &SecondFactor,
-        client: &Client,
-        now: i64,
-        events: &mut Events,
-    ) -> AuthResult<bool> {
-        let remember = self.take_challenge(&self.live_challenge(mfa_token, now)?, now)?;
-        let ok = match factor {
-            SecondFactor::Totp(code) => self.verify_totp(code, now).await?,
-            SecondFactor::Recovery(code) => self.use_recovery_code(code, client, events).await?,
-        };
-        self.store.flush().await?;
-        if ok {
-            Ok(remember)
-        } else {
-            Err(AuthError::InvalidCode)
-        }
     }
 
     /// The key of the live challenge `mfa_token` names (it stays live).

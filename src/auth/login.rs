@@ -5,21 +5,27 @@
 //! first step gave), and finishing into a session. A passkey that verified
 //! its user is a whole sign-in on its own: something held and something
 //! known or been (`amr` `hwk` + `mfa`). Refresh and re-authentication (a
-//! sensitive action asking for the password again) are decided here too.
-//! Every step that checks a secret runs through [`Lockout::guarded`]: rate
-//! limit, lockout reservation, failure counting. Each function returns an
-//! outcome or a refusal, and appends what happened to the request's
-//! [`Events`]; the caller records them. A new factor is one new step here.
+//! sensitive action asking for the password again, `auth::recent`) are
+//! decided here too.
+//!
+//! Every credential is checked in one place, [`LoginFlow::check`]: one
+//! `match` over [`Credential`], at the [`Stage`] the sign-in stands (see
+//! `auth::factor`). Every step that checks one runs through
+//! [`Lockout::guarded`]: rate limit, lockout reservation, failure counting.
+//! Each function returns an outcome or a refusal, and appends what happened
+//! to the request's [`Events`]; the caller records them. A new factor is a
+//! new [`Credential`] arm here and a new step that offers it.
 
 use super::attempt::Attempt;
 use super::events::{Event, Events, Kind};
-use super::factors::{Factors, SecondFactor, MFA_TTL};
+use super::factor::{amr_of, Checked, Credential, Factor, Stage};
+use super::factors::{Factors, MFA_TTL};
 use super::lockout::Lockout;
 use super::passkeys::{Answer, Passkeys};
 use super::password::CredentialChecker;
 use super::sessions::{Principal, RefreshRefused, Sessions, TokenPair};
 use super::{AuthError, AuthResult, Client};
-use crate::base::amr::{self, Amr};
+use crate::base::amr;
 use crate::base::secret::{ExposeSecret, SecretString};
 
 /// What the client sent for the first step.
@@ -49,7 +55,7 @@ pub enum Outcome {
 
 /// The first step's verdict, before a session exists.
 enum FirstStep {
-    Done(Vec<Amr>),
+    Done(Vec<Checked>),
     Challenge(SecretString),
 }
 
@@ -63,6 +69,51 @@ pub struct LoginFlow<'a> {
 }
 
 impl LoginFlow<'_> {
+    /// Checks one credential offered at `stage`: the one place each factor
+    /// is verified. A factor the stage does not take is refused as a wrong
+    /// code. Run it inside [`Lockout::guarded`]: a wrong secret is a
+    /// failed attempt only there.
+    pub(super) async fn check(
+        &self,
+        stage: Stage,
+        credential: Credential<'_>,
+        client: &Client,
+        now: i64,
+        events: &mut Events,
+    ) -> AuthResult<Checked> {
+        let factor = credential.factor();
+        if !factor.accepted_at(stage) {
+            return Err(AuthError::InvalidCode);
+        }
+        let (right, wrong) = match credential {
+            Credential::Password { username, password } => (
+                self.credentials.verify(username, password).await?,
+                AuthError::InvalidCredentials,
+            ),
+            Credential::Totp(code) => (
+                self.factors.verify_totp(&code, now).await?,
+                AuthError::InvalidCode,
+            ),
+            Credential::RecoveryCode(code) => (
+                self.factors
+                    .use_recovery_code(&code, client, events)
+                    .await?,
+                AuthError::InvalidCode,
+            ),
+            Credential::Passkey { ceremony, answer } => {
+                let verify = self
+                    .passkeys
+                    .verify_login(ceremony, answer, now, client, events);
+                let passkey = Some(verify.await?);
+                return Ok(Checked { factor, passkey });
+            }
+        };
+        match right {
+            true => Ok(Checked::of(factor)),
+            false => Err(wrong),
+        }
+    }
+
     /// The first step: username and password (and, optionally, a TOTP code).
     pub async fn password_step(
         &self,
@@ -73,13 +124,14 @@ impl LoginFlow<'_> {
     ) -> AuthResult<Outcome> {
         let first = self
             .lockout
-            .guarded(client, Attempt::Login, now, events, async |_| {
-                let user = step.username.expose_secret();
-                if !self.credentials.verify(user, step.password).await? {
-                    return Err(AuthError::InvalidCredentials);
-                }
+            .guarded(client, Attempt::Login, now, events, async |own| {
+                let username = step.username.expose_secret();
+                let password = step.password;
+                let credential = Credential::Password { username, password };
+                let pwd = self.check(Stage::Start, credential, client, now, own);
+                let pwd = pwd.await?;
                 if !self.factors.status()?.totp_enabled {
-                    return Ok(FirstStep::Done(vec![Amr::Pwd]));
+                    return Ok(FirstStep::Done(vec![pwd]));
                 }
                 let code = step
                     .totp_code
@@ -89,10 +141,9 @@ impl LoginFlow<'_> {
                         self.factors.start_challenge(step.remember, now).await?,
                     ));
                 };
-                if !self.factors.verify_totp(&code, now).await? {
-                    return Err(AuthError::InvalidCode);
-                }
-                Ok(FirstStep::Done(vec![Amr::Pwd, Amr::Otp]))
+                let otp = Credential::Totp(code);
+                let otp = self.check(Stage::AfterPassword, otp, client, now, own);
+                Ok(FirstStep::Done(vec![pwd, otp.await?]))
             });
         match first.await? {
             FirstStep::Challenge(mfa_token) => {
@@ -102,36 +153,39 @@ impl LoginFlow<'_> {
                     expires_in: MFA_TTL,
                 })
             }
-            FirstStep::Done(amr) => {
-                if amr.len() > 1 {
-                    events.push(Event::new(Kind::MfaSuccess, client));
-                }
-                self.finish(client, amr, step.remember, now, events).await
+            FirstStep::Done(proven) => {
+                self.finish(client, &proven, step.remember, now, events)
+                    .await
             }
         }
     }
 
     /// The second step: a TOTP or recovery code against the `mfa_token`.
+    /// The token is single-use: any attempt, right or wrong, ends it (a
+    /// wrong code means starting again from the password).
     pub async fn second_step(
         &self,
         client: &Client,
         mfa_token: &SecretString,
-        factor: &SecondFactor,
+        code: Credential<'_>,
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Outcome> {
-        let remember = self
+        let (remember, checked) = self
             .lockout
             .guarded(client, Attempt::LoginTotp, now, events, async |own| {
                 let factors = &self.factors;
-                factors
-                    .complete_challenge(mfa_token, factor, client, now, own)
-                    .await
+                let remember =
+                    factors.take_challenge(&factors.live_challenge(mfa_token, now)?, now)?;
+                let checked = self
+                    .check(Stage::AfterPassword, code, client, now, own)
+                    .await;
+                factors.store.flush().await?;
+                Ok((remember, checked?))
             })
             .await?;
-        events.push(Event::new(Kind::MfaSuccess, client));
-        let amr = vec![Amr::Pwd, Amr::Otp];
-        self.finish(client, amr, remember, now, events).await
+        let proven = [Checked::of(Factor::Password), checked];
+        self.finish(client, &proven, remember, now, events).await
     }
 
     /// Starts a passkey sign-in: alone, or with the `mfa_token` of a
@@ -169,47 +223,50 @@ impl LoginFlow<'_> {
         events: &mut Events,
     ) -> AuthResult<Outcome> {
         self.passkeys.check_available()?;
-        let (second_step, remember, passkey) = self
+        let (proven, remember) = self
             .lockout
             .guarded(client, Attempt::Passkey, now, events, async |own| {
                 let ceremony = self.passkeys.take_login(challenge_id, now)?;
-                let after_password = ceremony.after_password;
-                let remember = match &after_password {
-                    Some(key) => self.factors.take_challenge(key, now)?,
-                    None => remember,
+                let (stage, remember) = match &ceremony.after_password {
+                    Some(key) => (Stage::AfterPassword, self.factors.take_challenge(key, now)?),
+                    None => (Stage::Start, remember),
                 };
-                let verified = self
-                    .passkeys
-                    .verify_login(ceremony, answer, now, client, own)
-                    .await;
-                if after_password.is_some() {
-                    self.factors.store.flush().await?;
-                }
-                Ok((after_password.is_some(), remember, verified?))
+                let credential = Credential::Passkey { ceremony, answer };
+                let checked = self.check(stage, credential, client, now, own).await;
+                let proven = match stage {
+                    Stage::AfterPassword => {
+                        self.factors.store.flush().await?;
+                        vec![Checked::of(Factor::Password), checked?]
+                    }
+                    Stage::Start => vec![checked?],
+                };
+                Ok((proven, remember))
             })
             .await?;
-        let amr = match second_step {
-            true => {
-                events.push(Event::new(Kind::MfaSuccess, client));
-                vec![Amr::Pwd, Amr::Hwk]
-            }
-            false => vec![Amr::Hwk, Amr::Mfa],
-        };
-        events.push(Event::new(Kind::PasskeyLogin, client).detail(format!("passkey={passkey}")));
-        self.finish(client, amr, remember, now, events).await
+        self.finish(client, &proven, remember, now, events).await
     }
 
     /// Every factor checked out: the client's failures are forgotten and a
-    /// session starts.
+    /// session starts. Two factors are an `mfa_success`; a passkey's use is
+    /// a `passkey_login`.
     async fn finish(
         &self,
         client: &Client,
-        amr: Vec<Amr>,
+        proven: &[Checked],
         remember: bool,
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Outcome> {
+        if proven.len() > 1 {
+            events.push(Event::new(Kind::MfaSuccess, client));
+        }
+        for passkey in proven.iter().filter_map(|c| c.passkey.as_deref()) {
+            let detail = format!("passkey={passkey}");
+            events.push(Event::new(Kind::PasskeyLogin, client).detail(detail));
+        }
         self.lockout.record_success(client.ip).await?;
+        let factors: Vec<Factor> = proven.iter().map(|c| c.factor).collect();
+        let amr = amr_of(&factors);
         let detail = format!("amr={}", amr::joined(&amr));
         let totp_enabled = self.factors.status()?.totp_enabled;
         let seen = self.sessions.note_client(client, now)?;
@@ -277,12 +334,11 @@ impl LoginFlow<'_> {
             };
         };
         self.lockout
-            .guarded(client, Attempt::Reauth, now, events, async |_| {
+            .guarded(client, Attempt::Reauth, now, events, async |own| {
                 let username = self.credentials.username();
-                match self.credentials.verify(username, password).await? {
-                    true => Ok(()),
-                    false => Err(AuthError::InvalidCredentials),
-                }
+                let credential = Credential::Password { username, password };
+                let checked = self.check(Stage::Start, credential, client, now, own);
+                checked.await.map(|_| ())
             })
             .await
     }
@@ -292,6 +348,7 @@ impl LoginFlow<'_> {
 mod tests {
     use super::*;
     use crate::auth::testkit::{client, enroll, secret, secret_code, Kit, PASSWORD};
+    use crate::base::amr::Amr;
 
     fn kinds(events: &Events) -> Vec<&'static str> {
         events.iter().map(|e| e.kind.as_str()).collect()
@@ -388,22 +445,27 @@ mod tests {
             .find(|c| crate::auth::totp::check(&totp_secret, c, kit.now(), None).is_none())
             .map(SecretString::from)
             .unwrap();
-        let factor = SecondFactor::Totp(wrong);
         let refused = login
-            .second_step(&client(), &mfa_token, &factor, kit.now(), &mut events)
+            .second_step(
+                &client(),
+                &mfa_token,
+                Credential::Totp(wrong),
+                kit.now(),
+                &mut events,
+            )
             .await;
         assert!(matches!(refused, Err(AuthError::InvalidCode)));
-        let factor = SecondFactor::Totp(secret_code(&totp_secret, kit.now()));
+        let code = Credential::Totp(secret_code(&totp_secret, kit.now()));
         let again = login
-            .second_step(&client(), &mfa_token, &factor, kit.now(), &mut events)
+            .second_step(&client(), &mfa_token, code, kit.now(), &mut events)
             .await;
         assert!(matches!(again, Err(AuthError::InvalidToken)), "single use");
         // A recovery code finishes a fresh attempt.
         let mut events = Events::new();
         let mfa_token = password_first(&kit, &mut events).await;
-        let factor = SecondFactor::Recovery(secret(&codes[0]));
+        let code = Credential::RecoveryCode(secret(&codes[0]));
         let done = login
-            .second_step(&client(), &mfa_token, &factor, kit.now(), &mut events)
+            .second_step(&client(), &mfa_token, code, kit.now(), &mut events)
             .await;
         let (pair, totp_enabled) = signed_in(done.unwrap());
         assert_eq!(pair.session.amr, [Amr::Pwd, Amr::Otp]);

@@ -10,6 +10,8 @@
 //!   step, finishing into a session, refresh, re-authentication;
 //! - [`lockout`]: rate limits and lockouts, reserved before any check;
 //!   [`attempt`]: what it counts (which attempt, which refusals fail);
+//! - [`factor`]: the factors a sign-in is made of and the credentials
+//!   that prove them, dispatched in the login flow;
 //! - [`sessions`], [`factors`], [`passkeys`], [`api_tokens`]: sessions, the
 //!   second factor, passkeys and API tokens;
 //! - [`forward`]: forward auth's verdict for a request under a rule;
@@ -24,6 +26,7 @@ pub mod attempt;
 pub mod core;
 pub mod error;
 pub mod events;
+pub mod factor;
 pub mod factors;
 pub mod forward;
 pub mod lockout;

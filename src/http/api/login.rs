@@ -12,7 +12,7 @@ use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags, Union};
 
 use super::{cookies, decide, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
 use crate::auth::events::{Event, Kind};
-use crate::auth::factors::SecondFactor;
+use crate::auth::factor::Credential;
 use crate::auth::login::{Outcome, PasswordStep};
 use crate::auth::sessions::TokenPair;
 use crate::auth::{AuthError, Client};
@@ -252,16 +252,16 @@ impl LoginApi {
     ) -> ApiResult<Json<TokenResponse>> {
         let state = &self.state;
         super::check_login_csrf(req, state)?;
-        let (mfa_token, factor) = match body.0 {
-            LoginTotpBody::Code(b) => (b.mfa_token.0, SecondFactor::Totp(b.code.0)),
+        let (mfa_token, code) = match body.0 {
+            LoginTotpBody::Code(b) => (b.mfa_token.0, Credential::Totp(b.code.0)),
             LoginTotpBody::Recovery(b) => {
-                (b.mfa_token.0, SecondFactor::Recovery(b.recovery_code.0))
+                (b.mfa_token.0, Credential::RecoveryCode(b.recovery_code.0))
             }
         };
         let login = state.auth.login();
         let outcome = decide(state, async |events, now| {
             login
-                .second_step(&client, &mfa_token, &factor, now, events)
+                .second_step(&client, &mfa_token, code, now, events)
                 .await
         })
         .await?;
