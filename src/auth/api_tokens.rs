@@ -8,7 +8,8 @@
 //! nothing else.
 
 use super::events::{Event, Events, Kind};
-use super::{AuthResult, Client};
+use super::recent::RecentSignIn;
+use super::AuthResult;
 use crate::base::rules::{normalize_host, HostPattern};
 use crate::base::secret::{ct_eq, random_token, sha256_hex, ExposeSecret, SecretString};
 use crate::storage::api_tokens::StoredToken;
@@ -19,11 +20,11 @@ pub const PREFIX: &str = "soloauth_";
 /// How often a token's `last_used_at` is written at most (seconds).
 const TOUCH_INTERVAL: i64 = 60;
 
-/// A token as the owner asks for it.
-pub struct NewToken<'a> {
-    pub name: &'a str,
+/// A token as the owner asks for it (hosts already checked).
+pub struct NewToken {
+    pub name: String,
     pub expires_in_days: Option<u32>,
-    pub hosts: &'a [String],
+    pub hosts: Vec<String>,
 }
 
 /// API tokens over the store.
@@ -45,35 +46,34 @@ pub fn looks_like_token(credential: &str) -> bool {
 }
 
 impl ApiTokens<'_> {
-    /// Mints a token for the session `sid` (`two_factor`: it signed in with
-    /// one); the token is returned this once.
+    /// Mints a token for the proof's session (good for two-factor rules if
+    /// that session signed in with a second factor); the token is returned
+    /// this once.
     pub async fn create(
         &self,
-        new: &NewToken<'_>,
-        two_factor: bool,
-        sid: &str,
-        client: &Client,
-        now: i64,
+        proof: &RecentSignIn,
+        new: NewToken,
         events: &mut Events,
     ) -> AuthResult<(StoredToken, SecretString)> {
+        let now = proof.now();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let random = random_token(32);
         let token = SecretString::from(format!("{PREFIX}{id}_{}", random.expose_secret()));
         let record = StoredToken {
             id: id.clone(),
-            name: new.name.to_string(),
+            name: new.name,
             hash: sha256_hex(random.expose_secret()),
             created_at: now,
             expires_at: new.expires_in_days.map(|d| now + i64::from(d) * 86_400),
             last_used_at: None,
-            hosts: new.hosts.to_vec(),
-            two_factor,
+            hosts: new.hosts,
+            two_factor: proof.second_factor(),
         };
         self.store.put_api_token(&record)?;
         self.store.flush().await?;
         events.push(
-            Event::new(Kind::TokenCreated, client)
-                .session(sid)
+            Event::new(Kind::TokenCreated, proof.client())
+                .session(proof.session_id())
                 .detail(format!("token={id}")),
         );
         Ok((record, token))
@@ -87,9 +87,8 @@ impl ApiTokens<'_> {
     /// Revokes a token (refused from the next request); false when unknown.
     pub async fn revoke(
         &self,
+        proof: &RecentSignIn,
         id: &str,
-        sid: &str,
-        client: &Client,
         events: &mut Events,
     ) -> AuthResult<bool> {
         if !self.store.remove_api_token(id)? {
@@ -97,8 +96,8 @@ impl ApiTokens<'_> {
         }
         self.store.flush().await?;
         events.push(
-            Event::new(Kind::TokenRevoked, client)
-                .session(sid)
+            Event::new(Kind::TokenRevoked, proof.client())
+                .session(proof.session_id())
                 .detail(format!("token={id}")),
         );
         Ok(true)

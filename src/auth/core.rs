@@ -166,6 +166,14 @@ impl AuthCore {
         super::api_tokens::ApiTokens { store: &self.store }
     }
 
+    /// The OpenID Connect apps added here.
+    pub fn oidc_apps(&self) -> super::oidc_apps::OidcApps<'_> {
+        super::oidc_apps::OidcApps {
+            store: &self.store,
+            config: &self.oidc,
+        }
+    }
+
     /// The OpenID Connect provider.
     pub fn provider(&self) -> Provider<'_> {
         Provider {

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::error::FactorConflict;
 use super::events::{Event, Events, Kind};
 use super::password::CredentialChecker;
+use super::recent::RecentSignIn;
 use super::vault::Vault;
 use super::{recovery, totp, AuthError, AuthResult, Client};
 use crate::base::secret::{random_token, ExposeSecret, SecretBytes, SecretString};
@@ -143,9 +144,11 @@ impl Factors<'_> {
         })
     }
 
-    /// Starts an enrollment for session `sid`: a new secret, pending for
-    /// [`PENDING_TTL`] seconds, that only this session can see and confirm.
-    pub async fn begin_enrollment(&self, sid: &str, now: i64) -> AuthResult<Enrollment> {
+    /// Starts an enrollment for the proof's session: a new secret, pending
+    /// for [`PENDING_TTL`] seconds, that only this session can see and
+    /// confirm.
+    pub async fn begin_enrollment(&self, proof: &RecentSignIn) -> AuthResult<Enrollment> {
+        let (sid, now) = (proof.session_id(), proof.now());
         self.ensure_enrollable()?;
         let secret = totp::new_secret();
         self.store.put_totp_pending(&StoredTotp {
@@ -340,31 +343,36 @@ fn challenge_key(token: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testkit::{client, enroll, secret, secret_code, Kit, PASSWORD};
+    use crate::auth::testkit::{
+        client, enroll, enroll_as, recent, secret, secret_code, Kit, PASSWORD,
+    };
 
     #[tokio::test]
     async fn enrolling_turns_totp_on_and_revokes_the_other_sessions() {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
-        let keep = sessions
-            .start(vec![crate::base::amr::Amr::Pwd], &client(), true, kit.now())
-            .await
-            .unwrap();
         let other = sessions
             .start(vec![crate::base::amr::Amr::Pwd], &client(), true, kit.now())
             .await
             .unwrap();
-        let (_, codes) = enroll(&kit, &keep.session.id).await;
+        let proof = recent(&kit).await;
+        let keep = kit.store.live_session(proof.session_id(), kit.now());
+        let keep = keep.unwrap().unwrap();
+        let (_, codes) = enroll_as(&kit, &proof).await;
         assert_eq!(codes.len(), 10);
         let status = kit.factors().status().unwrap();
         assert!(status.totp_enabled);
         assert_eq!(status.recovery_codes_remaining, 10);
-        assert!(sessions.authenticate(&keep.access_token, kit.now()).is_ok());
+        assert!(kit
+            .store
+            .live_session(&keep.id, kit.now())
+            .unwrap()
+            .is_some());
         assert!(sessions
             .authenticate(&other.access_token, kit.now())
             .is_err());
         assert!(matches!(
-            kit.factors().begin_enrollment("s1", kit.now()).await,
+            kit.factors().begin_enrollment(&proof).await,
             Err(AuthError::Conflict(FactorConflict::AlreadyEnabled))
         ));
     }
@@ -373,16 +381,18 @@ mod tests {
     async fn a_code_works_once_and_a_pending_enrollment_expires() {
         let kit = Kit::new(5);
         let factors = kit.factors();
-        factors.begin_enrollment("s1", kit.now()).await.unwrap();
+        let proof = recent(&kit).await;
+        factors.begin_enrollment(&proof).await.unwrap();
+        let s1 = proof.session_id();
         let pending = |sid: &str, at: i64| factors.pending_enrollment(sid, at);
-        assert!(pending("s1", kit.now() + PENDING_TTL - 1).is_ok());
+        assert!(pending(s1, kit.now() + PENDING_TTL - 1).is_ok());
         let nothing = |r| matches!(r, Err(AuthError::Conflict(FactorConflict::NothingPending)));
         assert!(
             nothing(pending("s2", kit.now())),
             "another session does not see it"
         );
-        assert!(nothing(pending("s1", kit.now() + PENDING_TTL)), "expired");
-        let (totp_secret, _) = enroll(&kit, "none").await;
+        assert!(nothing(pending(s1, kit.now() + PENDING_TTL)), "expired");
+        let (totp_secret, _) = enroll(&kit).await;
         let code = secret_code(&totp_secret, kit.now());
         assert!(factors.verify_totp(&code, kit.now()).await.unwrap());
         assert!(
@@ -394,7 +404,7 @@ mod tests {
     #[tokio::test]
     async fn disabling_checks_the_password_before_spending_a_code() {
         let kit = Kit::new(5);
-        let (_, codes) = enroll(&kit, "none").await;
+        let (_, codes) = enroll(&kit).await;
         let factors = kit.factors();
         let mut events = Events::new();
         let code = secret(&codes[0]);
@@ -427,13 +437,14 @@ mod tests {
             .unwrap();
         assert!(!factors.status().unwrap().totp_enabled);
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["recovery_code_used", "totp_disabled"]);
+        let kept_none = ["recovery_code_used", "totp_disabled", "session_revoked"];
+        assert_eq!(kinds, kept_none, "the enrolling session is revoked too");
     }
 
     #[tokio::test]
     async fn regenerating_voids_the_old_codes() {
         let kit = Kit::new(5);
-        let (totp_secret, old) = enroll(&kit, "none").await;
+        let (totp_secret, old) = enroll(&kit).await;
         let factors = kit.factors();
         let mut events = Events::new();
         let code = secret_code(&totp_secret, kit.now());

@@ -23,7 +23,7 @@ use super::factors::{Factors, MFA_TTL};
 use super::lockout::Lockout;
 use super::passkeys::{Answer, Passkeys};
 use super::password::CredentialChecker;
-use super::sessions::{Principal, RefreshRefused, Sessions, TokenPair};
+use super::sessions::{RefreshRefused, Sessions, TokenPair};
 use super::{AuthError, AuthResult, Client};
 use crate::base::amr;
 use crate::base::secret::{ExposeSecret, SecretString};
@@ -312,36 +312,6 @@ impl LoginFlow<'_> {
             }
         }
     }
-
-    /// Lets a sensitive action through for a session that signed in less
-    /// than `reauth_seconds` ago, or with the current password (checked like
-    /// a login: rate limit, lockout, events). Otherwise `ReauthRequired`: an
-    /// access token alone, stolen from a cookie, cannot add a factor.
-    pub async fn confirm_recent(
-        &self,
-        principal: &Principal,
-        client: &Client,
-        password: Option<SecretString>,
-        now: i64,
-        events: &mut Events,
-    ) -> AuthResult<()> {
-        let Some(password) = password else {
-            let age = now - principal.session.created_at;
-            return if age < self.sessions.policy.reauth_seconds {
-                Ok(())
-            } else {
-                Err(AuthError::ReauthRequired)
-            };
-        };
-        self.lockout
-            .guarded(client, Attempt::Reauth, now, events, async |own| {
-                let username = self.credentials.username();
-                let credential = Credential::Password { username, password };
-                let checked = self.check(Stage::Start, credential, client, now, own);
-                checked.await.map(|_| ())
-            })
-            .await
-    }
 }
 
 #[cfg(test)]
@@ -434,7 +404,7 @@ mod tests {
     #[tokio::test]
     async fn with_totp_the_password_asks_for_a_second_step() {
         let kit = Kit::new(5);
-        let (totp_secret, codes) = enroll(&kit, "none").await;
+        let (totp_secret, codes) = enroll(&kit).await;
         let login = kit.login();
         let mut events = Events::new();
         let mfa_token = password_first(&kit, &mut events).await;
@@ -484,7 +454,7 @@ mod tests {
     #[tokio::test]
     async fn a_code_with_the_password_signs_in_in_one_step() {
         let kit = Kit::new(5);
-        let (totp_secret, _) = enroll(&kit, "none").await;
+        let (totp_secret, _) = enroll(&kit).await;
         let mut events = Events::new();
         let code = secret_code(&totp_secret, kit.now());
         let outcome = kit
@@ -531,46 +501,5 @@ mod tests {
             .sessions()
             .authenticate(&next.access_token, kit.now() + 11)
             .is_err());
-    }
-
-    #[tokio::test]
-    async fn sensitive_actions_need_a_recent_sign_in_or_the_password() {
-        let kit = Kit::new(5);
-        let login = kit.login();
-        let pair = sign_in(&kit).await;
-        let principal = kit
-            .sessions()
-            .authenticate(&pair.access_token, kit.now())
-            .unwrap();
-        let mut events = Events::new();
-        let fresh = login
-            .confirm_recent(&principal, &client(), None, kit.now() + 599, &mut events)
-            .await;
-        assert!(fresh.is_ok());
-        let old = login
-            .confirm_recent(&principal, &client(), None, kit.now() + 600, &mut events)
-            .await;
-        assert!(matches!(old, Err(AuthError::ReauthRequired)));
-        let wrong = login
-            .confirm_recent(
-                &principal,
-                &client(),
-                Some(secret("nope")),
-                kit.now() + 600,
-                &mut events,
-            )
-            .await;
-        assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
-        let right = login
-            .confirm_recent(
-                &principal,
-                &client(),
-                Some(secret(PASSWORD)),
-                kit.now() + 600,
-                &mut events,
-            )
-            .await;
-        assert!(right.is_ok());
-        assert_eq!(kinds(&events), ["login_failure"]);
     }
 }

@@ -7,7 +7,8 @@
 //! - [`core`]: what the domain owns (store, keys, policies), from which
 //!   the services are built;
 //! - [`login`]: the one place that decides a sign-in: first step, second
-//!   step, finishing into a session, refresh, re-authentication;
+//!   step, finishing into a session, refresh; [`recent`]: the proof of a
+//!   recent sign-in that sensitive actions take;
 //! - [`lockout`]: rate limits and lockouts, reserved before any check;
 //!   [`attempt`]: what it counts (which attempt, which refusals fail);
 //! - [`factor`]: the factors a sign-in is made of and the credentials
@@ -15,7 +16,8 @@
 //! - [`sessions`], [`factors`], [`passkeys`], [`api_tokens`]: sessions, the
 //!   second factor, passkeys and API tokens;
 //! - [`forward`]: forward auth's verdict for a request under a rule;
-//! - [`oidc`]: the OpenID Connect provider;
+//! - [`oidc`]: the OpenID Connect provider; [`oidc_apps`]: the apps the
+//!   owner adds and removes;
 //! - [`password`], [`tokens`], [`refresh`], [`totp`], [`recovery`],
 //!   [`vault`]: the primitives;
 //! - [`events`]: what a decision produced, for the audit log and metrics;
@@ -32,8 +34,10 @@ pub mod forward;
 pub mod lockout;
 pub mod login;
 pub mod oidc;
+pub mod oidc_apps;
 pub mod passkeys;
 pub mod password;
+pub mod recent;
 pub mod recovery;
 pub mod refresh;
 pub mod sessions;

@@ -76,12 +76,19 @@ pub fn has_second_factor(amr: &[Amr]) -> bool {
     amr.iter().any(|m| m.is_second_factor())
 }
 
-/// An authenticated request: valid access token, live session.
+/// An authenticated request: valid access token, live session. Only
+/// [`Sessions::authenticate`] makes one, from an access token (host-only:
+/// the session cookie never proves a principal).
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub claims: Arc<AccessClaims>,
     pub session: Session,
+    _from: FromAccessToken,
 }
+
+/// The private mark of a [`Principal`]: only this module makes one.
+#[derive(Debug, Clone, Copy)]
+struct FromAccessToken;
 
 /// A refresh that did not produce tokens.
 #[derive(Debug, PartialEq)]
@@ -211,7 +218,11 @@ impl Sessions<'_> {
             .store
             .live_session(&claims.sid, now)?
             .ok_or(AuthError::InvalidToken)?;
-        Ok(Principal { claims, session })
+        Ok(Principal {
+            claims,
+            session,
+            _from: FromAccessToken,
+        })
     }
 
     /// Records activity on an authenticated session, sliding its idle

@@ -6,7 +6,10 @@ use std::sync::OnceLock;
 
 use super::core::AuthCore;
 use super::password::hash_password;
+use super::recent::RecentSignIn;
+use super::sessions::Principal;
 use super::Client;
+use crate::base::amr::Amr;
 use crate::base::bootstrap::Keys;
 use crate::base::clock::Clock;
 use crate::base::config::Config;
@@ -69,6 +72,33 @@ impl std::ops::Deref for Kit {
     }
 }
 
+/// A signed-in session (password only) as its access token proves it.
+pub async fn principal(kit: &Kit) -> Principal {
+    let sessions = kit.sessions();
+    let pair = sessions
+        .start(vec![Amr::Pwd], &client(), true, kit.now())
+        .await
+        .unwrap();
+    sessions
+        .authenticate(&pair.access_token, kit.now())
+        .unwrap()
+}
+
+/// A session's proof of a recent sign-in, made now.
+pub async fn recent(kit: &Kit) -> RecentSignIn {
+    let mut events = Vec::new();
+    kit.login()
+        .recent_sign_in(
+            &principal(kit).await,
+            &client(),
+            None,
+            kit.now(),
+            &mut events,
+        )
+        .await
+        .unwrap()
+}
+
 /// A client at a documentation address.
 pub fn client() -> Client {
     Client {
@@ -81,15 +111,19 @@ pub fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_string())
 }
 
-/// Turns TOTP on with the code of the moment, then steps the clock past it
-/// (that step is spent). Returns the secret and the recovery codes.
-pub async fn enroll(kit: &Kit, keep_session: &str) -> (Vec<u8>, Vec<String>) {
+/// Turns TOTP on from a new session, with the code of the moment, then
+/// steps the clock past it (that step is spent). Returns the secret and the
+/// recovery codes.
+pub async fn enroll(kit: &Kit) -> (Vec<u8>, Vec<String>) {
+    enroll_as(kit, &recent(kit).await).await
+}
+
+/// [`enroll`] from the proof's session (every other one is revoked).
+pub async fn enroll_as(kit: &Kit, proof: &RecentSignIn) -> (Vec<u8>, Vec<String>) {
     use crate::base::secret::ExposeSecret;
     let factors = kit.factors();
-    let enrollment = factors
-        .begin_enrollment(keep_session, kit.now())
-        .await
-        .unwrap();
+    let enrollment = factors.begin_enrollment(proof).await.unwrap();
+    let keep_session = proof.session_id();
     let secret = super::totp::decode_base32(enrollment.secret.expose_secret())
         .unwrap()
         .to_vec();

@@ -44,6 +44,7 @@ use webauthn_rp::{
 
 use super::error::PasskeyRefusal;
 use super::events::{Event, Events, Kind};
+use super::recent::RecentSignIn;
 use super::{AuthError, AuthResult, Client};
 use crate::base::rp_id::RpId;
 use crate::storage::passkeys::StoredPasskey;
@@ -159,13 +160,13 @@ impl Passkeys<'_> {
             .collect())
     }
 
-    /// Starts adding a passkey for `session`: the options for
+    /// Starts adding a passkey for the proof's session: the options for
     /// `navigator.credentials.create()`.
     pub fn start_registration(
         &self,
-        session: &str,
-        now: i64,
+        proof: &RecentSignIn,
     ) -> AuthResult<(String, serde_json::Value)> {
+        let (session, now) = (proof.session_id(), proof.now());
         let rp_id = self.rp.rp_id()?;
         let handle = self.user_handle()?;
         // WebAuthn's user name refuses spaces and emoji, which a username
@@ -268,9 +269,8 @@ impl Passkeys<'_> {
     /// Removes a passkey; false when there is none with this id.
     pub async fn remove(
         &self,
+        proof: &RecentSignIn,
         id: &str,
-        session: &str,
-        client: &Client,
         events: &mut Events,
     ) -> AuthResult<bool> {
         self.check_available()?;
@@ -286,8 +286,8 @@ impl Passkeys<'_> {
         }
         self.store.flush().await?;
         events.push(
-            Event::new(Kind::PasskeyRemoved, client)
-                .session(session)
+            Event::new(Kind::PasskeyRemoved, proof.client())
+                .session(proof.session_id())
                 .detail(format!("passkey={id}")),
         );
         Ok(true)

@@ -9,12 +9,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::text::{Name, Text};
-use super::{confirm_recent, decide, Auth, OptionalJson, ReauthBody, SecretInput};
+use super::{sensitive, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::api_tokens::{check_hosts, NewToken};
-use crate::auth::sessions::has_second_factor;
 use crate::auth::Client;
 use crate::base::clock::rfc3339;
-use crate::base::secret::ExposeSecret;
+use crate::base::secret::{ExposeSecret, SecretString};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use crate::storage::api_tokens::StoredToken;
@@ -78,6 +77,21 @@ pub enum RevokedAnswer {
     Done,
 }
 
+impl NewTokenBody {
+    /// The token asked for, its hosts checked (else `400`), and the password.
+    fn into_new(self) -> ApiResult<(NewToken, Option<SecretString>)> {
+        let hosts = self.hosts.unwrap_or_default();
+        let hosts: Vec<String> = hosts.into_iter().map(|h| h.0).collect();
+        check_hosts(&hosts).map_err(ApiError::BadRequest)?;
+        let new = NewToken {
+            name: self.name.0,
+            expires_in_days: self.expires_in_days,
+            hosts,
+        };
+        Ok((new, self.password.map(|p| p.0)))
+    }
+}
+
 fn info(t: StoredToken) -> TokenInfo {
     TokenInfo {
         id: t.id,
@@ -105,31 +119,10 @@ impl TokensApi {
         client: Client,
         body: Json<NewTokenBody>,
     ) -> ApiResult<CreatedAnswer> {
-        let state = &self.state;
-        let body = body.0;
-        let name = body.name.0;
-        let hosts: Vec<String> = body
-            .hosts
-            .unwrap_or_default()
-            .into_iter()
-            .map(|h| h.0)
-            .collect();
-        check_hosts(&hosts).map_err(ApiError::BadRequest)?;
-        let password = body.password.map(|p| p.0);
-        let principal = auth.principal();
-        confirm_recent(state, principal, &client, password).await?;
-        let new = NewToken {
-            name: &name,
-            expires_in_days: body.expires_in_days,
-            hosts: &hosts,
-        };
-        let two_factor = has_second_factor(&principal.claims.amr);
-        let sid = &principal.session.id;
-        let (record, token) = decide(state, async |events, now| {
-            let tokens = state.auth.api_tokens();
-            tokens
-                .create(&new, two_factor, sid, &client, now, events)
-                .await
+        let (state, tokens) = (&self.state, self.state.auth.api_tokens());
+        let (new, password) = body.0.into_new()?;
+        let (record, token) = sensitive(state, &auth, &client, password, async |proof, events| {
+            tokens.create(proof, new, events).await
         })
         .await?;
         Ok(CreatedAnswer::Created(Json(NewTokenResponse {
@@ -159,15 +152,10 @@ impl TokensApi {
         id: Path<String>,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<RevokedAnswer> {
-        let (state, principal) = (&self.state, auth.principal());
-        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
-        let sid = &principal.session.id;
-        let revoked = decide(state, async |events, _now| {
-            state
-                .auth
-                .api_tokens()
-                .revoke(&id, sid, &client, events)
-                .await
+        let (state, tokens) = (&self.state, self.state.auth.api_tokens());
+        let password = ReauthBody::password(body);
+        let revoked = sensitive(state, &auth, &client, password, async |proof, events| {
+            tokens.revoke(proof, &id, events).await
         })
         .await?;
         match revoked {

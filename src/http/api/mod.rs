@@ -4,7 +4,8 @@
 //! Bearer token, documented as an OAuth2 password flow so `/docs` can log in,
 //! or the `soloauth_access` cookie), the CSRF rule for cookie-authenticated
 //! writes, the request's [`Client`], [`decide`] and [`guarded`] (the one way a
-//! handler runs a domain decision and records what it produced), and
+//! handler runs a domain decision and records what it produced),
+//! [`sensitive`] (the same behind the proof of a recent sign-in), and
 //! [`SecretInput`], the string type
 //! for passwords and codes in request bodies.
 
@@ -38,6 +39,7 @@ use poem_openapi::{
 
 use crate::auth::attempt::Attempt;
 use crate::auth::events::Events;
+use crate::auth::recent::RecentSignIn;
 use crate::auth::sessions::Principal;
 use crate::auth::{AuthResult, Client};
 use crate::base::secret::SecretString;
@@ -307,23 +309,26 @@ impl ReauthBody {
     }
 }
 
-/// Lets a sensitive action through for a session that signed in within
-/// `AUTH_REAUTH_SECONDS`, or with the right `password` (checked like a
-/// login: rate limit, lockout, events); else `403 reauth_required`. Only a
-/// host-only credential reaches here (the access cookie or a Bearer token:
-/// see [`Auth`]), so nothing an app under the cookie domain holds proves a
-/// recent sign-in.
-pub async fn confirm_recent(
+/// Runs a sensitive action (adding or removing a factor or a credential):
+/// first its proof of a recent sign-in, once (the session signed in within
+/// `AUTH_REAUTH_SECONDS`, or `password` is right, checked like a login:
+/// rate limit, lockout, events; else `403 reauth_required`), then `action`
+/// with it, at the proof's time; every event of both is recorded as
+/// [`decide`] records them. Only a host-only credential makes an [`Auth`]
+/// (the access cookie or a Bearer token), so nothing an app under the
+/// cookie domain holds proves a recent sign-in.
+pub async fn sensitive<T>(
     state: &AppState,
-    principal: &Principal,
+    auth: &Auth,
     client: &Client,
     password: Option<SecretString>,
-) -> ApiResult<()> {
+    action: impl AsyncFnOnce(&RecentSignIn, &mut Events) -> AuthResult<T>,
+) -> ApiResult<T> {
     let login = state.auth.login();
     decide(state, async |events, now| {
-        login
-            .confirm_recent(principal, client, password, now, events)
-            .await
+        let principal = auth.principal();
+        let proof = login.recent_sign_in(principal, client, password, now, events);
+        action(&proof.await?, events).await
     })
     .await
 }

@@ -10,17 +10,15 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::text::{Name, Text};
-use super::{confirm_recent, Auth, OptionalJson, ReauthBody, SecretInput};
-use crate::auth::events::{Event, Kind};
-use crate::auth::oidc::clients::{hash_secret, new_credentials, App};
+use super::{sensitive, Auth, OptionalJson, ReauthBody, SecretInput};
+use crate::auth::oidc::clients::App;
+use crate::auth::oidc_apps::{NewApp, Removal};
 use crate::auth::Client;
 use crate::base::clock::rfc3339;
 use crate::base::oidc_config::check_uri;
-use crate::base::secret::ExposeSecret;
-use crate::http::audit;
+use crate::base::secret::{ExposeSecret, SecretString};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
-use crate::storage::oidc::StoredClient;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -99,6 +97,29 @@ pub struct OidcClientsApi {
     pub state: Arc<AppState>,
 }
 
+impl NewClientBody {
+    /// The app asked for, its URIs checked (else `400`), and the password.
+    fn into_new(self) -> ApiResult<(NewApp, Option<SecretString>)> {
+        let strings = |list: Vec<Text>| list.into_iter().map(|t| t.0).collect::<Vec<String>>();
+        let redirect_uris = strings(self.redirect_uris);
+        let logout_uris = strings(self.logout_uris.unwrap_or_default());
+        for (field, uri) in redirect_uris
+            .iter()
+            .map(|u| ("redirect_uris", u))
+            .chain(logout_uris.iter().map(|u| ("logout_uris", u)))
+        {
+            check_uri(field, uri).map_err(ApiError::BadRequest)?;
+        }
+        let new = NewApp {
+            name: self.name.0,
+            redirect_uris,
+            logout_uris,
+            public: self.public.unwrap_or(false),
+        };
+        Ok((new, self.password.map(|p| p.0)))
+    }
+}
+
 #[OpenApi(tag = "ApiTags::OidcClients")]
 impl OidcClientsApi {
     /// Add an app. Needs a recent sign-in or the `password`. The secret is
@@ -110,44 +131,18 @@ impl OidcClientsApi {
         client: Client,
         body: Json<NewClientBody>,
     ) -> ApiResult<AddedAnswer> {
-        let state = &self.state;
-        let body = body.0;
-        let name = body.name.0;
-        let strings = |list: Vec<Text>| list.into_iter().map(|t| t.0).collect::<Vec<String>>();
-        let redirect_uris = strings(body.redirect_uris);
-        let logout_uris = strings(body.logout_uris.unwrap_or_default());
-        for (field, uri) in redirect_uris
-            .iter()
-            .map(|u| ("redirect_uris", u))
-            .chain(logout_uris.iter().map(|u| ("logout_uris", u)))
-        {
-            check_uri(field, uri).map_err(ApiError::BadRequest)?;
-        }
-        let password = body.password.map(|p| p.0);
-        let principal = auth.principal();
-        confirm_recent(state, principal, &client, password).await?;
-        let public = body.public.unwrap_or(false);
-        let (client_id, secret) = new_credentials(public);
-        let stored = StoredClient {
-            client_id: client_id.clone(),
-            name: name.clone(),
-            secret_hash: secret.as_ref().map(|s| hash_secret(s.expose_secret())),
-            redirect_uris: redirect_uris.clone(),
-            logout_uris,
-            created_at: state.now(),
-        };
-        state.auth.store.put_oidc_client(&stored)?;
-        state.auth.store.flush().await?;
-        let event = Event::new(Kind::OidcClientAdded, &client)
-            .session(&principal.session.id)
-            .detail(format!("client={client_id}"));
-        audit::record(state, &[event]).await;
+        let (state, apps) = (&self.state, self.state.auth.oidc_apps());
+        let (new, password) = body.0.into_new()?;
+        let (app, secret) = sensitive(state, &auth, &client, password, async |proof, events| {
+            apps.add(proof, new, events).await
+        })
+        .await?;
         Ok(AddedAnswer::Created(Json(AddedClient {
-            client_id,
+            public: app.is_public(),
+            client_id: app.client_id,
             client_secret: secret.map(|s| s.expose_secret().to_string()),
-            name,
-            redirect_uris,
-            public,
+            name: app.name,
+            redirect_uris: app.redirect_uris,
         })))
     }
 
@@ -168,22 +163,19 @@ impl OidcClientsApi {
         id: Path<String>,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<RemovedAnswer> {
-        let (state, principal) = (&self.state, auth.principal());
-        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
-        if state.auth.oidc.clients.iter().any(|c| c.client_id == id.0) {
-            return Err(ApiError::Conflict {
+        let (state, apps) = (&self.state, self.state.auth.oidc_apps());
+        let password = ReauthBody::password(body);
+        let removal = sensitive(state, &auth, &client, password, async |proof, events| {
+            apps.remove(proof, &id, events).await
+        })
+        .await?;
+        match removal {
+            Removal::Removed => Ok(RemovedAnswer::Done),
+            Removal::Unknown => Err(ApiError::NotFound("no such app".into())),
+            Removal::FromEnv => Err(ApiError::Conflict {
                 code: "client_managed_by_env",
                 message: "this app is configured in the environment (AUTH_OIDC_CLIENT_…); remove it there".into(),
-            });
+            }),
         }
-        if !state.auth.store.remove_oidc_client(&id.0)? {
-            return Err(ApiError::NotFound("no such app".into()));
-        }
-        state.auth.store.flush().await?;
-        let event = Event::new(Kind::OidcClientRemoved, &client)
-            .session(&principal.session.id)
-            .detail(format!("client={}", id.0));
-        audit::record(state, &[event]).await;
-        Ok(RemovedAnswer::Done)
     }
 }

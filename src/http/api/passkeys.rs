@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::login::{answer, Remember, TokenResponse};
 use super::text::{LongText, Name, Text};
-use super::{confirm_recent, decide, Auth, OptionalJson, ReauthBody, SecretInput};
+use super::{decide, sensitive, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::passkeys::{self, NewPasskey, PasskeyInfo};
 use crate::auth::Client;
 use crate::base::clock::rfc3339;
@@ -142,11 +142,14 @@ impl PasskeysApi {
         client: Client,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<CeremonyResponse>> {
-        let (state, principal) = (&self.state, auth.principal());
-        state.auth.passkeys().check_available()?;
-        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
-        let sid = &principal.session.id;
-        let (challenge_id, options) = state.auth.passkeys().start_registration(sid, state.now())?;
+        let (state, passkeys) = (&self.state, self.state.auth.passkeys());
+        passkeys.check_available()?;
+        let password = ReauthBody::password(body);
+        let (challenge_id, options) =
+            sensitive(state, &auth, &client, password, async |proof, _| {
+                passkeys.start_registration(proof)
+            })
+            .await?;
         Ok(Json(CeremonyResponse {
             challenge_id,
             options,
@@ -217,15 +220,10 @@ impl PasskeysApi {
         id: Path<String>,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<RemovedAnswer> {
-        let (state, principal) = (&self.state, auth.principal());
-        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
-        let sid = &principal.session.id;
-        let removed = decide(state, async |events, _now| {
-            state
-                .auth
-                .passkeys()
-                .remove(&id, sid, &client, events)
-                .await
+        let (state, passkeys) = (&self.state, self.state.auth.passkeys());
+        let password = ReauthBody::password(body);
+        let removed = sensitive(state, &auth, &client, password, async |proof, events| {
+            passkeys.remove(proof, &id, events).await
         })
         .await?;
         match removed {

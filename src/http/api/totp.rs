@@ -6,7 +6,7 @@ use base64::Engine;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{confirm_recent, guarded, Auth, OptionalJson, ReauthBody, SecretInput};
+use super::{guarded, sensitive, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::attempt::Attempt;
 use crate::auth::Client;
 use crate::base::secret::{ExposeSecret, SecretString};
@@ -127,14 +127,13 @@ impl TotpApi {
         client: Client,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<SetupResponse>> {
-        let (state, principal) = (&self.state, auth.principal());
-        confirm_recent(state, principal, &client, ReauthBody::password(body)).await?;
-        let sid = &principal.session.id;
-        let e = state
-            .auth
-            .factors()
-            .begin_enrollment(sid, state.now())
-            .await?;
+        let state = &self.state;
+        let password = ReauthBody::password(body);
+        let factors = state.auth.factors();
+        let e = sensitive(state, &auth, &client, password, async |proof, _| {
+            factors.begin_enrollment(proof).await
+        })
+        .await?;
         let png = base64::engine::general_purpose::STANDARD.encode(&e.qr_png);
         Ok(Json(SetupResponse {
             secret: e.secret.expose_secret().to_string(),
