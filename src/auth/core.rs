@@ -148,6 +148,7 @@ impl AuthCore {
             pepper: &self.pepper,
             issuer: &self.issuer,
             credentials: &self.credentials,
+            lockout: self.lockout(),
         }
     }
 

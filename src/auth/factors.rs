@@ -2,16 +2,24 @@
 //! MFA challenge between the password step and the code step.
 //!
 //! [`Factors`] is a narrow service over the store, the vault and the keys of
-//! the second factor. A code is spent only by a request that succeeds:
-//! callers check the password first, and a wrong code leaves every other code
-//! usable. Enabling, disabling and regenerating codes revoke every other
-//! session. Everything acknowledged is flushed before the function returns.
+//! the second factor. Every public function that checks a code runs it
+//! behind the lockout guard itself ([`Lockout::guarded`]: rate limit,
+//! reservation, failure counting), so no caller can forget it; the
+//! unguarded checks are the login flow's, which guards its steps.
+//! Disabling TOTP and new recovery codes take a [`RecentSignIn`]; disabling
+//! needs one made with the password. A code is spent only by a request that
+//! succeeds: the password is checked first, and a wrong code leaves every
+//! other code usable. Enabling, disabling and regenerating codes revoke
+//! every other session. Everything acknowledged is flushed before the
+//! function returns.
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::attempt::Attempt;
 use super::error::FactorConflict;
 use super::events::{Event, Events, Kind};
+use super::lockout::Lockout;
 use super::password::CredentialChecker;
 use super::recent::RecentSignIn;
 use super::vault::Vault;
@@ -50,6 +58,8 @@ pub struct Factors<'a> {
     /// Shown in authenticator apps.
     pub issuer: &'a str,
     pub credentials: &'a CredentialChecker,
+    /// The guard of every code checked here.
+    pub lockout: Lockout<'a>,
 }
 
 impl Factors<'_> {
@@ -77,7 +87,8 @@ impl Factors<'_> {
     }
 
     /// Checks a TOTP code and, if right, spends its time step (durably).
-    pub async fn verify_totp(&self, code: &SecretString, now: i64) -> AuthResult<bool> {
+    /// Unguarded: for the login flow's guarded steps and this service.
+    pub(super) async fn verify_totp(&self, code: &SecretString, now: i64) -> AuthResult<bool> {
         let Some(secret) = self.active_secret()? else {
             return Ok(false);
         };
@@ -91,7 +102,8 @@ impl Factors<'_> {
     }
 
     /// Checks a recovery code and, if right, spends it (durably).
-    pub async fn use_recovery_code(
+    /// Unguarded: for the login flow's guarded steps and this service.
+    pub(super) async fn use_recovery_code(
         &self,
         code: &SecretString,
         client: &Client,
@@ -217,8 +229,8 @@ impl Factors<'_> {
     }
 
     /// Confirms session `keep`'s pending enrollment with a code from the
-    /// app: TOTP is on, here are the recovery codes (shown once), and every
-    /// other session is revoked.
+    /// app, behind the lockout guard: TOTP is on, here are the recovery
+    /// codes (shown once), and every other session is revoked.
     pub async fn confirm_enrollment(
         &self,
         code: &SecretString,
@@ -227,17 +239,21 @@ impl Factors<'_> {
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Vec<SecretString>> {
-        let (pending, secret) = self.pending(keep, now)?;
-        let last = self.store.last_step()?;
-        let step =
-            totp::check(&secret, code.expose_secret(), now, last).ok_or(AuthError::InvalidCode)?;
-        let (codes, hashes) = self.new_codes(now)?;
-        if !self.store.enable_totp(&pending, step, &hashes)? {
-            return Err(AuthError::InvalidCode);
-        }
-        self.changed(Kind::TotpEnabled, client, keep, events)
-            .await?;
-        Ok(codes)
+        let guard = self.lockout;
+        guard
+            .guarded(client, Attempt::TotpConfirm, now, events, async |own| {
+                let (pending, secret) = self.pending(keep, now)?;
+                let last = self.store.last_step()?;
+                let step = totp::check(&secret, code.expose_secret(), now, last)
+                    .ok_or(AuthError::InvalidCode)?;
+                let (codes, hashes) = self.new_codes(now)?;
+                if !self.store.enable_totp(&pending, step, &hashes)? {
+                    return Err(AuthError::InvalidCode);
+                }
+                self.changed(Kind::TotpEnabled, client, keep, own).await?;
+                Ok(codes)
+            })
+            .await
     }
 
     fn ensure_enrolled(&self, managed_is_error: bool) -> AuthResult<()> {
@@ -250,54 +266,59 @@ impl Factors<'_> {
         Ok(())
     }
 
-    /// Turns TOTP off, given the password and a current TOTP code or a
-    /// recovery code. The password is checked first, so a wrong one spends
-    /// no code.
-    #[allow(clippy::too_many_arguments)]
+    /// Turns TOTP off, given the proof of the password (a recent session
+    /// alone is `ReauthRequired`) and a current TOTP code or a recovery
+    /// code, checked behind the lockout guard. The proof came first, so a
+    /// wrong password spends no code.
     pub async fn disable(
         &self,
-        password: SecretString,
+        proof: &RecentSignIn,
         code: &SecretString,
-        keep: &str,
-        client: &Client,
-        now: i64,
         events: &mut Events,
     ) -> AuthResult<()> {
-        let username = self.credentials.username();
-        if !self.credentials.verify(username, password).await? {
-            return Err(AuthError::InvalidCredentials);
+        if !proof.password_given() {
+            return Err(AuthError::ReauthRequired);
         }
-        self.ensure_enrolled(true)?;
-        if !self.verify_any_code(code, client, now, events).await? {
-            return Err(AuthError::InvalidCode);
-        }
-        self.store.disable_totp()?;
-        self.changed(Kind::TotpDisabled, client, keep, events).await
+        let (client, keep, now) = (proof.client(), proof.session_id(), proof.now());
+        let guard = self.lockout;
+        guard
+            .guarded(client, Attempt::TotpDisable, now, events, async |own| {
+                self.ensure_enrolled(true)?;
+                if !self.verify_any_code(code, client, now, own).await? {
+                    return Err(AuthError::InvalidCode);
+                }
+                self.store.disable_totp()?;
+                self.changed(Kind::TotpDisabled, client, keep, own).await
+            })
+            .await
     }
 
-    /// Replaces the recovery codes, given a current TOTP code.
+    /// Replaces the recovery codes, given a current TOTP code, checked
+    /// behind the lockout guard.
     pub async fn regenerate_codes(
         &self,
+        proof: &RecentSignIn,
         code: &SecretString,
-        keep: &str,
-        client: &Client,
-        now: i64,
         events: &mut Events,
     ) -> AuthResult<Vec<SecretString>> {
-        self.ensure_enrolled(false)?;
-        if !self.verify_totp(code, now).await? {
-            return Err(AuthError::InvalidCode);
-        }
-        let (codes, hashes) = self.new_codes(now)?;
-        if !self
-            .store
-            .replace_recovery_codes(&hashes, self.env_totp.is_some())?
-        {
-            return Err(AuthError::Conflict(FactorConflict::NotEnabled));
-        }
-        self.changed(Kind::RecoveryCodesRegenerated, client, keep, events)
-            .await?;
-        Ok(codes)
+        let (client, keep, now) = (proof.client(), proof.session_id(), proof.now());
+        let guard = self.lockout;
+        guard
+            .guarded(client, Attempt::RecoveryCodes, now, events, async |own| {
+                self.ensure_enrolled(false)?;
+                if !self.verify_totp(code, now).await? {
+                    return Err(AuthError::InvalidCode);
+                }
+                let (codes, hashes) = self.new_codes(now)?;
+                let managed = self.env_totp.is_some();
+                if !self.store.replace_recovery_codes(&hashes, managed)? {
+                    return Err(AuthError::Conflict(FactorConflict::NotEnabled));
+                }
+                let kind = Kind::RecoveryCodesRegenerated;
+                self.changed(kind, client, keep, own).await?;
+                Ok(codes)
+            })
+            .await
     }
 
     /// After a right password: a single-use `mfa_token` for the code step.
@@ -344,7 +365,7 @@ fn challenge_key(token: &str) -> [u8; 32] {
 mod tests {
     use super::*;
     use crate::auth::testkit::{
-        client, enroll, enroll_as, recent, secret, secret_code, Kit, PASSWORD,
+        by_password, client, enroll, enroll_as, recent, secret, secret_code, Kit,
     };
 
     #[tokio::test]
@@ -402,43 +423,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn disabling_checks_the_password_before_spending_a_code() {
+    async fn disabling_needs_the_password_given_and_a_code_behind_the_guard() {
         let kit = Kit::new(5);
         let (_, codes) = enroll(&kit).await;
         let factors = kit.factors();
         let mut events = Events::new();
         let code = secret(&codes[0]);
-        let wrong = factors
-            .disable(
-                secret("nope"),
-                &code,
-                "none",
-                &client(),
-                kit.now(),
-                &mut events,
-            )
-            .await;
-        assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+        let recent_only = recent(&kit).await;
+        let refused = factors.disable(&recent_only, &code, &mut events).await;
+        assert!(matches!(refused, Err(AuthError::ReauthRequired)));
         assert_eq!(
             factors.status().unwrap().recovery_codes_remaining,
             10,
             "no code spent"
         );
-        factors
-            .disable(
-                secret(PASSWORD),
-                &code,
-                "none",
-                &client(),
-                kit.now(),
-                &mut events,
-            )
-            .await
-            .unwrap();
+        let proof = by_password(&kit).await;
+        let wrong = secret("AAAAA-AAAAA");
+        let wrong = factors.disable(&proof, &wrong, &mut events).await;
+        assert!(matches!(wrong, Err(AuthError::InvalidCode)));
+        factors.disable(&proof, &code, &mut events).await.unwrap();
         assert!(!factors.status().unwrap().totp_enabled);
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-        let kept_none = ["recovery_code_used", "totp_disabled", "session_revoked"];
-        assert_eq!(kinds, kept_none, "the enrolling session is revoked too");
+        assert_eq!(
+            kinds,
+            [
+                "mfa_failure",
+                "recovery_code_used",
+                "totp_disabled",
+                "session_revoked"
+            ]
+        );
+        assert_eq!(events[0].detail, "reason=code via=totp_disable");
+        assert_eq!(events[2].session.as_deref(), Some(proof.session_id()));
     }
 
     #[tokio::test]
@@ -449,7 +465,7 @@ mod tests {
         let mut events = Events::new();
         let code = secret_code(&totp_secret, kit.now());
         let fresh = factors
-            .regenerate_codes(&code, "none", &client(), kit.now(), &mut events)
+            .regenerate_codes(&recent(&kit).await, &code, &mut events)
             .await
             .unwrap();
         assert_eq!(fresh.len(), 10);
@@ -461,5 +477,34 @@ mod tests {
             .use_recovery_code(&fresh[0], &client(), &mut events)
             .await
             .unwrap());
+    }
+
+    /// The guard is the service's own: wrong codes at confirm and at new
+    /// recovery codes count towards the lockout with no caller's help.
+    #[tokio::test]
+    async fn wrong_codes_lock_the_address_whoever_calls() {
+        let kit = Kit::new(2);
+        let factors = kit.factors();
+        let proof = recent(&kit).await;
+        factors.begin_enrollment(&proof).await.unwrap();
+        let mut events = Events::new();
+        let (sid, now, x, client) = (proof.session_id(), proof.now(), secret("x"), client());
+        let wrong = factors.confirm_enrollment(&x, sid, &client, now, &mut events);
+        assert!(matches!(wrong.await, Err(AuthError::InvalidCode)));
+        let wrong = factors.regenerate_codes(&proof, &x, &mut events);
+        assert!(
+            matches!(
+                wrong.await,
+                Err(AuthError::Conflict(FactorConflict::NotEnabled))
+            ),
+            "not enrolled yet: a conflict, not counted"
+        );
+        let wrong = factors.confirm_enrollment(&x, sid, &client, now, &mut events);
+        assert!(matches!(wrong.await, Err(AuthError::InvalidCode)));
+        let locked = factors.confirm_enrollment(&x, sid, &client, now, &mut events);
+        assert!(matches!(locked.await, Err(AuthError::Locked { .. })));
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["mfa_failure", "mfa_failure", "lockout", "locked"]);
+        assert_eq!(events[0].detail, "reason=code via=totp_confirm");
     }
 }

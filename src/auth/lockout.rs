@@ -117,6 +117,7 @@ impl InFlight {
 }
 
 /// Rate limits and lockouts over the store.
+#[derive(Clone, Copy)]
 pub struct Lockout<'a> {
     pub store: &'a Store,
     pub rate: &'a RateLimits,

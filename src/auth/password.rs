@@ -203,8 +203,9 @@ impl CredentialChecker {
     }
 
     /// True when both username and password are right. Always does one full
-    /// argon2 verification, whichever is wrong.
-    pub async fn verify(&self, username: &str, password: SecretString) -> AuthResult<bool> {
+    /// argon2 verification, whichever is wrong. Only the auth domain calls
+    /// it, behind the lockout guard (`LoginFlow::check`).
+    pub(super) async fn verify(&self, username: &str, password: SecretString) -> AuthResult<bool> {
         let user_ok = ct_eq(username.as_bytes(), self.username.as_bytes());
         // A client that hangs up while queued drops its permits and frees its
         // place. Once hashing starts, the permits move into the blocking task

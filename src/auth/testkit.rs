@@ -99,6 +99,22 @@ pub async fn recent(kit: &Kit) -> RecentSignIn {
         .unwrap()
 }
 
+/// A proof made with the right password, now.
+pub async fn by_password(kit: &Kit) -> RecentSignIn {
+    let mut events = Vec::new();
+    let password = Some(secret(PASSWORD));
+    kit.login()
+        .recent_sign_in(
+            &principal(kit).await,
+            &client(),
+            password,
+            kit.now(),
+            &mut events,
+        )
+        .await
+        .unwrap()
+}
+
 /// A client at a documentation address.
 pub fn client() -> Client {
     Client {

@@ -266,6 +266,25 @@ async fn regenerating_voids_old_codes_and_revokes_other_sessions() {
     );
 }
 
+/// New recovery codes are a new credential: like adding a factor, they
+/// need a recent sign-in or the password, besides the code.
+#[tokio::test]
+async fn new_recovery_codes_need_a_recent_sign_in_or_the_password() {
+    let s = Server::start().await;
+    let (t, e) = sign_in_and_enroll(&s, &s.clock).await;
+    s.clock.advance(601);
+    let r = regenerate(&s, &t.access, &code(&e.secret, s.clock.now())).await;
+    assert_eq!((r.status.as_u16(), r.error()), (403, "reauth_required"));
+    let now = code(&e.secret, s.clock.now());
+    let body = json!({"code": now, "password": "wrong"});
+    let r = s.post("/auth/recovery-codes", body, Some(&t.access)).await;
+    assert_eq!(r.error(), "invalid_credentials", "{}", r.body);
+    let body = json!({"code": now, "password": PASSWORD});
+    let r = s.post("/auth/recovery-codes", body, Some(&t.access)).await;
+    assert_eq!(r.status, 200, "the code was not spent by the refusals: {}", r.body);
+    assert_eq!(recovery_codes(&r.body).len(), 10);
+}
+
 #[tokio::test]
 async fn disabling_needs_password_and_code_and_revokes_other_sessions() {
     let s = Server::start().await;

@@ -334,7 +334,7 @@ impl Passkeys<'_> {
     /// and records the use (new counter, last used) durably; returns the
     /// passkey's id. A counter that went backwards is refused and recorded
     /// (`passkey_clone_suspected`).
-    pub async fn verify_login(
+    pub(in crate::auth) async fn verify_login(
         &self,
         ceremony: LoginCeremony,
         answer: &Answer<NonDiscoverableAuthentication64>,

@@ -3,9 +3,9 @@
 //! This module holds what every handler shares: the security schemes (a
 //! Bearer token, documented as an OAuth2 password flow so `/docs` can log in,
 //! or the `soloauth_access` cookie), the CSRF rule for cookie-authenticated
-//! writes, the request's [`Client`], [`decide`] and [`guarded`] (the one way a
-//! handler runs a domain decision and records what it produced),
-//! [`sensitive`] (the same behind the proof of a recent sign-in), and
+//! writes, the request's [`Client`], [`decide`] (the one way a handler runs
+//! a domain decision and records what it produced), [`sensitive`] (the same
+//! behind the proof of a recent sign-in), and
 //! [`SecretInput`], the string type
 //! for passwords and codes in request bodies.
 
@@ -37,7 +37,6 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApiService, SecurityScheme,
 };
 
-use crate::auth::attempt::Attempt;
 use crate::auth::events::Events;
 use crate::auth::recent::RecentSignIn;
 use crate::auth::sessions::Principal;
@@ -271,23 +270,6 @@ pub async fn decide<T>(
     let result = decision(&mut events, state.now()).await;
     audit::record(state, &events).await;
     result.map_err(ApiError::from)
-}
-
-/// [`decide`] for an attempt that checks a password or a code: it runs
-/// behind the lockout guard (rate limit, reservation, failure counting);
-/// `via` names it in events and metrics.
-pub async fn guarded<T>(
-    state: &AppState,
-    client: &Client,
-    via: Attempt,
-    attempt: impl AsyncFnOnce(&mut Events, i64) -> AuthResult<T>,
-) -> ApiResult<T> {
-    decide(state, async |events, now| {
-        let lockout = state.auth.lockout();
-        let attempt = async |own: &mut Events| attempt(own, now).await;
-        lockout.guarded(client, via, now, events, attempt).await
-    })
-    .await
 }
 
 /// The current password, for an action that needs a recent sign-in (adding

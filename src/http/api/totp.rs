@@ -6,8 +6,7 @@ use base64::Engine;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{guarded, sensitive, Auth, OptionalJson, ReauthBody, SecretInput};
-use crate::auth::attempt::Attempt;
+use super::{decide, sensitive, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::Client;
 use crate::base::secret::{ExposeSecret, SecretString};
 use crate::http::error::ApiResult;
@@ -34,6 +33,15 @@ pub struct SetupResponse {
 #[derive(Object)]
 pub struct CodeBody {
     code: SecretInput,
+}
+
+/// A current TOTP code, to replace the recovery codes.
+#[derive(Object)]
+pub struct RegenerateBody {
+    code: SecretInput,
+    /// The current password, when the session signed in a while ago.
+    #[oai(nullable)]
+    password: Option<SecretInput>,
 }
 
 /// Password and a current code, to turn TOTP off.
@@ -77,43 +85,6 @@ pub struct TotpApi {
     pub state: Arc<AppState>,
 }
 
-/// The two ways a TOTP code earns a new set of recovery codes.
-enum CodesFrom {
-    /// Confirming the pending enrollment (TOTP turns on).
-    Enrollment,
-    /// Replacing the current set.
-    Regeneration,
-}
-
-impl TotpApi {
-    /// Checks `code` behind the lockout guard and answers the new recovery
-    /// codes; other sessions are revoked.
-    async fn new_codes(
-        &self,
-        auth: &Auth,
-        client: &Client,
-        code: &SecretString,
-        from: CodesFrom,
-    ) -> ApiResult<Json<RecoveryCodesResponse>> {
-        let (state, sid) = (&self.state, &auth.principal().session.id);
-        let factors = state.auth.factors();
-        let via = match from {
-            CodesFrom::Enrollment => Attempt::TotpConfirm,
-            CodesFrom::Regeneration => Attempt::RecoveryCodes,
-        };
-        let codes = guarded(state, client, via, async |own, now| match from {
-            CodesFrom::Enrollment => {
-                factors
-                    .confirm_enrollment(code, sid, client, now, own)
-                    .await
-            }
-            CodesFrom::Regeneration => factors.regenerate_codes(code, sid, client, now, own).await,
-        })
-        .await?;
-        Ok(codes_response(codes))
-    }
-}
-
 #[OpenApi(tag = "ApiTags::Totp")]
 impl TotpApi {
     /// Start enrolling an authenticator app: a new secret, pending for 10
@@ -127,9 +98,8 @@ impl TotpApi {
         client: Client,
         body: OptionalJson<ReauthBody>,
     ) -> ApiResult<Json<SetupResponse>> {
-        let state = &self.state;
+        let (state, factors) = (&self.state, self.state.auth.factors());
         let password = ReauthBody::password(body);
-        let factors = state.auth.factors();
         let e = sensitive(state, &auth, &client, password, async |proof, _| {
             factors.begin_enrollment(proof).await
         })
@@ -159,8 +129,15 @@ impl TotpApi {
         client: Client,
         body: Json<CodeBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
-        self.new_codes(&auth, &client, &body.code.0, CodesFrom::Enrollment)
-            .await
+        let (state, factors) = (&self.state, self.state.auth.factors());
+        let (sid, code) = (&auth.principal().session.id, &body.code.0);
+        let codes = decide(state, async |events, now| {
+            factors
+                .confirm_enrollment(code, sid, &client, now, events)
+                .await
+        })
+        .await?;
+        Ok(codes_response(codes))
     }
 
     /// Turn TOTP off (password and a current code); other sessions are revoked.
@@ -171,28 +148,36 @@ impl TotpApi {
         client: Client,
         body: Json<DisableBody>,
     ) -> ApiResult<DisabledResponse> {
-        let (state, sid, body) = (&self.state, &auth.principal().session.id, body.0);
-        let factors = state.auth.factors();
-        guarded(state, &client, Attempt::TotpDisable, async |own, now| {
-            let (password, code) = (body.password.0, &body.code.0);
-            factors
-                .disable(password, code, sid, &client, now, own)
-                .await
-        })
+        let (state, factors) = (&self.state, self.state.auth.factors());
+        let DisableBody { password, code } = body.0;
+        sensitive(
+            state,
+            &auth,
+            &client,
+            Some(password.0),
+            async |proof, events| factors.disable(proof, &code.0, events).await,
+        )
         .await?;
         Ok(DisabledResponse::Done)
     }
 
-    /// Replace the recovery codes (needs a current TOTP code); the old ones
-    /// stop working and other sessions are revoked.
+    /// Replace the recovery codes (needs a current TOTP code, and a recent
+    /// sign-in or the `password`); the old ones stop working and other
+    /// sessions are revoked.
     #[oai(path = "/auth/recovery-codes", method = "post")]
     async fn regenerate(
         &self,
         auth: Auth,
         client: Client,
-        body: Json<CodeBody>,
+        body: Json<RegenerateBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
-        self.new_codes(&auth, &client, &body.code.0, CodesFrom::Regeneration)
-            .await
+        let (state, factors) = (&self.state, self.state.auth.factors());
+        let RegenerateBody { code, password } = body.0;
+        let password = password.map(|p| p.0);
+        let codes = sensitive(state, &auth, &client, password, async |proof, events| {
+            factors.regenerate_codes(proof, &code.0, events).await
+        })
+        .await?;
+        Ok(codes_response(codes))
     }
 }
