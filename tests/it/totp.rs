@@ -281,7 +281,11 @@ async fn new_recovery_codes_need_a_recent_sign_in_or_the_password() {
     assert_eq!(r.error(), "invalid_credentials", "{}", r.body);
     let body = json!({"code": now, "password": PASSWORD});
     let r = s.post("/auth/recovery-codes", body, Some(&t.access)).await;
-    assert_eq!(r.status, 200, "the code was not spent by the refusals: {}", r.body);
+    assert_eq!(
+        r.status, 200,
+        "the code was not spent by the refusals: {}",
+        r.body
+    );
     assert_eq!(recovery_codes(&r.body).len(), 10);
 }
 

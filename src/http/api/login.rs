@@ -10,7 +10,7 @@ use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags, Union};
 
-use super::{cookies, decide, Auth, OptionalJson, SecretInput, REFRESH_COOKIE};
+use super::{cookies, decide, Auth, LoginClient, OptionalJson, SecretInput, REFRESH_COOKIE};
 use crate::auth::events::{Event, Kind};
 use crate::auth::factor::Credential;
 use crate::auth::login::{Outcome, PasswordStep};
@@ -216,14 +216,12 @@ impl LoginApi {
     #[oai(path = "/auth/login", method = "post")]
     async fn login(
         &self,
-        req: &Request,
         jar: &CookieJar,
-        client: Client,
+        LoginClient(client): LoginClient,
         body: LoginRequest,
     ) -> ApiResult<Json<TokenResponse>> {
         let (LoginRequest::Json(Json(body)) | LoginRequest::Form(Form(body))) = body;
         let state = &self.state;
-        super::check_login_csrf(req, state)?;
         let step = PasswordStep {
             username: body.username.0,
             password: body.password.0,
@@ -245,13 +243,11 @@ impl LoginApi {
     #[oai(path = "/auth/login/totp", method = "post")]
     async fn login_totp(
         &self,
-        req: &Request,
         jar: &CookieJar,
-        client: Client,
+        LoginClient(client): LoginClient,
         body: Json<LoginTotpBody>,
     ) -> ApiResult<Json<TokenResponse>> {
         let state = &self.state;
-        super::check_login_csrf(req, state)?;
         let (mfa_token, code) = match body.0 {
             LoginTotpBody::Code(b) => (b.mfa_token.0, Credential::Totp(b.code.0)),
             LoginTotpBody::Recovery(b) => {

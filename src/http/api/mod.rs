@@ -109,13 +109,20 @@ pub fn check_csrf(req: &Request, state: &AppState) -> Result<(), ApiError> {
     }
 }
 
-/// Refuses a login attempt a browser says comes from another site, before
-/// any check: a hostile page must not spend its visitor's failed attempts
-/// (and so lock the owner out). Clients that send neither header pass.
-pub fn check_login_csrf(req: &Request, state: &AppState) -> Result<(), ApiError> {
-    match provenance(req, state) {
-        Provenance::CrossSite => Err(ApiError::Csrf),
-        Provenance::SameOrigin | Provenance::Unknown => Ok(()),
+/// The client of a sign-in step: a route declares the login CSRF rule once
+/// by taking this instead of [`Client`]. A request a browser says comes
+/// from another site is refused (`403 csrf`) before any check: a hostile
+/// page must not spend its visitor's failed attempts (and so lock the
+/// owner out). Clients that send neither header pass.
+pub struct LoginClient(pub Client);
+
+impl<'a> FromRequest<'a> for LoginClient {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let client = <Client as FromRequest>::from_request(req, body).await?;
+        match provenance(req, state(req)?) {
+            Provenance::CrossSite => Err(ApiError::Csrf.into()),
+            Provenance::SameOrigin | Provenance::Unknown => Ok(LoginClient(client)),
+        }
     }
 }
 

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use poem::web::cookie::CookieJar;
-use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::login::{answer, Remember, TokenResponse};
 use super::text::{LongText, Name, Text};
-use super::{decide, sensitive, Auth, OptionalJson, ReauthBody, SecretInput};
+use super::{decide, sensitive, Auth, LoginClient, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::passkeys::{self, NewPasskey, PasskeyInfo};
 use crate::auth::Client;
 use crate::base::clock::rfc3339;
@@ -239,12 +238,10 @@ impl PasskeysApi {
     #[oai(path = "/auth/passkeys/login/start", method = "post")]
     async fn login_start(
         &self,
-        req: &Request,
-        client: Client,
+        LoginClient(client): LoginClient,
         body: OptionalJson<LoginStartBody>,
     ) -> ApiResult<Json<CeremonyResponse>> {
         let state = &self.state;
-        super::check_login_csrf(req, state)?;
         let mfa_token = body.0.unwrap_or_default().mfa_token.map(|t| t.0);
         let login = state.auth.login();
         let (challenge_id, options) = decide(state, async |events, now| {
@@ -263,13 +260,11 @@ impl PasskeysApi {
     #[oai(path = "/auth/passkeys/login/finish", method = "post")]
     async fn login_finish(
         &self,
-        req: &Request,
         jar: &CookieJar,
-        client: Client,
+        LoginClient(client): LoginClient,
         body: Json<LoginFinishBody>,
     ) -> ApiResult<Json<TokenResponse>> {
         let state = &self.state;
-        super::check_login_csrf(req, state)?;
         state.auth.passkeys().check_available()?;
         let parsed = passkeys::parse_authentication(&credential_json(&body.credential)?)
             .map_err(ApiError::BadRequest)?;
