@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use std::sync::Arc;
 
-use crate::auth::events::{Kind, AUDITED};
+use crate::auth::events::{self, Event, Kind, AUDITED};
 use crate::auth::password::hash_password;
 use crate::base::clock::Clock;
 use crate::base::config::Config;
@@ -333,22 +333,18 @@ fn storage_error(e: StoreError) -> String {
     format!("storage error: {e}")
 }
 
-/// Appends an audit event for a host-side command (no client IP) and keeps
-/// it in `recorded` for its alert.
+/// Writes an audit event for a host-side command (no client IP) as the
+/// server writes its own ([`events::write`]) and keeps it in `recorded`
+/// for its alert.
 fn record_cli_event(
     store: &Store,
     recorded: &mut Vec<StoredEvent>,
     kind: Kind,
     detail: &str,
 ) -> Result<(), String> {
-    let event = StoredEvent {
-        at: Clock::System.now(),
-        kind: kind.as_str().into(),
-        ip: String::new(),
-        detail: detail.into(),
-    };
-    store.append_event(&event).map_err(storage_error)?;
-    recorded.push(event);
+    let event = Event::from_host(kind).detail(detail);
+    let stored = events::write(store, &event, Clock::System.now()).map_err(storage_error)?;
+    recorded.push(stored);
     Ok(())
 }
 

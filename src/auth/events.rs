@@ -3,14 +3,18 @@
 //! Domain functions append them to the request's [`Events`] (refused or
 //! not); the HTTP layer records them in one place
 //! (`http::audit`): audited kinds are stored and logged, and every kind is
-//! counted in the metrics, which are derived from the kind alone. Details are
-//! short classifications (`reason=credentials`), never a password, hash,
-//! token, code or secret.
+//! counted in the metrics, which are derived from the kind alone. An
+//! audited event is written to the log by one function, [`write`], for the
+//! server and the host-side commands alike. Details are short
+//! classifications (`reason=credentials`), never a password, hash, token,
+//! code or secret.
 
 use std::net::IpAddr;
 
 use crate::auth::attempt::Attempt;
 use crate::auth::Client;
+use crate::storage::events::StoredEvent;
+use crate::storage::{Store, StoreError};
 
 /// Which limit a lockout is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +162,7 @@ pub struct Seen {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub kind: Kind,
-    /// The client address (or `-` when there is none, e.g. the CLI).
+    /// The client address (empty when there is none: a host-side command).
     pub ip: String,
     /// The client's user agent (empty when unknown).
     pub user_agent: String,
@@ -189,6 +193,44 @@ impl Event {
         }
     }
 
+    /// An event of `kind` from a host-side command: no client, no address.
+    pub fn from_host(kind: Kind) -> Self {
+        Event {
+            kind,
+            ip: String::new(),
+            user_agent: String::new(),
+            session: None,
+            detail: String::new(),
+            seen: None,
+        }
+    }
+
+    /// The event as the log keeps it at `at`: its detail, then whether the
+    /// sign-in's address and user agent were new, then its session.
+    pub fn to_stored(&self, at: i64) -> StoredEvent {
+        let mut parts: Vec<String> = Vec::new();
+        if !self.detail.is_empty() {
+            parts.push(self.detail.clone());
+        }
+        if let Some(seen) = self.seen {
+            let word = |known: bool| if known { "known" } else { "new" };
+            parts.push(format!(
+                "ip={} user_agent={}",
+                word(seen.ip),
+                word(seen.user_agent)
+            ));
+        }
+        if let Some(sid) = &self.session {
+            parts.push(format!("session={sid}"));
+        }
+        StoredEvent {
+            at,
+            kind: self.kind.as_str().into(),
+            ip: self.ip.clone(),
+            detail: parts.join(" "),
+        }
+    }
+
     /// The same sign-in, with what was known about its client.
     pub fn seen(mut self, seen: Seen) -> Self {
         self.seen = Some(seen);
@@ -211,6 +253,29 @@ impl Event {
 /// The events of one request, in order. Domain functions append to it
 /// whether they succeed or refuse; the caller records them all.
 pub type Events = Vec<Event>;
+
+/// Logs an audited event (one line) and appends it to the event log at
+/// `at` (not flushed): the one way one is written, by the server
+/// (`http::audit`, which also counts and alerts) and by the host-side
+/// commands (`cli`). Answers it as stored.
+pub fn write(store: &Store, event: &Event, at: i64) -> Result<StoredEvent, StoreError> {
+    let name = event.kind.as_str();
+    let (ip, detail) = (event.ip.as_str(), event.detail.as_str());
+    let session_id = event.session.as_deref().unwrap_or("-");
+    match event.kind {
+        Kind::LoginFailure
+        | Kind::MfaFailure
+        | Kind::Lockout(_)
+        | Kind::RefreshReuse
+        | Kind::PasskeyCloneSuspected => {
+            tracing::warn!(event = name, ip, session_id, detail, "auth decision")
+        }
+        _ => tracing::info!(event = name, ip, session_id, detail, "auth decision"),
+    }
+    let stored = event.to_stored(at);
+    store.append_event(&stored)?;
+    Ok(stored)
+}
 
 #[cfg(test)]
 mod tests {

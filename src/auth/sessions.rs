@@ -16,7 +16,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::events::Seen;
+use super::events::{Event, Events, Kind, Seen};
 use super::refresh;
 use super::tokens::{AccessClaims, JwtKeys};
 use super::{AuthError, AuthResult, Client};
@@ -74,6 +74,27 @@ pub struct Passport {
 /// Whether an `amr` list holds a second factor.
 pub fn has_second_factor(amr: &[Amr]) -> bool {
     amr.iter().any(|m| m.is_second_factor())
+}
+
+/// Why a request ends a session (the detail of its `session_revoked`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd<'a> {
+    /// The session signed itself out.
+    Logout,
+    /// The owner revoked it from session `by`.
+    RevokedBy(&'a str),
+    /// An app asked to end its sign-in (`/oidc/logout`).
+    OidcLogout,
+}
+
+impl SessionEnd<'_> {
+    fn detail(self) -> String {
+        match self {
+            SessionEnd::Logout => "reason=logout".into(),
+            SessionEnd::RevokedBy(by) => format!("by={by}"),
+            SessionEnd::OidcLogout => "reason=oidc_logout".into(),
+        }
+    }
 }
 
 /// An authenticated request: valid access token, live session. Only
@@ -293,17 +314,44 @@ impl Sessions<'_> {
         Ok(self.store.list_sessions(now)?)
     }
 
-    /// Revokes session `sid`; false if there was none.
+    /// Revokes session `sid`; false if there was none. Reports nothing:
+    /// a request ending a session says why with [`Sessions::end`].
     pub async fn revoke(&self, sid: &str) -> AuthResult<bool> {
         let existed = self.store.delete_session(sid)?;
         self.store.flush().await?;
         Ok(existed)
     }
 
-    /// Revokes every session but `keep`; returns how many went.
-    pub async fn revoke_others(&self, keep: &str) -> AuthResult<usize> {
+    /// Ends session `sid` for `why`, reported as a `session_revoked`
+    /// event; false if there was none (then nothing is reported).
+    pub async fn end(
+        &self,
+        sid: &str,
+        why: SessionEnd<'_>,
+        client: &Client,
+        events: &mut Events,
+    ) -> AuthResult<bool> {
+        let existed = self.revoke(sid).await?;
+        if existed {
+            let event = Event::new(Kind::SessionRevoked, client).session(sid);
+            events.push(event.detail(why.detail()));
+        }
+        Ok(existed)
+    }
+
+    /// Revokes every session but `keep` ("sign out everywhere else"),
+    /// reported as one event; returns how many went.
+    pub async fn revoke_others(
+        &self,
+        keep: &str,
+        client: &Client,
+        events: &mut Events,
+    ) -> AuthResult<usize> {
         let revoked = self.store.delete_sessions_except(Some(keep))?;
         self.store.flush().await?;
+        let detail = format!("reason=others count={revoked}");
+        let event = Event::new(Kind::SessionRevoked, client).session(keep);
+        events.push(event.detail(detail));
         Ok(revoked)
     }
 }
@@ -405,10 +453,29 @@ mod tests {
             .start(vec![Amr::Pwd], &client(), true, NOW)
             .await
             .unwrap();
-        assert_eq!(sessions.revoke_others(&b.session.id).await.unwrap(), 1);
+        let (mut events, client) = (Events::new(), client());
+        let others = sessions.revoke_others(&b.session.id, &client, &mut events);
+        assert_eq!(others.await.unwrap(), 1);
         assert!(sessions.authenticate(&a.access_token, NOW).is_err());
         assert!(sessions.authenticate(&b.access_token, NOW).is_ok());
         assert_eq!(sessions.list(NOW).unwrap().len(), 1);
+        let ended = sessions.end("gone", SessionEnd::Logout, &client, &mut events);
+        assert!(!ended.await.unwrap(), "no such session: nothing reported");
+        let by = SessionEnd::RevokedBy(&a.session.id);
+        let ended = sessions.end(&b.session.id, by, &client, &mut events);
+        assert!(ended.await.unwrap());
+        let details: Vec<(&str, Option<&str>)> = events
+            .iter()
+            .map(|e| (e.detail.as_str(), e.session.as_deref()))
+            .collect();
+        let (a, b) = (a.session.id.as_str(), b.session.id.as_str());
+        assert_eq!(
+            details,
+            [
+                ("reason=others count=1", Some(b)),
+                (format!("by={a}").as_str(), Some(b))
+            ]
+        );
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@
 //! The audited kinds the owner chose are also offered as sign-in alerts,
 //! which leave later, off the request path.
 
-use crate::auth::events::{Event, Kind};
+use crate::auth::events::{self, Event, Kind};
 use crate::http::state::AppState;
 use crate::notify::Alert;
 use crate::storage::events::StoredEvent;
@@ -40,44 +40,12 @@ pub async fn record(state: &AppState, events: &[Event]) {
     }
 }
 
-/// Logs and stores `event`; answers it as stored.
+/// Logs and stores `event` ([`events::write`]); answers it as stored,
+/// even when the store refused it (for its alert).
 fn store_and_log(state: &AppState, event: &Event) -> StoredEvent {
-    let name = event.kind.as_str();
-    let (ip, detail) = (event.ip.as_str(), event.detail.as_str());
-    let session_id = event.session.as_deref().unwrap_or("-");
-    match event.kind {
-        Kind::LoginFailure
-        | Kind::MfaFailure
-        | Kind::Lockout(_)
-        | Kind::RefreshReuse
-        | Kind::PasskeyCloneSuspected => {
-            tracing::warn!(event = name, ip, session_id, detail, "auth decision")
-        }
-        _ => tracing::info!(event = name, ip, session_id, detail, "auth decision"),
-    }
-    let mut parts: Vec<String> = Vec::new();
-    if !event.detail.is_empty() {
-        parts.push(event.detail.clone());
-    }
-    if let Some(seen) = event.seen {
-        let word = |known: bool| if known { "known" } else { "new" };
-        parts.push(format!(
-            "ip={} user_agent={}",
-            word(seen.ip),
-            word(seen.user_agent)
-        ));
-    }
-    if let Some(sid) = &event.session {
-        parts.push(format!("session={sid}"));
-    }
-    let stored = StoredEvent {
-        at: state.now(),
-        kind: name.into(),
-        ip: event.ip.clone(),
-        detail: parts.join(" "),
-    };
-    if let Err(e) = state.auth.store.append_event(&stored) {
+    let now = state.now();
+    events::write(&state.auth.store, event, now).unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot store audit event");
-    }
-    stored
+        event.to_stored(now)
+    })
 }

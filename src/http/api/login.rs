@@ -11,10 +11,9 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags, Union};
 
 use super::{cookies, decide, Auth, LoginClient, OptionalJson, SecretInput, REFRESH_COOKIE};
-use crate::auth::events::{Event, Kind};
 use crate::auth::factor::Credential;
 use crate::auth::login::{Outcome, PasswordStep};
-use crate::auth::sessions::TokenPair;
+use crate::auth::sessions::{SessionEnd, TokenPair};
 use crate::auth::{AuthError, Client};
 use crate::base::secret::{ExposeSecret, SecretString};
 use crate::http::error::{ApiError, ApiResult};
@@ -305,13 +304,13 @@ impl LoginApi {
         jar: &CookieJar,
         client: Client,
     ) -> ApiResult<LogoutResponse> {
-        let sid = &auth.principal().session.id;
-        self.state.auth.sessions().revoke(sid).await?;
-        let event = Event::new(Kind::SessionRevoked, &client)
-            .session(sid)
-            .detail("reason=logout");
-        crate::http::audit::record(&self.state, &[event]).await;
-        cookies::clear(jar, &self.state.config);
+        let (state, sid) = (&self.state, &auth.principal().session.id);
+        let sessions = state.auth.sessions();
+        decide(state, async |events, _| {
+            sessions.end(sid, SessionEnd::Logout, &client, events).await
+        })
+        .await?;
+        cookies::clear(jar, &state.config);
         Ok(LogoutResponse::Done)
     }
 }

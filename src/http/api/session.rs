@@ -7,12 +7,11 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{Auth, Caller, MeAuth};
-use crate::auth::events::{Event, Kind};
+use super::{decide, Auth, Caller, MeAuth};
+use crate::auth::sessions::SessionEnd;
 use crate::auth::Client;
 use crate::base::amr::Amr;
 use crate::base::clock::rfc3339;
-use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 
@@ -125,12 +124,12 @@ impl SessionApi {
     /// Revoke every session but this one ("sign out everywhere else").
     #[oai(path = "/auth/sessions", method = "delete")]
     async fn revoke_others(&self, auth: Auth, client: Client) -> ApiResult<RevokedResponse> {
-        let current = &auth.principal().session.id;
-        let revoked = self.state.auth.sessions().revoke_others(current).await?;
-        let event = Event::new(Kind::SessionRevoked, &client)
-            .session(current)
-            .detail(format!("reason=others count={revoked}"));
-        audit::record(&self.state, &[event]).await;
+        let (state, current) = (&self.state, &auth.principal().session.id);
+        let sessions = state.auth.sessions();
+        decide(state, async |events, _| {
+            sessions.revoke_others(current, &client, events).await
+        })
+        .await?;
         Ok(RevokedResponse::Done)
     }
 
@@ -142,13 +141,18 @@ impl SessionApi {
         client: Client,
         id: Path<String>,
     ) -> ApiResult<RevokedResponse> {
-        if !self.state.auth.sessions().revoke(&id.0).await? {
-            return Err(ApiError::NotFound("no such session".into()));
+        let (state, by) = (
+            &self.state,
+            SessionEnd::RevokedBy(&auth.principal().session.id),
+        );
+        let sessions = state.auth.sessions();
+        let ended = decide(state, async |events, _| {
+            sessions.end(&id.0, by, &client, events).await
+        })
+        .await?;
+        match ended {
+            true => Ok(RevokedResponse::Done),
+            false => Err(ApiError::NotFound("no such session".into())),
         }
-        let event = Event::new(Kind::SessionRevoked, &client)
-            .session(&id.0)
-            .detail(format!("by={}", auth.principal().session.id));
-        audit::record(&self.state, &[event]).await;
-        Ok(RevokedResponse::Done)
     }
 }
