@@ -266,17 +266,22 @@ impl<'a> FromRequest<'a> for Client {
     }
 }
 
-/// Runs a domain decision at the request's time, records the events it
-/// produced (refused or not: `http::audit`, the one place), and hands back
-/// its result as the API's.
+/// Runs a domain step at the request's time and records the events it
+/// produced (refused or not: `http::audit`, the one place); hands back its
+/// result as it is (an OAuth endpoint answers its own errors).
+pub async fn recorded<T>(state: &AppState, step: impl AsyncFnOnce(&mut Events, i64) -> T) -> T {
+    let mut events = Events::new();
+    let result = step(&mut events, state.now()).await;
+    audit::record(state, &events).await;
+    result
+}
+
+/// [`recorded`] for a domain decision: its refusal is the API's.
 pub async fn decide<T>(
     state: &AppState,
     decision: impl AsyncFnOnce(&mut Events, i64) -> AuthResult<T>,
 ) -> ApiResult<T> {
-    let mut events = Events::new();
-    let result = decision(&mut events, state.now()).await;
-    audit::record(state, &events).await;
-    result.map_err(ApiError::from)
+    recorded(state, decision).await.map_err(ApiError::from)
 }
 
 /// The current password, for an action that needs a recent sign-in (adding
