@@ -27,6 +27,34 @@ pub struct NewToken {
     pub hosts: Vec<String>,
 }
 
+/// A token as the owner sees it: never its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    /// Host patterns (as in the access rules); empty: any host.
+    pub hosts: Vec<String>,
+    /// Good for two-factor rules (minted from a two-factor session).
+    pub two_factor: bool,
+}
+
+impl From<StoredToken> for TokenView {
+    fn from(t: StoredToken) -> Self {
+        TokenView {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            hosts: t.hosts,
+            two_factor: t.two_factor,
+        }
+    }
+}
+
 /// API tokens over the store.
 pub struct ApiTokens<'a> {
     pub store: &'a Store,
@@ -54,7 +82,7 @@ impl ApiTokens<'_> {
         proof: &RecentSignIn,
         new: NewToken,
         events: &mut Events,
-    ) -> AuthResult<(StoredToken, SecretString)> {
+    ) -> AuthResult<(TokenView, SecretString)> {
         let now = proof.now();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let random = random_token(32);
@@ -76,12 +104,13 @@ impl ApiTokens<'_> {
                 .session(proof.session_id())
                 .detail(format!("token={id}")),
         );
-        Ok((record, token))
+        Ok((record.into(), token))
     }
 
     /// Every token, oldest first.
-    pub fn list(&self) -> AuthResult<Vec<StoredToken>> {
-        Ok(self.store.api_tokens()?)
+    pub fn list(&self) -> AuthResult<Vec<TokenView>> {
+        let all = self.store.api_tokens()?;
+        Ok(all.into_iter().map(TokenView::from).collect())
     }
 
     /// Revokes a token (refused from the next request); false when unknown.

@@ -121,6 +121,30 @@ pub enum RefreshRefused {
     Reused { sid: String },
 }
 
+/// A session as the owner sees it: never its hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        SessionView {
+            id: s.id,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        }
+    }
+}
+
 /// Sessions over the store and the token keys.
 pub struct Sessions<'a> {
     pub store: &'a Store,
@@ -310,8 +334,9 @@ impl Sessions<'_> {
     }
 
     /// Every live session, newest first.
-    pub fn list(&self, now: i64) -> AuthResult<Vec<Session>> {
-        Ok(self.store.list_sessions(now)?)
+    pub fn list(&self, now: i64) -> AuthResult<Vec<SessionView>> {
+        let all = self.store.list_sessions(now)?;
+        Ok(all.into_iter().map(SessionView::from).collect())
     }
 
     /// Revokes session `sid`; false if there was none. Reports nothing:

@@ -10,13 +10,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::text::{Name, Text};
 use super::{sensitive, Auth, OptionalJson, ReauthBody, SecretInput};
-use crate::auth::api_tokens::{check_hosts, NewToken};
+use crate::auth::api_tokens::{check_hosts, NewToken, TokenView};
 use crate::auth::Client;
 use crate::base::clock::rfc3339;
 use crate::base::secret::{ExposeSecret, SecretString};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
-use crate::storage::api_tokens::StoredToken;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -92,7 +91,7 @@ impl NewTokenBody {
     }
 }
 
-fn info(t: StoredToken) -> TokenInfo {
+fn info(t: TokenView) -> TokenInfo {
     TokenInfo {
         id: t.id,
         name: t.name,

@@ -189,7 +189,7 @@ pub struct CookieAuth(pub Principal);
 /// Who `GET /auth/me` answers: a session, or an API token.
 pub enum Caller {
     Session(Principal),
-    Token(crate::storage::api_tokens::StoredToken),
+    Token(crate::auth::api_tokens::TokenView),
 }
 
 /// The Bearer check of `GET /auth/me`: an access token, or an API token.
@@ -204,7 +204,7 @@ async fn check_me_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> 
         .check(&bearer.token, state.now())
         .map_err(ApiError::from)?;
     token
-        .map(Caller::Token)
+        .map(|t| Caller::Token(t.into()))
         .ok_or_else(|| ApiError::INVALID_TOKEN.into())
 }
 
