@@ -174,7 +174,6 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(c.format, Format::Json);
-        assert_eq!(c.events, DEFAULT_EVENTS.to_vec());
         assert!(c.wants("login_success") && !c.wants("login_failure"));
 
         let all = read(secret("http://10.0.0.2/x"), Some("ntfy"), Some("all"))
@@ -195,6 +194,24 @@ mod tests {
         assert!(read(None, Some("slack"), None).unwrap().is_none());
         assert!(read(None, Some("email"), None).is_err());
         assert!(read(secret("https://h/x"), None, Some(" , ")).is_err());
+    }
+
+    /// The defaults are alerts the server can send: each the name of an
+    /// audited kind (the only kinds stored, logged and offered to alerts),
+    /// once, and accepted as they are by `AUTH_NOTIFY_EVENTS`.
+    #[test]
+    fn every_default_alert_kind_is_audited() {
+        let audited: Vec<&str> = AUDITED.iter().map(|k| k.as_str()).collect();
+        for name in DEFAULT_EVENTS {
+            assert!(audited.contains(&name), "{name} is not an audited kind");
+        }
+        let mut once = DEFAULT_EVENTS.to_vec();
+        once.sort_unstable();
+        once.dedup();
+        assert_eq!(once.len(), DEFAULT_EVENTS.len(), "a default listed twice");
+        let spelled = DEFAULT_EVENTS.join(",");
+        let c = read(secret("https://h/x"), None, Some(&spelled));
+        assert_eq!(c.unwrap().unwrap().events, DEFAULT_EVENTS);
     }
 
     #[test]
