@@ -128,6 +128,7 @@ export function reauthPrompt(id, hide) {
     // Puts the card back; a question still open resolves to null.
     close() {
       settle(null);
+      text.textContent = usual;
       form.hidden = true;
       $(hide).hidden = false;
     },
