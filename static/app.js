@@ -5,16 +5,9 @@
 // HttpOnly cookies: no script here sees or stores them (an API token it
 // shows once, when made).
 //
-// This is the entry module (index.html loads it as type="module"; no build
-// step). The parts are in js/, each wiring its own elements when loaded:
-//   api.js       fetch wrapper: JSON, cookies, one answer shape, refresh
-//   ui.js        message box, showError, busy buttons, views, withReauth
-//   page.js      what the server told the page (rd, cookies, need)
-//   webauthn.js  passkey ceremonies, base64url <-> bytes
-//   signin.js    the sign-in steps, and where to go once signed in
-//   account.js   the signed-in view, sign-out, loadAccount (every card)
-//   totp.js, passkeys.js, apps.js, tokens.js, sessions.js: one card each
-// Here: start, signed in already or not.
+// The entry module (no build step): the parts are in js/, each wiring its
+// own elements when loaded (api, ui, page, webauthn, signin, account, and
+// one module per card). Here: start, signed in already or not.
 
 import { call } from "./js/api.js";
 import { say, show, showError } from "./js/ui.js";

@@ -4,7 +4,7 @@
 // card's state through showTotp: the two modules import each other).
 
 import { call, withPassword } from "./api.js";
-import { $, busy, reauthPrompt, say, showError, withReauth } from "./ui.js";
+import { $, busy, el, reauthPrompt, say, showError, withReauth } from "./ui.js";
 import { loadAccount } from "./account.js";
 
 const prompt = reauthPrompt("reauth", "totp-off");
@@ -84,7 +84,7 @@ onSubmit("disable", async () => {
 let shownCodes = [];
 function showCodes(codes) {
   shownCodes = codes;
-  $("codes-list").replaceChildren(...codes.map((c) => { const li = document.createElement("li"); li.textContent = c; return li; }));
+  $("codes-list").replaceChildren(...codes.map((c) => el("li", "", c)));
   $("codes").hidden = false;
   $("codes").focus();
   $("codes").scrollIntoView({ block: "start" });

@@ -41,11 +41,11 @@ function explain({ status, error, message, retryAfter: wait }, passkey) {
 }
 
 // Shows a refused call (an answer from api.js) in the message box, between
-// `before` and `after`, and puts the cursor in the field it concerns.
-// `focus`: a field (or its id) for any refusal, or a map from error codes to
-// fields. The error body names no field (docs/API.md, "Errors"), so a code
-// mapped to several (a `bad_request` on a form of several) means the one
-// holding the value the refusal quotes, else the first.
+// `before` and `after`, and puts the cursor in the field it concerns:
+// `focus` is a field (or its id) for any refusal, or maps error codes to
+// field ids. The error body names no field (docs/API.md, "Errors"): of
+// several ids (a bad_request on a form), the one holding a value the
+// refusal quotes, else the first.
 export function showError(result, { passkey = false, before = "", after = "", focus = null } = {}) {
   say(before + explain(result, passkey) + after);
   const field = fieldFor(result, focus);
@@ -53,10 +53,12 @@ export function showError(result, { passkey = false, before = "", after = "", fo
 }
 
 function fieldFor(result, focus) {
-  const target = focus && (typeof focus === "string" || focus instanceof Element ? focus : focus[result.error]);
-  if (!Array.isArray(target)) return typeof target === "string" ? $(target) : target;
-  const quoted = (value) => result.message.includes(JSON.stringify(value));
-  return $(target.find((id) => lines(id).some(quoted)) || target[0]);
+  if (typeof focus === "string") return $(focus);
+  if (!focus || focus instanceof Element) return focus;
+  const ids = [].concat(focus[result.error] || []);
+  const quoted = (id) => lines(id).some((value) => result.message.includes(JSON.stringify(value)));
+  const id = ids.find(quoted) || ids[0];
+  return id ? $(id) : null;
 }
 
 // The non-empty lines of a field, trimmed.
