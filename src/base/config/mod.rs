@@ -15,6 +15,8 @@
 //! passkeys' relying-party ID), `limits` (lifetimes, lockouts, rates),
 //! `access` (forward auth's rules), `oidc` (the provider and its apps)
 //! and `operation` (`AUTH_ENV`, data directory, logs, snapshots, alerts).
+//! `AUTH_ENV` is read first (production requires secrets); after it, the
+//! problems come in the order of that list.
 
 mod access;
 mod account;
