@@ -9,7 +9,7 @@
 //! Every step that checks a secret runs through [`Lockout::guarded`]: rate
 //! limit, lockout reservation, failure counting. Each function returns an
 //! outcome or a refusal, and appends what happened to the request's
-//! [`Events`]; the caller records them. A new factor is one new step here.
+//! [`Events`]; the caller records them. A new code is a [`SecondFactor`] variant; a new ceremony, a start and a step here.
 
 use super::events::{Event, Events, Kind};
 use super::factors::{Factors, SecondFactor, MFA_TTL};

@@ -1,5 +1,5 @@
 //! `GET /`: the login page (hidden from the OpenAPI document). Its assets are
-//! served from `/static/*` by `web`.
+//! served from `/static/*` by `crate::http` (`static_file`, embedded from `static/`).
 //!
 //! With `?rd=…`, the server decides whether the page may go there after login
 //! (the allow-list of `forward::allowed_redirect`) and, if so, puts the target
