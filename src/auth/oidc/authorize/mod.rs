@@ -512,3 +512,6 @@ impl Provider<'_> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests;
