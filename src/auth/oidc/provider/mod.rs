@@ -531,3 +531,6 @@ impl Provider<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
