@@ -208,6 +208,58 @@ mod tests {
     }
 
     #[test]
+    fn the_consent_form_carries_the_request_escaped_with_the_owners_two_answers() {
+        let pairs = [
+            ("client_id", "mobile"),
+            ("state", r#"x"><script>alert(1)</script>"#),
+        ];
+        let Html(html) = consent("<b>Notes</b>", "com.example.app:/oauth?a=1&b=2", &pairs);
+        assert!(html.starts_with("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"));
+        assert!(html.contains("<title>soloauth — allow this app?</title>"));
+        assert!(html.contains(
+            "<form class=\"card\" id=\"consent-form\" method=\"post\" action=\"/oidc/authorize\">\
+             <h2>Allow &lt;b&gt;Notes&lt;/b&gt; on this device to sign in as you?</h2>"
+        ));
+        assert!(html.contains("<code>com.example.app:/oauth?a=1&amp;b=2</code>"));
+        assert!(html.contains("<input type=\"hidden\" name=\"client_id\" value=\"mobile\">"));
+        assert!(html.contains(
+            "<input type=\"hidden\" name=\"state\" \
+             value=\"x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\">"
+        ));
+        assert!(html.contains(
+            "<button type=\"submit\" name=\"consent\" value=\"allow\" id=\"consent-allow\">Allow</button> \
+             <button type=\"submit\" name=\"consent\" value=\"deny\" id=\"consent-deny\" \
+             class=\"secondary\">Deny</button></form>"
+        ));
+        assert!(!html.contains("<script>") && !html.contains("<b>"));
+    }
+
+    #[test]
+    fn the_logout_confirmation_posts_the_request_again_and_loads_its_script() {
+        let Html(html) =
+            confirm_logout(&[("post_logout_redirect_uri", "https://a.example/?x=1&y=\"2\"")]);
+        assert!(html.contains(
+            "<link rel=\"stylesheet\" href=\"/static/style.css\">\
+             <script src=\"/static/logout.js\" defer></script></head>"
+        ));
+        assert!(html.contains(
+            "<form class=\"card\" id=\"logout-form\" method=\"post\" action=\"/oidc/logout\">\
+             <h2>Sign out of soloauth?</h2>"
+        ));
+        assert!(html.contains(
+            "<input type=\"hidden\" name=\"post_logout_redirect_uri\" \
+             value=\"https://a.example/?x=1&amp;y=&quot;2&quot;\">\
+             <button type=\"submit\" id=\"logout-confirm\">Sign out</button> \
+             <a href=\"/\">Stay signed in</a></form>"
+        ));
+        let Html(html) = page("signed out", "You are signed out of <soloauth>.");
+        assert!(html.contains(
+            "<main><h1>soloauth</h1><div class=\"card\"><h2>signed out</h2>\
+             <p>You are signed out of &lt;soloauth&gt;.</p></div></main></body></html>"
+        ));
+    }
+
+    #[test]
     fn a_form_may_be_redirected_to_its_target_and_nowhere_else() {
         for (target, source) in [
             (
