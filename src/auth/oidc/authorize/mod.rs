@@ -176,6 +176,16 @@ pub struct ConsentAsk {
     pub fields: Vec<(&'static str, String)>,
 }
 
+impl ConsentAsk {
+    fn new(req: &AuthorizationRequest, app: &App, redirect_uri: &str) -> Self {
+        ConsentAsk {
+            app_name: app.name.clone(),
+            redirect_uri: redirect_uri.to_string(),
+            fields: req.pairs(),
+        }
+    }
+}
+
 /// Where the browser goes back to the app: a registered redirect URI, and
 /// the request's `state`.
 #[derive(Debug, Clone, PartialEq)]
@@ -323,6 +333,44 @@ impl Freshness {
     }
 }
 
+/// Step 4: where the owner stands on the app.
+enum ConsentStep {
+    /// Not a question here (or answered earlier in this sign-in).
+    Needless,
+    /// Allowed just now, on the consent page.
+    Given,
+    /// To ask.
+    Ask,
+}
+
+/// Whether a public app at a loopback or custom-scheme redirect was
+/// allowed on this device for this sign-in; `access_denied` when the owner
+/// said no, `consent_required` when `prompt=none` forbids asking.
+fn consent_step(
+    req: &AuthorizationRequest,
+    app: &App,
+    redirect_uri: &str,
+    session: &Session,
+    prompt: &str,
+) -> Result<ConsentStep, OAuthError> {
+    let allowed = session.consents.contains(&app.client_id);
+    if !app.needs_consent(redirect_uri) || allowed {
+        return Ok(ConsentStep::Needless);
+    }
+    match req.consent {
+        Some(ConsentAnswer::Allow) => Ok(ConsentStep::Given),
+        Some(ConsentAnswer::Deny) => Err(OAuthError::new(
+            "access_denied",
+            "the owner did not allow this app",
+        )),
+        None if has_word(prompt, "none") => Err(OAuthError::new(
+            "consent_required",
+            "the owner must allow this app on this device first",
+        )),
+        None => Ok(ConsentStep::Ask),
+    }
+}
+
 /// What decides an authorization request besides the request itself.
 pub struct Authorizer<'a> {
     /// The issuer (the public URL): the login page comes back to it.
@@ -386,12 +434,12 @@ impl Authorizer<'_> {
         if prompt.len() > MAX_PROMPT {
             return Err(invalid_request("prompt is at most 64 bytes"));
         }
-        let (client_id, redirect_uri) = (app.client_id.as_str(), request.redirect_uri.as_str());
+        let redirect_uri = request.redirect_uri.as_str();
         let freshness = Freshness {
             prompt_login: has_word(prompt, "login"),
             max_age,
             login_after: (req.login_after.as_deref())
-                .map(|value| self.key.verify(value, client_id, redirect_uri)),
+                .map(|value| self.key.verify(value, &app.client_id, redirect_uri)),
         };
         let session = match session {
             Some(session) if !freshness.too_old(session.created_at, now) => session,
@@ -406,31 +454,13 @@ impl Authorizer<'_> {
                 return self.sign_in(req, &app, redirect_uri, threshold, stale.is_some());
             }
         };
-        let mut remember_consent = false;
-        if app.needs_consent(redirect_uri) && !session.consents.iter().any(|c| c == client_id) {
-            match req.consent {
-                Some(ConsentAnswer::Allow) => remember_consent = true,
-                Some(ConsentAnswer::Deny) => {
-                    return Err(OAuthError::new(
-                        "access_denied",
-                        "the owner did not allow this app",
-                    ))
-                }
-                None if has_word(prompt, "none") => {
-                    return Err(OAuthError::new(
-                        "consent_required",
-                        "the owner must allow this app on this device first",
-                    ))
-                }
-                None => {
-                    return Ok(Decision::Consent(ConsentAsk {
-                        app_name: app.name.clone(),
-                        redirect_uri: redirect_uri.to_string(),
-                        fields: req.pairs(),
-                    }))
-                }
+        let remember_consent = match consent_step(req, &app, redirect_uri, session, prompt)? {
+            ConsentStep::Needless => false,
+            ConsentStep::Given => true,
+            ConsentStep::Ask => {
+                return Ok(Decision::Consent(ConsentAsk::new(req, &app, redirect_uri)))
             }
-        }
+        };
         Ok(Decision::Issue(Box::new(CodeIssue {
             app,
             request,

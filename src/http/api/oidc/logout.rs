@@ -94,6 +94,23 @@ fn ending<'a>(
     }
 }
 
+/// "Sign out of soloauth?", whose answer may redirect to `target`.
+fn confirm(p: &LogoutParams, target: Option<&str>) -> LogoutAnswer {
+    let page = pages::confirm_logout(&p.pairs());
+    LogoutAnswer::Confirm(page, pages::csp_redirecting_to(target))
+}
+
+/// Signed out: back to the app's `target` with its `state`, or a page.
+fn signed_out(target: Option<&str>, state: Option<&str>) -> LogoutAnswer {
+    match target {
+        Some(uri) => {
+            let pairs: Vec<_> = state.map(|s| ("state", s)).into_iter().collect();
+            LogoutAnswer::Redirect(with_query(uri, &pairs))
+        }
+        None => LogoutAnswer::Done(page("signed out", "You are signed out of soloauth.")),
+    }
+}
+
 impl OidcApi {
     /// A logout request, answered (a page when storage fails).
     pub(super) async fn logout(
@@ -117,43 +134,31 @@ impl OidcApi {
         p: LogoutParams,
         from_our_page: bool,
     ) -> ApiResult<LogoutAnswer> {
-        let (state, now) = (&self.state, self.state.now());
-        let ring = (state.auth.oidc_keys)
-            .ring(&state.auth.store, &state.auth.vault, now)
-            .await?;
-        let hint =
-            (p.id_token_hint.as_deref()).and_then(|t| ring.verify_hint(t, &state.auth.oidc_issuer));
+        let hint = self.verified_hint(&p).await?;
         let hinted_sid = hint.as_ref().and_then(|c| c["sid"].as_str());
         let target = self.logout_target(&p, hint.as_ref())?;
         let visible = self.signed_in(headers)?;
-        match ending(
-            visible.as_ref().map(|s| s.id.as_str()),
-            hinted_sid,
-            from_our_page,
-        ) {
+        let visible_sid = visible.as_ref().map(|s| s.id.as_str());
+        match ending(visible_sid, hinted_sid, from_our_page) {
             Ending::Session(sid) => self.revoke_session(sid, client).await?,
             Ending::Nothing => {}
-            Ending::Confirm => {
-                let page = pages::confirm_logout(&p.pairs());
-                let csp = pages::csp_redirecting_to(target.as_deref());
-                return Ok(LogoutAnswer::Confirm(page, csp));
-            }
+            Ending::Confirm => return Ok(confirm(&p, target.as_deref())),
         }
         if from_our_page || visible.is_some() {
-            cookies::clear(jar, &state.config);
+            cookies::clear(jar, &self.state.config);
         }
-        Ok(match target {
-            Some(uri) => {
-                let pairs: Vec<_> = p
-                    .state
-                    .as_deref()
-                    .map(|s| ("state", s))
-                    .into_iter()
-                    .collect();
-                LogoutAnswer::Redirect(with_query(&uri, &pairs))
-            }
-            None => LogoutAnswer::Done(page("signed out", "You are signed out of soloauth.")),
-        })
+        Ok(signed_out(target.as_deref(), p.state.as_deref()))
+    }
+
+    /// The claims of `id_token_hint`, if it is an ID token we signed (its
+    /// expiry aside: see `KeyRing::verify_hint`).
+    async fn verified_hint(&self, p: &LogoutParams) -> ApiResult<Option<serde_json::Value>> {
+        let state = &self.state;
+        let ring = (state.auth.oidc_keys)
+            .ring(&state.auth.store, &state.auth.vault, state.now())
+            .await?;
+        let issuer = &state.auth.oidc_issuer;
+        Ok((p.id_token_hint.as_deref()).and_then(|t| ring.verify_hint(t, issuer)))
     }
 
     /// Ends session `sid` (an event if it was live).
