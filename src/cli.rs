@@ -1,8 +1,10 @@
 //! Command-line interface: `serve` (the default) and the host-side tools.
 //!
 //! Commands that open the data directory (`check`, `revoke-sessions`,
-//! `backup`, `restore`, …) need the server stopped: sled admits one process
-//! at a time, and they say so and exit non-zero when it is running.
+//! `reset-totp`, `reset-passkeys`, `rotate-keys`, `rotate-oidc-key`,
+//! `unlock`, `events`, `backup` and `restore`) need the server stopped: sled
+//! admits one process at a time, and they say so and exit non-zero when it
+//! is running.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};

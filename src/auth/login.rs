@@ -14,7 +14,8 @@
 //! [`Lockout::guarded`]: rate limit, lockout reservation, failure counting.
 //! Each function returns an outcome or a refusal, and appends what happened
 //! to the request's [`Events`]; the caller records them. A new factor is a
-//! new [`Credential`] arm here and a new step that offers it.
+//! [`Factor`] and a [`Credential`] arm (the compiler names every other place
+//! that must decide about it); a new ceremony, a start and a step here.
 
 use super::attempt::Attempt;
 use super::events::{Event, Events, Kind};

@@ -19,6 +19,7 @@ const OUTSIDE_SPEC: &[&str] = &[
     "/openapi.json",
     "/docs",
     "/static/{file}",
+    "/static/js/{file}",
 ];
 
 /// One route: its template, split on `/`, and its `Allow` value.
@@ -153,6 +154,7 @@ mod tests {
         assert_eq!(routes.label("/auth/login"), "/auth/login");
         assert_eq!(routes.label("/auth/sessions/abc"), "/auth/sessions/{id}");
         assert_eq!(routes.label("/static/app.js"), "/static/{file}");
+        assert_eq!(routes.label("/static/js/api.js"), "/static/js/{file}");
         for other in [
             "/wp-admin/x.php",
             "/auth/sessions/a/b",
@@ -169,6 +171,7 @@ mod tests {
         assert_eq!(routes.allow("/auth/login"), Some("POST"));
         assert_eq!(routes.allow("/auth/verify"), Some("GET, HEAD"));
         assert_eq!(routes.allow("/openapi.json"), Some("GET, HEAD"));
+        assert_eq!(routes.allow("/static/js/ui.js"), Some("GET, HEAD"));
         assert_eq!(routes.allow("/nope"), None);
     }
 

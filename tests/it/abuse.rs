@@ -3,17 +3,20 @@
 
 use serde_json::json;
 
-use crate::common::{known, sign_in_and_enroll, succeed, wrong_code, Reply, Server, PASSWORD};
+use crate::common::{
+    behind_proxy, event_kinds, known, sign_in_and_enroll, succeed, wrong_code, Reply, Server,
+    PASSWORD,
+};
 
-/// A server that believes X-Forwarded-For from loopback, with small limits.
-async fn behind_proxy(extra: &[(&str, &str)]) -> Server {
+/// A server that believes X-Forwarded-For from loopback ([`behind_proxy`]),
+/// with small limits: three failures lock an address out for 15 minutes.
+async fn small_limits(extra: &[(&str, &str)]) -> Server {
     let mut env = vec![
-        ("AUTH_TRUSTED_PROXIES", "127.0.0.1/32"),
         ("AUTH_MAX_FAILED_ATTEMPTS", "3"),
         ("AUTH_LOCKOUT_MINUTES", "15"),
     ];
     env.extend_from_slice(extra);
-    Server::start_with(&env).await
+    behind_proxy(&env).await
 }
 
 /// `POST /auth/login` from `ip` (as the proxy says in `X-Forwarded-For`).
@@ -27,7 +30,7 @@ fn retry_after(r: &Reply) -> u64 {
 
 #[tokio::test]
 async fn one_ip_is_locked_while_another_logs_in() {
-    let s = behind_proxy(&[]).await;
+    let s = small_limits(&[]).await;
     for _ in 0..3 {
         assert_eq!(
             login_from(&s, "203.0.113.7", "wrong").await.error(),
@@ -53,7 +56,7 @@ async fn one_ip_is_locked_while_another_logs_in() {
 
 #[tokio::test]
 async fn a_success_resets_the_count() {
-    let s = behind_proxy(&[]).await;
+    let s = small_limits(&[]).await;
     for _ in 0..2 {
         login_from(&s, "203.0.113.8", "wrong").await;
     }
@@ -85,7 +88,7 @@ async fn untrusted_forwarded_headers_cannot_dodge_a_lockout() {
 
 #[tokio::test]
 async fn trusted_proxy_header_gives_the_client_address() {
-    let s = behind_proxy(&[]).await;
+    let s = small_limits(&[]).await;
     let r = login_from(&s, "6.6.6.6, 192.0.2.44", PASSWORD).await;
     assert_eq!(r.status, 200);
     let access = r.body["access_token"].as_str().unwrap();
@@ -98,7 +101,7 @@ async fn trusted_proxy_header_gives_the_client_address() {
 
 #[tokio::test]
 async fn wrong_totp_codes_count_towards_the_lockout() {
-    let s = behind_proxy(&[]).await;
+    let s = small_limits(&[]).await;
     let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
     for _ in 0..3 {
         let wrong = wrong_code(&e.secret, s.clock.now());
@@ -113,7 +116,7 @@ async fn wrong_totp_codes_count_towards_the_lockout() {
 
 #[tokio::test]
 async fn the_account_cap_locks_everyone_until_unlock() {
-    let s = behind_proxy(&[("AUTH_ACCOUNT_MAX_FAILURES", "4")]).await;
+    let s = small_limits(&[("AUTH_ACCOUNT_MAX_FAILURES", "4")]).await;
     for i in 0..4 {
         login_from(&s, &format!("203.0.113.{}", 20 + i), "wrong").await;
     }
@@ -132,28 +135,16 @@ async fn the_account_cap_locks_everyone_until_unlock() {
     let s = s.restart().await;
     let r = login_from(&s, "198.51.100.1", PASSWORD).await;
     assert_eq!(r.status, 200, "unlocked");
-    let events = s
-        .get(
-            "/auth/events",
-            Some(r.body["access_token"].as_str().unwrap()),
-        )
-        .await
-        .body;
-    let kinds: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = event_kinds(&s, r.body["access_token"].as_str().unwrap()).await;
     assert!(
-        kinds.contains(&"unlock") && kinds.contains(&"lockout"),
+        kinds.iter().any(|k| k == "unlock") && kinds.iter().any(|k| k == "lockout"),
         "{kinds:?}"
     );
 }
 
 #[tokio::test]
 async fn the_rate_limit_answers_429_with_retry_after_per_ip() {
-    let s = behind_proxy(&[("AUTH_RATE_PER_MINUTE", "1"), ("AUTH_RATE_BURST", "3")]).await;
+    let s = small_limits(&[("AUTH_RATE_PER_MINUTE", "1"), ("AUTH_RATE_BURST", "3")]).await;
     for _ in 0..3 {
         assert_ne!(login_from(&s, "203.0.113.50", "wrong").await.status, 429);
     }

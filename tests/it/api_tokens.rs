@@ -7,7 +7,7 @@ use base64::Engine;
 use reqwest::header::AUTHORIZATION;
 use serde_json::{json, Value};
 
-use crate::common::{code, sign_in_and_enroll, Reply, Server, Tokens, PASSWORD};
+use crate::common::{code, sign_in_and_enroll, verify, Reply, Server, Tokens, PASSWORD};
 
 const RULES: &str = "two_factor admin.example.com; deny old.example.com; bypass open.example.com";
 
@@ -24,23 +24,20 @@ async fn mint(s: &Server, t: &Tokens, body: Value) -> Reply {
     s.post("/auth/tokens", body, Some(&t.access)).await
 }
 
-/// Forward auth for `host` with an `Authorization` header.
-async fn verify(s: &Server, host: &str, authorization: &str) -> Reply {
+/// Forward auth for `https://host/dav/` with an `Authorization` header.
+async fn verify_as(s: &Server, host: &str, authorization: &str) -> Reply {
     verify_with(s, host, &[(AUTHORIZATION.as_str(), authorization)]).await
 }
 
-/// Forward auth for `host` with these request headers.
+/// Forward auth for `https://host/dav/` with these request headers.
 async fn verify_with(s: &Server, host: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut req = s
-        .http
-        .get(s.url("/auth/verify"))
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", host)
-        .header("x-forwarded-uri", "/dav/");
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    s.send(req).await
+    let mut all = vec![
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", host),
+        ("x-forwarded-uri", "/dav/"),
+    ];
+    all.extend_from_slice(headers);
+    verify(s, &all).await
 }
 
 fn basic(user: &str, password: &str) -> String {
@@ -77,7 +74,7 @@ async fn a_token_is_shown_once_opens_forward_auth_and_dies_when_revoked() {
         basic("admin", &token),
         basic("anyone", &token),
     ] {
-        let r = verify(&s, "files.example.com", &auth).await;
+        let r = verify_as(&s, "files.example.com", &auth).await;
         assert_eq!(r.status, 200, "{auth}: {}", r.body);
         assert_eq!(r.headers["remote-user"], "admin");
         assert_eq!(r.headers["remote-token"], id.as_str());
@@ -108,7 +105,7 @@ async fn a_token_is_shown_once_opens_forward_auth_and_dies_when_revoked() {
         .delete(&format!("/auth/tokens/{id}"), Some(&t.access))
         .await;
     assert_eq!(r.status, 204);
-    let r = verify(&s, "files.example.com", &format!("Bearer {token}")).await;
+    let r = verify_as(&s, "files.example.com", &format!("Bearer {token}")).await;
     assert_eq!(r.status, 401, "refused from the next request");
     assert_eq!(
         s.delete(&format!("/auth/tokens/{id}"), Some(&t.access))
@@ -138,9 +135,9 @@ async fn hosts_rules_expiry_and_the_password_decide() {
     assert_eq!(scoped.status, 201, "{}", scoped.body);
     let token = scoped.body["token"].as_str().unwrap().to_string();
     let bearer = format!("Bearer {token}");
-    assert_eq!(verify(&s, "dav.example.com", &bearer).await.status, 200);
+    assert_eq!(verify_as(&s, "dav.example.com", &bearer).await.status, 200);
     assert_eq!(
-        verify(&s, "photos.example.com", &bearer).await.status,
+        verify_as(&s, "photos.example.com", &bearer).await.status,
         401,
         "outside its hosts"
     );
@@ -150,8 +147,8 @@ async fn hosts_rules_expiry_and_the_password_decide() {
         .unwrap()
         .to_string();
     let any = format!("Bearer {any}");
-    assert_eq!(verify(&s, "admin.example.com", &any).await.status, 403);
-    assert_eq!(verify(&s, "old.example.com", &any).await.status, 403);
+    assert_eq!(verify_as(&s, "admin.example.com", &any).await.status, 403);
+    assert_eq!(verify_as(&s, "old.example.com", &any).await.status, 403);
     // Bad input changes nothing.
     let r = mint(&s, &t, json!({"name": "x", "hosts": ["not a host!"]})).await;
     assert_eq!(r.status, 400);
@@ -160,12 +157,12 @@ async fn hosts_rules_expiry_and_the_password_decide() {
     // Expiry.
     s.clock.advance(2 * 86_400);
     assert_eq!(
-        verify(&s, "dav.example.com", &bearer).await.status,
+        verify_as(&s, "dav.example.com", &bearer).await.status,
         401,
         "expired"
     );
     // The password is never a credential here.
-    let r = verify(&s, "files.example.com", &basic("admin", PASSWORD)).await;
+    let r = verify_as(&s, "files.example.com", &basic("admin", PASSWORD)).await;
     assert_eq!(r.status, 401);
 }
 
@@ -182,7 +179,7 @@ async fn a_token_from_a_two_factor_session_passes_two_factor_rules_and_minting_n
         .as_str()
         .unwrap()
         .to_string();
-    let r = verify(&s, "admin.example.com", &format!("Bearer {token}")).await;
+    let r = verify_as(&s, "admin.example.com", &format!("Bearer {token}")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     s.clock.advance(601);
     let r = mint(&s, &strong, json!({"name": "late"})).await;
@@ -212,13 +209,13 @@ async fn bypass_deny_and_a_browsers_session_are_not_the_tokens_to_decide() {
     let bearer = format!("Bearer {token}");
 
     // bypass: open to everyone, and no Remote-User, with a token or not.
-    let r = verify(&s, "open.example.com", &bearer).await;
+    let r = verify_as(&s, "open.example.com", &bearer).await;
     assert_eq!(r.status, 200);
     assert!(r.headers.get("remote-user").is_none() && r.headers.get("remote-token").is_none());
-    let r = verify(&s, "open.example.com", "Bearer soloauth_0000_nonsense").await;
+    let r = verify_as(&s, "open.example.com", "Bearer soloauth_0000_nonsense").await;
     assert_eq!(r.status, 200, "a bad token does not close a bypassed app");
     // deny: 403 forbidden to everyone, a bad token too.
-    let r = verify(&s, "old.example.com", "Bearer soloauth_0000_nonsense").await;
+    let r = verify_as(&s, "old.example.com", "Bearer soloauth_0000_nonsense").await;
     assert_eq!((r.status.as_u16(), r.error()), (403, "forbidden"));
 
     // An app's own Authorization header never hides the browser's session:
@@ -241,5 +238,5 @@ async fn bypass_deny_and_a_browsers_session_are_not_the_tokens_to_decide() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.headers["remote-session"], t.sid.as_str());
     // Without the cookies the revoked token is refused.
-    assert_eq!(verify(&s, "dav.example.com", &bearer).await.status, 401);
+    assert_eq!(verify_as(&s, "dav.example.com", &bearer).await.status, 401);
 }

@@ -17,15 +17,9 @@ use sha2::{Digest, Sha256};
 use soloauth::base::clock::Clock;
 
 use crate::common::{
-    code, one_step_login, serve, sign_in_and_enroll, start_binary, Api, Process, Tokens, PASSWORD,
+    code, data_dir, one_step_login, serve, sign_in_and_enroll, start_binary, Api, Process, Tokens,
+    PASSWORD,
 };
-
-/// A fresh data directory, private as soloauth wants it.
-fn data_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    dir
-}
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{json, Value};
 
-use crate::common::{Jar, Reply, Server, PASSWORD};
+use crate::common::{authorize, Jar, Reply, Server, PASSWORD};
 use crate::passkeys::register;
 
 const PUBLIC: &str = "https://auth.example.com";
@@ -73,11 +73,6 @@ fn authorize_params<'a>(
         ("code_challenge", pkce),
         ("code_challenge_method", "S256"),
     ]
-}
-
-async fn authorize(s: &Server, cookie: &str, params: &[(&str, &str)]) -> Reply {
-    let url = reqwest::Url::parse_with_params(&s.url("/oidc/authorize"), params).unwrap();
-    s.send(s.http.get(url).header(COOKIE, cookie)).await
 }
 
 /// The browser follows `rd` (an address on the auth host) back, signed in.
@@ -676,9 +671,7 @@ async fn a_long_authorization_request_comes_back_after_signing_in() {
 /// `check`, saying why.
 #[test]
 fn a_public_suffix_cookie_domain_stops_check() {
-    let dir = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let dir = crate::common::data_dir();
     let out = crate::common::binary()
         .arg("check")
         .env("AUTH_DATA_DIR", dir.path())

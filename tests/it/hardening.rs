@@ -18,8 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::{
-    begin, client, code, code_step, confirm, disable, serve, setup, sign_in_and_enroll,
-    start_binary, try_confirm, wrong_code, Reply, Server, Tokens, PASSWORD,
+    begin, behind_proxy, client, code, code_step, confirm, disable, event_kinds, serve, setup,
+    sign_in_and_enroll, start_binary, try_confirm, wrong_code, Reply, Server, Tokens, PASSWORD,
 };
 
 /// Requests in flight at once when flooding the server.
@@ -113,18 +113,6 @@ fn brief(body: &Value) -> String {
     } else {
         text
     }
-}
-
-/// The kinds of the stored audit events, newest first.
-async fn event_kinds(s: &Server, access: &str) -> Vec<String> {
-    let r = s.get("/auth/events?limit=1000", Some(access)).await;
-    assert_eq!(r.status, 200, "{}", brief(&r.body));
-    r.body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Every directory and file under `dir` (itself included) whose mode is not
@@ -895,12 +883,6 @@ async fn the_login_page_never_follows_rd_down_to_http() {
 }
 
 // ---------------------------------------------------------------- 12. ip:port
-
-async fn behind_proxy(extra: &[(&str, &str)]) -> Server {
-    let mut env = vec![("AUTH_TRUSTED_PROXIES", "127.0.0.1/32")];
-    env.extend_from_slice(extra);
-    Server::start_with(&env).await
-}
 
 #[tokio::test]
 async fn a_forwarded_address_with_a_port_is_the_client_address() {

@@ -11,8 +11,8 @@ use soloauth::base::clock::rfc3339;
 
 use crate::common::authenticator::SoftAuthenticator;
 use crate::common::{
-    binary, code, code_step, known, password_step, sign_in_and_enroll, succeed, Api, Reply, Server,
-    Tokens, PASSWORD,
+    binary, code, code_step, event_kinds, known, password_step, sign_in_and_enroll, succeed, Api,
+    Reply, Server, Tokens, PASSWORD,
 };
 
 /// The test server's public URL is the default, `http://localhost:8001`.
@@ -81,16 +81,6 @@ async fn passkeys(api: &Api, access: &str) -> Vec<Value> {
     let r = api.get("/auth/passkeys", Some(access)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.body.as_array().unwrap().clone()
-}
-
-/// The stored event kinds, newest first.
-async fn event_kinds(api: &Api, access: &str) -> Vec<String> {
-    let r = api.get("/auth/events", Some(access)).await;
-    let events = r.body.as_array().unwrap();
-    events
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[tokio::test]

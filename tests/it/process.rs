@@ -9,17 +9,9 @@ use soloauth::auth::totp;
 use soloauth::base::clock::Clock;
 
 use crate::common::{
-    binary, code_step, known, one_step_login, password_hash, password_step, serve,
+    binary, code_step, data_dir, known, one_step_login, password_hash, password_step, serve,
     sign_in_and_enroll, wrong_code, Process, Tokens, PASSWORD,
 };
-
-/// A fresh data directory, private as soloauth wants it.
-fn data_dir() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    dir
-}
 
 /// Starts the binary on `dir` with the test password's hash.
 fn start_known(dir: &std::path::Path) -> Process {

@@ -5,7 +5,7 @@
 //! 8 KiB, and invalid rules that stop start-up.
 
 use crate::common::{
-    binary, code, one_step_login, sign_in_and_enroll, Reply, Server, Tokens, PASSWORD,
+    binary, code, one_step_login, sign_in_and_enroll, verify, Reply, Server, Tokens, PASSWORD,
 };
 
 const PUBLIC: &str = "https://auth.example.com";
@@ -228,11 +228,9 @@ fn an_invalid_rule_stops_start_up_and_check() {
 
 /// Any request to verify, with raw headers.
 async fn ask_raw(s: &Server, headers: &[(&str, &str)]) -> Reply {
-    let mut req = s.http.get(s.url("/auth/verify")).header("accept", JSON);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    s.send(req).await
+    let mut all = vec![("accept", JSON)];
+    all.extend_from_slice(headers);
+    verify(s, &all).await
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Forward auth (`/auth/verify`) and the login page's `rd` allow-list.
 
-use crate::common::{Reply, Server};
+use crate::common::{verify, Server};
 
 const PUBLIC: &str = "https://auth.example.com";
 
@@ -11,14 +11,6 @@ async fn proxy_server() -> Server {
         ("AUTH_TRUSTED_PROXIES", "127.0.0.1"),
     ])
     .await
-}
-
-async fn verify(s: &Server, headers: &[(&str, &str)]) -> Reply {
-    let mut req = s.http.get(s.url("/auth/verify"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    s.send(req).await
 }
 
 const TRAEFIK: [(&str, &str); 3] = [

@@ -33,6 +33,20 @@ pub struct App {
     pub created_at: Option<i64>,
 }
 
+/// Everything but the secret.
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .field("public", &self.is_public())
+            .field("redirect_uris", &self.redirect_uris)
+            .field("logout_uris", &self.logout_uris)
+            .field("from_env", &self.from_env)
+            .finish_non_exhaustive()
+    }
+}
+
 impl App {
     pub fn from_env(client: &EnvClient) -> Self {
         App {

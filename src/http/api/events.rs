@@ -23,7 +23,11 @@ pub struct EventInfo {
     at: String,
     /// `login_success`, `login_failure`, `mfa_failure`, `lockout`, `unlock`,
     /// `recovery_code_used`, `refresh_reuse`, `session_revoked`, `totp_enabled`,
-    /// `totp_disabled`, `recovery_codes_regenerated` or `keys_rotated`.
+    /// `totp_disabled`, `recovery_codes_regenerated`, `keys_rotated`,
+    /// `passkey_added`, `passkey_removed`, `passkey_login`,
+    /// `passkey_clone_suspected`, `oidc_authorized`, `oidc_code_reuse`,
+    /// `oidc_client_added`, `oidc_client_removed`, `token_created` or
+    /// `token_revoked` (every audited kind; a test keeps this list whole).
     kind: String,
     ip: String,
     detail: String,
@@ -64,4 +68,21 @@ impl EventsApi {
 
 fn default_limit() -> u32 {
     50
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::events::AUDITED;
+
+    #[test]
+    fn the_kind_doc_lists_every_audited_kind() {
+        let mut registry = poem_openapi::registry::Registry::new();
+        <EventInfo as poem_openapi::types::Type>::register(&mut registry);
+        let schema = format!("{:?}", registry.schemas.get("EventInfo"));
+        for kind in AUDITED {
+            let name = format!("`{}`", kind.as_str());
+            assert!(schema.contains(&name), "{name} missing from EventInfo.kind");
+        }
+    }
 }

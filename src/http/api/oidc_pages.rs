@@ -1,13 +1,14 @@
 //! The few HTML pages of the OpenID Connect endpoints, for the person in
 //! front of the browser: an error (for a redirect URI that is not
 //! registered, what the app sent next to what is), "signed out", "Sign out
-//! of soloauth?" and "Allow APP on this device to sign in as you?". Every
-//! value is escaped; the pages load only the site's own stylesheet and
-//! scripts.
+//! of soloauth?" and "Allow APP on this device to sign in as you?". They
+//! are maud templates: checked when the crate compiles, and every value put
+//! in them is escaped (only [`Markup`], already HTML, is not). The pages
+//! load only the site's own stylesheet and scripts.
 
+use maud::{html, Markup, PreEscaped};
 use poem_openapi::payload::Html;
 
-use super::page::attr_escape;
 use crate::http::PAGE_CSP;
 
 /// The page's Content-Security-Policy when its form's answer redirects to
@@ -36,12 +37,10 @@ pub fn csp_redirecting_to(target: Option<&str>) -> String {
 
 /// A small page: a title and one paragraph.
 pub fn page(title: &str, text: &str) -> Html<String> {
-    let card = format!(
-        "<div class=\"card\"><h2>{t}</h2><p>{x}</p></div>",
-        t = attr_escape(title),
-        x = attr_escape(text)
-    );
-    layout(title, &card, "")
+    let card = html! {
+        div class="card" { h2 { (title) } p { (text) } }
+    };
+    layout(title, card, html! {})
 }
 
 /// The most characters of a redirect URI an app sent that a page or log
@@ -56,15 +55,6 @@ pub fn truncated(text: &str, max: usize) -> String {
     }
 }
 
-/// URIs as a list, each escaped.
-fn uri_list(uris: &[String]) -> String {
-    let items: String = uris
-        .iter()
-        .map(|u| format!("<li><code class=\"uri\">{}</code></li>", attr_escape(u)))
-        .collect();
-    format!("<ul>{items}</ul>")
-}
-
 /// "cannot sign in to this app" when the `redirect_uri` the app sent
 /// (`sent`, none when absent) is none registered for it: both shown, so
 /// the owner sees the mismatch, and where to change the registered ones
@@ -75,33 +65,34 @@ pub fn redirect_mismatch(
     sent: Option<&str>,
     registered: &[String],
 ) -> Html<String> {
-    let app = attr_escape(app_name);
-    let sent = match sent {
-        Some(uri) => format!(
-            "<p>{app} asked to come back to a redirect_uri that is not registered for it:</p>\
-             <p><code class=\"uri\" id=\"sent-redirect-uri\">{}</code></p>",
-            attr_escape(&truncated(uri, SHOWN_URI_CHARS))
-        ),
-        None => format!("<p>{app} sent no redirect_uri.</p>"),
+    let card = html! {
+        div class="card" {
+            h2 { "cannot sign in to this app" }
+            @if let Some(uri) = sent {
+                p { (app_name) " asked to come back to a redirect_uri that is not registered for it:" }
+                p { code class="uri" id="sent-redirect-uri" { (truncated(uri, SHOWN_URI_CHARS)) } }
+            } @else {
+                p { (app_name) " sent no redirect_uri." }
+            }
+            @if registered.is_empty() {
+                p { "No redirect URI is registered for it." }
+            } @else {
+                p { "Registered for " (app_name) ":" }
+                ul { @for uri in registered { li { code class="uri" { (uri) } } } }
+            }
+            p {
+                "They must match exactly (an " code { "http://127.0.0.1" } " or "
+                code { "http://[::1]" } " one on any port): change the app's setting, or "
+                @if from_env {
+                    "AUTH_OIDC_CLIENT_" (app_name.to_ascii_uppercase()) "_REDIRECT_URIS"
+                } @else {
+                    "the app on your soloauth page (remove it and add it again)"
+                }
+                "."
+            }
+        }
     };
-    let registered = match registered {
-        [] => "<p>No redirect URI is registered for it.</p>".to_string(),
-        uris => format!("<p>Registered for {app}:</p>{}", uri_list(uris)),
-    };
-    let fix = if from_env {
-        format!(
-            "AUTH_OIDC_CLIENT_{}_REDIRECT_URIS",
-            attr_escape(&app_name.to_ascii_uppercase())
-        )
-    } else {
-        "the app on your soloauth page (remove it and add it again)".to_string()
-    };
-    let card = format!(
-        "<div class=\"card\"><h2>cannot sign in to this app</h2>{sent}{registered}\
-         <p>They must match exactly (an <code>http://127.0.0.1</code> or \
-         <code>http://[::1]</code> one on any port): change the app's setting, or {fix}.</p></div>"
-    );
-    layout("cannot sign in to this app", &card, "")
+    layout("cannot sign in to this app", card, html! {})
 }
 
 /// The page when storage fails inside a flow (logged where it happened).
@@ -112,65 +103,70 @@ pub fn unavailable() -> Html<String> {
     )
 }
 
-/// The page around `body` (already HTML), titled `title`, with `head`
-/// (already HTML) added to its head.
-fn layout(title: &str, body: &str, head: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>soloauth — {t}</title><link rel=\"stylesheet\" href=\"/static/style.css\">{head}</head>\
-         <body><main><h1>soloauth</h1>{body}</main></body></html>",
-        t = attr_escape(title),
-    ))
+/// The page around `body`, titled `title`, with `head` added to its head.
+fn layout(title: &str, body: Markup, head: Markup) -> Html<String> {
+    let page = html! {
+        (PreEscaped("<!doctype html>"))
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "soloauth — " (title) }
+                link rel="stylesheet" href="/static/style.css";
+                (head)
+            }
+            body { main { h1 { "soloauth" } (body) } }
+        }
+    };
+    Html(page.into_string())
 }
 
 /// Hidden form fields carrying `pairs`.
-fn hidden(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(name, value)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                attr_escape(name),
-                attr_escape(value)
-            )
-        })
-        .collect()
+fn hidden<V: AsRef<str>>(pairs: &[(&str, V)]) -> Markup {
+    html! {
+        @for (name, value) in pairs {
+            input type="hidden" name=(name) value=(value.as_ref());
+        }
+    }
 }
 
 /// "Sign out of soloauth?": the logout request again, as a form this page
 /// posts (same origin). Its script first renews the access cookie if it has
 /// expired, so the server sees which sign-in to end.
 pub fn confirm_logout(pairs: &[(&str, &str)]) -> Html<String> {
-    let form = format!(
-        "<form class=\"card\" id=\"logout-form\" method=\"post\" action=\"/oidc/logout\">\
-         <h2>Sign out of soloauth?</h2><p>An app asks to end your soloauth sign-in, \
-         on this device, for every app.</p>{fields}<button type=\"submit\" id=\"logout-confirm\">\
-         Sign out</button> <a href=\"/\">Stay signed in</a></form>",
-        fields = hidden(pairs)
-    );
-    let script = "<script src=\"/static/logout.js\" defer></script>";
-    layout("sign out?", &form, script)
+    let form = html! {
+        form class="card" id="logout-form" method="post" action="/oidc/logout" {
+            h2 { "Sign out of soloauth?" }
+            p { "An app asks to end your soloauth sign-in, on this device, for every app." }
+            (hidden(pairs))
+            button type="submit" id="logout-confirm" { "Sign out" }
+            " "
+            a href="/" { "Stay signed in" }
+        }
+    };
+    let script = html! { script src="/static/logout.js" defer {} };
+    layout("sign out?", form, script)
 }
 
 /// "Allow APP on this device to sign in as you?": asked before a public
 /// app gets a code at a loopback or custom-scheme redirect (any program on
 /// the device could be listening there). The authorization request again,
 /// as a form this page posts (same origin) with `consent=allow` or `deny`.
-pub fn consent(app_name: &str, redirect_uri: &str, pairs: &[(&str, &str)]) -> Html<String> {
-    let form = format!(
-        "<form class=\"card\" id=\"consent-form\" method=\"post\" action=\"/oidc/authorize\">\
-         <h2>Allow {app} on this device to sign in as you?</h2>\
-         <p>{app} is an app on this device: it will be sent to <code>{uri}</code> \
-         signed in as you. Allow it only if you just started signing in to {app} yourself.</p>\
-         {fields}<button type=\"submit\" name=\"consent\" value=\"allow\" id=\"consent-allow\">\
-         Allow</button> <button type=\"submit\" name=\"consent\" value=\"deny\" \
-         id=\"consent-deny\" class=\"secondary\">Deny</button></form>",
-        app = attr_escape(app_name),
-        uri = attr_escape(redirect_uri),
-        fields = hidden(pairs)
-    );
-    layout("allow this app?", &form, "")
+pub fn consent<V: AsRef<str>>(app: &str, redirect_uri: &str, pairs: &[(&str, V)]) -> Html<String> {
+    let form = html! {
+        form class="card" id="consent-form" method="post" action="/oidc/authorize" {
+            h2 { "Allow " (app) " on this device to sign in as you?" }
+            p {
+                (app) " is an app on this device: it will be sent to " code { (redirect_uri) }
+                " signed in as you. Allow it only if you just started signing in to " (app) " yourself."
+            }
+            (hidden(pairs))
+            button type="submit" name="consent" value="allow" id="consent-allow" { "Allow" }
+            " "
+            button type="submit" name="consent" value="deny" id="consent-deny" class="secondary" { "Deny" }
+        }
+    };
+    layout("allow this app?", form, html! {})
 }
 
 #[cfg(test)]
@@ -209,6 +205,58 @@ mod tests {
         let Html(html) = redirect_mismatch("x", true, Some(&long), &[]);
         assert!(html.contains(&format!("{}…</code>", &long[..SHOWN_URI_CHARS])));
         assert!(!html.contains(&long));
+    }
+
+    #[test]
+    fn the_consent_form_carries_the_request_escaped_with_the_owners_two_answers() {
+        let pairs = [
+            ("client_id", "mobile"),
+            ("state", r#"x"><script>alert(1)</script>"#),
+        ];
+        let Html(html) = consent("<b>Notes</b>", "com.example.app:/oauth?a=1&b=2", &pairs);
+        assert!(html.starts_with("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"));
+        assert!(html.contains("<title>soloauth — allow this app?</title>"));
+        assert!(html.contains(
+            "<form class=\"card\" id=\"consent-form\" method=\"post\" action=\"/oidc/authorize\">\
+             <h2>Allow &lt;b&gt;Notes&lt;/b&gt; on this device to sign in as you?</h2>"
+        ));
+        assert!(html.contains("<code>com.example.app:/oauth?a=1&amp;b=2</code>"));
+        assert!(html.contains("<input type=\"hidden\" name=\"client_id\" value=\"mobile\">"));
+        assert!(html.contains(
+            "<input type=\"hidden\" name=\"state\" \
+             value=\"x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\">"
+        ));
+        assert!(html.contains(
+            "<button type=\"submit\" name=\"consent\" value=\"allow\" id=\"consent-allow\">Allow</button> \
+             <button type=\"submit\" name=\"consent\" value=\"deny\" id=\"consent-deny\" \
+             class=\"secondary\">Deny</button></form>"
+        ));
+        assert!(!html.contains("<script>") && !html.contains("<b>"));
+    }
+
+    #[test]
+    fn the_logout_confirmation_posts_the_request_again_and_loads_its_script() {
+        let Html(html) =
+            confirm_logout(&[("post_logout_redirect_uri", "https://a.example/?x=1&y=\"2\"")]);
+        assert!(html.contains(
+            "<link rel=\"stylesheet\" href=\"/static/style.css\">\
+             <script src=\"/static/logout.js\" defer></script></head>"
+        ));
+        assert!(html.contains(
+            "<form class=\"card\" id=\"logout-form\" method=\"post\" action=\"/oidc/logout\">\
+             <h2>Sign out of soloauth?</h2>"
+        ));
+        assert!(html.contains(
+            "<input type=\"hidden\" name=\"post_logout_redirect_uri\" \
+             value=\"https://a.example/?x=1&amp;y=&quot;2&quot;\">\
+             <button type=\"submit\" id=\"logout-confirm\">Sign out</button> \
+             <a href=\"/\">Stay signed in</a></form>"
+        ));
+        let Html(html) = page("signed out", "You are signed out of <soloauth>.");
+        assert!(html.contains(
+            "<main><h1>soloauth</h1><div class=\"card\"><h2>signed out</h2>\
+             <p>You are signed out of &lt;soloauth&gt;.</p></div></main></body></html>"
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `GET /`: the login page (hidden from the OpenAPI document). Its assets are
-//! served from `/static/*` by `web`.
+//! served from `/static/*` by `crate::http` (`static_file`, embedded from `static/`).
 //!
 //! With `?rd=…`, the server decides whether the page may go there after login
 //! (the allow-list of `forward::allowed_redirect`) and, if so, puts the target
@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use maud::{html, Markup};
 use poem_openapi::param::Query;
 use poem_openapi::payload::Html;
 use poem_openapi::{ApiResponse, OpenApi};
@@ -23,13 +24,16 @@ use crate::http::Assets;
 /// Where the page template takes the redirect target.
 const RD_SLOT: &str = "<!--soloauth-rd-->";
 
-/// Escapes text for HTML (an attribute value or element text).
-pub(crate) fn attr_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// The page's `<meta>` tags: the redirect target `rd` (allowed already),
+/// if any, and the cookies' domain and Secure flag, which the page checks
+/// the browser kept after a sign-in (and says why not, if it did not).
+fn meta_tags(rd: Option<&str>, cookie_domain: Option<&str>, secure: bool) -> Markup {
+    html! {
+        @if let Some(rd) = rd {
+            meta name="soloauth-rd" content=(rd);
+        }
+        meta name="soloauth-cookies" content=(cookie_domain.unwrap_or_default()) data-secure=(secure);
+    }
 }
 
 #[derive(ApiResponse)]
@@ -56,24 +60,36 @@ impl PageApi {
                 config.public_url_is_https(),
             )
         });
-        let mut meta = allowed
-            .map(|rd| {
-                format!(
-                    r#"<meta name="soloauth-rd" content="{}">"#,
-                    attr_escape(&rd)
-                )
-            })
-            .unwrap_or_default();
-        // The page checks after a sign-in that the browser kept its cookies
-        // (and says why not, if it did not): their domain and Secure flag.
-        meta.push_str(&format!(
-            r#"<meta name="soloauth-cookies" content="{}" data-secure="{}">"#,
-            attr_escape(config.cookie_domain.as_deref().unwrap_or_default()),
-            config.cookie_secure
-        ));
         let page = Assets::get("index.html")
             .ok_or_else(|| ApiError::internal("index.html is missing from the build"))?;
-        let html = String::from_utf8_lossy(&page.data).replace(RD_SLOT, &meta);
+        let meta = meta_tags(
+            allowed.as_deref(),
+            config.cookie_domain.as_deref(),
+            config.cookie_secure,
+        );
+        let html = String::from_utf8_lossy(&page.data).replace(RD_SLOT, &meta.into_string());
         Ok(PageResponse::Page(Html(html)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::meta_tags;
+
+    #[test]
+    fn the_meta_tags_carry_their_values_escaped() {
+        let rd = r#"https://app.example.com/x?a=1&b="><script>"#;
+        let meta = meta_tags(Some(rd), Some("example.com"), true).into_string();
+        assert_eq!(
+            meta,
+            "<meta name=\"soloauth-rd\" \
+             content=\"https://app.example.com/x?a=1&amp;b=&quot;&gt;&lt;script&gt;\">\
+             <meta name=\"soloauth-cookies\" content=\"example.com\" data-secure=\"true\">"
+        );
+        let meta = meta_tags(None, None, false).into_string();
+        assert_eq!(
+            meta,
+            "<meta name=\"soloauth-cookies\" content=\"\" data-secure=\"false\">"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP client both kinds of server expose: requests by path, replies
 //! read whole, and the login and refresh calls every test makes.
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, COOKIE};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
@@ -186,6 +186,33 @@ impl Api {
             })
             .unwrap_or_default()
     }
+}
+
+/// The kinds of the stored audit events, newest first (up to 1000).
+pub async fn event_kinds(api: &Api, access: &str) -> Vec<String> {
+    let r = api.get("/auth/events?limit=1000", Some(access)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `GET /auth/verify` with these request headers, as a proxy asks.
+pub async fn verify(api: &Api, headers: &[(&str, &str)]) -> Reply {
+    let mut req = api.http.get(api.url("/auth/verify"));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    api.send(req).await
+}
+
+/// `GET /oidc/authorize` with these query parameters and a `Cookie` header.
+pub async fn authorize(api: &Api, cookies: &str, params: &[(&str, &str)]) -> Reply {
+    let url = reqwest::Url::parse_with_params(&api.url("/oidc/authorize"), params).unwrap();
+    api.send(api.http.get(url).header(COOKIE, cookies)).await
 }
 
 /// The value of one series in a `/metrics` text (0 when absent).

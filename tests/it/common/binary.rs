@@ -11,6 +11,14 @@ use serde_json::Value;
 
 use super::{password_hash, Api};
 
+/// A fresh data directory, private (0700) as soloauth wants it.
+pub fn data_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
 /// The binary with a clean environment, JSON logs and a port of its choosing.
 pub fn binary() -> Command {
     release_binary(Path::new(env!("CARGO_BIN_EXE_soloauth")))

@@ -153,3 +153,11 @@ impl Server {
         Server::boot(self.dir.clone(), env, self.clock.clone(), self.delivery).await
     }
 }
+
+/// A server that believes `X-Forwarded-For` from loopback (the test
+/// client), so a request can come from any address; with `extra` variables.
+pub async fn behind_proxy(extra: &[(&str, &str)]) -> Server {
+    let mut env = vec![("AUTH_TRUSTED_PROXIES", "127.0.0.1/32")];
+    env.extend_from_slice(extra);
+    Server::start_with(&env).await
+}

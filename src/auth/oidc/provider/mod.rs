@@ -1,6 +1,8 @@
-//! The provider's decisions: authorize, the token endpoint's two grants,
+//! The provider's decisions: codes, the token endpoint's two grants,
 //! userinfo, revocation. Free of HTTP: the HTTP layer turns requests into
-//! these calls and [`OAuthError`]s into RFC 6749 answers.
+//! these calls and [`OAuthError`]s into RFC 6749 answers. What an
+//! authorization request leads to is `super::authorize`'s; who a client is,
+//! `super::client_auth`'s.
 //!
 //! Every grant belongs to the soloauth session that authorized it: a grant
 //! is good only while that session lives, so revoking the session (or
@@ -18,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::clients::App;
 use super::keys::{generate_der, KeyRing, ID_TOKEN_TTL};
-use super::tokens::{has_word, id_token_claims, IdTokenFacts, Identity};
+use super::tokens::{id_token_claims, IdTokenFacts, Identity};
 use crate::auth::events::{Event, Events, Kind};
 use crate::auth::refresh;
 use crate::auth::vault::Vault;
@@ -119,8 +121,9 @@ impl SigningKeys {
     }
 }
 
-/// An authorization request, as parsed by the HTTP layer.
-#[derive(Debug, Default, Clone)]
+/// What a code is issued for: an authorization request that passed
+/// `super::authorize`'s checks.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct AuthorizeRequest {
     /// A registered redirect URI of the app (checked before anything else).
     pub redirect_uri: String,
@@ -203,13 +206,6 @@ fn check_pkce(
     }
 }
 
-/// An S256 challenge: base64url (no padding) of 32 bytes.
-fn is_s256_challenge(c: &str) -> bool {
-    c.len() == 43
-        && c.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-}
-
 impl Provider<'_> {
     /// The app `client_id`: from the environment, else added from the page.
     pub fn app(&self, client_id: &str) -> AuthResult<Option<App>> {
@@ -232,46 +228,6 @@ impl Provider<'_> {
         let mut all: Vec<App> = self.config.clients.iter().map(App::from_env).collect();
         all.extend(self.store.oidc_clients()?.iter().map(App::from_stored));
         Ok(all)
-    }
-
-    /// Checks the parts of an authorization request that are reported to
-    /// the app (its redirect URI is already known good).
-    pub fn check_request(&self, app: &App, req: &AuthorizeRequest) -> Result<(), OAuthError> {
-        if req.response_type != "code" {
-            return Err(OAuthError::new(
-                "unsupported_response_type",
-                "only the authorization code flow (response_type=code) is supported",
-            ));
-        }
-        if !has_word(&req.scope, "openid") {
-            return Err(OAuthError::new(
-                "invalid_scope",
-                "the scope must include openid",
-            ));
-        }
-        let too_long = |v: &Option<String>, max: usize| v.as_ref().is_some_and(|v| v.len() > max);
-        if too_long(&req.state, 512) || too_long(&req.nonce, 512) || req.scope.len() > 1024 {
-            return Err(OAuthError::new(
-                "invalid_request",
-                "state and nonce are at most 512 bytes, scope 1024",
-            ));
-        }
-        match (&req.code_challenge, req.code_challenge_method.as_deref()) {
-            (Some(c), Some("S256")) if !is_s256_challenge(c) => Err(OAuthError::new(
-                "invalid_request",
-                "code_challenge must be 43 base64url characters (a SHA-256)",
-            )),
-            (Some(_), Some("S256")) => Ok(()),
-            (Some(_), _) => Err(OAuthError::new(
-                "invalid_request",
-                "code_challenge_method must be S256",
-            )),
-            (None, _) if app.is_public() => Err(OAuthError::new(
-                "invalid_request",
-                "a public client must use PKCE (code_challenge with S256)",
-            )),
-            (None, _) => Ok(()),
-        }
     }
 
     /// Issues a code for `app` at `redirect_uri`, for the signed-in session.
@@ -575,3 +531,6 @@ impl Provider<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+// The passkeys card: the account's passkeys (synced or not, when added and
+// last used), adding one (named; an old sign-in confirms the password
+// first), renaming and removing one.
+
+import { call, withPassword } from "./api.js";
+import { $, busy, button, el, reauthPrompt, say, sentence, showError, withReauth } from "./ui.js";
+import * as passkey from "./webauthn.js";
+
+const prompt = reauthPrompt("passkey-reauth", "passkey-add");
+
+export async function loadPasskeys() {
+  if (!passkey.supported) return;
+  const result = await call("/auth/passkeys");
+  const off = result.error === "passkeys_unavailable";
+  $("passkeys-card").hidden = false;
+  $("passkeys-off").hidden = !off;
+  $("passkeys-off").textContent = off ? sentence(result.message) : "";
+  prompt.close();
+  $("passkey-add").hidden = off;
+  const list = $("passkeys");
+  list.replaceChildren();
+  if (!result.ok) { if (!off) showError(result); return; }
+  for (const key of result.data) list.append(passkeyItem(key));
+  if (!$("passkey-name").value.trim()) $("passkey-name").value = suggestedName(result.data.map((p) => p.name));
+}
+
+// A name for the next passkey, from the device, not yet taken ("Passkey on Mac 2").
+function suggestedName(taken) {
+  const ua = navigator.userAgent;
+  const device = [["iPhone"], ["iPad"], ["Android"], ["Mac"], ["Windows"], ["CrOS", "ChromeOS"], ["Linux"]].find(([key]) => ua.includes(key));
+  const base = device ? `Passkey on ${device[1] || device[0]}` : "Passkey";
+  let name = base;
+  for (let n = 2; taken.includes(name); n++) name = `${base} ${n}`;
+  return name;
+}
+
+function passkeyItem(key) {
+  const item = el("li");
+  const title = el("div", "name", key.name);
+  if (key.backed_up) {
+    const badge = el("span", "badge", "synced");
+    badge.title = "Kept in sync by its provider across your devices";
+    title.append(badge);
+  }
+  const added = new Date(key.created_at).toLocaleDateString();
+  const used = key.last_used_at ? `last used ${new Date(key.last_used_at).toLocaleString()}` : "not used yet";
+  const meta = el("div", "meta", `added ${added} · ${used}`);
+  const rename = button("Rename", "secondary", `Rename ${key.name}`);
+  const remove = button("Remove", "danger", `Remove ${key.name}`);
+  rename.addEventListener("click", () => item.replaceChildren(renameForm(key)));
+  remove.addEventListener("click", async () => {
+    if (!window.confirm(`Remove the passkey “${key.name}”? It will no longer sign you in.`)) return;
+    remove.disabled = true;
+    const path = `/auth/passkeys/${encodeURIComponent(key.id)}`;
+    const result = await withReauth(prompt, (password) => call(path, "DELETE", withPassword(undefined, password)),
+      `remove the passkey “${key.name}”`);
+    if (!result) { remove.disabled = false; return; }
+    if (result.ok) say(`Passkey “${key.name}” removed.`, true);
+    else showError(result);
+    await loadPasskeys();
+  });
+  const row = el("div", "row");
+  row.append(rename, remove);
+  item.append(title, meta, row);
+  return item;
+}
+
+function renameForm(key) {
+  const form = el("form", "rename");
+  const label = el("label", "", `New name for “${key.name}”`);
+  const input = document.createElement("input");
+  Object.assign(input, { value: key.name, maxLength: 64, required: true, autocomplete: "off" });
+  label.append(input);
+  const save = el("button", "", "Save");
+  save.type = "submit";
+  const cancel = button("Cancel", "secondary", "Cancel renaming");
+  cancel.addEventListener("click", () => loadPasskeys());
+  const row = el("div", "row");
+  row.append(save, cancel);
+  form.append(label, row);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form, async () => {
+      const result = await call(`/auth/passkeys/${encodeURIComponent(key.id)}`, "PATCH", { name: input.value.trim() });
+      if (!result.ok) { showError(result, { focus: input }); return; }
+      say(`Passkey renamed to “${result.data.name}”.`, true);
+      await loadPasskeys();
+    });
+  });
+  queueMicrotask(() => { input.focus(); input.select(); });
+  return form;
+}
+
+async function addPasskey() {
+  const name = $("passkey-name").value.trim();
+  if (!name || [...name].length > 64) { say("Give the passkey a name of 1 to 64 characters."); $("passkey-name").focus(); return; }
+  const start = await withReauth(prompt, (password) => call("/auth/passkeys/register/start", "POST", withPassword(undefined, password)));
+  if (!start) return;
+  if (!start.ok) { showError(start); return; }
+  const made = await passkey.create(start.data.options);
+  if (made.failed) { say(made.failed); return; }
+  const result = await call("/auth/passkeys/register/finish", "POST", {
+    challenge_id: start.data.challenge_id,
+    name,
+    credential: made.answer,
+  });
+  if (!result.ok) { showError(result, { passkey: true }); return; }
+  $("passkey-name").value = "";
+  say(`Passkey “${result.data.name}” added. You can sign in with it alone from now on.`, true);
+  await loadPasskeys();
+}
+
+$("passkey-add").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.target, addPasskey);
+});
