@@ -7,7 +7,6 @@ use poem_openapi::payload::Html;
 use poem_openapi::{ApiResponse, Object};
 
 use super::OidcApi;
-use crate::auth::events::Events;
 use crate::auth::oidc::authorize::{
     AuthorizationRequest, Authorizer, CodeIssue, ConsentAnswer, ConsentAsk, Decision, ErrorPage,
 };
@@ -16,7 +15,7 @@ use crate::auth::oidc::login_after::LoginAfterKey;
 use crate::auth::Client;
 use crate::base::secret::ExposeSecret;
 use crate::http::api::oidc_pages::{self as pages, page};
-use crate::http::audit;
+use crate::http::api::recorded;
 use crate::http::error::ApiResult;
 use crate::http::forward::{login_url, MAX_RD};
 
@@ -169,12 +168,9 @@ impl OidcApi {
         now: i64,
     ) -> ApiResult<RedirectAnswer> {
         let state = &self.state;
-        let mut events = Events::new();
-        let code = (state.auth.provider())
-            .issue(issue, now, &mut events, client.ip)
-            .await;
-        audit::record(state, &events).await;
-        let code = code?;
+        let provider = state.auth.provider();
+        let issued = async |events: &mut _, _| provider.issue(issue, now, events, client.ip).await;
+        let code = recorded(state, issued).await?;
         let location = issue
             .back()
             .location(&[("code", code.expose_secret())], &state.auth.oidc_issuer);

@@ -17,12 +17,11 @@ use poem_openapi::payload::Html;
 use poem_openapi::{ApiResponse, Object};
 
 use super::OidcApi;
-use crate::auth::events::{Event, Kind};
 use crate::auth::oidc::authorize::with_query;
+use crate::auth::sessions::SessionEnd;
 use crate::auth::Client;
-use crate::http::api::cookies;
 use crate::http::api::oidc_pages::{self as pages, page};
-use crate::http::audit;
+use crate::http::api::{cookies, decide};
 use crate::http::error::ApiResult;
 
 #[derive(ApiResponse)]
@@ -163,14 +162,9 @@ impl OidcApi {
 
     /// Ends session `sid` (an event if it was live).
     async fn revoke_session(&self, sid: &str, client: &Client) -> ApiResult<()> {
-        let state = &self.state;
-        if state.auth.sessions().revoke(sid).await? {
-            let event = Event::new(Kind::SessionRevoked, client)
-                .session(sid)
-                .detail("reason=oidc_logout");
-            audit::record(state, &[event]).await;
-        }
-        Ok(())
+        let (sessions, why) = (self.state.auth.sessions(), SessionEnd::OidcLogout);
+        let end = async |events: &mut _, _| sessions.end(sid, why, client, events).await;
+        decide(&self.state, end).await.map(|_| ())
     }
 
     /// Where a logout goes back to: `post_logout_redirect_uri` when it is a

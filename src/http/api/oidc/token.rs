@@ -13,7 +13,7 @@ use crate::auth::oidc::clients::App;
 use crate::auth::oidc::provider::{CodeExchange, OAuthError, TokenSet};
 use crate::auth::Client;
 use crate::base::secret::ExposeSecret;
-use crate::http::audit;
+use crate::http::api::recorded;
 
 /// The token endpoint's answer.
 #[derive(Object)]
@@ -91,9 +91,8 @@ impl OidcApi {
             Ok(app) => app,
             Err(e) => return refuse(e.into()),
         };
-        let mut events = Events::new();
-        let result = self.grant(&app, &f, client, &mut events).await;
-        audit::record(&self.state, &events).await;
+        let grant = async |events: &mut _, _| self.grant(&app, &f, client, events).await;
+        let result = recorded(&self.state, grant).await;
         match result {
             Ok(tokens) => TokenAnswer::Tokens(Json(token_body(tokens))),
             Err(e) => refuse(e),
