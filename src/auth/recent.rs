@@ -88,12 +88,13 @@ impl LoginFlow<'_> {
             Some(password) => {
                 let username = self.credentials.username();
                 let credential = Credential::Password { username, password };
-                let guarded =
-                    self.lockout
-                        .guarded(client, Attempt::Reauth, now, events, async |own| {
-                            self.check(Stage::Start, credential, client, now, own).await
-                        });
-                guarded.await?;
+                let check = async |own: &mut Events| {
+                    self.check(Stage::Start, credential, client, now, own).await
+                };
+                let lockout = &self.lockout;
+                lockout
+                    .guarded(client, Attempt::Reauth, now, events, check)
+                    .await?;
                 Through::Password
             }
         };
