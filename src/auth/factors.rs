@@ -239,8 +239,7 @@ impl Factors<'_> {
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Vec<SecretString>> {
-        let guard = self.lockout;
-        guard
+        self.lockout
             .guarded(client, Attempt::TotpConfirm, now, events, async |own| {
                 let (pending, secret) = self.pending(keep, now)?;
                 let last = self.store.last_step()?;
@@ -280,8 +279,7 @@ impl Factors<'_> {
             return Err(AuthError::ReauthRequired);
         }
         let (client, keep, now) = (proof.client(), proof.session_id(), proof.now());
-        let guard = self.lockout;
-        guard
+        self.lockout
             .guarded(client, Attempt::TotpDisable, now, events, async |own| {
                 self.ensure_enrolled(true)?;
                 if !self.verify_any_code(code, client, now, own).await? {
@@ -302,8 +300,7 @@ impl Factors<'_> {
         events: &mut Events,
     ) -> AuthResult<Vec<SecretString>> {
         let (client, keep, now) = (proof.client(), proof.session_id(), proof.now());
-        let guard = self.lockout;
-        guard
+        self.lockout
             .guarded(client, Attempt::RecoveryCodes, now, events, async |own| {
                 self.ensure_enrolled(false)?;
                 if !self.verify_totp(code, now).await? {

@@ -117,7 +117,6 @@ impl InFlight {
 }
 
 /// Rate limits and lockouts over the store.
-#[derive(Clone, Copy)]
 pub struct Lockout<'a> {
     pub store: &'a Store,
     pub rate: &'a RateLimits,
