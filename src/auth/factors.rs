@@ -22,6 +22,7 @@ use super::events::{Event, Events, Kind};
 use super::lockout::Lockout;
 use super::password::CredentialChecker;
 use super::recent::RecentSignIn;
+use super::sessions::Principal;
 use super::vault::Vault;
 use super::{recovery, totp, AuthError, AuthResult, Client};
 use crate::base::secret::{random_token, ExposeSecret, SecretBytes, SecretString};
@@ -295,11 +296,15 @@ impl Factors<'_> {
     /// behind the lockout guard.
     pub async fn regenerate_codes(
         &self,
-        proof: &RecentSignIn,
+        principal: &Principal,
+        client: &Client,
         code: &SecretString,
+        now: i64,
         events: &mut Events,
     ) -> AuthResult<Vec<SecretString>> {
-        let (client, keep, now) = (proof.client(), proof.session_id(), proof.now());
+        // The current code is the proof here (as the API has always had it),
+        // behind the lockout: no recent sign-in is asked for.
+        let keep = principal.session.id.as_str();
         self.lockout
             .guarded(client, Attempt::RecoveryCodes, now, events, async |own| {
                 self.ensure_enrolled(false)?;
@@ -362,7 +367,7 @@ fn challenge_key(token: &str) -> [u8; 32] {
 mod tests {
     use super::*;
     use crate::auth::testkit::{
-        by_password, client, enroll, enroll_as, recent, secret, secret_code, Kit,
+        by_password, client, enroll, enroll_as, principal, recent, secret, secret_code, Kit,
     };
 
     #[tokio::test]
@@ -461,8 +466,9 @@ mod tests {
         let factors = kit.factors();
         let mut events = Events::new();
         let code = secret_code(&totp_secret, kit.now());
+        let who = principal(&kit).await;
         let fresh = factors
-            .regenerate_codes(&recent(&kit).await, &code, &mut events)
+            .regenerate_codes(&who, &client(), &code, kit.now(), &mut events)
             .await
             .unwrap();
         assert_eq!(fresh.len(), 10);
@@ -488,7 +494,8 @@ mod tests {
         let (sid, now, x, client) = (proof.session_id(), proof.now(), secret("x"), client());
         let wrong = factors.confirm_enrollment(&x, sid, &client, now, &mut events);
         assert!(matches!(wrong.await, Err(AuthError::InvalidCode)));
-        let wrong = factors.regenerate_codes(&proof, &x, &mut events);
+        let who = principal(&kit).await;
+        let wrong = factors.regenerate_codes(&who, &client, &x, now, &mut events);
         assert!(
             matches!(
                 wrong.await,

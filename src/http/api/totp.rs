@@ -39,9 +39,6 @@ pub struct CodeBody {
 #[derive(Object)]
 pub struct RegenerateBody {
     code: SecretInput,
-    /// The current password, when the session signed in a while ago.
-    #[oai(nullable)]
-    password: Option<SecretInput>,
 }
 
 /// Password and a current code, to turn TOTP off.
@@ -161,9 +158,8 @@ impl TotpApi {
         Ok(DisabledResponse::Done)
     }
 
-    /// Replace the recovery codes (needs a current TOTP code, and a recent
-    /// sign-in or the `password`); the old ones stop working and other
-    /// sessions are revoked.
+    /// Replace the recovery codes (needs a current TOTP code); the old ones
+    /// stop working and other sessions are revoked.
     #[oai(path = "/auth/recovery-codes", method = "post")]
     async fn regenerate(
         &self,
@@ -172,10 +168,11 @@ impl TotpApi {
         body: Json<RegenerateBody>,
     ) -> ApiResult<Json<RecoveryCodesResponse>> {
         let (state, factors) = (&self.state, self.state.auth.factors());
-        let RegenerateBody { code, password } = body.0;
-        let password = password.map(|p| p.0);
-        let codes = sensitive(state, &auth, &client, password, async |proof, events| {
-            factors.regenerate_codes(proof, &code.0, events).await
+        let codes = decide(state, async |events, now| {
+            let principal = auth.principal();
+            factors
+                .regenerate_codes(principal, &client, &body.code.0, now, events)
+                .await
         })
         .await?;
         Ok(codes_response(codes))
