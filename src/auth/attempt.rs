@@ -10,7 +10,6 @@
 //! wrong secret.
 
 use super::error::PasskeyRefusal;
-use super::events::Kind;
 use super::AuthError;
 
 /// An attempt the lockout guard runs or the rate limit counts.
@@ -109,14 +108,6 @@ impl Failure {
         }
     }
 
-    /// The event a failure is recorded as.
-    pub fn kind(self) -> Kind {
-        match self {
-            Failure::Credentials | Failure::Passkey => Kind::LoginFailure,
-            Failure::Code => Kind::MfaFailure,
-        }
-    }
-
     /// The failure event's `reason=`.
     pub fn reason(self) -> &'static str {
         match self {
@@ -191,17 +182,7 @@ mod tests {
         ] {
             assert_eq!(Failure::of(&uncounted), None, "{uncounted:?}");
         }
-        let recorded: Vec<(Kind, &str)> = [Failure::Credentials, Failure::Code, Failure::Passkey]
-            .iter()
-            .map(|f| (f.kind(), f.reason()))
-            .collect();
-        assert_eq!(
-            recorded,
-            [
-                (Kind::LoginFailure, "credentials"),
-                (Kind::MfaFailure, "code"),
-                (Kind::LoginFailure, "passkey")
-            ]
-        );
+        let reasons = [Failure::Credentials, Failure::Code, Failure::Passkey].map(Failure::reason);
+        assert_eq!(reasons, ["credentials", "code", "passkey"]);
     }
 }

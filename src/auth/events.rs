@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use crate::auth::attempt::Attempt;
+use crate::auth::attempt::{Attempt, Failure};
 use crate::auth::Client;
 use crate::storage::events::StoredEvent;
 use crate::storage::{Store, StoreError};
@@ -77,6 +77,14 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The event a failed attempt is recorded as.
+    pub fn of_failure(failure: Failure) -> Kind {
+        match failure {
+            Failure::Credentials | Failure::Passkey => Kind::LoginFailure,
+            Failure::Code => Kind::MfaFailure,
+        }
+    }
+
     /// The name of the kind, as stored and shown by `/auth/events`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -280,6 +288,15 @@ pub fn write(store: &Store, event: &Event, at: i64) -> Result<StoredEvent, Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrong_code_is_an_mfa_failure_and_every_other_failure_a_login_failure() {
+        let kinds = [Failure::Credentials, Failure::Code, Failure::Passkey].map(Kind::of_failure);
+        assert_eq!(
+            kinds,
+            [Kind::LoginFailure, Kind::MfaFailure, Kind::LoginFailure]
+        );
+    }
 
     #[test]
     fn the_audited_list_is_the_audited_kinds_once_each() {

@@ -87,9 +87,10 @@ impl Factors<'_> {
         }
     }
 
-    /// Checks a TOTP code and, if right, spends its time step (durably).
-    /// Unguarded: for the login flow's guarded steps and this service.
-    pub(super) async fn verify_totp(&self, code: &SecretString, now: i64) -> AuthResult<bool> {
+    /// Checks a TOTP code and, if right, spends its time step. Unguarded
+    /// and unflushed: for the guarded steps of the login flow and of this
+    /// service, which flush once (the change, the session or the failure).
+    pub(super) fn verify_totp(&self, code: &SecretString, now: i64) -> AuthResult<bool> {
         let Some(secret) = self.active_secret()? else {
             return Ok(false);
         };
@@ -97,14 +98,12 @@ impl Factors<'_> {
         let Some(step) = totp::check(&secret, code.expose_secret(), now, last) else {
             return Ok(false);
         };
-        let spent = self.store.spend_step(step)?;
-        self.store.flush().await?;
-        Ok(spent)
+        Ok(self.store.spend_step(step)?)
     }
 
-    /// Checks a recovery code and, if right, spends it (durably).
-    /// Unguarded: for the login flow's guarded steps and this service.
-    pub(super) async fn use_recovery_code(
+    /// Checks a recovery code and, if right, spends it. Unguarded and
+    /// unflushed, as [`Factors::verify_totp`].
+    pub(super) fn use_recovery_code(
         &self,
         code: &SecretString,
         client: &Client,
@@ -120,20 +119,18 @@ impl Factors<'_> {
                 Event::new(Kind::RecoveryCodeUsed, client).detail(format!("remaining={left}")),
             );
         }
-        self.store.flush().await?;
         Ok(spent)
     }
 
     /// A TOTP code, else a recovery code (a lost device).
-    async fn verify_any_code(
+    fn verify_any_code(
         &self,
         code: &SecretString,
         client: &Client,
         now: i64,
         events: &mut Events,
     ) -> AuthResult<bool> {
-        Ok(self.verify_totp(code, now).await?
-            || self.use_recovery_code(code, client, events).await?)
+        Ok(self.verify_totp(code, now)? || self.use_recovery_code(code, client, events)?)
     }
 
     fn ensure_enrollable(&self) -> AuthResult<()> {
@@ -283,7 +280,7 @@ impl Factors<'_> {
         self.lockout
             .guarded(client, Attempt::TotpDisable, now, events, async |own| {
                 self.ensure_enrolled(true)?;
-                if !self.verify_any_code(code, client, now, own).await? {
+                if !self.verify_any_code(code, client, now, own)? {
                     return Err(AuthError::InvalidCode);
                 }
                 self.store.disable_totp()?;
@@ -308,7 +305,7 @@ impl Factors<'_> {
         self.lockout
             .guarded(client, Attempt::RecoveryCodes, now, events, async |own| {
                 self.ensure_enrolled(false)?;
-                if !self.verify_totp(code, now).await? {
+                if !self.verify_totp(code, now)? {
                     return Err(AuthError::InvalidCode);
                 }
                 let (codes, hashes) = self.new_codes(now)?;
@@ -417,11 +414,8 @@ mod tests {
         assert!(nothing(pending(s1, kit.now() + PENDING_TTL)), "expired");
         let (totp_secret, _) = enroll(&kit).await;
         let code = secret_code(&totp_secret, kit.now());
-        assert!(factors.verify_totp(&code, kit.now()).await.unwrap());
-        assert!(
-            !factors.verify_totp(&code, kit.now()).await.unwrap(),
-            "replay"
-        );
+        assert!(factors.verify_totp(&code, kit.now()).unwrap());
+        assert!(!factors.verify_totp(&code, kit.now()).unwrap(), "replay");
     }
 
     #[tokio::test]
@@ -474,11 +468,9 @@ mod tests {
         assert_eq!(fresh.len(), 10);
         assert!(!factors
             .use_recovery_code(&secret(&old[0]), &client(), &mut events)
-            .await
             .unwrap());
         assert!(factors
             .use_recovery_code(&fresh[0], &client(), &mut events)
-            .await
             .unwrap());
     }
 

@@ -229,20 +229,17 @@ impl Lockout<'_> {
             return result;
         };
         let detail = format!("reason={} via={}", failure.reason(), via.as_str());
-        events.push(Event::new(failure.kind(), client).detail(detail));
+        events.push(Event::new(Kind::of_failure(failure), client).detail(detail));
         reservation.fail(client, now, events).await?;
         result
     }
 
-    /// A complete login from `ip`: its run of failures and the account's end.
-    pub async fn record_success(&self, ip: IpAddr) -> AuthResult<()> {
-        let ip_cleared = self
-            .store
+    /// A complete login from `ip`: its run of failures and the account's
+    /// end. Not flushed here: the session the login starts next flushes.
+    pub fn record_success(&self, ip: IpAddr) -> AuthResult<()> {
+        self.store
             .clear_lockout(&ip_key(&client_key(ip).to_string()))?;
-        let account_cleared = self.store.clear_lockout(ACCOUNT)?;
-        if ip_cleared || account_cleared {
-            self.store.flush().await?;
-        }
+        self.store.clear_lockout(ACCOUNT)?;
         Ok(())
     }
 }

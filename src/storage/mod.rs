@@ -109,6 +109,8 @@ pub struct Store {
     /// One clone per flush running on the blocking pool: [`Store::close`]
     /// waits for them, since each holds a handle on the database.
     flushes: std::sync::Arc<()>,
+    /// How many flushes were asked for (tests count them per request).
+    flushes_asked: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -162,6 +164,7 @@ impl Store {
             db,
             healthy: AtomicBool::new(true),
             flushes: std::sync::Arc::new(()),
+            flushes_asked: std::sync::atomic::AtomicU64::new(0),
         };
         store
             .event_count
@@ -206,6 +209,7 @@ impl Store {
     /// `flush_async` was seen to never wake its caller under concurrent
     /// flushes, hanging the request.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        self.flushes_asked.fetch_add(1, Ordering::Relaxed);
         let db = self.db.clone();
         let running = self.flushes.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -250,6 +254,11 @@ impl Store {
             .await
             .map_err(still_held)??;
         flushed
+    }
+
+    /// How many times [`Store::flush`] was called since the store opened.
+    pub fn flush_count(&self) -> u64 {
+        self.flushes_asked.load(Ordering::Relaxed)
     }
 
     /// Writes everything to disk, blocking (shutdown and CLI).

@@ -3,7 +3,7 @@
 // everywhere); and loadAccount, which shows it and loads every card.
 
 import { call } from "./api.js";
-import { $, say, show, showError } from "./ui.js";
+import { $, onAccountReload, say, show, showError } from "./ui.js";
 import { appName, hasSecondFactor, needTwoFactor } from "./page.js";
 import { showTotp } from "./totp.js";
 import { loadPasskeys } from "./passkeys.js";
@@ -36,6 +36,8 @@ export async function loadAccount() {
   show("account");
   await Promise.all([loadSessions(), loadPasskeys(), loadApps(), loadTokens()]);
 }
+
+onAccountReload(loadAccount);
 
 // Signs this device out; says so only when the server confirmed it (or
 // the session had already ended).

@@ -1,11 +1,10 @@
 // The two-factor card (an authenticator app: enroll with its QR code, make
 // new recovery codes, turn it off) and the recovery codes card, shown once.
-// After a change the whole account reloads (loadAccount, which shows this
-// card's state through showTotp: the two modules import each other).
+// After a change the whole account reloads (reloadAccount, which shows this
+// card's state through showTotp).
 
 import { call, withPassword } from "./api.js";
-import { $, busy, el, reauthPrompt, say, showError, withReauth } from "./ui.js";
-import { loadAccount } from "./account.js";
+import { $, busy, el, reauthPrompt, reloadAccount, say, showError, withReauth } from "./ui.js";
 
 const prompt = reauthPrompt("reauth", "totp-off");
 let username = null;
@@ -49,7 +48,7 @@ function onSubmit(id, work) {
       const { result, done } = await work();
       if (!result.ok) { showError(result); return; }
       say(done, true);
-      await loadAccount();
+      await reloadAccount();
       if (result.data && result.data.recovery_codes) showCodes(result.data.recovery_codes);
     });
   });

@@ -164,3 +164,9 @@ export async function withReauth(prompt, action, reason = "") {
   prompt.close();
   return result;
 }
+
+// Reloads the whole account view. account.js registers how (a card that
+// changed the account calls this without importing the view that shows it).
+let accountReload = async () => {};
+export function onAccountReload(reload) { accountReload = reload; }
+export function reloadAccount() { return accountReload(); }

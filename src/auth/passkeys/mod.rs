@@ -331,8 +331,9 @@ impl Passkeys<'_> {
     }
 
     /// Checks a sign-in answer against its ceremony and the stored passkey,
-    /// and records the use (new counter, last used) durably; returns the
-    /// passkey's id. A counter that went backwards is refused and recorded
+    /// and records the use (new counter, last used); returns the passkey's
+    /// id. Not flushed here: the sign-in it is part of flushes once, when
+    /// its session starts (or its failure is counted). A counter that went backwards is refused and recorded
     /// (`passkey_clone_suspected`).
     pub(in crate::auth) async fn verify_login(
         &self,
@@ -363,7 +364,6 @@ impl Passkeys<'_> {
             }
             stored.id
         };
-        self.store.flush().await?;
         Ok(id)
     }
 

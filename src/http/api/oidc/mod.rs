@@ -26,6 +26,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
 use self::authorize::{AuthorizeParams, RedirectAnswer};
+
+/// The authorization request's parameters from the query's, by name (the
+/// owner's consent only ever comes from the consent page's form post).
+macro_rules! from_query {
+    ($($name:ident),* $(,)?) => {
+        AuthorizeParams { $($name: $name.0,)* consent: None }
+    };
+}
 use self::logout::{LogoutAnswer, LogoutParams};
 use self::revoke::{RevokeAnswer, RevokeForm};
 use self::token::{TokenAnswer, TokenForm};
@@ -131,20 +139,8 @@ impl OidcApi {
         max_age: Query<Option<String>>,
         login_after: Query<Option<String>>,
     ) -> RedirectAnswer {
-        let params = AuthorizeParams {
-            client_id: client_id.0,
-            redirect_uri: redirect_uri.0,
-            response_type: response_type.0,
-            scope: scope.0,
-            state: state.0,
-            nonce: nonce.0,
-            code_challenge: code_challenge.0,
-            code_challenge_method: code_challenge_method.0,
-            prompt: prompt.0,
-            max_age: max_age.0,
-            login_after: login_after.0,
-            consent: None,
-        };
+        let params = from_query! { client_id, redirect_uri, response_type, scope, state, nonce,
+        code_challenge, code_challenge_method, prompt, max_age, login_after };
         self.authorize(req.headers(), &client, params.into_request(false))
             .await
     }

@@ -16,16 +16,23 @@
 //! to the request's [`Events`]; the caller records them. A new factor is a
 //! [`Factor`] and a [`Credential`] arm (the compiler names every other place
 //! that must decide about it); a new ceremony, a start and a step here.
+//!
+//! A sign-in is written to disk once: the steps only write (a spent token,
+//! a used code, a passkey's counter, forgotten failures), and the session's
+//! start flushes them all before the answer; a refusal that counts is
+//! flushed by the lockout with its failure.
 
-use super::attempt::Attempt;
-use super::events::{Event, Events, Kind};
-use super::factor::{amr_of, Checked, Credential, Factor, Stage};
-use super::factors::{Factors, MFA_TTL};
-use super::lockout::Lockout;
-use super::passkeys::{Answer, Passkeys};
-use super::password::CredentialChecker;
-use super::sessions::{RefreshRefused, Sessions, TokenPair};
-use super::{AuthError, AuthResult, Client};
+mod reauth;
+
+use crate::auth::attempt::Attempt;
+use crate::auth::events::{Event, Events, Kind};
+use crate::auth::factor::{amr_of, Checked, Credential, Factor, Stage};
+use crate::auth::factors::{Factors, MFA_TTL};
+use crate::auth::lockout::Lockout;
+use crate::auth::passkeys::{Answer, Passkeys};
+use crate::auth::password::CredentialChecker;
+use crate::auth::sessions::{RefreshRefused, Sessions, TokenPair};
+use crate::auth::{AuthError, AuthResult, Client};
 use crate::base::amr;
 use crate::base::secret::{ExposeSecret, SecretString};
 
@@ -92,13 +99,11 @@ impl LoginFlow<'_> {
                 AuthError::InvalidCredentials,
             ),
             Credential::Totp(code) => (
-                self.factors.verify_totp(&code, now).await?,
+                self.factors.verify_totp(&code, now)?,
                 AuthError::InvalidCode,
             ),
             Credential::RecoveryCode(code) => (
-                self.factors
-                    .use_recovery_code(&code, client, events)
-                    .await?,
+                self.factors.use_recovery_code(&code, client, events)?,
                 AuthError::InvalidCode,
             ),
             Credential::Passkey { ceremony, answer } => {
@@ -178,11 +183,8 @@ impl LoginFlow<'_> {
                 let factors = &self.factors;
                 let remember =
                     factors.take_challenge(&factors.live_challenge(mfa_token, now)?, now)?;
-                let checked = self
-                    .check(Stage::AfterPassword, code, client, now, own)
-                    .await;
-                factors.store.flush().await?;
-                Ok((remember, checked?))
+                let checked = self.check(Stage::AfterPassword, code, client, now, own);
+                Ok((remember, checked.await?))
             })
             .await?;
         let proven = [Checked::of(Factor::Password), checked];
@@ -235,10 +237,7 @@ impl LoginFlow<'_> {
                 let credential = Credential::Passkey { ceremony, answer };
                 let checked = self.check(stage, credential, client, now, own).await;
                 let proven = match stage {
-                    Stage::AfterPassword => {
-                        self.factors.store.flush().await?;
-                        vec![Checked::of(Factor::Password), checked?]
-                    }
+                    Stage::AfterPassword => vec![Checked::of(Factor::Password), checked?],
                     Stage::Start => vec![checked?],
                 };
                 Ok((proven, remember))
@@ -265,7 +264,7 @@ impl LoginFlow<'_> {
             let detail = format!("passkey={passkey}");
             events.push(Event::new(Kind::PasskeyLogin, client).detail(detail));
         }
-        self.lockout.record_success(client.ip).await?;
+        self.lockout.record_success(client.ip)?;
         let factors: Vec<Factor> = proven.iter().map(|c| c.factor).collect();
         let amr = amr_of(&factors);
         let detail = format!("amr={}", amr::joined(&amr));
@@ -470,6 +469,47 @@ mod tests {
         let (pair, _) = signed_in(outcome.unwrap());
         assert_eq!(pair.session.amr, [Amr::Pwd, Amr::Otp]);
         assert_eq!(kinds(&events), ["mfa_success", "login_success"]);
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_is_flushed_once_whichever_code_finishes_it() {
+        let kit = Kit::new(5);
+        let (totp_secret, codes) = enroll(&kit).await;
+        // A sign-in after failures, so forgetting them writes too.
+        let mut events = Events::new();
+        let wrong = kit
+            .login()
+            .password_step(&client(), step("wrong", None), kit.now(), &mut events)
+            .await;
+        assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+        let code = secret_code(&totp_secret, kit.now());
+        let before = kit.store.flush_count();
+        let one_step = kit
+            .login()
+            .password_step(
+                &client(),
+                step(PASSWORD, Some(code)),
+                kit.now(),
+                &mut events,
+            )
+            .await;
+        signed_in(one_step.unwrap());
+        assert_eq!(kit.store.flush_count() - before, 1, "password and code");
+        for recovery in [true, false] {
+            kit.clock.advance(30);
+            let code = match recovery {
+                true => Credential::RecoveryCode(secret(&codes[0])),
+                false => Credential::Totp(secret_code(&totp_secret, kit.now())),
+            };
+            let mfa_token = password_first(&kit, &mut events).await;
+            let before = kit.store.flush_count();
+            let second = kit
+                .login()
+                .second_step(&client(), &mfa_token, code, kit.now(), &mut events)
+                .await;
+            signed_in(second.unwrap());
+            assert_eq!(kit.store.flush_count() - before, 1, "recovery: {recovery}");
+        }
     }
 
     #[tokio::test]
