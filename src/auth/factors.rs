@@ -33,6 +33,9 @@ use crate::storage::Store;
 pub const PENDING_TTL: i64 = 600;
 /// How long an `mfa_token` is good for.
 pub const MFA_TTL: i64 = 300;
+/// How many answers an `mfa_token` takes: a typo is forgiven, the third
+/// wrong answer (or a right one) spends it.
+pub const MFA_ATTEMPTS: u8 = 3;
 
 /// What the account's second factor looks like now.
 pub struct FactorStatus {
@@ -327,6 +330,7 @@ impl Factors<'_> {
         let challenge = MfaChallenge {
             expires_at: now + MFA_TTL,
             remember,
+            attempts: 0,
         };
         self.store
             .put_mfa_challenge(&challenge_key(token.expose_secret()), &challenge)?;
@@ -343,16 +347,22 @@ impl Factors<'_> {
         }
     }
 
-    /// Ends the challenge under `key`, for the one caller that gets it while
-    /// it is live; returns the login's "remember me". The caller flushes.
-    pub fn take_challenge(&self, key: &[u8; 32], now: i64) -> AuthResult<bool> {
-        let Some(challenge) = self.store.mfa_challenge(key, now)? else {
-            return Err(AuthError::InvalidToken);
-        };
-        if !self.store.take_mfa_challenge(key)? {
-            return Err(AuthError::InvalidToken);
+    /// Counts one attempt at the live challenge under `key` (made before
+    /// the answer is checked, so parallel tries share the
+    /// [`MFA_ATTEMPTS`]); returns the login's "remember me". The last
+    /// attempt ends the challenge. The caller flushes.
+    pub fn attempt_challenge(&self, key: &[u8; 32], now: i64) -> AuthResult<bool> {
+        match self.store.count_mfa_attempt(key, now, MFA_ATTEMPTS)? {
+            Some(challenge) => Ok(challenge.remember),
+            None => Err(AuthError::InvalidToken),
         }
-        Ok(challenge.remember)
+    }
+
+    /// Ends the challenge under `key`: its answer was right. The caller
+    /// flushes.
+    pub fn end_challenge(&self, key: &[u8; 32]) -> AuthResult<()> {
+        self.store.take_mfa_challenge(key)?;
+        Ok(())
     }
 }
 

@@ -25,7 +25,8 @@ pub struct ErrorBody {
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
-    /// Only with `mfa_required`: the single-use token for `/auth/login/totp`.
+    /// Only with `mfa_required`: the token for `/auth/login/totp` (5
+    /// minutes, 3 attempts).
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mfa_token: Option<String>,

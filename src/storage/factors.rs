@@ -53,6 +53,9 @@ pub struct MfaChallenge {
     /// The login's "remember me", for the session the code step starts.
     #[serde(default = "crate::storage::sessions::remembered")]
     pub remember: bool,
+    /// The attempts made at it so far (right or wrong).
+    #[serde(default)]
+    pub attempts: u8,
 }
 
 /// The value `key` of the `factors` tree, in a transaction.
@@ -306,6 +309,32 @@ impl Store {
             .filter(|c| c.expires_at > now))
     }
 
+    /// Counts one attempt at the live challenge `key`, as one
+    /// compare-and-swap: the challenge as it was before, or `None` when
+    /// there is none live. The attempt that reaches `max` removes it, so
+    /// no number of parallel tries makes more than `max` attempts.
+    pub fn count_mfa_attempt(
+        &self,
+        key: &[u8; 32],
+        now: i64,
+        max: u8,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        self.mfa_challenges
+            .update(key, |current: Option<MfaChallenge>| match current {
+                Some(c) if c.expires_at > now && c.attempts < max => {
+                    let counted = MfaChallenge {
+                        attempts: c.attempts + 1,
+                        ..c.clone()
+                    };
+                    match counted.attempts >= max {
+                        true => Change::Remove(Some(c)),
+                        false => Change::Put(counted, Some(c)),
+                    }
+                }
+                _ => Change::Keep(None),
+            })
+    }
+
     /// Ends a challenge; true for the one caller that removed it.
     pub fn take_mfa_challenge(&self, key: &[u8; 32]) -> Result<bool, StoreError> {
         Ok(self.mfa_challenges.remove(key)?.is_some())
@@ -338,6 +367,7 @@ mod tests {
         let old = MfaChallenge {
             expires_at: 5,
             remember: true,
+            attempts: 0,
         };
         s.put_mfa_challenge(&[2u8; 32], &old).unwrap();
         s.purge_expired_factors(10_000).unwrap();
@@ -456,6 +486,7 @@ mod tests {
         let challenge = MfaChallenge {
             expires_at: 100,
             remember: false,
+            attempts: 0,
         };
         s.put_mfa_challenge(&key, &challenge).unwrap();
         let live = s.mfa_challenge(&key, 50).unwrap();
@@ -463,5 +494,38 @@ mod tests {
         assert!(s.mfa_challenge(&key, 100).unwrap().is_none(), "expired");
         assert!(s.take_mfa_challenge(&key).unwrap());
         assert!(!s.take_mfa_challenge(&key).unwrap());
+    }
+
+    #[test]
+    fn a_challenge_counts_its_attempts_and_the_last_one_ends_it() {
+        let (_d, s) = store();
+        let key = [8u8; 32];
+        let challenge = MfaChallenge {
+            expires_at: 100,
+            remember: true,
+            attempts: 0,
+        };
+        s.put_mfa_challenge(&key, &challenge).unwrap();
+        for made in 0..3 {
+            let before = s.count_mfa_attempt(&key, 50, 3).unwrap().unwrap();
+            assert_eq!((before.attempts, before.remember), (made, true));
+        }
+        assert!(s.count_mfa_attempt(&key, 50, 3).unwrap().is_none());
+        assert!(
+            s.mfa_challenge(&key, 50).unwrap().is_none(),
+            "the third ended it"
+        );
+        s.put_mfa_challenge(&key, &challenge).unwrap();
+        assert!(
+            s.count_mfa_attempt(&key, 100, 3).unwrap().is_none(),
+            "expired"
+        );
+    }
+
+    #[test]
+    fn a_challenge_stored_before_attempts_were_counted_has_made_none() {
+        let old: MfaChallenge =
+            serde_json::from_str(r#"{"expires_at":5,"remember":false}"#).unwrap();
+        assert_eq!(old.attempts, 0);
     }
 }

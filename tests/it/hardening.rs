@@ -980,21 +980,52 @@ async fn stopping_releases_the_data_dir_even_with_open_connections() {
 // ---------------------------------------------------------------- 14. mfa_token
 
 #[tokio::test]
-async fn one_wrong_code_ends_the_mfa_token() {
+async fn the_mfa_token_forgives_typos_and_the_third_wrong_code_spends_it() {
     let s = Server::start().await;
     let (_, e) = sign_in_and_enroll(&s, &s.clock).await;
-    let r = s.try_login("admin", PASSWORD).await;
-    assert_eq!(r.error(), "mfa_required", "{}", brief(&r.body));
-    let mfa = r.body["mfa_token"].as_str().unwrap().to_string();
-    let wrong = wrong_code(&e.secret, s.clock.now());
-    let r = code_step(&s, &mfa, json!({ "code": wrong })).await;
-    assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
-    let right = code(&e.secret, s.clock.now());
-    let r = code_step(&s, &mfa, json!({ "code": right })).await;
+    let mfa_token = || async {
+        let r = s.try_login("admin", PASSWORD).await;
+        assert_eq!(r.error(), "mfa_required", "{}", brief(&r.body));
+        r.body["mfa_token"].as_str().unwrap().to_string()
+    };
+    let wrong = json!({ "code": wrong_code(&e.secret, s.clock.now()) });
+    // Two typos, then the right code.
+    let mfa = mfa_token().await;
+    for _ in 0..2 {
+        let r = code_step(&s, &mfa, wrong.clone()).await;
+        assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
+    }
+    let right = json!({ "code": code(&e.secret, s.clock.now()) });
+    let r = code_step(&s, &mfa, right.clone()).await;
+    assert_eq!(r.status, 200, "the third try: {}", brief(&r.body));
+    let r = code_step(&s, &mfa, right).await;
+    assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_token"));
+    // Three wrong codes spend the token: the right one is too late.
+    s.clock.advance(30);
+    let mfa = mfa_token().await;
+    for _ in 0..3 {
+        let r = code_step(&s, &mfa, wrong.clone()).await;
+        assert_eq!((r.status.as_u16(), r.error()), (401, "invalid_code"));
+    }
+    let right = json!({ "code": code(&e.secret, s.clock.now()) });
+    let r = code_step(&s, &mfa, right).await;
     assert_eq!(
-        r.status,
-        401,
-        "the mfa_token ended with the wrong code: {}",
+        (r.status.as_u16(), r.error()),
+        (401, "invalid_token"),
+        "the third wrong code spent the mfa_token: {}",
         brief(&r.body)
     );
+    // Tries in parallel share the three: the rest find the token spent.
+    let mfa = mfa_token().await;
+    let tries = (0..8).map(|_| code_step(&s, &mfa, wrong.clone()));
+    let answers = futures_util::future::join_all(tries).await;
+    let counted = answers
+        .iter()
+        .filter(|r| r.error() == "invalid_code")
+        .count();
+    let spent = answers
+        .iter()
+        .filter(|r| r.error() == "invalid_token")
+        .count();
+    assert_eq!((counted, spent), (3, 5));
 }

@@ -167,8 +167,9 @@ impl LoginFlow<'_> {
     }
 
     /// The second step: a TOTP or recovery code against the `mfa_token`.
-    /// The token is single-use: any attempt, right or wrong, ends it (a
-    /// wrong code means starting again from the password).
+    /// The token takes [`MFA_ATTEMPTS`](crate::auth::factors::MFA_ATTEMPTS) answers: a wrong code is
+    /// `InvalidCode` (counted toward the lockout) and the token stays; a
+    /// right code, or the last wrong one, spends it.
     pub async fn second_step(
         &self,
         client: &Client,
@@ -180,11 +181,12 @@ impl LoginFlow<'_> {
         let (remember, checked) = self
             .lockout
             .guarded(client, Attempt::LoginTotp, now, events, async |own| {
-                let factors = &self.factors;
-                let remember =
-                    factors.take_challenge(&factors.live_challenge(mfa_token, now)?, now)?;
+                let key = self.factors.live_challenge(mfa_token, now)?;
+                let remember = self.factors.attempt_challenge(&key, now)?;
                 let checked = self.check(Stage::AfterPassword, code, client, now, own);
-                Ok((remember, checked.await?))
+                let checked = checked.await?;
+                self.factors.end_challenge(&key)?;
+                Ok((remember, checked))
             })
             .await?;
         let proven = [Checked::of(Factor::Password), checked];
@@ -214,8 +216,9 @@ impl LoginFlow<'_> {
     }
 
     /// A passkey's answer. Alone (the ceremony required user verification)
-    /// it signs in with `amr` `["hwk","mfa"]`; as a second step it ends the
-    /// `mfa_token`, right or wrong, and signs in with `["pwd","hwk"]`.
+    /// it signs in with `amr` `["hwk","mfa"]`; as a second step it is one
+    /// of the `mfa_token`'s attempts, as a code is, and signs in with
+    /// `["pwd","hwk"]`.
     pub async fn passkey_step(
         &self,
         client: &Client,
@@ -230,15 +233,22 @@ impl LoginFlow<'_> {
             .lockout
             .guarded(client, Attempt::Passkey, now, events, async |own| {
                 let ceremony = self.passkeys.take_login(challenge_id, now)?;
-                let (stage, remember) = match &ceremony.after_password {
-                    Some(key) => (Stage::AfterPassword, self.factors.take_challenge(key, now)?),
+                let ceremony_key = ceremony.after_password;
+                let (stage, remember) = match &ceremony_key {
+                    Some(key) => (
+                        Stage::AfterPassword,
+                        self.factors.attempt_challenge(key, now)?,
+                    ),
                     None => (Stage::Start, remember),
                 };
                 let credential = Credential::Passkey { ceremony, answer };
-                let checked = self.check(stage, credential, client, now, own).await;
-                let proven = match stage {
-                    Stage::AfterPassword => vec![Checked::of(Factor::Password), checked?],
-                    Stage::Start => vec![checked?],
+                let checked = self.check(stage, credential, client, now, own).await?;
+                let proven = match &ceremony_key {
+                    Some(key) => {
+                        self.factors.end_challenge(key)?;
+                        vec![Checked::of(Factor::Password), checked]
+                    }
+                    None => vec![checked],
                 };
                 Ok((proven, remember))
             })
@@ -409,27 +419,43 @@ mod tests {
         let mut events = Events::new();
         let mfa_token = password_first(&kit, &mut events).await;
         assert_eq!(kinds(&events), ["mfa_required"]);
-        // A wrong code ends the token.
-        let wrong = (0..1_000_000)
-            .map(|n| format!("{n:06}"))
-            .find(|c| crate::auth::totp::check(&totp_secret, c, kit.now(), None).is_none())
-            .map(SecretString::from)
-            .unwrap();
-        let refused = login
-            .second_step(
-                &client(),
-                &mfa_token,
-                Credential::Totp(wrong),
-                kit.now(),
-                &mut events,
-            )
-            .await;
-        assert!(matches!(refused, Err(AuthError::InvalidCode)));
+        // A typo is forgiven: the token stays for the right code.
+        let wrong = || {
+            let wrong = (0..1_000_000)
+                .map(|n| format!("{n:06}"))
+                .find(|c| crate::auth::totp::check(&totp_secret, c, kit.now(), None).is_none());
+            Credential::Totp(SecretString::from(wrong.unwrap()))
+        };
+        let (now, me) = (kit.now(), client());
+        let refused = login.second_step(&me, &mfa_token, wrong(), now, &mut events);
+        assert!(matches!(refused.await, Err(AuthError::InvalidCode)));
         let code = Credential::Totp(secret_code(&totp_secret, kit.now()));
-        let again = login
-            .second_step(&client(), &mfa_token, code, kit.now(), &mut events)
-            .await;
-        assert!(matches!(again, Err(AuthError::InvalidToken)), "single use");
+        let right = login.second_step(&me, &mfa_token, code, now, &mut events);
+        signed_in(right.await.unwrap());
+        let code = Credential::Totp(secret_code(&totp_secret, kit.now() + 30));
+        let again = login.second_step(&me, &mfa_token, code, now + 30, &mut events);
+        assert!(
+            matches!(again.await, Err(AuthError::InvalidToken)),
+            "a right code spends it"
+        );
+        // Three wrong codes spend a token: the right one comes too late.
+        let mfa_token = password_first(&kit, &mut events).await;
+        for _ in 0..3 {
+            let refused = login.second_step(&me, &mfa_token, wrong(), now, &mut events);
+            assert!(matches!(refused.await, Err(AuthError::InvalidCode)));
+        }
+        let code = Credential::Totp(secret_code(&totp_secret, kit.now() + 60));
+        let late = login.second_step(&me, &mfa_token, code, now + 60, &mut events);
+        assert!(
+            matches!(late.await, Err(AuthError::InvalidToken)),
+            "the third spent it"
+        );
+        let failures = events.iter().filter(|e| e.kind.as_str() == "mfa_failure");
+        assert_eq!(
+            failures.count(),
+            4,
+            "every wrong code counts toward the lockout"
+        );
         // A recovery code finishes a fresh attempt.
         let mut events = Events::new();
         let mfa_token = password_first(&kit, &mut events).await;

@@ -236,9 +236,11 @@ impl LoginApi {
     }
 
     /// The second step of a login: the `mfa_token` from `403 mfa_required`
-    /// with a TOTP `code` or a `recovery_code`. The token is single-use and
-    /// good for 5 minutes: one attempt, right or wrong, ends it (after a wrong
-    /// code, sign in with the password again).
+    /// with a TOTP `code` or a `recovery_code`. The token is good for 5
+    /// minutes and 3 attempts: a wrong code is `401 invalid_code` (counted
+    /// toward the lockout) and the token stays for another try; a right
+    /// code, or the third wrong one, spends it (then `401 invalid_token`:
+    /// sign in with the password again).
     #[oai(path = "/auth/login/totp", method = "post")]
     async fn login_totp(
         &self,
