@@ -251,6 +251,39 @@ async fn the_code_flow_gives_a_verified_id_token_userinfo_and_refresh() {
     );
 }
 
+/// `client_secret_basic` as Authlib sends it: `id:secret` as they are, not
+/// form-encoded first (RFC 6749 §2.3.1 wants them encoded; pyoidc does it).
+#[tokio::test]
+async fn basic_credentials_pass_form_encoded_and_as_sent() {
+    let s = server().await;
+    let cookies = browser(&s).await;
+    let (verifier, _) = pkce();
+    for (raw, secret, status) in [
+        (true, SECRET, 200),
+        (false, SECRET, 200),
+        (true, &SECRET.replace('+', " ") as &str, 401),
+    ] {
+        let code = code_for(&s, &cookies, "openid").await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let r = match raw {
+            true => {
+                let header =
+                    base64::engine::general_purpose::STANDARD.encode(format!("photos:{secret}"));
+                let req = s.http.post(s.url("/oidc/token")).form(&form);
+                s.send(req.header(AUTHORIZATION, format!("Basic {header}")))
+                    .await
+            }
+            false => token(&s, &form, Some(("photos", secret))).await,
+        };
+        assert_eq!(r.status, status, "raw {raw}: {}", r.body);
+    }
+}
+
 #[tokio::test]
 async fn basic_post_and_public_clients_authenticate_their_way() {
     let s = server().await;

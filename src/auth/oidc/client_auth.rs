@@ -4,9 +4,12 @@
 //! `none` for a public client, whose proof is PKCE at the code exchange.
 //!
 //! When an `Authorization: Basic` header is sent it alone names the client:
-//! the form's `client_id` and `client_secret` are then not read. A secret is
-//! compared in constant time (`App::secret_matches`); an unknown client and
-//! a wrong secret get the same answer.
+//! the form's `client_id` and `client_secret` are then not read. Its parts
+//! are taken both form-decoded, as RFC 6749 §2.3.1 has them, and as sent,
+//! as some libraries send them (Authlib): a secret holding `+` or `%`
+//! passes either way. Every reading of the secret is compared, each in
+//! constant time (`App::secret_matches`); an unknown client and a wrong
+//! secret get the same answer.
 
 use super::clients::App;
 use super::provider::{OAuthError, Provider};
@@ -68,14 +71,26 @@ fn form_decoded(part: &str) -> String {
         .into_owned()
 }
 
-/// The client id the credentials name and the secret they present.
-pub fn presented(creds: &ClientCredentials) -> Result<(String, Option<String>), ClientAuthError> {
-    if let Some(basic) = &creds.basic {
-        let (id, secret) = basic.as_ref().map_err(|()| ClientAuthError::Malformed)?;
-        return Ok((form_decoded(id), Some(form_decoded(secret))));
-    }
-    let id = creds.form_id.ok_or(ClientAuthError::Missing)?;
-    Ok((id.to_string(), creds.form_secret.map(str::to_string)))
+/// The client ids the credentials may name (a Basic header's id
+/// form-decoded, then as sent if that differs) and the secrets they may
+/// present (read the same two ways).
+pub fn presented(
+    creds: &ClientCredentials,
+) -> Result<(Vec<String>, Vec<Option<String>>), ClientAuthError> {
+    let Some(basic) = &creds.basic else {
+        let id = creds.form_id.ok_or(ClientAuthError::Missing)?;
+        return Ok((vec![id.into()], vec![creds.form_secret.map(str::to_string)]));
+    };
+    let (id, secret) = basic.as_ref().map_err(|()| ClientAuthError::Malformed)?;
+    let both = |part: &String| {
+        let decoded = form_decoded(part);
+        match decoded == *part {
+            true => vec![decoded],
+            false => vec![decoded, part.clone()],
+        }
+    };
+    let secrets = both(secret).into_iter().map(Some).collect();
+    Ok((both(id), secrets))
 }
 
 /// The app `secret` proves: `app` is the one the presented id names (if
@@ -91,10 +106,22 @@ pub fn check_secret(app: Option<App>, secret: Option<&str>) -> Result<App, Clien
 }
 
 impl Provider<'_> {
-    /// The app these credentials prove.
+    /// The app these credentials prove: the first id that names an app
+    /// whose secret one of the readings matches. Every reading is checked
+    /// (no early exit on the secret), so the time says nothing of which.
     pub fn authenticate_client(&self, creds: &ClientCredentials) -> Result<App, ClientAuthError> {
-        let (id, secret) = presented(creds)?;
-        check_secret(self.app(&id)?, secret.as_deref())
+        let (ids, secrets) = presented(creds)?;
+        for id in &ids {
+            let Some(app) = self.app(id)? else { continue };
+            let proven = secrets.iter().fold(None, |proven, secret| {
+                let checked = check_secret(Some(app.clone()), secret.as_deref()).ok();
+                proven.or(checked)
+            });
+            if let Some(app) = proven {
+                return Ok(app);
+            }
+        }
+        Err(ClientAuthError::Refused)
     }
 }
 
@@ -154,12 +181,50 @@ mod tests {
         let encoded = basic("pho%74os", "a+secret+of+thirty-two%20characters");
         let ok = provider.authenticate_client(&encoded);
         assert_eq!(client_id(ok).as_deref(), Ok("photos"));
+        let wrong = basic("pho%74os", "a+secret+of+thirty-two%20characterz");
+        let refused = provider.authenticate_client(&wrong);
+        assert_eq!(client_id(refused), Err(ClientAuthError::Refused));
         let malformed = ClientCredentials {
             basic: Some(Err(())),
             ..Default::default()
         };
         let refused = provider.authenticate_client(&malformed);
         assert_eq!(client_id(refused), Err(ClientAuthError::Malformed));
+    }
+
+    #[test]
+    fn client_secret_basic_as_libraries_send_it_unencoded() {
+        let kit = Kit::new(5);
+        let secret = "p+q%2Fr s/t=u%v&w:x".repeat(2);
+        let app = StoredClient {
+            client_id: "odd+id%".into(),
+            name: "odd".into(),
+            secret_hash: Some(hash_secret(&secret)),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            logout_uris: Vec::new(),
+            created_at: NOW,
+        };
+        kit.store.put_oidc_client(&app).unwrap();
+        let provider = kit.provider();
+        let raw = provider.authenticate_client(&basic("odd+id%", &secret));
+        assert_eq!(
+            client_id(raw).as_deref(),
+            Ok("odd+id%"),
+            "as sent (Authlib)"
+        );
+        let form = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let encoded = provider.authenticate_client(&basic(&form("odd+id%"), &form(&secret)));
+        assert_eq!(
+            client_id(encoded).as_deref(),
+            Ok("odd+id%"),
+            "form-encoded (pyoidc)"
+        );
+        let wrong = provider.authenticate_client(&basic("odd+id%", &secret.replace('+', " ")));
+        assert_eq!(
+            client_id(wrong),
+            Err(ClientAuthError::Refused),
+            "+ read as space only"
+        );
     }
 
     #[test]
