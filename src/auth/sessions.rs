@@ -388,14 +388,20 @@ mod tests {
     use crate::base::secret::ExposeSecret;
     use crate::storage::{assert_kept, plant};
 
+    /// A password-only session started at [`NOW`].
+    async fn started(sessions: &Sessions<'_>) -> TokenPair {
+        let me = client();
+        sessions
+            .start(vec![Amr::Pwd], &me, true, NOW)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn forward_auth_refuses_an_undecodable_session_and_keeps_it() {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
-        let pair = sessions
-            .start(vec![Amr::Pwd], &client(), true, NOW)
-            .await
-            .unwrap();
+        let pair = started(&sessions).await;
         let sid = pair.session.id.clone();
         plant(&kit.store.sessions, &sid);
         let cookie = pair.session_secret.as_ref().unwrap().expose_secret();
@@ -420,10 +426,7 @@ mod tests {
     async fn a_session_authenticates_until_revoked_or_expired() {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
-        let pair = sessions
-            .start(vec![Amr::Pwd], &client(), true, NOW)
-            .await
-            .unwrap();
+        let pair = started(&sessions).await;
         let p = sessions.authenticate(&pair.access_token, NOW + 60).unwrap();
         assert_eq!(p.session.ip, "198.51.100.7");
         assert!(matches!(
@@ -441,10 +444,7 @@ mod tests {
     async fn rotation_races_within_grace_and_is_reuse_after() {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
-        let first = sessions
-            .start(vec![Amr::Pwd], &client(), true, NOW)
-            .await
-            .unwrap();
+        let first = started(&sessions).await;
         let old = first.refresh_token.expose_secret().to_string();
         let next = sessions.rotate(&old, NOW + 5).await.unwrap().unwrap();
         assert_eq!(
@@ -470,14 +470,8 @@ mod tests {
     async fn revoking_the_others_keeps_the_caller() {
         let kit = Kit::new(5);
         let sessions = kit.sessions();
-        let a = sessions
-            .start(vec![Amr::Pwd], &client(), true, NOW)
-            .await
-            .unwrap();
-        let b = sessions
-            .start(vec![Amr::Pwd], &client(), true, NOW)
-            .await
-            .unwrap();
+        let a = started(&sessions).await;
+        let b = started(&sessions).await;
         let (mut events, client) = (Events::new(), client());
         let others = sessions.revoke_others(&b.session.id, &client, &mut events);
         assert_eq!(others.await.unwrap(), 1);
