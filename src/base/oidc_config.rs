@@ -36,6 +36,9 @@ pub struct OidcConfig {
     /// A PEM RSA key to sign with instead of the generated one.
     pub private_key: Option<SecretString>,
     pub clients: Vec<EnvClient>,
+    /// `AUTH_OIDC_CORS_ORIGINS`: browser apps' origins (as
+    /// `scheme://host[:port]`) allowed besides public clients' own.
+    pub cors_origins: Vec<String>,
 }
 
 /// The `<NAME>`s that have client variables among `names`.
@@ -97,9 +100,57 @@ pub fn check_uri(var: &str, uri: &str) -> Result<(), String> {
     }
 }
 
+/// Reads an origin as `AUTH_OIDC_CORS_ORIGINS` lists it: `http` or
+/// `https`, a host and maybe a port, nothing after (a trailing `/` is
+/// allowed); answers it as browsers send it in `Origin`.
+pub fn check_origin(var: &str, text: &str) -> Result<String, String> {
+    let not = |why: &str| format!("{var}: {text:?} is not an origin ({why})");
+    let url = url::Url::parse(text).map_err(|e| not(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(not("only http:// and https:// origins"));
+    }
+    let bare = url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !bare {
+        return Err(not("scheme://host[:port] and nothing after"));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_are_bare_http_origins_as_browsers_send_them() {
+        let v = "AUTH_OIDC_CORS_ORIGINS";
+        for (given, origin) in [
+            ("https://App.Example.com", "https://app.example.com"),
+            ("https://app.example.com/", "https://app.example.com"),
+            ("https://app.example.com:443", "https://app.example.com"),
+            ("http://127.0.0.1:5173", "http://127.0.0.1:5173"),
+        ] {
+            assert_eq!(check_origin(v, given).as_deref(), Ok(origin), "{given}");
+        }
+        for wrong in [
+            "app.example.com",
+            "https://app.example.com/spa",
+            "https://app.example.com/?x",
+            "https://u@app.example.com",
+            "ftp://app.example.com",
+            "null",
+            "*",
+        ] {
+            let refused = check_origin(v, wrong).unwrap_err();
+            assert!(
+                refused.starts_with(v) && refused.contains(wrong),
+                "{refused}"
+            );
+        }
+    }
 
     #[test]
     fn client_names_come_from_any_of_their_variables() {

@@ -249,6 +249,13 @@ pub const VARIABLES: &[Variable] = &[
         "empty",
         "where the app may send the browser after signing out, separated by commas or spaces",
     ),
+    plain(
+        "AUTH_OIDC_CORS_ORIGINS",
+        "empty",
+        "origins (`https://app.example.com`) of browser apps that may call discovery, JWKS, \
+         token, userinfo and revocation from their pages, besides the origins of public \
+         clients' redirect URIs, which always may; separated by commas or spaces",
+    ),
     secret(
         "AUTH_NOTIFY_URL",
         "empty",

@@ -10,6 +10,7 @@ pub mod api;
 pub mod audit;
 pub mod client_ip;
 pub mod connections;
+pub mod cors;
 pub mod error;
 pub mod forward;
 pub mod metrics;
@@ -132,26 +133,18 @@ fn outside_api(path: &str) -> bool {
         || path.contains("//")
 }
 
-impl<A, F> Endpoint for Frame<A, F>
+impl<A, F> Frame<A, F>
 where
     A: Endpoint<Output = Response>,
     F: Endpoint<Output = Response>,
 {
-    type Output = Response;
-
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let path = req.uri().path();
-        let route = self.routes.index(path);
-        let docs = path.starts_with("/docs");
-        let asset = path.starts_with("/static/");
-        let outside = outside_api(path);
-        let method = req.method().clone();
-        let may_hold_old_cookies = !forward_auth(&req) && api::cookies::holds_own(req.headers());
-        req.set_data(self.state.clone());
-        let started = Stopwatch::start();
+    /// The request to its endpoint: forward auth straight to its answer,
+    /// the API, or the full route table.
+    async fn dispatch(&self, req: Request) -> poem::Result<Response> {
+        let outside = outside_api(req.uri().path());
         // The rare paths are boxed: the common one's future stays small
         // (it is moved whole, every request).
-        let result = match limit_body(req) {
+        match limit_body(req) {
             // Forward auth, the hot path: straight to its answer.
             Ok(Body::None(req)) if forward_auth(&req) => {
                 Ok(api::verify::answer(&self.state, &req).into_response())
@@ -164,6 +157,38 @@ where
                 Err(err) => Err(err),
             },
             Err(err) => Err(err),
+        }
+    }
+}
+
+impl<A, F> Endpoint for Frame<A, F>
+where
+    A: Endpoint<Output = Response>,
+    F: Endpoint<Output = Response>,
+{
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        let route = self.routes.index(path);
+        let docs = path.starts_with("/docs");
+        let asset = path.starts_with("/static/");
+        let method = req.method().clone();
+        let may_hold_old_cookies = !forward_auth(&req) && api::cookies::holds_own(req.headers());
+        req.set_data(self.state.clone());
+        let started = Stopwatch::start();
+        // A browser app's origin the provider allows (OIDC endpoints only).
+        let cors = cors::allowed(&self.state, &req);
+        let preflight = cors.as_ref().and_then(|(o, m)| cors::preflight(&req, o, m));
+        let result = match (preflight, cors) {
+            (Some(answer), _) => Ok(answer),
+            (None, Some((origin, _))) if method != poem::http::Method::OPTIONS => {
+                let result = Box::pin(self.dispatch(req)).await;
+                let mut resp = result.unwrap_or_else(error_response);
+                cors::allow(&mut resp, origin);
+                Ok(resp)
+            }
+            _ => self.dispatch(req).await,
         };
         let mut resp = result.unwrap_or_else(error_response);
         self.latency.observe(route, &method, started.elapsed());

@@ -10,6 +10,7 @@ mod api_tokens;
 mod backups;
 mod boundaries;
 mod common;
+mod cors;
 mod crash;
 mod fixtures;
 mod hardening;

@@ -8,12 +8,14 @@
 //!   login page, the consent page, an error for the app or a page);
 //! - [`login_after`]: the signed sign-in time the login page comes back with;
 //! - [`client_auth`]: who is calling the token and revocation endpoints;
+//! - [`cors`]: which browser origins may call the provider from their pages;
 //! - [`provider`]: codes, the token endpoint, userinfo, revocation;
 //! - [`housekeeping`]: forgetting old codes, tokens and ended grants.
 
 pub mod authorize;
 pub mod client_auth;
 pub mod clients;
+pub mod cors;
 pub mod housekeeping;
 pub mod keys;
 pub mod login_after;

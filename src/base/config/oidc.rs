@@ -33,14 +33,24 @@ pub(super) fn read(r: &mut Reader, names: &[String], admin_username: &str) -> Oi
         .collect();
     r.problems(shared_client_ids(&apps));
     let clients = apps.into_iter().map(|(_, client)| client).collect();
+    let cors_origins = oidc_config::uri_list(r.var(CORS_ORIGINS))
+        .iter()
+        .filter_map(|o| {
+            let origin = oidc_config::check_origin(CORS_ORIGINS, o);
+            origin.map_err(|why| r.problem(why)).ok()
+        })
+        .collect();
     OidcConfig {
         admin_name: r.text("AUTH_ADMIN_NAME", admin_username),
         admin_email,
         admin_groups: groups,
         private_key,
         clients,
+        cors_origins,
     }
 }
+
+const CORS_ORIGINS: &str = "AUTH_OIDC_CORS_ORIGINS";
 
 /// The variable `AUTH_OIDC_CLIENT_<name><suffix>`.
 fn client_var(name: &str, suffix: &str) -> String {
@@ -158,6 +168,23 @@ mod tests {
         let c = load(&grafana(&[("AUTH_OIDC_CLIENT_GRAFANA_SECRET", &long)]));
         assert!(c.unwrap().oidc.clients[0].secret.is_some());
         assert!(load(&grafana(&[("AUTH_OIDC_CLIENT_GRAFANA_SECRET", &short)])).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_read_as_browsers_send_them_and_a_wrong_one_is_named() {
+        let c = load(&[(
+            "AUTH_OIDC_CORS_ORIGINS",
+            "https://A.example.com/, http://b:8080",
+        )]);
+        let origins = c.unwrap().oidc.cors_origins;
+        assert_eq!(origins, ["https://a.example.com", "http://b:8080"]);
+        let problems = load(&[("AUTH_OIDC_CORS_ORIGINS", "https://a.example.com/app")]);
+        let problems = problems.unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("AUTH_OIDC_CORS_ORIGINS: \"https://a.example.com/app\""),
+            "{problems:?}"
+        );
     }
 
     #[test]
