@@ -59,6 +59,9 @@ use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use url::Url;
 
+/// The client address of the properties that are not about `from` rules.
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9));
+
 use soloauth::auth::tokens::{key_id, AccessClaims, JwtKeys};
 use soloauth::auth::{recovery, refresh, totp};
 use soloauth::base::amr::Amr;
@@ -1565,7 +1568,7 @@ proptest! {
         )
         .unwrap();
         let path = format!("/{}", pieces.concat());
-        let policy = rules.policy_for(Target::Url { host: "app.example.com", path: &path });
+        let policy = rules.policy_for(Target::Url { host: "app.example.com", path: &path }, CLIENT);
         let Ok(url) = Url::parse(&format!("http://app.example.com{path}")) else {
             return Ok(());
         };

@@ -55,7 +55,7 @@ fn rules() -> &'static Rules {
 /// it is read, `deny` for every path that reads as under `/admin`.
 fn check_rules(headers: &HeaderMap) {
     let target = original_target(headers);
-    let policy = rules().policy_for(target);
+    let policy = rules().policy_for(target, std::net::Ipv4Addr::LOCALHOST.into());
     if let Target::Url { path, .. } = target {
         let plain = normalize_path(path);
         if policy == Policy::Bypass {

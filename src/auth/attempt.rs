@@ -97,6 +97,7 @@ impl Failure {
             | AuthError::TokenReused
             | AuthError::ReauthRequired
             | AuthError::SecondFactorRequired
+            | AuthError::PasskeyRequired
             | AuthError::Forbidden
             | AuthError::Locked { .. }
             | AuthError::RateLimited { .. }
@@ -171,6 +172,7 @@ mod tests {
             AuthError::TokenReused,
             AuthError::ReauthRequired,
             AuthError::SecondFactorRequired,
+            AuthError::PasskeyRequired,
             AuthError::Forbidden,
             AuthError::Locked { retry_after: 1 },
             AuthError::RateLimited { retry_after: 1 },

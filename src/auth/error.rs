@@ -51,6 +51,8 @@ pub enum AuthError {
     ReauthRequired,
     #[error("this app needs a sign-in with a second factor (a TOTP code or a passkey)")]
     SecondFactorRequired,
+    #[error("this app needs a sign-in with a passkey")]
+    PasskeyRequired,
     #[error("access to this app is denied")]
     Forbidden,
     #[error("too many failed attempts; try again later")]

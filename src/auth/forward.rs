@@ -4,9 +4,10 @@
 //! A browser sends the session cookie and, while it lasts, the access
 //! cookie (a sibling subdomain may have planted more cookies of the same
 //! names); a script sends a Bearer access token. Every credential present
-//! is tried, cheapest first, until one passes (one with a second factor,
-//! under `two_factor`): an app's own `Authorization` header or a planted
-//! cookie never hides a browser's live session. The policy comes from the
+//! is tried, cheapest first, until one passes (one with a second factor
+//! under `two_factor`, with a passkey under `passkey`): an app's own
+//! `Authorization` header or a planted cookie never hides a browser's live
+//! session. The policy comes from the
 //! access rules (`crate::base::rules`).
 
 use super::sessions::{Passport, Sessions};
@@ -26,38 +27,49 @@ pub struct Credentials<'a> {
 /// identity asked or given), `Ok(Some)` for a live session the policy
 /// accepts. Refusals: `Forbidden` (`deny`), `InvalidToken` (no live
 /// session), `SecondFactorRequired` (a password-only session under
-/// `two_factor`).
+/// `two_factor`), `PasskeyRequired` (a session without a passkey under
+/// `passkey`).
 pub fn admit(
     sessions: &Sessions<'_>,
     policy: Policy,
     credentials: &Credentials<'_>,
     now: i64,
 ) -> AuthResult<Option<Passport>> {
-    match policy {
+    let shortfall = match policy {
         Policy::Deny => return Err(AuthError::Forbidden),
         Policy::Bypass => return Ok(None),
-        Policy::OneFactor | Policy::TwoFactor => {}
+        Policy::OneFactor => None,
+        Policy::TwoFactor => Some(AuthError::SecondFactorRequired),
+        Policy::Passkey => Some(AuthError::PasskeyRequired),
+    };
+    let passport = identify(sessions, credentials, policy, now)?.ok_or(AuthError::InvalidToken)?;
+    match shortfall {
+        Some(refusal) if !meets(&passport, policy) => Err(refusal),
+        _ => Ok(Some(passport)),
     }
-    let want_second = policy == Policy::TwoFactor;
-    let passport =
-        identify(sessions, credentials, want_second, now)?.ok_or(AuthError::InvalidToken)?;
-    if policy == Policy::TwoFactor && !passport.second_factor {
-        return Err(AuthError::SecondFactorRequired);
-    }
-    Ok(Some(passport))
 }
 
-/// The first credential that names a live session (with a second factor,
-/// when `want_second` and one does; else the first live one).
+/// Whether a session's sign-in is strong enough for `policy`.
+fn meets(passport: &Passport, policy: Policy) -> bool {
+    match policy {
+        Policy::Bypass | Policy::OneFactor => true,
+        Policy::TwoFactor => passport.second_factor,
+        Policy::Passkey => passport.passkey,
+        Policy::Deny => false,
+    }
+}
+
+/// The first credential that names a live session strong enough for
+/// `policy`; else the first live one (whose refusal says what it lacks).
 fn identify(
     sessions: &Sessions<'_>,
     credentials: &Credentials<'_>,
-    want_second: bool,
+    policy: Policy,
     now: i64,
 ) -> AuthResult<Option<Passport>> {
     let mut weaker = None;
     let mut consider = |passport: Option<Passport>| match passport {
-        Some(p) if p.second_factor || !want_second => Some(p),
+        Some(p) if meets(&p, policy) => Some(p),
         Some(p) => {
             weaker.get_or_insert(p);
             None
@@ -148,6 +160,40 @@ mod tests {
         assert_eq!(p.session_id, strong.session.id);
         let p = admit(&s, Policy::OneFactor, &both, NOW).unwrap().unwrap();
         assert_eq!(p.session_id, weak.session.id, "else the first");
+    }
+
+    #[tokio::test]
+    async fn the_passkey_policy_wants_a_passkey_not_just_two_factors() {
+        let kit = Kit::new(5);
+        let s = kit.sessions();
+        let code = session(&kit, &[Amr::Pwd, Amr::Otp]).await;
+        let alone = session(&kit, &[Amr::Hwk, Amr::Mfa]).await;
+        let second = session(&kit, &[Amr::Pwd, Amr::Hwk]).await;
+        let with = |pair: &crate::auth::sessions::TokenPair| {
+            let token = pair.access_token.clone();
+            admit(
+                &s,
+                Policy::Passkey,
+                &Credentials {
+                    access_tokens: vec![&token],
+                    ..Credentials::default()
+                },
+                NOW,
+            )
+            .map(|p| p.map(|p| p.session_id))
+        };
+        assert!(matches!(with(&code), Err(AuthError::PasskeyRequired)));
+        assert_eq!(with(&alone).unwrap(), Some(alone.session.id.clone()));
+        assert_eq!(with(&second).unwrap(), Some(second.session.id.clone()));
+        let both = Credentials {
+            access_tokens: vec![&code.access_token, &second.access_token],
+            ..Credentials::default()
+        };
+        let p = admit(&s, Policy::Passkey, &both, NOW).unwrap().unwrap();
+        assert_eq!(
+            p.session_id, second.session.id,
+            "the passkey session behind the other"
+        );
     }
 
     #[tokio::test]

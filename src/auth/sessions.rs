@@ -69,6 +69,8 @@ pub struct Passport {
     pub session_id: String,
     /// The session signed in with a second factor (`otp` or `hwk`).
     pub second_factor: bool,
+    /// The session signed in with a passkey (`hwk`).
+    pub passkey: bool,
 }
 
 /// Whether an `amr` list holds a second factor.
@@ -309,8 +311,8 @@ impl Sessions<'_> {
         proof: impl Fn(&str) -> bool,
     ) -> AuthResult<Option<Passport>> {
         let seen = self.store.with_live_session_gate(sid, now, |gate| {
-            let second_factor = has_second_factor(&gate.amr);
-            proof(&gate.cookie_hash).then_some((gate.last_seen_at, second_factor))
+            let factors = (has_second_factor(&gate.amr), gate.amr.contains(&Amr::Hwk));
+            proof(&gate.cookie_hash).then_some((gate.last_seen_at, factors))
         });
         let seen = match seen {
             Ok(seen) => seen,
@@ -321,7 +323,7 @@ impl Sessions<'_> {
             Err(e) if e.is_undecodable() => None,
             Err(e) => return Err(e.into()),
         };
-        let Some((last_seen_at, second_factor)) = seen.flatten() else {
+        let Some((last_seen_at, (second_factor, passkey))) = seen.flatten() else {
             return Ok(None);
         };
         if now - last_seen_at >= TOUCH_INTERVAL {
@@ -330,6 +332,7 @@ impl Sessions<'_> {
         Ok(Some(Passport {
             session_id: sid.to_string(),
             second_factor,
+            passkey,
         }))
     }
 

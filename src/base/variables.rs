@@ -196,7 +196,7 @@ pub const VARIABLES: &[Variable] = &[
     plain(
         "AUTH_DEFAULT_POLICY",
         "`one_factor`",
-        "the policy where no rule matches: `one_factor`, `two_factor` or `deny`",
+        "the policy where no rule matches: `one_factor`, `two_factor`, `passkey` or `deny`",
     ),
     plain(
         "AUTH_WEBAUTHN_RP_ID",

@@ -77,6 +77,7 @@ fn refusal(err: &AuthError) -> (&'static str, StatusCode, Option<u64>) {
         AuthError::TokenReused => ("token_reused", StatusCode::UNAUTHORIZED, None),
         AuthError::ReauthRequired => ("reauth_required", StatusCode::FORBIDDEN, None),
         AuthError::SecondFactorRequired => ("second_factor_required", StatusCode::FORBIDDEN, None),
+        AuthError::PasskeyRequired => ("passkey_required", StatusCode::FORBIDDEN, None),
         AuthError::Forbidden => ("forbidden", StatusCode::FORBIDDEN, None),
         AuthError::Locked { retry_after } => {
             ("account_locked", StatusCode::LOCKED, Some(*retry_after))

@@ -129,6 +129,8 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
 
 /// Why the login page is shown: a second factor for an app that needs one.
 pub const NEED_TWO_FACTOR: &str = "two_factor";
+/// `need=` for a session that lacks a passkey.
+pub const NEED_PASSKEY: &str = "passkey";
 
 /// The login page, with `rd` when the original URL is known, and `need`
 /// when a sign-in is not enough.

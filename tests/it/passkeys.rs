@@ -11,8 +11,8 @@ use soloauth::base::clock::rfc3339;
 
 use crate::common::authenticator::SoftAuthenticator;
 use crate::common::{
-    binary, code, code_step, event_kinds, known, password_step, sign_in_and_enroll, succeed, Api,
-    Reply, Server, Tokens, PASSWORD,
+    binary, code, code_step, event_kinds, known, one_step_login, password_step, sign_in_and_enroll,
+    succeed, Api, Reply, Server, Tokens, PASSWORD,
 };
 
 /// The test server's public URL is the default, `http://localhost:8001`.
@@ -606,4 +606,109 @@ fn an_impossible_rp_id_stops_start_up_and_check_saying_why() {
             assert!(stderr.contains(why), "{rp_id}: {stderr}");
         }
     }
+}
+
+/// Traefik asking about `host`/ with the browser's access cookie or a
+/// script's Bearer token, as a navigation or not.
+async fn ask(
+    s: &Server,
+    host: &str,
+    cookie: Option<&str>,
+    bearer: Option<&str>,
+    html: bool,
+) -> Reply {
+    let mut req = s
+        .http
+        .get(s.url("/auth/verify"))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", host)
+        .header("x-forwarded-uri", "/")
+        .header(
+            "accept",
+            if html {
+                "text/html"
+            } else {
+                "application/json"
+            },
+        );
+    if let Some(access) = cookie {
+        req = req.header("cookie", format!("soloauth_access={access}"));
+    }
+    if let Some(token) = bearer {
+        req = req.bearer_auth(token);
+    }
+    s.send(req).await
+}
+
+#[tokio::test]
+async fn a_passkey_app_lets_in_only_a_session_that_signed_in_with_a_passkey() {
+    let rules = "passkey vault.example.com; two_factor admin.example.com";
+    let s =
+        Server::start_with(&[("AUTH_RULES", rules), ("AUTH_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let (password_only, enrolled) = sign_in_and_enroll(&s, &s.clock).await;
+    s.clock.advance(30);
+    let r = one_step_login(&s, PASSWORD, &code(&enrolled.secret, s.clock.now())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let with_code = Tokens::from(&r.body);
+    let mut key = authenticator();
+    register(&s, &with_code.access, &mut key, "Laptop").await;
+    let r = passkey_login(&s, &mut key).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let with_passkey = Tokens::from(&r.body);
+    let body = json!({"name": "backup script"});
+    let token = s.post("/auth/tokens", body, Some(&with_code.access)).await;
+    let token = token.body["token"].as_str().unwrap().to_string();
+
+    for (who, access) in [
+        ("password", &password_only.access),
+        ("code", &with_code.access),
+    ] {
+        let r = ask(&s, "vault.example.com", Some(access), None, false).await;
+        assert_eq!(
+            (r.status.as_u16(), r.error()),
+            (403, "passkey_required"),
+            "{who}"
+        );
+        let r = ask(&s, "vault.example.com", Some(access), None, true).await;
+        assert_eq!(r.status, 302, "{who}");
+        let location = r.headers["location"].to_str().unwrap();
+        assert!(location.contains("need=passkey"), "{location}");
+    }
+    let r = ask(&s, "vault.example.com", None, Some(&token), false).await;
+    assert_eq!(
+        (r.status.as_u16(), r.error()),
+        (403, "passkey_required"),
+        "an API token"
+    );
+    let r = ask(
+        &s,
+        "vault.example.com",
+        Some(&with_passkey.access),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["remote-session"], with_passkey.sid.as_str());
+    // The passkey session behind a weaker cookie is still found.
+    let cookies = format!(
+        "soloauth_access={}; soloauth_access={}",
+        with_code.access, with_passkey.access
+    );
+    let req = s.http.get(s.url("/auth/verify")).header("cookie", cookies);
+    let req = req
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "vault.example.com")
+        .header("x-forwarded-uri", "/");
+    assert_eq!(s.send(req).await.status, 200);
+    // A passkey is a second factor too.
+    let r = ask(
+        &s,
+        "admin.example.com",
+        Some(&with_passkey.access),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

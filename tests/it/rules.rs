@@ -2,7 +2,8 @@
 //! before matching and read case-folded too, `bypass` only through a
 //! trusted proxy and never for double-encoded, overlong or look-alike
 //! dots, `two_factor` and `deny` refusals, `deny` for a forwarded URI over
-//! 8 KiB, and invalid rules that stop start-up.
+//! 8 KiB, `from` rules judged on the address the trusted proxies report,
+//! and invalid rules that stop start-up.
 
 use crate::common::{
     binary, code, one_step_login, sign_in_and_enroll, verify, Reply, Server, Tokens, PASSWORD,
@@ -412,4 +413,80 @@ async fn a_forwarded_uri_over_8_kib_is_denied_rules_or_not() {
     let t = s.login().await;
     let r = ask(&s, "app.example.com", &long, JSON, Some(&t)).await;
     assert_eq!(r.status, 200);
+}
+
+/// Traefik asking about `host`/ for a client at `xff` (its own address
+/// appended last, as proxies do).
+async fn ask_from(s: &Server, host: &str, xff: &str, session: Option<&Tokens>) -> Reply {
+    let mut req = s
+        .http
+        .get(s.url("/auth/verify"))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", host)
+        .header("x-forwarded-uri", "/")
+        .header("x-forwarded-for", xff)
+        .header("accept", JSON);
+    if let Some(t) = session {
+        req = req.header("cookie", format!("soloauth_access={}", t.access));
+    }
+    s.send(req).await
+}
+
+#[tokio::test]
+async fn from_rules_judge_the_client_the_trusted_proxies_report() {
+    let rules = "bypass media.example.com from 192.168.0.0/16; \
+                 two_factor * from !10.0.0.0/8, 192.168.0.0/16";
+    let s = server("127.0.0.1, 172.16.0.0/12", &[("AUTH_RULES", rules)]).await;
+    let password_only = s.login().await;
+    // At home: media needs nothing; the rest the default, one factor.
+    let r = ask_from(&s, "media.example.com", "192.168.1.20", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.headers.get("remote-user").is_none());
+    let r = ask_from(&s, "app.example.com", "192.168.1.20", Some(&password_only)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Away: two factors everywhere, media included.
+    for host in ["media.example.com", "app.example.com"] {
+        let r = ask_from(&s, host, "198.51.100.4", Some(&password_only)).await;
+        assert_eq!(
+            (r.status.as_u16(), r.error()),
+            (403, "second_factor_required"),
+            "{host}"
+        );
+    }
+    // The right-most untrusted entry counts: a client cannot claim home by
+    // writing it first; a chain of trusted proxies is walked past.
+    let r = ask_from(&s, "media.example.com", "192.168.1.20, 198.51.100.4", None).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = ask_from(&s, "media.example.com", "192.168.1.20, 172.18.0.5", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Over the VPN: one factor.
+    let r = ask_from(&s, "app.example.com", "10.8.0.2", Some(&password_only)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn from_rules_never_believe_an_untrusted_peers_header() {
+    let rules = "bypass media.example.com from 192.168.0.0/16, 127.0.0.0/8";
+    let s = server("10.9.9.9", &[("AUTH_RULES", rules)]).await;
+    // The peer (127.0.0.1 here) is no trusted proxy: its headers, the
+    // address and the URL alike, are not read; the default applies.
+    let r = ask_from(&s, "media.example.com", "192.168.1.20", None).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
+#[test]
+fn a_wrong_from_stops_check_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = binary()
+        .env("AUTH_DATA_DIR", dir.path())
+        .env("AUTH_RULES", "bypass media.example.com from 192.168.0.0/33")
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AUTH_RULES") && stderr.contains("192.168.0.0/33"),
+        "{stderr}"
+    );
 }

@@ -18,7 +18,7 @@ pub(super) fn read(r: &mut Reader) -> Rules {
         }
         Some(name) => Policy::parse(name).unwrap_or_else(|| {
             r.problem(format!(
-                "AUTH_DEFAULT_POLICY={name:?} must be one_factor, two_factor or deny"
+                "AUTH_DEFAULT_POLICY={name:?} must be one_factor, two_factor, passkey or deny"
             ));
             Policy::OneFactor
         }),

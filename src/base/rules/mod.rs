@@ -1,9 +1,11 @@
 //! Access rules for forward auth (`AUTH_RULES`, `AUTH_DEFAULT_POLICY`).
 //!
-//! A rule is `POLICY HOST[PATH]`; rules are separated by `;` or newlines and
-//! the first that matches decides. `HOST` is a name or `*.domain` (any
-//! subdomain, at any depth, not the domain itself), compared without case,
-//! port or trailing dot. `PATH` matches exactly, or as a prefix when it ends
+//! A rule is `POLICY HOST[PATH]`, optionally followed by `from CIDR[,…]` or
+//! `from !CIDR[,…]` (the client's address in, or outside, those networks:
+//! [`network`]); rules are separated by `;` or newlines and the first that
+//! matches decides. `HOST` is a name, `*.domain` (any subdomain, at any
+//! depth, not the domain itself) or `*` (every host), compared without
+//! case, port or trailing dot. `PATH` matches exactly, or as a prefix when it ends
 //! in `*`.
 //!
 //! Backends read a path in different ways, so a request path is read
@@ -44,10 +46,14 @@
 //! No spelling of a path reaches a `bypass` that another reading of it
 //! would not, or escapes a stricter rule.
 
+mod network;
 mod path;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::net::IpAddr;
+
+use network::Networks;
 
 pub use path::normalize_path;
 use path::PathPattern;
@@ -61,6 +67,8 @@ pub enum Policy {
     OneFactor,
     /// A session that signed in with a second factor (`otp` or `hwk`).
     TwoFactor,
+    /// A session that signed in with a passkey (`hwk`): phishing-resistant.
+    Passkey,
     /// Refused to everyone.
     Deny,
 }
@@ -72,6 +80,7 @@ impl Policy {
             "bypass" => Policy::Bypass,
             "one_factor" => Policy::OneFactor,
             "two_factor" => Policy::TwoFactor,
+            "passkey" => Policy::Passkey,
             "deny" => Policy::Deny,
             _ => return None,
         })
@@ -84,6 +93,7 @@ impl fmt::Display for Policy {
             Policy::Bypass => "bypass",
             Policy::OneFactor => "one_factor",
             Policy::TwoFactor => "two_factor",
+            Policy::Passkey => "passkey",
             Policy::Deny => "deny",
         })
     }
@@ -138,35 +148,61 @@ impl fmt::Display for HostPattern {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
     policy: Policy,
-    host: HostPattern,
+    /// `None`: `*`, every host.
+    host: Option<HostPattern>,
     path: Option<PathPattern>,
+    /// `from …`: the clients the rule is for (else every client).
+    from: Option<Networks>,
 }
 
 impl Rule {
     fn parse(text: &str) -> Result<Rule, String> {
+        let shape = || {
+            "a rule is POLICY HOST[PATH] [from CIDR,…], e.g. \"bypass app.example.com/health\""
+                .to_string()
+        };
         let mut words = text.split_whitespace();
-        let (Some(policy), Some(target), None) = (words.next(), words.next(), words.next()) else {
-            return Err(
-                "a rule is POLICY HOST[PATH], e.g. \"bypass app.example.com/health\"".into(),
-            );
+        let (Some(policy), Some(target)) = (words.next(), words.next()) else {
+            return Err(shape());
+        };
+        let from = match words.next() {
+            None => None,
+            Some("from") => {
+                let list: Vec<&str> = words.collect();
+                Some(Networks::parse(&list.join(" "))?)
+            }
+            Some(_) => return Err(shape()),
         };
         let policy = Policy::parse(policy).ok_or_else(|| {
-            format!("{policy:?} is not a policy (bypass, one_factor, two_factor, deny)")
+            format!("{policy:?} is not a policy (bypass, one_factor, two_factor, passkey, deny)")
         })?;
         let (host, path) = match target.find('/') {
             Some(i) => (&target[..i], Some(&target[i..])),
             None => (target, None),
         };
-        let host = HostPattern::parse(host)
-            .ok_or_else(|| format!("{host:?} is not a host name or *.domain"))?;
+        let host = match host {
+            "*" => None,
+            name => Some(
+                HostPattern::parse(name)
+                    .ok_or_else(|| format!("{name:?} is not a host name, *.domain or *"))?,
+            ),
+        };
         let path = path.map(PathPattern::parse).transpose()?;
-        Ok(Rule { policy, host, path })
+        Ok(Rule {
+            policy,
+            host,
+            path,
+            from,
+        })
     }
 
     /// Whether the rule matches `host` and a reading of the path
-    /// (`folded`: a case-folded one).
-    fn matches(&self, host: &str, reading: &str, folded: bool) -> bool {
-        self.host.matches(host)
+    /// (`folded`: a case-folded one) from `client`.
+    fn matches(&self, host: &str, reading: &str, folded: bool, client: IpAddr) -> bool {
+        self.host
+            .as_ref()
+            .is_none_or(|pattern| pattern.matches(host))
+            && self.from.as_ref().is_none_or(|from| from.admits(client))
             && self
                 .path
                 .as_ref()
@@ -232,14 +268,20 @@ impl Rules {
         self.rules.is_empty()
     }
 
+    /// Whether some rule has a `from`: only then is the client's address
+    /// worth finding out.
+    pub fn reads_client(&self) -> bool {
+        self.rules.iter().any(|rule| rule.from.is_some())
+    }
+
     /// The default policy.
     pub fn default_policy(&self) -> Policy {
         self.default
     }
 
-    /// The policy for a request to `target`: the strictest that any
-    /// reading of its path gets (see the module notes).
-    pub fn policy_for(&self, target: Target<'_>) -> Policy {
+    /// The policy for a request to `target` from `client`: the strictest
+    /// that any reading of its path gets (see the module notes).
+    pub fn policy_for(&self, target: Target<'_>, client: IpAddr) -> Policy {
         let (host, path) = match target {
             Target::Oversized => return Policy::Deny,
             _ if self.rules.is_empty() => return self.default,
@@ -252,12 +294,12 @@ impl Rules {
         };
         let policy = if self.rules.iter().all(|rule| rule.path.is_none()) {
             // No rule reads the path: every reading gets the same policy.
-            self.first_match(&host, path, false)
+            self.first_match(&host, path, false, client)
         } else {
             path::readings(path)
                 .iter()
                 .flat_map(|reading| [(Cow::from(reading), false), (path::fold(reading), true)])
-                .map(|(reading, folded)| self.first_match(&host, &reading, folded))
+                .map(|(reading, folded)| self.first_match(&host, &reading, folded, client))
                 .max()
                 .unwrap_or(Policy::Deny)
         };
@@ -268,10 +310,10 @@ impl Rules {
     }
 
     /// The policy of the first rule that matches a reading, or the default.
-    fn first_match(&self, host: &str, reading: &str, folded: bool) -> Policy {
+    fn first_match(&self, host: &str, reading: &str, folded: bool, client: IpAddr) -> Policy {
         self.rules
             .iter()
-            .find(|rule| rule.matches(host, reading, folded))
+            .find(|rule| rule.matches(host, reading, folded, client))
             .map_or(self.default, |rule| rule.policy)
     }
 }
@@ -294,12 +336,15 @@ pub fn normalize_host(host: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// The client of the tests that are not about `from`.
+    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 9));
+
     fn rules(text: &str) -> Rules {
         Rules::parse(text, Policy::OneFactor).unwrap()
     }
 
     fn policy(rules: &Rules, host: &str, path: &str) -> Policy {
-        rules.policy_for(Target::Url { host, path })
+        rules.policy_for(Target::Url { host, path }, CLIENT)
     }
 
     #[test]
@@ -317,8 +362,8 @@ mod tests {
             Policy::OneFactor,
             "*.domain is not the domain itself"
         );
-        assert_eq!(r.policy_for(Target::Unknown), Policy::OneFactor);
-        assert_eq!(r.policy_for(Target::Malformed), Policy::Deny);
+        assert_eq!(r.policy_for(Target::Unknown, CLIENT), Policy::OneFactor);
+        assert_eq!(r.policy_for(Target::Malformed, CLIENT), Policy::Deny);
     }
 
     #[test]
@@ -514,10 +559,13 @@ mod tests {
             rules("bypass a.example.com"),
             Rules::none(Policy::OneFactor),
         ] {
-            assert_eq!(r.policy_for(Target::Oversized), Policy::Deny);
+            assert_eq!(r.policy_for(Target::Oversized, CLIENT), Policy::Deny);
         }
         let none = Rules::none(Policy::OneFactor);
-        assert_eq!(none.policy_for(Target::Malformed), Policy::OneFactor);
+        assert_eq!(
+            none.policy_for(Target::Malformed, CLIENT),
+            Policy::OneFactor
+        );
     }
 
     #[test]
@@ -529,6 +577,52 @@ mod tests {
     }
 
     #[test]
+    fn from_limits_a_rule_to_its_networks_first_match_still_wins() {
+        let r = rules(
+            "bypass media.example.com from 192.168.0.0/16; \
+             two_factor * from !10.0.0.0/8, 192.168.0.0/16\n\
+             deny media.example.com/admin*",
+        );
+        let at = |ip: &str, host: &str, path: &str| {
+            r.policy_for(Target::Url { host, path }, ip.parse().unwrap())
+        };
+        let (home, vpn, away) = ("192.168.1.20", "10.3.3.3", "198.51.100.4");
+        assert_eq!(at(home, "media.example.com", "/"), Policy::Bypass);
+        assert_eq!(
+            at(home, "media.example.com", "/admin"),
+            Policy::Bypass,
+            "first match"
+        );
+        assert_eq!(
+            at(home, "app.example.com", "/"),
+            Policy::OneFactor,
+            "the default"
+        );
+        assert_eq!(at(away, "media.example.com", "/"), Policy::TwoFactor);
+        assert_eq!(
+            at(away, "app.example.com", "/"),
+            Policy::TwoFactor,
+            "* is every host"
+        );
+        assert_eq!(at(vpn, "media.example.com", "/"), Policy::OneFactor);
+        assert_eq!(at(vpn, "media.example.com", "/admin"), Policy::Deny);
+        let r = rules("two_factor *.example.com from !10.0.0.0/8, 192.168.0.0/16");
+        let at = |ip: &str| {
+            r.policy_for(
+                Target::Url {
+                    host: "a.example.com",
+                    path: "/",
+                },
+                ip.parse().unwrap(),
+            )
+        };
+        assert_eq!(at("198.51.100.4"), Policy::TwoFactor);
+        assert_eq!(at("10.0.0.1"), Policy::OneFactor);
+        assert_eq!(at("192.168.3.3"), Policy::OneFactor);
+        assert!(r.reads_client() && !rules("deny a.example.com").reads_client());
+    }
+
+    #[test]
     fn invalid_rules_are_named() {
         for (text, hint) in [
             ("allow a.example.com", "not a policy"),
@@ -537,6 +631,10 @@ mod tests {
             ("deny a*.example.com", "not a host"),
             ("deny a.example.com/x*y", "no other *"),
             ("deny exa mple.com", "POLICY HOST"),
+            ("bypass a.example.com form 10.0.0.0/8", "POLICY HOST"),
+            ("bypass a.example.com from", "not an address"),
+            ("bypass a.example.com from lan", "not an address"),
+            ("bypass a.example.com from 10.0.0.0/8,!10.1.0.0/16", "one !"),
         ] {
             let problems = Rules::parse(&format!("deny ok.example.com; {text}"), Policy::Deny)
                 .expect_err(text);

@@ -8,7 +8,9 @@
 //! `bypass`), or `Remote-User` and `Remote-Token` for an API token (one
 //! SHA-256 and one sled read; see `token_answer`). No live session: `401`, or `302` to the login page for a
 //! browser navigation. A password-only session under `two_factor`: `403
-//! second_factor_required`, or `302` to the login page, which explains.
+//! second_factor_required`; a session without a passkey under `passkey`:
+//! `403 passkey_required`; or, for either, `302` to the login page (with
+//! `need=`), which explains. An API token never passes `passkey`.
 //! `deny`: `403 forbidden`. nginx turns a `302` from `auth_request` into a
 //! `500`, so a request carrying `X-Original-URL` gets `401`/`403` with the
 //! login URL in `Location` instead.
@@ -28,7 +30,7 @@ use crate::auth::events::Kind;
 use crate::auth::forward::{admit, Credentials};
 use crate::auth::AuthError;
 use crate::base::rules::{Policy, Target};
-use crate::http::client_ip::is_trusted;
+use crate::http::client_ip::{client_ip, is_trusted};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::forward;
 use crate::http::state::AppState;
@@ -68,6 +70,7 @@ pub enum VerifyResponse {
         #[oai(header = "Cache-Control")] String,
     ),
     /// `second_factor_required` (a password-only session on a `two_factor`
+    /// app), `passkey_required` (a session without a passkey on a `passkey`
     /// app; `Location` as for `401`) or `forbidden` (a `deny` rule).
     #[oai(status = 403)]
     Forbidden(
@@ -78,6 +81,10 @@ pub enum VerifyResponse {
 }
 
 const NO_STORE: &str = "no-store";
+
+/// The client's address when no rule needs it, or none is known (a peer
+/// that is no socket): in no network, so only `from !…` rules match it.
+const NO_ADDRESS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
 pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get("authorization")?.to_str().ok()?;
@@ -111,10 +118,11 @@ impl VerifyApi {
 /// method above documents it and answers the same.
 pub fn answer(state: &AppState, req: &Request) -> VerifyResponse {
     let headers = req.headers();
+    let proxies = &state.config.trusted_proxies;
     let trusted = req
         .remote_addr()
         .as_socket_addr()
-        .is_some_and(|a| is_trusted(a.ip(), &state.config.trusted_proxies));
+        .is_some_and(|a| is_trusted(a.ip(), proxies));
     let rules = &state.config.rules;
     // Without rules, only a forwarded URI too long to read decides.
     let target = if trusted && (!rules.is_empty() || forward::oversized(headers)) {
@@ -122,7 +130,15 @@ pub fn answer(state: &AppState, req: &Request) -> VerifyResponse {
     } else {
         Target::Unknown
     };
-    let policy = rules.policy_for(target);
+    let client = match rules.reads_client() {
+        true => client_ip(
+            req.remote_addr().as_socket_addr().map(|a| a.ip()),
+            headers,
+            proxies,
+        ),
+        false => None,
+    };
+    let policy = rules.policy_for(target, client.unwrap_or(NO_ADDRESS));
     if let Some(answer) = token_answer(state, headers, trusted, policy, target) {
         return answer;
     }
@@ -183,6 +199,9 @@ fn token_answer(
                 AuthError::InvalidToken
             } else if policy == Policy::TwoFactor && !token.two_factor {
                 AuthError::SecondFactorRequired
+            } else if policy == Policy::Passkey {
+                // A token is a bearer secret, which a passkey app refuses.
+                AuthError::PasskeyRequired
             } else {
                 state.metrics.count(Kind::VerifyAllowed);
                 let user = state.auth.credentials.username().to_string();
@@ -238,7 +257,10 @@ fn refuse(
     refusal: AuthError,
 ) -> VerifyResponse {
     let refusal = match refusal {
-        AuthError::Forbidden | AuthError::SecondFactorRequired | AuthError::InvalidToken => refusal,
+        AuthError::Forbidden
+        | AuthError::SecondFactorRequired
+        | AuthError::PasskeyRequired
+        | AuthError::InvalidToken => refusal,
         other => {
             tracing::error!(error = %other, "forward auth could not check a session");
             AuthError::InvalidToken
@@ -249,8 +271,11 @@ fn refuse(
         let body = Json(ApiError::Refused(refusal).body());
         return VerifyResponse::Forbidden(body, None, NO_STORE.into());
     }
-    let need =
-        matches!(refusal, AuthError::SecondFactorRequired).then_some(forward::NEED_TWO_FACTOR);
+    let need = match refusal {
+        AuthError::SecondFactorRequired => Some(forward::NEED_TWO_FACTOR),
+        AuthError::PasskeyRequired => Some(forward::NEED_PASSKEY),
+        _ => None,
+    };
     let original = trusted.then(|| forward::original_url(headers)).flatten();
     let login = forward::login_url(&state.config.public_url, original.as_deref(), need);
     let nginx = headers.contains_key("x-original-url");
