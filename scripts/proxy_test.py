@@ -11,7 +11,9 @@ checks that:
   3. a `bypass` path (AUTH_RULES) is served without a session;
   4. a `deny` host is refused 403, even with a session; a `two_factor` host
      refuses a password-only session 403, and sends a browser to the login
-     page with need=two_factor;
+     page with need=two_factor; a `passkey` host does the same with
+     need=passkey; a rule `from` the client's network (the address the proxy
+     reports) applies, one from another network does not;
   5. a request with the cookie an app receives (the session cookie alone: the
      access and refresh cookies are host-only) reaches the upstream with
      Remote-User;
@@ -59,7 +61,11 @@ ACCESS_COOKIE = "soloauth_access"
 # A short access token, so "after it expired" is seconds away.
 ACCESS_TTL = 10
 EXPIRY_WAIT = 15
-RULES = "bypass app.localtest/public/*; deny closed.localtest; two_factor admin.localtest"
+# home./away. are told apart by the client address the proxy reports (here
+# loopback): the first rule matches it, the second never does.
+RULES = ("bypass app.localtest/public/*; deny closed.localtest; two_factor admin.localtest; "
+         "passkey vault.localtest; bypass home.localtest from 127.0.0.0/8; "
+         "bypass away.localtest from 192.0.2.0/24")
 check = harness.Checks()
 
 
@@ -205,6 +211,7 @@ http {{
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         }}
     }}
 }}
@@ -303,6 +310,23 @@ def before_expiry(name, port, server):
     check(f"{name}: ... and sends a browser to the login page, which explains",
           status == 302 and location.startswith(f"{PUBLIC_URL}/?rd=") and location.endswith("&need=two_factor"),
           f"HTTP {status}, Location {location!r}")
+
+    vault = {"Host": f"vault.localtest:{port}", "Cookie": cookies}
+    status, _, body = request(port, "GET", "/", dict(vault, Accept="application/json"))
+    check(f"{name}: a passkey app refuses a session without a passkey 403",
+          status == 403 and (b"passkey_required" in body or name == "nginx"),
+          f"HTTP {status} {body[:200]!r}")
+    status, headers, _ = request(port, "GET", "/", dict(vault, Accept="text/html"))
+    location = headers.get("Location") or ""
+    check(f"{name}: ... and sends a browser to the login page with need=passkey",
+          status == 302 and location.startswith(f"{PUBLIC_URL}/?rd=") and location.endswith("&need=passkey"),
+          f"HTTP {status}, Location {location!r}")
+
+    # `from`: judged on the client address the proxy reports.
+    for where, want in (("home", 200), ("away", 401)):
+        status, _, body = request(port, "GET", "/", {"Host": f"{where}.localtest:{port}", "Accept": "application/json"})
+        check(f"{name}: a rule 'from' the client's network applies ({where} -> {want})",
+              status == want, f"HTTP {status} {body[:200]!r}")
 
     status, _, body = request(port, "GET", path, dict(api, Cookie=cookies))
     seen = upstream_saw(body)
