@@ -19,7 +19,10 @@ export function select(which, focus = false) {
 }
 
 for (const tab of tabs) {
-  tab.setAttribute("aria-controls", `panel-${name(tab)}`);
+  const panel = $(`panel-${name(tab)}`);
+  panel.setAttribute("role", "tabpanel");
+  panel.setAttribute("aria-labelledby", tab.id);
+  tab.setAttribute("aria-controls", panel.id);
   tab.addEventListener("click", () => select(name(tab)));
   tab.addEventListener("keydown", (event) => {
     const i = tabs.indexOf(tab);
