@@ -1169,6 +1169,14 @@ def dashboard_check(driver, binary):
         check("on a wide screen, the security section has two columns", columns)
         driver.save_screenshot(str(SHOTS / "dashboard-overview.png"))
         contrast_checks(p, "the security section")
+        p.open("passkey-add-details")
+        p.click(css="#totp-on details summary")
+        check("the add and change forms open there, in place", p.el("passkey-name").is_displayed()
+              and p.el("regenerate-code").is_displayed())
+        driver.save_screenshot(str(SHOTS / "dashboard-security.png"))
+        contrast_checks(p, "the security section's forms")
+        p.click(css="#passkey-add-details > summary")
+        p.click(css="#totp-on details summary")
 
         # Tabs with the keyboard.
         p.el("tab-security").send_keys(Keys.ARROW_RIGHT)

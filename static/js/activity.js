@@ -28,7 +28,7 @@ const kinds = {
   lockout: (d, from) => [`${plural(Number(d.failures), "failed attempt")}${from}: ${d.scope === "account" ? "the account is" : "that address is"} locked for ${d.minutes} minutes`, "lockout"],
   unlock: (d) => [`Lockouts cleared${cli(d)}`],
   recovery_code_used: (d, from) => [`Used a recovery code${from}: ${d.remaining} left`, Number(d.remaining) < 3 ? "few left" : ""],
-  refresh_reuse: (d, from) => [`A used sign-in renewal came back${from}: that session was ended`, "alarm"],
+  refresh_reuse: (d, from) => [`A sign-in was renewed twice with one token${from}: that session was ended`, "alarm"],
   session_revoked: (d, from) => [d.reason === "logout" ? `Signed out${from}`
     : d.reason === "oidc_logout" ? `Signed out by an app${from}`
       : d.reason === "others" ? `Signed out everywhere else${from}: ${plural(Number(d.count), "session")} ended`
