@@ -10,6 +10,7 @@ import { timeEl } from "./time.js";
 
 const prompt = reauthPrompt("passkey-reauth", "passkey-add-details", "add a passkey");
 let taken = [];
+$("need-passkey").hidden = !passkey.supported;
 
 export async function loadPasskeys() {
   if (!passkey.supported) return;
@@ -20,6 +21,7 @@ export async function loadPasskeys() {
   $("passkeys-off").textContent = off ? sentence(result.message) : "";
   prompt.close();
   $("passkey-add-details").hidden = off;
+  $("need-passkey").hidden = off;
   const list = $("passkeys");
   list.replaceChildren();
   if (!result.ok) { if (!off) showError(result); return; }
