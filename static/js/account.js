@@ -1,43 +1,61 @@
-// The signed-in view: who is signed in and with which factors, the notice
-// when an app needs a second factor this session lacks, signing out (here or
-// everywhere); and loadAccount, which shows it and loads every card.
+// The signed-in view: the overview (who, how the account is protected, the
+// sessions, the last sign-in), signing out (here or everywhere), and the
+// screen shown instead when an app needs a second factor this session
+// lacks; and loadAccount, which shows it and loads every section.
 
 import { call } from "./api.js";
-import { $, onAccountReload, say, show, showError } from "./ui.js";
+import { $, onAccountReload, plural, say, show, showError } from "./ui.js";
 import { appName, hasSecondFactor, needTwoFactor } from "./page.js";
-import { showTotp } from "./totp.js";
-import { loadPasskeys } from "./passkeys.js";
+import { select } from "./tabs.js";
+import { setupPrompt, showTotp } from "./totp.js";
+import { addPasskey, loadPasskeys, suggestedName } from "./passkeys.js";
 import { forgetAppCredentials, loadApps } from "./apps.js";
 import { forgetToken, loadTokens } from "./tokens.js";
 import { loadSessions } from "./sessions.js";
+import { loadActivity } from "./activity.js";
+import { timeEl } from "./time.js";
+import { device } from "./agent.js";
 
 export async function loadAccount() {
   const result = await call("/auth/me");
   if (!result.ok) { show("signin"); return; }
   const me = result.data;
   $("who").textContent = me.username;
-  const n = me.recovery_codes_remaining;
   const keys = me.passkeys || 0;
-  const keyText = keys ? ` ${keys} passkey${keys === 1 ? "" : "s"} can sign you in with two factors.` : "";
-  if (me.totp_enabled) {
-    $("factor-status").textContent = `Two-factor authentication is on. ${n} recovery code${n === 1 ? "" : "s"} left.${keyText}`;
-  } else {
-    $("factor-status").textContent = keys
-      ? `Authenticator-app codes are off: the password alone still signs in.${keyText}`
-      : "Two-factor authentication is off.";
-  }
+  const n = me.recovery_codes_remaining;
+  const keyText = keys ? ` ${plural(keys, "passkey")} can sign you in with two factors.` : "";
+  $("factor-status").textContent = me.totp_enabled
+    ? `Two-factor authentication is on. ${plural(n, "recovery code")} left.${keyText}`
+    : keys ? `Authenticator-app codes are off: the password alone still signs in.${keyText}` : "Two-factor authentication is off.";
+  const factors = ["Password", me.totp_enabled && "authenticator app", keys && plural(keys, "passkey")].filter(Boolean);
+  $("protection").textContent = factors.length > 1 ? factors.join(" + ") : "Password alone: no second factor";
   showTotp(me);
-  const lacking = needTwoFactor && !hasSecondFactor(me);
-  $("need-2fa").hidden = !lacking;
-  $("need-app").textContent = appName;
+  // An app needs a second factor: the two-factor card alone, with the next step.
+  const need = needTwoFactor && !hasSecondFactor(me);
   const hasFactor = me.totp_enabled || keys > 0;
+  $("account").classList.toggle("need", need);
+  $("account").classList.toggle("has-factor", hasFactor);
+  $("need-2fa").hidden = !need;
+  $("need-app").textContent = appName;
   $("need-enable").hidden = hasFactor;
   $("need-again").hidden = !hasFactor;
+  if (need) select("security");
   show("account");
-  await Promise.all([loadSessions(), loadPasskeys(), loadApps(), loadTokens()]);
+  const [sessions, events] = await Promise.all([loadSessions(), loadActivity(), loadPasskeys(), loadApps(), loadTokens()]);
+  $("last-signin").replaceChildren(...lastSignIn(sessions, events));
 }
 
 onAccountReload(loadAccount);
+
+// The newest sign-in of another session ("Safari on iPhone · 192.168.1.23 · 2 h ago"), else this one's.
+function lastSignIn(sessions, events) {
+  const current = sessions.find((s) => s.current);
+  const mine = (e) => current && e.detail.split(" ").includes(`session=${current.id}`);
+  const before = events.find((e) => e.kind === "login_success" && !mine(e));
+  if (!before) return current ? ["This session, ", timeEl(current.created_at)] : [];
+  const session = sessions.find((s) => before.detail.split(" ").includes(`session=${s.id}`));
+  return [[session ? device(session.user_agent) : "", before.ip].filter(Boolean).join(" · ") + " · ", timeEl(before.at)];
+}
 
 // Signs this device out; says so only when the server confirmed it (or
 // the session had already ended).
@@ -54,7 +72,8 @@ async function signOut(done = "You are signed out.") {
 }
 
 $("signout").addEventListener("click", () => signOut());
-$("need-signout").addEventListener("click", () => signOut("Signed out. Sign in again with your password and a code."));
+$("need-signout").addEventListener("click", () => signOut("Signed out. Sign in with your password and a code, or with a passkey."));
+$("need-passkey").addEventListener("click", () => addPasskey(suggestedName(), setupPrompt));
 
 $("signout-all").addEventListener("click", async () => {
   const result = await call("/auth/sessions", "DELETE");

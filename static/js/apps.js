@@ -1,18 +1,21 @@
-// The apps card: apps that "Sign in with soloauth" (OpenID Connect
+// The apps section: apps that "Sign in with soloauth" (OpenID Connect
 // clients), those of the server's environment (listed, removed only there)
 // and those added here; adding one (an old sign-in confirms the password
 // first) and removing one. An added app's secret is in the answer to adding
-// it, and nowhere else, ever: shown once, in the "App added" card.
+// it, and nowhere else, ever: shown once, in the "App added" card. Also
+// the issuer and discovery URL to give apps, with copy buttons.
 
 import { call, withPassword } from "./api.js";
 import { $, button, busy, copy, el, lines, reauthPrompt, say, showError, withReauth } from "./ui.js";
 import { loadSessions } from "./sessions.js";
 
-const prompt = reauthPrompt("app-reauth", "app-add-details");
+const prompt = reauthPrompt("app-reauth", "app-add-details", "add an app");
 
 // What the owner pastes into an app: the issuer is this page's origin.
 $("issuer").textContent = location.origin;
 $("discovery").textContent = `${location.origin}/.well-known/openid-configuration`;
+$("issuer-copy").addEventListener("click", () => copy($("issuer").textContent, "Issuer"));
+$("discovery-copy").addEventListener("click", () => copy($("discovery").textContent, "Discovery URL"));
 
 export async function loadApps() {
   const result = await call("/auth/oidc/clients");
@@ -30,7 +33,7 @@ function appItem(app) {
   if (app.from_env) {
     const badge = el("span", "badge", "from the environment");
     badge.title = "Configured by AUTH_OIDC_CLIENT_… variables: change or remove it there";
-    title.append(badge);
+    title.append(" ", badge);
   }
   const kind = app.public ? "public (PKCE, no secret)" : "with a secret";
   const added = app.created_at ? ` · added ${new Date(app.created_at).toLocaleDateString()}` : "";

@@ -3,10 +3,14 @@
 // first), renaming and removing one.
 
 import { call, withPassword } from "./api.js";
-import { $, busy, button, el, reauthPrompt, say, sentence, showError, withReauth } from "./ui.js";
+import { $, busy, button, el, reauthPrompt, reloadAccount, say, sentence, showError, withReauth } from "./ui.js";
 import * as passkey from "./webauthn.js";
+import { system } from "./agent.js";
+import { timeEl } from "./time.js";
 
-const prompt = reauthPrompt("passkey-reauth", "passkey-add");
+const prompt = reauthPrompt("passkey-reauth", "passkey-add-details", "add a passkey");
+let taken = [];
+$("need-passkey").hidden = !passkey.supported;
 
 export async function loadPasskeys() {
   if (!passkey.supported) return;
@@ -16,19 +20,20 @@ export async function loadPasskeys() {
   $("passkeys-off").hidden = !off;
   $("passkeys-off").textContent = off ? sentence(result.message) : "";
   prompt.close();
-  $("passkey-add").hidden = off;
+  $("passkey-add-details").hidden = off;
+  $("need-passkey").hidden = off;
   const list = $("passkeys");
   list.replaceChildren();
   if (!result.ok) { if (!off) showError(result); return; }
   for (const key of result.data) list.append(passkeyItem(key));
-  if (!$("passkey-name").value.trim()) $("passkey-name").value = suggestedName(result.data.map((p) => p.name));
+  taken = result.data.map((p) => p.name);
+  if (!$("passkey-name").value.trim()) $("passkey-name").value = suggestedName();
 }
 
-// A name for the next passkey, from the device, not yet taken ("Passkey on Mac 2").
-function suggestedName(taken) {
-  const ua = navigator.userAgent;
-  const device = [["iPhone"], ["iPad"], ["Android"], ["Mac"], ["Windows"], ["CrOS", "ChromeOS"], ["Linux"]].find(([key]) => ua.includes(key));
-  const base = device ? `Passkey on ${device[1] || device[0]}` : "Passkey";
+// A name for the next passkey, from the device, not yet taken ("Passkey on macOS 2").
+export function suggestedName() {
+  const os = system(navigator.userAgent);
+  const base = os ? `Passkey on ${os}` : "Passkey";
   let name = base;
   for (let n = 2; taken.includes(name); n++) name = `${base} ${n}`;
   return name;
@@ -40,11 +45,12 @@ function passkeyItem(key) {
   if (key.backed_up) {
     const badge = el("span", "badge", "synced");
     badge.title = "Kept in sync by its provider across your devices";
-    title.append(badge);
+    title.append(" ", badge);
   }
-  const added = new Date(key.created_at).toLocaleDateString();
-  const used = key.last_used_at ? `last used ${new Date(key.last_used_at).toLocaleString()}` : "not used yet";
-  const meta = el("div", "meta", `added ${added} · ${used}`);
+  const meta = el("div", "meta", "added ");
+  meta.append(timeEl(key.created_at), " · ");
+  if (key.last_used_at) meta.append("last used ", timeEl(key.last_used_at));
+  else meta.append("not used yet");
   const rename = button("Rename", "secondary", `Rename ${key.name}`);
   const remove = button("Remove", "danger", `Remove ${key.name}`);
   rename.addEventListener("click", () => item.replaceChildren(renameForm(key)));
@@ -57,7 +63,7 @@ function passkeyItem(key) {
     if (!result) { remove.disabled = false; return; }
     if (result.ok) say(`Passkey “${key.name}” removed.`, true);
     else showError(result);
-    await loadPasskeys();
+    await reloadAccount();
   });
   const row = el("div", "row");
   row.append(rename, remove);
@@ -91,10 +97,10 @@ function renameForm(key) {
   return form;
 }
 
-async function addPasskey() {
-  const name = $("passkey-name").value.trim();
+// Adds a passkey named `name`; `ask`: the password prompt, if not this card's.
+export async function addPasskey(name, ask = prompt) {
   if (!name || [...name].length > 64) { say("Give the passkey a name of 1 to 64 characters."); $("passkey-name").focus(); return; }
-  const start = await withReauth(prompt, (password) => call("/auth/passkeys/register/start", "POST", withPassword(undefined, password)));
+  const start = await withReauth(ask, (password) => call("/auth/passkeys/register/start", "POST", withPassword(undefined, password)));
   if (!start) return;
   if (!start.ok) { showError(start); return; }
   const made = await passkey.create(start.data.options);
@@ -106,11 +112,12 @@ async function addPasskey() {
   });
   if (!result.ok) { showError(result, { passkey: true }); return; }
   $("passkey-name").value = "";
+  $("passkey-add-details").open = false;
   say(`Passkey “${result.data.name}” added. You can sign in with it alone from now on.`, true);
-  await loadPasskeys();
+  await reloadAccount();
 }
 
 $("passkey-add").addEventListener("submit", (event) => {
   event.preventDefault();
-  busy(event.target, addPasskey);
+  busy(event.target, () => addPasskey($("passkey-name").value.trim()));
 });

@@ -9,7 +9,7 @@ import * as passkey from "./webauthn.js";
 import { cookieProblem, cookiesKept, domainCookieKept, hasSecondFactor, needTwoFactor, returnTo } from "./page.js";
 import { loadAccount } from "./account.js";
 
-// The password step's single-use token, for the second step.
+// The password step's token, for the second step.
 let mfaToken = null;
 const usingRecovery = () => !$("mfa-recovery").hidden;
 
@@ -68,18 +68,22 @@ $("mfa-switch").addEventListener("click", () => {
 
 $("mfa-cancel").addEventListener("click", () => { mfaToken = null; say(""); show("signin"); });
 
+// A wrong code keeps the step (the mfa_token takes a few tries); a spent
+// or expired token starts again from the password.
 $("mfa").addEventListener("submit", (event) => {
   event.preventDefault();
   busy(event.target, async () => {
+    const field = usingRecovery() ? "recovery-code" : "code";
     const factor = usingRecovery()
-      ? { recovery_code: $("recovery-code").value }
-      : { code: $("code").value.replace(/\s/g, "") };
+      ? { recovery_code: $(field).value }
+      : { code: $(field).value.replace(/\s/g, "") };
     const result = await send("/auth/login/totp", "POST", { mfa_token: mfaToken, ...factor });
-    mfaToken = null; // good for one try, right or wrong
     $("code").value = "";
     $("recovery-code").value = "";
-    if (result.ok) { say(""); return signedIn(true); }
-    showError(result, { after: " Sign in again." });
+    if (result.ok) { mfaToken = null; say(""); return signedIn(true); }
+    if (result.error === "invalid_code" || result.status === 0) { showError(result, { focus: field }); return; }
+    mfaToken = null;
+    showError(result, { passkey: result.error === "invalid_token", after: " Sign in again with your password." });
     show("signin");
   });
 });

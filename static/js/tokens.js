@@ -6,8 +6,9 @@
 
 import { call, withPassword } from "./api.js";
 import { $, button, busy, copy, el, lines, reauthPrompt, say, showError, withReauth } from "./ui.js";
+import { timeEl } from "./time.js";
 
-const prompt = reauthPrompt("token-reauth", "token-add-details");
+const prompt = reauthPrompt("token-reauth", "token-add-details", "make a token");
 const day = (t) => new Date(t).toLocaleDateString();
 
 export async function loadTokens() {
@@ -16,14 +17,16 @@ export async function loadTokens() {
   prompt.close();
   if (!result.ok) { showError(result); return; }
   $("tokens").append(...result.data.map(tokenItem));
+  $("tokens-none").hidden = result.data.length > 0;
 }
 
 function tokenItem(token) {
   const item = el("li");
   const title = el("div", "name", token.name);
-  const used = token.last_used_at ? `last used ${new Date(token.last_used_at).toLocaleString()}` : "never used";
   const expiry = token.expires_at ? `expires ${day(token.expires_at)}` : "no expiry";
-  const meta = el("div", "meta", `made ${day(token.created_at)} · ${used} · ${expiry} · ${token.hosts.join(", ") || "any host"}`);
+  const meta = el("div", "meta", `made ${day(token.created_at)} · `);
+  meta.append(...(token.last_used_at ? ["last used ", timeEl(token.last_used_at)] : ["never used"]),
+    ` · ${expiry} · ${token.hosts.join(", ") || "any host"}`);
   const revoke = button("Revoke", "danger", `Revoke ${token.name}`);
   revoke.addEventListener("click", async () => {
     if (!window.confirm(`Revoke the token “${token.name}”? It is refused from the next request on.`)) return;

@@ -1,12 +1,14 @@
 // The two-factor card (an authenticator app: enroll with its QR code, make
-// new recovery codes, turn it off) and the recovery codes card, shown once.
+// new recovery codes, turn it off) and the recovery codes, shown once.
 // After a change the whole account reloads (reloadAccount, which shows this
 // card's state through showTotp).
 
 import { call, withPassword } from "./api.js";
 import { $, busy, el, reauthPrompt, reloadAccount, say, showError, withReauth } from "./ui.js";
 
-const prompt = reauthPrompt("reauth", "totp-off");
+const prompt = reauthPrompt("reauth", "totp-off", "set up an authenticator app");
+// The card's password prompt, for what starts from it (a passkey, when an app needs one).
+export const setupPrompt = prompt;
 let username = null;
 
 // The card as /auth/me describes it (`me`), nothing half done.
@@ -59,7 +61,7 @@ const code = (id) => $(id).value.replace(/\s/g, "");
 onSubmit("enroll", async () => {
   const result = await call("/auth/totp/confirm", "POST", { code: code("enroll-code") });
   $("enroll-code").value = "";
-  return { result, done: "Two-factor authentication is on." };
+  return { result, done: "Your authenticator app is set up." };
 });
 
 onSubmit("regenerate", async () => {
@@ -75,7 +77,7 @@ onSubmit("disable", async () => {
   });
   $("disable-password").value = "";
   $("disable-code").value = "";
-  return { result, done: "Two-factor authentication is off." };
+  return { result, done: "Authenticator app removed." };
 });
 
 // ---- recovery codes, shown once ----------------------------------------------

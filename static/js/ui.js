@@ -19,16 +19,16 @@ export const sentence = (text = "") => text && text[0].toUpperCase() + text.slic
 // A refusal's message names the request's field first ("redirect_uris: …").
 const fieldWords = { redirect_uris: "Redirect URI", logout_uris: "Sign-out return URI" };
 const inWords = (message) => message.replace(/^(\w+): /, (all, field) => (fieldWords[field] ? `${fieldWords[field]} ` : all));
+export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 // What a refusal means, in plain words. `passkey`: the answer to a passkey
 // ceremony (its invalid_credentials and invalid_token mean other things).
 function explain({ status, error, message, retryAfter: wait }, passkey) {
-  const minutes = Math.max(1, Math.ceil(wait / 60));
   switch (error) {
     case "invalid_credentials": return passkey ? `The passkey was refused: ${message}.` : "Wrong username or password.";
-    case "invalid_code": return "That code is wrong, expired or already used.";
-    case "account_locked": return `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
-    case "rate_limited": return `Too many requests. Wait ${wait || 1} second${wait === 1 ? "" : "s"} and try again.`;
+    case "invalid_code": return "That code is wrong. Try again.";
+    case "account_locked": return `Too many failed attempts. Try again in ${plural(Math.max(1, Math.ceil(wait / 60)), "minute")}.`;
+    case "rate_limited": return `Too many requests. Wait ${plural(wait || 1, "second")} and try again.`;
     case "busy": return "The server is busy. Try again in a moment.";
     case "invalid_token": return passkey ? "This sign-in expired or was already used." : "Your session has ended. Sign in again.";
     case "invalid_challenge": return "This passkey request expired or was already used. Try again.";
@@ -43,9 +43,7 @@ function explain({ status, error, message, retryAfter: wait }, passkey) {
 // Shows a refused call (an answer from api.js) in the message box, between
 // `before` and `after`, and puts the cursor in the field it concerns:
 // `focus` is a field (or its id) for any refusal, or maps error codes to
-// field ids. The error body names no field (docs/API.md, "Errors"): of
-// several ids (a bad_request on a form), the one holding a value the
-// refusal quotes, else the first.
+// field ids; of several, the one holding a value the refusal quotes.
 export function showError(result, { passkey = false, before = "", after = "", focus = null } = {}) {
   say(before + explain(result, passkey) + after);
   const field = fieldFor(result, focus);
@@ -105,14 +103,21 @@ export async function copy(text, what) {
 // ---- "confirm your password" ---------------------------------------------
 // Adding or removing a factor or a credential needs a recent sign-in or the
 // password (docs/API.md, "Recent sign-in"): without, the server answers
-// reauth_required. Each card has a prompt for it: the form `id`, its field
-// `<id>-password` and button `<id>-cancel`, shown in place of `hide`.
+// reauth_required. A card's prompt is the form `id` (field `<id>-password`,
+// button `<id>-cancel`), made here and shown in place of the element `hide`;
+// `what` says what the password is for.
 
-export function reauthPrompt(id, hide) {
-  const form = $(id);
+export function reauthPrompt(id, hide, what) {
+  const form = el("form");
+  form.id = id;
+  form.hidden = true;
+  form.innerHTML = `<p></p><label for="${id}-password">Password</label>
+    <input id="${id}-password" type="password" autocomplete="current-password" required>
+    <div class="row"><button type="submit">Continue</button>
+    <button type="button" id="${id}-cancel" class="secondary">Cancel</button></div>`;
+  $(hide).after(form);
   const field = $(`${id}-password`);
   const text = form.querySelector("p");
-  const usual = text.textContent;
   let answer = null; // resolves the question asked: the password, or null
   const settle = (password) => { const resolve = answer; answer = null; if (resolve) resolve(password); };
   const prompt = {
@@ -121,7 +126,7 @@ export function reauthPrompt(id, hide) {
     // Shows the prompt; resolves to the password given, or null.
     ask(reason) {
       settle(null);
-      text.textContent = reason ? `You signed in a while ago. Confirm your password to ${reason}.` : usual;
+      text.textContent = `You signed in a while ago. Confirm your password to ${reason || what}.`;
       $(hide).hidden = true;
       form.hidden = false;
       field.focus();
@@ -130,7 +135,6 @@ export function reauthPrompt(id, hide) {
     // Puts the card back; a question still open resolves to null.
     close() {
       settle(null);
-      text.textContent = usual;
       form.hidden = true;
       $(hide).hidden = false;
     },

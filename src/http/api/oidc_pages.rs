@@ -35,12 +35,29 @@ pub fn csp_redirecting_to(target: Option<&str>) -> String {
     }
 }
 
-/// A small page: a title and one paragraph.
+/// A small page: a title, one paragraph and the way back to the account page.
 pub fn page(title: &str, text: &str) -> Html<String> {
     let card = html! {
-        div class="card" { h2 { (title) } p { (text) } }
+        div class="card" { h2 { (title) } p { (text) } (back()) }
     };
     layout(title, card, html! {})
+}
+
+/// The way back from a page the browser came to from an app: soloauth's
+/// own page (the account, or the sign-in).
+fn back() -> Markup {
+    html! { p { a href="/" id="back" { "Go to your soloauth account page" } } }
+}
+
+/// soloauth's logo, as the login page has it: drawn in the text's accent
+/// colour (readable in both colour schemes), no style attribute (the CSP).
+fn logo() -> Markup {
+    html! {
+        svg class="logo" viewBox="0 0 32 32" width="28" height="28" aria-hidden="true" {
+            rect x="6" y="14" width="20" height="15" rx="3" fill="currentColor" {}
+            path d="M10 14v-4a6 6 0 0 1 12 0v4" fill="none" stroke="currentColor" stroke-width="3" {}
+        }
+    }
 }
 
 /// The most characters of a redirect URI an app sent that a page or log
@@ -90,6 +107,7 @@ pub fn redirect_mismatch(
                 }
                 "."
             }
+            (back())
         }
     };
     layout("cannot sign in to this app", card, html! {})
@@ -111,11 +129,13 @@ fn layout(title: &str, body: Markup, head: Markup) -> Html<String> {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
                 title { "soloauth — " (title) }
+                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/static/style.css";
                 (head)
             }
-            body { main { h1 { "soloauth" } (body) } }
+            body { main { h1 { (logo()) " soloauth" } (body) } }
         }
     };
     Html(page.into_string())
@@ -139,9 +159,10 @@ pub fn confirm_logout(pairs: &[(&str, &str)]) -> Html<String> {
             h2 { "Sign out of soloauth?" }
             p { "An app asks to end your soloauth sign-in, on this device, for every app." }
             (hidden(pairs))
-            button type="submit" id="logout-confirm" { "Sign out" }
-            " "
-            a href="/" { "Stay signed in" }
+            div class="row" {
+                button type="submit" id="logout-confirm" { "Sign out" }
+                a href="/" class="button" { "Stay signed in" }
+            }
         }
     };
     let script = html! { script src="/static/logout.js" defer {} };
@@ -161,9 +182,10 @@ pub fn consent<V: AsRef<str>>(app: &str, redirect_uri: &str, pairs: &[(&str, V)]
                 " signed in as you. Allow it only if you just started signing in to " (app) " yourself."
             }
             (hidden(pairs))
-            button type="submit" name="consent" value="allow" id="consent-allow" { "Allow" }
-            " "
-            button type="submit" name="consent" value="deny" id="consent-deny" class="secondary" { "Deny" }
+            div class="row" {
+                button type="submit" name="consent" value="allow" id="consent-allow" { "Allow" }
+                button type="submit" name="consent" value="deny" id="consent-deny" class="secondary" { "Deny" }
+            }
         }
     };
     layout("allow this app?", form, html! {})
@@ -190,6 +212,7 @@ mod tests {
             assert!(html.contains(&format!("<li><code class=\"uri\">{uri}</code></li>")));
         }
         assert!(html.contains("AUTH_OIDC_CLIENT_IMMICH_REDIRECT_URIS"));
+        assert!(html.contains("<a href=\"/\" id=\"back\">"));
         let Html(html) = redirect_mismatch("notes", false, None, &[]);
         assert!(html.contains("notes sent no redirect_uri."));
         assert!(html.contains("No redirect URI is registered"));
@@ -227,9 +250,10 @@ mod tests {
              value=\"x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\">"
         ));
         assert!(html.contains(
-            "<button type=\"submit\" name=\"consent\" value=\"allow\" id=\"consent-allow\">Allow</button> \
+            "<div class=\"row\">\
+             <button type=\"submit\" name=\"consent\" value=\"allow\" id=\"consent-allow\">Allow</button>\
              <button type=\"submit\" name=\"consent\" value=\"deny\" id=\"consent-deny\" \
-             class=\"secondary\">Deny</button></form>"
+             class=\"secondary\">Deny</button></div></form>"
         ));
         assert!(!html.contains("<script>") && !html.contains("<b>"));
     }
@@ -249,14 +273,18 @@ mod tests {
         assert!(html.contains(
             "<input type=\"hidden\" name=\"post_logout_redirect_uri\" \
              value=\"https://a.example/?x=1&amp;y=&quot;2&quot;\">\
-             <button type=\"submit\" id=\"logout-confirm\">Sign out</button> \
-             <a href=\"/\">Stay signed in</a></form>"
+             <div class=\"row\"><button type=\"submit\" id=\"logout-confirm\">Sign out</button>\
+             <a href=\"/\" class=\"button\">Stay signed in</a></div></form>"
         ));
         let Html(html) = page("signed out", "You are signed out of <soloauth>.");
         assert!(html.contains(
-            "<main><h1>soloauth</h1><div class=\"card\"><h2>signed out</h2>\
-             <p>You are signed out of &lt;soloauth&gt;.</p></div></main></body></html>"
+            "<div class=\"card\"><h2>signed out</h2>\
+             <p>You are signed out of &lt;soloauth&gt;.</p>\
+             <p><a href=\"/\" id=\"back\">Go to your soloauth account page</a></p></div></main></body></html>"
         ));
+        assert!(html.contains("<link rel=\"icon\" href=\"/static/favicon.svg\""));
+        assert!(html.contains("<main><h1><svg class=\"logo\""));
+        assert!(html.contains("</svg> soloauth</h1>"));
     }
 
     #[test]
