@@ -433,6 +433,24 @@ async fn unknown_apps_get_an_error_page_and_other_errors_go_back_to_the_app() {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
+    let page = r.body.as_str().unwrap();
+    assert!(
+        page.contains(REDIRECT),
+        "the page shows the redirect_uri sent"
+    );
+    assert!(page.contains(r#"href="/""#), "and a way back");
+    let odd = "https://x.example/cb?<script>alert(1)</script>";
+    let r = authorize(
+        &s,
+        &cookies,
+        &[("client_id", "nobody"), ("redirect_uri", odd)],
+    )
+    .await;
+    let page = r.body.as_str().unwrap();
+    assert!(
+        page.contains("&lt;script&gt;") && !page.contains("<script>alert"),
+        "escaped"
+    );
     let evil = [
         ("client_id", "photos"),
         ("redirect_uri", "https://evil.example/cb"),

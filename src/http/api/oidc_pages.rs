@@ -37,8 +37,23 @@ pub fn csp_redirecting_to(target: Option<&str>) -> String {
 
 /// A small page: a title, one paragraph and the way back to the account page.
 pub fn page(title: &str, text: &str) -> Html<String> {
+    app_error_page(title, text, None)
+}
+
+/// A page for a request no app can be told about (no `client_id`, or an
+/// unknown one): `text`, and the `redirect_uri` the request sent, if any,
+/// so the owner sees which app it came from.
+pub fn app_error_page(title: &str, text: &str, sent: Option<&str>) -> Html<String> {
     let card = html! {
-        div class="card" { h2 { (title) } p { (text) } (back()) }
+        div class="card" {
+            h2 { (title) }
+            p { (text) }
+            @if let Some(uri) = sent {
+                p { "The request came with this redirect_uri:" }
+                p { code class="uri" id="sent-redirect-uri" { (truncated(uri, SHOWN_URI_CHARS)) } }
+            }
+            (back())
+        }
     };
     layout(title, card, html! {})
 }

@@ -14,7 +14,7 @@ use crate::auth::oidc::clients::App;
 use crate::auth::oidc::login_after::LoginAfterKey;
 use crate::auth::Client;
 use crate::base::secret::ExposeSecret;
-use crate::http::api::oidc_pages::{self as pages, page};
+use crate::http::api::oidc_pages::{self as pages, app_error_page};
 use crate::http::api::recorded;
 use crate::http::error::ApiResult;
 use crate::http::forward::{login_url, MAX_RD};
@@ -98,14 +98,16 @@ fn redirect_mismatch(app: &App, sent: Option<&str>) -> Html<String> {
     pages::redirect_mismatch(&app.name, app.from_env, sent, &app.redirect_uris)
 }
 
-/// The page for a request that cannot go back to its app.
-fn error_page(why: &ErrorPage) -> RedirectAnswer {
+/// The page for a request that cannot go back to its app (`sent`: the
+/// `redirect_uri` it came with, shown, never followed).
+fn error_page(why: &ErrorPage, sent: Option<&str>) -> RedirectAnswer {
     let title = "cannot sign in to this app";
     RedirectAnswer::ErrorPage(match why {
-        ErrorPage::NoClientId => page(title, "The app sent no client_id."),
-        ErrorPage::UnknownClient => page(
+        ErrorPage::NoClientId => app_error_page(title, "The app sent no client_id.", sent),
+        ErrorPage::UnknownClient => app_error_page(
             title,
             "This app is not registered with soloauth (unknown client_id).",
+            sent,
         ),
         ErrorPage::RedirectMismatch { app, sent } => redirect_mismatch(app, sent.as_deref()),
     })
@@ -155,7 +157,7 @@ impl OidcApi {
                 }
                 Decision::Consent(ask) => consent_page(&ask),
                 Decision::ToApp(error) => RedirectAnswer::Redirect(error.location(issuer)),
-                Decision::ErrorPage(why) => error_page(&why),
+                Decision::ErrorPage(why) => error_page(&why, request.redirect_uri.as_deref()),
             },
         )
     }
