@@ -9,7 +9,10 @@ an allowed `rd`, refuse a foreign one; then, on a server that wants a
 recent sign-in for everything, confirm the password before enrolling, and
 see the page admit it when the server cannot be reached; then "keep me
 signed in" on and off, and the screen that explains an app's two-factor
-refusal; then passkeys with Chrome's virtual authenticator: add, rename,
+refusal; then an app whose rule needs a passkey (AUTH_RULES, at
+vault.test.localhost): its screen adds a passkey in place, signs in again
+with it (the passkey first on the sign-in card) and goes on to the app;
+then passkeys with Chrome's virtual authenticator: add, rename,
 remove, sign in with one alone and as the second step, a cancelled ceremony,
 the page's own JSON conversion, and no passkey controls without WebAuthn;
 then "Sign in with soloauth" from a small test app (scripts/oidc_test_app.py):
@@ -22,7 +25,7 @@ sessions, more than a page of activity): the overview first and the
 sections as tabs, their heights at desktop and phone width, sessions and
 activity in words, and the contrast of every text and focus ring in the
 light and the dark scheme (computed from the rendered colours, here and on
-the sign-in, code, two-factor-needed and OIDC pages).
+the sign-in, code, two-factor-needed, passkey-needed and OIDC pages).
 Screenshots of each screen, desktop and
 phone width, go to target/screenshots/ (dashboard-*.png: the ones
 docs/screenshots/ keeps). Fails on any script error or CSP
@@ -619,6 +622,126 @@ def remember_and_two_factor_check(driver, binary):
         p.collect_log()
         return p.problems
     finally:
+        server.stop()
+
+
+def verify_vault(server, driver, vault):
+    """What /auth/verify answers a proxy (trusted: 127.0.0.1) asking for a
+    browser's navigation to `vault` with the browser's session cookie:
+    (status, Location)."""
+    url = urllib.parse.urlsplit(vault)
+    cookie = soloauth_cookies(driver).get("soloauth_session", {}).get("value", "")
+    status, headers, _ = request(server.base, "GET", "/auth/verify", {
+        "Cookie": f"soloauth_session={cookie}", "Accept": "text/html", "X-Forwarded-Proto": url.scheme,
+        "X-Forwarded-Host": url.netloc, "X-Forwarded-Uri": url.path})
+    return status, headers.get("Location")
+
+
+def fits_phone(driver, id_):
+    """At a phone's size: whether the page needs no sideways scrolling and
+    the element `id_` (the main action) shows whole, as wide as its card's text."""
+    phone_size(driver, True)
+    try:
+        return driver.execute_script("""
+            const e = document.getElementById(arguments[0]), r = e.getBoundingClientRect();
+            return {scroll: document.documentElement.scrollWidth <= innerWidth, shown: r.width > 0 && r.left >= 0
+                    && r.right <= innerWidth, width: Math.round(r.width), window: innerWidth};""", id_)
+    finally:
+        phone_size(driver, False)
+
+
+def passkey_needed_check(driver, binary):
+    """An app whose rule needs a passkey (AUTH_RULES `passkey
+    vault.test.localhost`, under AUTH_COOKIE_DOMAIN=test.localhost; soloauth
+    at auth.test.localhost: Chromium resolves *.localhost to loopback, and
+    the relay's port serves the vault's URL too). /auth/verify sends a
+    password-only session to the page with need=passkey; the page does not
+    bounce back but says the vault needs a passkey and adds one in place,
+    then offers to sign in again with it: signed out, the sign-in card puts
+    the passkey first, and signing in with it goes on to the vault. A session
+    that signed in with a passkey goes on at once."""
+    server = serve(binary, relay_host="auth.test.localhost", AUTH_COOKIE_DOMAIN="test.localhost",
+                   AUTH_TRUSTED_PROXIES="127.0.0.1", AUTH_RULES="passkey vault.test.localhost")
+    base = server.public
+    vault = f"http://vault.test.localhost:{urllib.parse.urlsplit(base).port}/health"
+    p = Page(driver, base)
+    try:
+        driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        driver.add_virtual_authenticator(Authenticator())
+        driver.get(base + "/")
+        p.sign_in()
+        p.visible("account")
+        status, need = verify_vault(server, driver, vault)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(need or "").query)
+        check("the vault's rule sends a password-only session to the page with rd and need=passkey",
+              status == 302 and need.startswith(base + "/?") and query == {"rd": [vault], "need": ["passkey"]},
+              (status, need))
+        driver.get(need)
+        p.visible("need-pk")
+        text = p.el("need-pk").text
+        check("the page names the app that needs a passkey", "vault.test.localhost" in text
+              and "needs a sign-in with a passkey" in text, text)
+        check("with no passkey yet, its main action adds one, in place (no authenticator app offered)",
+              p.el("need-pk-passkey").is_displayed() and same_card(driver, "need-pk", "need-pk-passkey")
+              and "secondary" not in p.el("need-pk-passkey").get_attribute("class")
+              and not p.el("need-pk-signout").is_displayed() and not p.el("enroll-start").is_displayed()
+              and not p.el("need-2fa").is_displayed(), text)
+        repeated = [i for i in ("overview", "tab-security", "passkeys-card", "apps-card", "tokens-card", "sessions", "events")
+                    if p.el(i).is_displayed()]
+        check("and the dashboard does not repeat below it", not repeated, repeated)
+        check("and the page does not bounce back to the vault", driver.current_url == need, driver.current_url)
+        phone = fits_phone(driver, "need-pk-passkey")
+        check("on a phone the passkey-needed screen fits, its main action whole",
+              phone["scroll"] and phone["shown"], phone)
+        p.shot("27-passkey-needed")
+        contrast_checks(p, "the passkey-needed screen")
+
+        p.click("need-pk-passkey")
+        msg = said(p, "added")
+        again = p.visible("need-pk-signout")
+        check("'Add a passkey' there adds one in place, then offers to sign in again with it",
+              "Passkey “" in msg and " added" in msg and len(driver.get_credentials()) == 1
+              and again.text == "Sign in again with your passkey" and same_card(driver, "need-pk", "need-pk-signout")
+              and not p.el("need-pk-passkey").is_displayed() and not p.el("overview").is_displayed(), msg)
+        check("still without bouncing back", driver.current_url == need, driver.current_url)
+        p.shot("27-passkey-needed-then-added")
+
+        p.click("need-pk-signout")
+        p.visible("signin")
+        msg = said(p, "Signed out")
+        check("signing in again signs this session out and says to use the passkey",
+              "Sign in with your passkey" in msg and "vault.test.localhost" in msg and page_me(driver) is None, msg)
+        check("keeping rd and need", driver.current_url == need, driver.current_url)
+        driver.get(need)
+        p.visible("signin")
+        msg = p.message()
+        check("signed out, the sign-in screen says plainly that the app needs a passkey",
+              "vault.test.localhost" in msg and "needs a sign-in with a passkey" in msg, msg)
+        first = driver.execute_script(
+            "const y = (id) => document.getElementById(id).getBoundingClientRect().top;"
+            "return y('passkey-login') < y('username') && y('passkey-login') < y('password');")
+        check("and puts 'Sign in with a passkey' first, as its main action",
+              first and p.el("passkey-login").is_displayed() and "secondary" not in p.el("passkey-login").get_attribute("class")
+              and driver.switch_to.active_element == p.el("passkey-login"))
+        phone = fits_phone(driver, "passkey-login")
+        check("on a phone too", phone["scroll"] and phone["shown"], phone)
+        p.shot("28-passkey-needed-sign-in")
+        contrast_checks(p, "the sign-in screen when an app needs a passkey")
+
+        p.click("passkey-login")
+        p.wait.until(lambda _: driver.current_url == vault)
+        check("signed in with the passkey, the page goes on to the vault", driver.current_url == vault, driver.current_url)
+        status, _ = verify_vault(server, driver, vault)
+        check("and the vault's rule lets that session in", status == 200, status)
+        driver.get(need)
+        p.wait.until(lambda _: driver.current_url == vault)
+        check("a session that signed in with a passkey goes on to the vault at once", driver.current_url == vault,
+              driver.current_url)
+        p.collect_log()
+        return p.problems
+    finally:
+        if driver.virtual_authenticator_id:
+            driver.remove_virtual_authenticator()
         server.stop()
 
 
@@ -1436,6 +1559,7 @@ def main(binary):
 
         p.problems += reauth_check(driver, binary)
         p.problems += remember_and_two_factor_check(driver, binary)
+        p.problems += passkey_needed_check(driver, binary)
         p.problems += passkey_check(driver, binary)
         p.problems += oidc_check(driver, binary)
         p.problems += tokens_check(driver, binary)

@@ -11,7 +11,8 @@
 
 import { call } from "./js/api.js";
 import { say, show, showError } from "./js/ui.js";
-import { appName, freshSignIn, needTwoFactor } from "./js/page.js";
+import { appName, freshSignIn, needPasskey, needTwoFactor } from "./js/page.js";
+import { supported as passkeys } from "./js/webauthn.js";
 import { signedIn } from "./js/signin.js";
 
 async function start() {
@@ -25,6 +26,9 @@ async function start() {
   show("signin");
   if (result.status === 0) showError(result);
   else if (needTwoFactor) say(`${appName} needs a sign-in with a second factor: your password, then a code from your authenticator app.`);
+  else if (needPasskey) say(passkeys
+    ? `${appName} needs a sign-in with a passkey. No passkey yet? Sign in with your password, then add one.`
+    : `${appName} needs a sign-in with a passkey, and this browser cannot use passkeys: open this page in one that can.`);
 }
 
 start();

@@ -1,11 +1,11 @@
 // The signed-in view: the overview (who, how the account is protected, the
 // sessions, the last sign-in), signing out (here or everywhere), and the
-// screen shown instead when an app needs a second factor this session
-// lacks; and loadAccount, which shows it and loads every section.
+// screen shown instead when an app needs a second factor, or a passkey,
+// this session lacks; and loadAccount, which shows it and loads every section.
 
 import { call } from "./api.js";
-import { $, onAccountReload, plural, say, show, showError } from "./ui.js";
-import { appName, hasSecondFactor, needTwoFactor } from "./page.js";
+import { $, busy, onAccountReload, plural, say, show, showError } from "./ui.js";
+import { appName, meetsNeed, needFactor, needPasskey } from "./page.js";
 import { select } from "./tabs.js";
 import { setupPrompt, showTotp } from "./totp.js";
 import { addPasskey, loadPasskeys, suggestedName } from "./passkeys.js";
@@ -30,15 +30,21 @@ export async function loadAccount() {
   const factors = ["Password", me.totp_enabled && "authenticator app", keys && plural(keys, "passkey")].filter(Boolean);
   $("protection").textContent = factors.length > 1 ? factors.join(" + ") : "Password alone: no second factor";
   showTotp(me);
-  // An app needs a second factor: the two-factor card alone, with the next step.
-  const need = needTwoFactor && !hasSecondFactor(me);
+  // An app needs a second factor, or a passkey: the two-factor card alone,
+  // with the need's own screen and its next step.
+  const need = needFactor && !meetsNeed(me);
   const hasFactor = me.totp_enabled || keys > 0;
   $("account").classList.toggle("need", need);
+  $("account").classList.toggle("need-pk", need && needPasskey);
   $("account").classList.toggle("has-factor", hasFactor);
-  $("need-2fa").hidden = !need;
+  $("need-2fa").hidden = !need || needPasskey;
+  $("need-pk").hidden = !need || !needPasskey;
   $("need-app").textContent = appName;
+  $("need-pk-app").textContent = appName;
   $("need-enable").hidden = hasFactor;
   $("need-again").hidden = !hasFactor;
+  $("need-pk-add").hidden = keys > 0;
+  $("need-pk-again").hidden = !keys;
   if (need) select("security");
   show("account");
   const [sessions, events] = await Promise.all([loadSessions(), loadActivity(), loadPasskeys(), loadApps(), loadTokens()]);
@@ -74,6 +80,8 @@ async function signOut(done = "You are signed out.") {
 $("signout").addEventListener("click", () => signOut());
 $("need-signout").addEventListener("click", () => signOut("Signed out. Sign in with your password and a code, or with a passkey."));
 $("need-passkey").addEventListener("click", () => addPasskey(suggestedName(), setupPrompt));
+$("need-pk-signout").addEventListener("click", () => signOut(`Signed out. Sign in with your passkey, and you go on to ${appName}.`));
+$("need-pk-passkey").addEventListener("click", () => busy($("need-pk"), () => addPasskey(suggestedName(), setupPrompt)));
 
 $("signout-all").addEventListener("click", async () => {
   const result = await call("/auth/sessions", "DELETE");

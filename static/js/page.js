@@ -18,14 +18,20 @@ const cookieDomain = cookieMeta ? cookieMeta.content : "";
 const secureCookies = Boolean(cookieMeta && cookieMeta.dataset.secure === "true");
 
 const need = new URLSearchParams(window.location.search).get("need");
-// An app's rule needs a second factor this session lacks: explain instead
-// of bouncing back to the app.
+// An app's rule needs a second factor, or a passkey, this session lacks:
+// explain instead of bouncing back to the app.
 export const needTwoFactor = need === "two_factor";
+export const needPasskey = need === "passkey";
 // An app asks for a fresh sign-in (prompt=login, max_age): sign in again
 // even if this browser is signed in.
 export const freshSignIn = need === "fresh_sign_in";
 
-export const hasSecondFactor = (who) => Boolean(who && who.amr && who.amr.some((m) => m === "otp" || m === "hwk"));
+// Whether the session `who` (/auth/me) signed in as `need` asks: any
+// second factor (a code or a passkey, amr otp or hwk), or a passkey (hwk).
+// The page follows `rd` only then: the app would send it back here.
+const wanted = { two_factor: ["otp", "hwk"], passkey: ["hwk"] }[need];
+export const needFactor = Boolean(wanted);
+export const meetsNeed = (who) => !wanted || Boolean(who && who.amr && who.amr.some((m) => wanted.includes(m)));
 
 // Whether the browser keeps a cookie for the other apps' domain. That
 // cookie is HttpOnly, so a short-lived one of the same scope stands in for

@@ -11,6 +11,13 @@ import { timeEl } from "./time.js";
 const prompt = reauthPrompt("passkey-reauth", "passkey-add-details", "add a passkey");
 let taken = [];
 $("need-passkey").hidden = !passkey.supported;
+if (!passkey.supported) cannotUse("This browser cannot use passkeys: open this page in one that can.");
+
+// Says on the passkey-needed screen why no passkey can be added or used here.
+function cannotUse(why) {
+  $("need-pk-none").textContent = why;
+  $("need-pk-none").hidden = !why;
+}
 
 export async function loadPasskeys() {
   if (!passkey.supported) return;
@@ -22,6 +29,7 @@ export async function loadPasskeys() {
   prompt.close();
   $("passkey-add-details").hidden = off;
   $("need-passkey").hidden = off;
+  cannotUse(off ? sentence(result.message) : "");
   const list = $("passkeys");
   list.replaceChildren();
   if (!result.ok) { if (!off) showError(result); return; }
@@ -100,7 +108,8 @@ function renameForm(key) {
 // Adds a passkey named `name`; `ask`: the password prompt, if not this card's.
 export async function addPasskey(name, ask = prompt) {
   if (!name || [...name].length > 64) { say("Give the passkey a name of 1 to 64 characters."); $("passkey-name").focus(); return; }
-  const start = await withReauth(ask, (password) => call("/auth/passkeys/register/start", "POST", withPassword(undefined, password)));
+  const start = await withReauth(ask, (password) => call("/auth/passkeys/register/start", "POST", withPassword(undefined, password)),
+    "add a passkey");
   if (!start) return;
   if (!start.ok) { showError(start); return; }
   const made = await passkey.create(start.data.options);

@@ -6,7 +6,7 @@
 import { call, send } from "./api.js";
 import { $, busy, say, show, showError } from "./ui.js";
 import * as passkey from "./webauthn.js";
-import { cookieProblem, cookiesKept, domainCookieKept, hasSecondFactor, needTwoFactor, returnTo } from "./page.js";
+import { appName, cookieProblem, cookiesKept, domainCookieKept, meetsNeed, needFactor, needPasskey, returnTo } from "./page.js";
 import { loadAccount } from "./account.js";
 
 // The password step's token, for the second step.
@@ -15,6 +15,15 @@ const usingRecovery = () => !$("mfa-recovery").hidden;
 
 $("passkey-signin").hidden = !passkey.supported;
 $("mfa-passkey").hidden = !passkey.supported;
+
+// An app needs a passkey: "Sign in with a passkey" comes first, the
+// password (then a passkey at the code step) after it.
+if (needPasskey && passkey.supported) {
+  $("signin").classList.add("passkey-first");
+  $("signin").querySelector("h2").after($("passkey-signin"));
+  $("passkey-login").classList.remove("secondary");
+  $("signin").querySelector("button[type=submit]").classList.add("secondary");
+}
 
 // Signed in (just now, or already when the page opened): back to the app,
 // or the account; or, if the browser did not keep the cookies, why.
@@ -30,8 +39,8 @@ export async function signedIn(justSignedIn = false) {
     return;
   }
   if (returnTo) {
-    const who = needTwoFactor ? (await call("/auth/me")).data : null;
-    if (!needTwoFactor || hasSecondFactor(who)) {
+    const who = needFactor ? (await call("/auth/me")).data : null;
+    if (meetsNeed(who)) {
       window.location.assign(returnTo);
       return;
     }
@@ -52,7 +61,9 @@ $("signin").addEventListener("submit", (event) => {
     if (result.ok) return signedIn(true);
     if (result.error === "mfa_required") {
       mfaToken = result.data.mfa_token;
-      return show("mfa");
+      show("mfa");
+      if (needPasskey && passkey.supported) say(`${appName} needs a sign-in with a passkey: use your passkey instead of a code.`);
+      return;
     }
     showError(result, { focus: "password" });
   });

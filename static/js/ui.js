@@ -69,10 +69,12 @@ export async function busy(form, work) {
   try { return await work(); } finally { buttons.forEach((b) => { b.disabled = false; }); }
 }
 
-// Shows one of the page's three views, the cursor in its first field.
+// Shows one of the page's three views, the cursor in its first field (or
+// on "Sign in with a passkey" when it comes first).
 export function show(view) {
   for (const id of ["signin", "mfa", "account"]) $(id).hidden = id !== view;
-  const focus = { signin: "username", mfa: $("mfa-recovery").hidden ? "code" : "recovery-code" }[view];
+  const signin = $("signin").classList.contains("passkey-first") ? "passkey-login" : "username";
+  const focus = { signin, mfa: $("mfa-recovery").hidden ? "code" : "recovery-code" }[view];
   if (focus) $(focus).focus();
 }
 
