@@ -10,6 +10,7 @@ use super::events::{Event, Events, Kind};
 use super::oidc::clients::{hash_secret, new_credentials, App};
 use super::recent::RecentSignIn;
 use super::AuthResult;
+use crate::base::amr::Assurance;
 use crate::base::oidc_config::OidcConfig;
 use crate::base::secret::{ExposeSecret, SecretString};
 use crate::storage::oidc::StoredClient;
@@ -22,6 +23,8 @@ pub struct NewApp {
     pub logout_uris: Vec<String>,
     /// No secret, PKCE required (a mobile or single-page app).
     pub public: bool,
+    /// How strong a sign-in it requires.
+    pub policy: Assurance,
 }
 
 /// What removing an app found.
@@ -56,6 +59,7 @@ impl OidcApps<'_> {
             redirect_uris: new.redirect_uris,
             logout_uris: new.logout_uris,
             created_at: proof.now(),
+            policy: new.policy,
         };
         self.store.put_oidc_client(&stored)?;
         self.store.flush().await?;
@@ -106,6 +110,7 @@ mod tests {
             redirect_uris: vec!["https://wiki.example.com/cb".into()],
             logout_uris: Vec::new(),
             public: false,
+            policy: Assurance::TwoFactor,
         };
         let (app, secret) = apps.add(&proof, new, &mut events).await.unwrap();
         let secret = secret.unwrap();

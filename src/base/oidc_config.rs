@@ -9,7 +9,13 @@ use crate::base::secret::SecretString;
 /// Prefix of the per-app client variables.
 pub const CLIENT_PREFIX: &str = "AUTH_OIDC_CLIENT_";
 /// The suffixes of one app's variables.
-pub const CLIENT_SUFFIXES: [&str; 4] = ["_ID", "_SECRET", "_REDIRECT_URIS", "_LOGOUT_URIS"];
+pub const CLIENT_SUFFIXES: [&str; 5] = [
+    "_ID",
+    "_SECRET",
+    "_REDIRECT_URIS",
+    "_LOGOUT_URIS",
+    "_POLICY",
+];
 
 /// The fewest characters an app's secret from the environment may have.
 pub const MIN_CLIENT_SECRET_LEN: usize = 32;
@@ -24,6 +30,8 @@ pub struct EnvClient {
     pub secret: Option<SecretString>,
     pub redirect_uris: Vec<String>,
     pub logout_uris: Vec<String>,
+    /// `_POLICY`: how strong a sign-in the app requires.
+    pub policy: crate::base::amr::Assurance,
 }
 
 /// The provider's settings.

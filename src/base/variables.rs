@@ -250,6 +250,12 @@ pub const VARIABLES: &[Variable] = &[
         "where the app may send the browser after signing out, separated by commas or spaces",
     ),
     plain(
+        "AUTH_OIDC_CLIENT_<NAME>_POLICY",
+        "`one_factor`",
+        "how strong a sign-in the app requires: `one_factor`, `two_factor` or `passkey`; a \
+         session that falls short is sent to sign in again with what is needed, then back",
+    ),
+    plain(
         "AUTH_OIDC_CORS_ORIGINS",
         "empty",
         "origins (`https://app.example.com`) of browser apps that may call discovery, JWKS, \

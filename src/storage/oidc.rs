@@ -36,6 +36,9 @@ pub struct StoredClient {
     #[serde(default)]
     pub logout_uris: Vec<String>,
     pub created_at: i64,
+    /// How strong a sign-in the app requires (apps stored before: any).
+    #[serde(default)]
+    pub policy: crate::base::amr::Assurance,
 }
 
 /// An authorization code waiting for its exchange (single use, 60 s).

@@ -17,6 +17,7 @@ mod hardening;
 mod hygiene;
 mod login;
 mod oidc;
+mod oidc_policy;
 mod passkeys;
 mod process;
 mod refresh;

@@ -568,6 +568,7 @@ async fn check_warns_when_apps_may_sign_in_without_an_admin_email() {
         redirect_uris: vec!["https://notes.example.com/cb".into()],
         logout_uris: vec![],
         created_at: crate::common::START,
+        policy: Default::default(),
     };
     store.put_oidc_client(&added).unwrap();
     store.close().await.unwrap();

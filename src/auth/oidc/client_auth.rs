@@ -146,6 +146,7 @@ mod tests {
                 redirect_uris: vec!["https://app.example/cb".into()],
                 logout_uris: Vec::new(),
                 created_at: NOW,
+                policy: Default::default(),
             };
             kit.store.put_oidc_client(&app).unwrap();
         }
@@ -203,6 +204,7 @@ mod tests {
             redirect_uris: vec!["https://app.example/cb".into()],
             logout_uris: Vec::new(),
             created_at: NOW,
+            policy: Default::default(),
         };
         kit.store.put_oidc_client(&app).unwrap();
         let provider = kit.provider();

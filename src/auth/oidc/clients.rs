@@ -31,6 +31,8 @@ pub struct App {
     /// Configured in the environment (cannot be removed from the page).
     pub from_env: bool,
     pub created_at: Option<i64>,
+    /// How strong a sign-in the app requires.
+    pub policy: crate::base::amr::Assurance,
 }
 
 /// Everything but the secret.
@@ -60,6 +62,7 @@ impl App {
             logout_uris: client.logout_uris.clone(),
             from_env: true,
             created_at: None,
+            policy: client.policy,
         }
     }
 
@@ -75,6 +78,7 @@ impl App {
             logout_uris: client.logout_uris.clone(),
             from_env: false,
             created_at: Some(client.created_at),
+            policy: client.policy,
         }
     }
 
@@ -162,6 +166,7 @@ mod tests {
             logout_uris: vec![],
             from_env: false,
             created_at: None,
+            policy: Default::default(),
         }
     }
 

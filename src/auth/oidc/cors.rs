@@ -77,6 +77,7 @@ mod tests {
             redirect_uris: vec![redirect.into()],
             logout_uris: Vec::new(),
             created_at: NOW,
+            policy: Default::default(),
         }
     }
 

@@ -82,6 +82,7 @@ mod tests {
             redirect_uris: vec!["https://photos.example/cb".into()],
             logout_uris: Vec::new(),
             created_at: NOW,
+            policy: Default::default(),
         };
         kit.store.put_oidc_client(&app).unwrap();
         kit.provider().purge(NOW).unwrap();

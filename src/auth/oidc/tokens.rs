@@ -79,6 +79,8 @@ pub fn id_token_claims(identity: &Identity, scope: &str, facts: &IdTokenFacts) -
     }
     claims.insert("at_hash".into(), json!(at_hash(facts.access_token)));
     claims.insert("amr".into(), json!(facts.amr));
+    let acr = crate::base::amr::Assurance::of(facts.amr);
+    claims.insert("acr".into(), json!(acr.as_str()));
     claims.insert("sid".into(), json!(facts.session_id));
     Value::Object(claims)
 }

@@ -6,6 +6,7 @@
 //! enough secret for a confidential one, no client id shared. The types and
 //! list parsers are [`crate::base::oidc_config`]'s.
 
+use crate::base::amr::Assurance;
 use crate::base::config::reader::Reader;
 use crate::base::oidc_config::{self, EnvClient, OidcConfig};
 use crate::base::secret::{ExposeSecret, SecretString};
@@ -84,12 +85,23 @@ fn read_client(r: &mut Reader, name: &str) -> Option<EnvClient> {
             r.problem(why);
         }
     }
+    let policy = match r.var(&var("_POLICY")).as_deref().map(str::trim) {
+        None => Assurance::OneFactor,
+        Some(name) => Assurance::parse(name).unwrap_or_else(|| {
+            r.problem(format!(
+                "{}={name:?} must be one_factor, two_factor or passkey",
+                var("_POLICY")
+            ));
+            Assurance::OneFactor
+        }),
+    };
     Some(EnvClient {
         name: name.to_ascii_lowercase(),
         client_id,
         secret: read_client_secret(r, &var("_SECRET")),
         redirect_uris,
         logout_uris,
+        policy,
     })
 }
 
@@ -168,6 +180,23 @@ mod tests {
         let c = load(&grafana(&[("AUTH_OIDC_CLIENT_GRAFANA_SECRET", &long)]));
         assert!(c.unwrap().oidc.clients[0].secret.is_some());
         assert!(load(&grafana(&[("AUTH_OIDC_CLIENT_GRAFANA_SECRET", &short)])).is_err());
+    }
+
+    #[test]
+    fn an_apps_policy_is_one_of_three_and_a_wrong_one_is_named() {
+        use crate::base::amr::Assurance;
+        let c = load(&grafana(&[(
+            "AUTH_OIDC_CLIENT_GRAFANA_POLICY",
+            " passkey ",
+        )]));
+        assert_eq!(c.unwrap().oidc.clients[0].policy, Assurance::Passkey);
+        let c = load(&grafana(&[]));
+        assert_eq!(c.unwrap().oidc.clients[0].policy, Assurance::OneFactor);
+        let problems = load(&grafana(&[("AUTH_OIDC_CLIENT_GRAFANA_POLICY", "strong")]));
+        assert_eq!(
+            problems.unwrap_err(),
+            ["AUTH_OIDC_CLIENT_GRAFANA_POLICY=\"strong\" must be one_factor, two_factor or passkey"]
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::{sensitive, Auth, OptionalJson, ReauthBody, SecretInput};
 use crate::auth::oidc::clients::App;
 use crate::auth::oidc_apps::{NewApp, Removal};
 use crate::auth::Client;
+use crate::base::amr::Assurance;
 use crate::base::clock::rfc3339;
 use crate::base::oidc_config::check_uri;
 use crate::base::secret::{ExposeSecret, SecretString};
@@ -39,6 +40,9 @@ pub struct NewClientBody {
     logout_uris: Option<Vec<Text>>,
     /// A public client (a mobile or single-page app): no secret, PKCE required.
     public: Option<bool>,
+    /// How strong a sign-in the app requires (default `one_factor`): a
+    /// session that falls short is sent to sign in again.
+    policy: Option<AppPolicy>,
     /// The current password, when the session signed in a while ago.
     #[oai(nullable)]
     password: Option<SecretInput>,
@@ -52,6 +56,8 @@ pub struct ClientInfo {
     redirect_uris: Vec<String>,
     logout_uris: Vec<String>,
     public: bool,
+    /// How strong a sign-in the app requires.
+    policy: AppPolicy,
     /// Configured in the environment: removed there, not here.
     from_env: bool,
     #[oai(nullable)]
@@ -67,6 +73,37 @@ pub struct AddedClient {
     name: String,
     redirect_uris: Vec<String>,
     public: bool,
+    policy: AppPolicy,
+}
+
+/// How strong a sign-in an app requires: any (`one_factor`), with a
+/// second factor (`two_factor`), or with a passkey (`passkey`).
+#[derive(poem_openapi::Enum, Clone, Copy)]
+#[oai(rename_all = "snake_case")]
+pub enum AppPolicy {
+    OneFactor,
+    TwoFactor,
+    Passkey,
+}
+
+impl From<AppPolicy> for Assurance {
+    fn from(p: AppPolicy) -> Assurance {
+        match p {
+            AppPolicy::OneFactor => Assurance::OneFactor,
+            AppPolicy::TwoFactor => Assurance::TwoFactor,
+            AppPolicy::Passkey => Assurance::Passkey,
+        }
+    }
+}
+
+impl From<Assurance> for AppPolicy {
+    fn from(a: Assurance) -> AppPolicy {
+        match a {
+            Assurance::OneFactor => AppPolicy::OneFactor,
+            Assurance::TwoFactor => AppPolicy::TwoFactor,
+            Assurance::Passkey => AppPolicy::Passkey,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -84,6 +121,7 @@ pub enum RemovedAnswer {
 fn info(app: App) -> ClientInfo {
     ClientInfo {
         public: app.is_public(),
+        policy: app.policy.into(),
         client_id: app.client_id,
         name: app.name,
         redirect_uris: app.redirect_uris,
@@ -115,6 +153,7 @@ impl NewClientBody {
             redirect_uris,
             logout_uris,
             public: self.public.unwrap_or(false),
+            policy: self.policy.map_or(Assurance::OneFactor, Assurance::from),
         };
         Ok((new, self.password.map(|p| p.0)))
     }
@@ -139,6 +178,7 @@ impl OidcClientsApi {
         .await?;
         Ok(AddedAnswer::Created(Json(AddedClient {
             public: app.is_public(),
+            policy: app.policy.into(),
             client_id: app.client_id,
             client_secret: secret.map(|s| s.expose_secret().to_string()),
             name: app.name,

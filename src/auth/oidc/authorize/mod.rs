@@ -13,7 +13,10 @@
 //! 3. the session must be fresh enough: `prompt=login` wants a new sign-in,
 //!    `max_age` one at most that old; back from the login page, the signed
 //!    `login_after` ([`super::login_after`]) says which sign-in is new
-//!    enough. Otherwise: sign in (or `login_required` for `prompt=none`);
+//!    enough. And strong enough: the app's policy, or the first level of
+//!    `acr_values` soloauth knows when that asks for more ([`Assurance`]).
+//!    Otherwise: sign in, with `need` for a stronger one (or
+//!    `login_required` for `prompt=none`);
 //! 4. a public app at a loopback or custom-scheme redirect needs the
 //!    owner's consent, once per sign-in (or `consent_required`);
 //! 5. a code.
@@ -24,6 +27,7 @@ use super::provider::{AuthorizeRequest, OAuthError, Provider, Signer};
 use super::tokens::has_word;
 use crate::auth::events::Events;
 use crate::auth::AuthResult;
+use crate::base::amr::Assurance;
 use crate::base::secret::SecretString;
 use crate::storage::sessions::Session;
 
@@ -60,6 +64,9 @@ pub struct AuthorizationRequest {
     pub code_challenge_method: Option<String>,
     pub prompt: Option<String>,
     pub max_age: Option<String>,
+    /// The levels the app would like, in order of preference (OIDC Core
+    /// §3.1.2.1; names as [`Assurance`] has them).
+    pub acr_values: Option<String>,
     /// Added by soloauth when it sent the browser to sign in again.
     pub login_after: Option<String>,
     /// The owner's answer: set only for the consent page's own form post.
@@ -81,6 +88,7 @@ impl AuthorizationRequest {
             ("code_challenge_method", &self.code_challenge_method),
             ("prompt", &self.prompt),
             ("max_age", &self.max_age),
+            ("acr_values", &self.acr_values),
             ("login_after", &self.login_after),
         ]
         .into_iter()
@@ -165,6 +173,9 @@ pub struct SignIn {
     /// A session was in sight, not fresh enough: the login page must make a
     /// new one rather than go straight back with it.
     pub fresh: bool,
+    /// The app needs a stronger sign-in than one factor: the login page
+    /// asks for it (`need=two_factor` or `need=passkey`).
+    pub need: Option<Assurance>,
 }
 
 /// "Allow APP on this device to sign in as you?"
@@ -333,6 +344,16 @@ impl Freshness {
     }
 }
 
+/// The level `acr_values` asks for: its first value soloauth knows (in
+/// order of preference, OIDC Core §3.1.2.1); none known: any.
+fn requested(acr_values: Option<&str>) -> Assurance {
+    acr_values
+        .unwrap_or_default()
+        .split_whitespace()
+        .find_map(Assurance::parse)
+        .unwrap_or_default()
+}
+
 /// Step 4: where the owner stands on the app.
 enum ConsentStep {
     /// Not a question here (or answered earlier in this sign-in).
@@ -441,17 +462,25 @@ impl Authorizer<'_> {
             login_after: (req.login_after.as_deref())
                 .map(|value| self.key.verify(value, &app.client_id, redirect_uri)),
         };
+        let needed = app.policy.max(requested(req.acr_values.as_deref()));
+        let strong_enough = |s: &Session| Assurance::of(&s.amr) >= needed;
         let session = match session {
-            Some(session) if !freshness.too_old(session.created_at, now) => session,
+            Some(s) if !freshness.too_old(s.created_at, now) && strong_enough(s) => s,
             _ if has_word(prompt, "none") => {
                 return Err(OAuthError::new(
                     "login_required",
-                    "no sign-in, and prompt=none",
+                    format!("no {} sign-in, and prompt=none", needed.as_str()),
                 ))
             }
             stale => {
                 let threshold = freshness.threshold(stale, now);
-                return self.sign_in(req, &app, redirect_uri, threshold, stale.is_some());
+                // A session too old wants a new sign-in first (which may
+                // then be strong enough); one too weak, or none, is told
+                // what the new one needs.
+                let too_old = stale.is_some_and(|s| freshness.too_old(s.created_at, now));
+                let need = (!too_old && needed > Assurance::OneFactor).then_some(needed);
+                let fresh = stale.is_some();
+                return self.sign_in(req, &app, redirect_uri, threshold, fresh, need);
             }
         };
         let remember_consent = match consent_step(req, &app, redirect_uri, session, prompt)? {
@@ -480,6 +509,7 @@ impl Authorizer<'_> {
         redirect_uri: &str,
         threshold: Threshold,
         fresh: bool,
+        need: Option<Assurance>,
     ) -> Result<Decision, OAuthError> {
         let mut again = req.clone();
         again.prompt = None;
@@ -498,6 +528,7 @@ impl Authorizer<'_> {
             threshold,
             return_to,
             fresh,
+            need,
         }))
     }
 }
@@ -545,3 +576,5 @@ impl Provider<'_> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_assurance;

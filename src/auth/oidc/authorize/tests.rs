@@ -6,10 +6,10 @@ use super::*;
 use crate::auth::oidc::clients::hash_secret;
 use crate::storage::oidc::StoredClient;
 
-const NOW: i64 = 1_800_000_000;
+pub(super) const NOW: i64 = 1_800_000_000;
 const ISSUER: &str = "https://auth.example.com";
 const KEY: &[u8] = b"the recovery-code pepper";
-const WEB: &str = "https://photos.example.com/cb";
+pub(super) const WEB: &str = "https://photos.example.com/cb";
 const LOOPBACK: &str = "http://127.0.0.1/callback";
 const ON_PORT: &str = "http://127.0.0.1:51234/callback";
 const CUSTOM: &str = "com.example.app:/oauth";
@@ -25,7 +25,7 @@ fn authorizer() -> Authorizer<'static> {
     }
 }
 
-fn stored(client_id: &str, secret: Option<&str>, uris: &[&str]) -> StoredClient {
+pub(super) fn stored(client_id: &str, secret: Option<&str>, uris: &[&str]) -> StoredClient {
     StoredClient {
         client_id: client_id.into(),
         name: client_id.to_uppercase(),
@@ -33,11 +33,12 @@ fn stored(client_id: &str, secret: Option<&str>, uris: &[&str]) -> StoredClient 
         redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
         logout_uris: Vec::new(),
         created_at: NOW,
+        policy: Default::default(),
     }
 }
 
 /// A confidential app at a web redirect.
-fn photos() -> App {
+pub(super) fn photos() -> App {
     App::from_stored(&stored("photos", Some("s3cret"), &[WEB]))
 }
 
@@ -47,7 +48,7 @@ fn mobile() -> App {
 }
 
 /// A complete, valid request for `client_id` at `redirect_uri`.
-fn request(client_id: &str, redirect_uri: &str) -> AuthorizationRequest {
+pub(super) fn request(client_id: &str, redirect_uri: &str) -> AuthorizationRequest {
     AuthorizationRequest {
         client_id: Some(client_id.into()),
         redirect_uri: Some(redirect_uri.into()),
@@ -70,7 +71,7 @@ fn with(
 }
 
 /// A session signed in at `created_at`.
-fn session(created_at: i64) -> Session {
+pub(super) fn session(created_at: i64) -> Session {
     Session {
         id: format!("s{created_at}"),
         created_at,
@@ -86,18 +87,23 @@ fn session(created_at: i64) -> Session {
     }
 }
 
-fn decide(req: &AuthorizationRequest, app: App, session: Option<&Session>, now: i64) -> Decision {
+pub(super) fn decide(
+    req: &AuthorizationRequest,
+    app: App,
+    session: Option<&Session>,
+    now: i64,
+) -> Decision {
     authorizer().decide(req, Some(app), session, now)
 }
 
-fn issued(d: Decision) -> CodeIssue {
+pub(super) fn issued(d: Decision) -> CodeIssue {
     match d {
         Decision::Issue(issue) => *issue,
         other => panic!("not a code: {other:?}"),
     }
 }
 
-fn signs_in(d: Decision) -> SignIn {
+pub(super) fn signs_in(d: Decision) -> SignIn {
     match d {
         Decision::SignIn(sign_in) => sign_in,
         other => panic!("not the login page: {other:?}"),
@@ -111,7 +117,7 @@ fn asked(d: Decision) -> ConsentAsk {
     }
 }
 
-fn to_app(d: Decision) -> AppError {
+pub(super) fn to_app(d: Decision) -> AppError {
     match d {
         Decision::ToApp(e) => e,
         other => panic!("not an error for the app: {other:?}"),

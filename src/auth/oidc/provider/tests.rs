@@ -50,6 +50,7 @@ async fn kit() -> (Kit, Session) {
             redirect_uris: vec![uri.into()],
             logout_uris: Vec::new(),
             created_at: NOW,
+            policy: Default::default(),
         };
         kit.store.put_oidc_client(&app).unwrap();
     }

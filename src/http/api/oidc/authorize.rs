@@ -52,6 +52,9 @@ pub struct AuthorizeParams {
     pub code_challenge_method: Option<String>,
     pub prompt: Option<String>,
     pub max_age: Option<String>,
+    /// The sign-in levels the app would like, in order of preference:
+    /// `one_factor`, `two_factor`, `passkey` (others are ignored).
+    pub acr_values: Option<String>,
     /// Set by soloauth when it sent the browser to sign in again: a session
     /// made at or after this time is fresh enough.
     pub login_after: Option<String>,
@@ -75,6 +78,7 @@ impl AuthorizeParams {
             code_challenge_method: self.code_challenge_method,
             prompt: self.prompt,
             max_age: self.max_age,
+            acr_values: self.acr_values,
             login_after: self.login_after,
             consent: (self.consent.as_deref())
                 .filter(|_| from_consent_page)
@@ -152,7 +156,8 @@ impl OidcApi {
             match provider.authorize(&authorizer, request, session.as_ref(), now)? {
                 Decision::Issue(issue) => self.issue(&issue, client, now).await?,
                 Decision::SignIn(sign_in) => {
-                    let need = sign_in.fresh.then_some("fresh_sign_in");
+                    let fresh = sign_in.fresh.then_some("fresh_sign_in");
+                    let need = sign_in.need.map(|level| level.as_str()).or(fresh);
                     RedirectAnswer::Redirect(login_url(issuer, Some(&sign_in.return_to), need))
                 }
                 Decision::Consent(ask) => consent_page(&ask),

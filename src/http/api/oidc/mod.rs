@@ -137,10 +137,11 @@ impl OidcApi {
         code_challenge_method: Query<Option<String>>,
         prompt: Query<Option<String>>,
         max_age: Query<Option<String>>,
+        acr_values: Query<Option<String>>,
         login_after: Query<Option<String>>,
     ) -> RedirectAnswer {
         let params = from_query! { client_id, redirect_uri, response_type, scope, state, nonce,
-        code_challenge, code_challenge_method, prompt, max_age, login_after };
+        code_challenge, code_challenge_method, prompt, max_age, acr_values, login_after };
         self.authorize(req.headers(), &client, params.into_request(false))
             .await
     }
