@@ -159,7 +159,8 @@ def sign_in(driver, server, spa):
     page = Page(driver, server.public)
     at_form = wait_for(driver, lambda d: d.current_url.startswith(server.public + "/")
                        and d.find_elements(By.ID, "signin") and d.find_element(By.ID, "signin").is_displayed())
-    check("'Sign in' (signinRedirect) lands on soloauth's sign-in form", at_form, driver.current_url)
+    if not check("'Sign in' (signinRedirect) lands on soloauth's sign-in form", at_form, driver.current_url):
+        return problems + [f"the SPA said: {text(driver, 'error')}"]
     page.sign_in()
     # A public client at a loopback redirect is asked about once per sign-in.
     asked = wait_for(driver, lambda d: d.find_elements(By.ID, "consent-allow")
