@@ -120,8 +120,10 @@ bash scripts/oidc_rp_test.sh target/debug/soloauth
 step "schemathesis against /openapi.json (every operation, positive and negative)"
 bash scripts/schemathesis.sh target/debug/soloauth
 
-step "the login page, then the boundaries with apps (boundary_test.py), in headless Chromium (screenshots in target/screenshots/)"
+step "the login page, the boundaries with apps (boundary_test.py), a single-page app with oidc-client-ts (spa_test.py), in headless Chromium (screenshots in target/screenshots/)"
 python3 scripts/browser_test.py target/debug/soloauth
 python3 scripts/boundary_test.py target/debug/soloauth
+# npm ci of scripts/spa (oidc-client-ts, as package-lock.json pins it) runs inside.
+python3 scripts/spa_test.py target/debug/soloauth
 
 step "all checks passed"
