@@ -58,6 +58,7 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -841,10 +842,16 @@ def oidc_check(driver, binary):
                                            widgets.logout_uri)), item.text)
         check("and cannot be removed here", not item.find_elements(By.TAG_NAME, "button"))
         check("the Apps card's fields have labels", all(
-            driver.find_element(By.CSS_SELECTOR, f"label[for={f}]") for f in ("app-name", "app-redirects", "app-logouts")))
+            driver.find_element(By.CSS_SELECTOR, f"label[for={f}]") for f in ("app-name", "app-redirects", "app-logouts", "app-policy")))
 
         p.collect_log()
         p.click(css="#app-add-details summary")
+        choices = [o.text for o in Select(p.el("app-policy")).options]
+        check("the add-app form asks what sign-in the app requires, any sign-in by default",
+              p.el("app-policy").get_attribute("value") == "one_factor"
+              and choices == ["Any sign-in", "Two factors (a code or a passkey)", "A passkey"]
+              and driver.find_element(By.CSS_SELECTOR, "label[for=app-policy]").text == "Sign-in this app requires",
+              choices)
         p.type("app-name", "Photos")
         p.type("app-redirects", "photos.example.com/callback")
         p.click(css="#app-add button[type=submit]")
@@ -882,6 +889,9 @@ def oidc_check(driver, binary):
               msg == "Client secret copied." and copied == client_secret, (msg, copied))
         listed = page_json(driver, "/auth/oidc/clients") or []
         check("the secret is not in the list", listed and client_secret not in json.dumps(listed), listed)
+        check("an app added with the default asks any sign-in, and the list says nothing more",
+              [a["policy"] for a in listed if a["client_id"] == client_id] == ["one_factor"]
+              and "needs" not in added[0].text, listed)
         p.click("app-created-done")
         check("the secret is gone from the page once saved",
               not p.el("app-created").is_displayed() and client_secret not in driver.page_source)
@@ -923,6 +933,31 @@ def oidc_check(driver, binary):
         p.wait.until(lambda _: "Photos" not in p.el("sessions").text)
         check("and the session list no longer names it", "signed in to: widgets" in p.el("sessions").text,
               p.el("sessions").text)
+        p.collect_log()
+
+        # An app that requires a passkey: chosen in the form, sent as policy, shown in the list.
+        p.tab("apps")
+        p.click(css="#app-add-details summary")
+        p.type("app-name", "Vault")
+        p.type("app-redirects", "https://vault.example.com/callback")
+        Select(p.el("app-policy")).select_by_visible_text("A passkey")
+        p.click(css="#app-add button[type=submit]")
+        p.visible("app-created")
+        vault_id = p.el("app-created-id").text
+        p.click("app-created-done")
+        p.wait.until(lambda _: len(app_items(driver)) == 2)
+        vault = [i.text for i in app_items(driver) if "Vault" in i.text]
+        listed = page_json(driver, "/auth/oidc/clients") or []
+        check("an app added with 'A passkey' requires a passkey, and the list says so",
+              [a["policy"] for a in listed if a["client_id"] == vault_id] == ["passkey"]
+              and vault and "needs a passkey" in vault[0] and vault_id in vault[0], (vault, listed))
+        p.click(css="#app-add-details summary")
+        check("and the form is back to any sign-in", p.el("app-policy").get_attribute("value") == "one_factor",
+              p.el("app-policy").get_attribute("value"))
+        p.click(css="#app-add-details summary")
+        p.click(css="#apps button[aria-label='Remove Vault']")
+        p.wait.until(EC.alert_is_present()).accept()
+        p.wait.until(lambda _: len(app_items(driver)) == 1)
         p.collect_log()
 
         oidc_pages_check(p, base)

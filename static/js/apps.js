@@ -35,6 +35,8 @@ function appItem(app) {
     badge.title = "Configured by AUTH_OIDC_CLIENT_… variables: change or remove it there";
     title.append(" ", badge);
   }
+  const need = { two_factor: "needs two factors", passkey: "needs a passkey" }[app.policy];
+  if (need) title.append(" ", el("span", "badge", need));
   const kind = app.public ? "public (PKCE, no secret)" : "with a secret";
   const added = app.created_at ? ` · added ${new Date(app.created_at).toLocaleDateString()}` : "";
   const meta = el("div", "meta", `client ID ${app.client_id} · ${kind}${added}`);
@@ -69,7 +71,7 @@ async function addApp() {
   const redirects = lines("app-redirects");
   if (!name || [...name].length > 64) { say("Give the app a name of 1 to 64 characters."); $("app-name").focus(); return; }
   if (!redirects.length || redirects.length > 10) { say("Give 1 to 10 redirect URIs, one per line."); $("app-redirects").focus(); return; }
-  const body = { name, redirect_uris: redirects, logout_uris: lines("app-logouts"), public: $("app-public").checked };
+  const body = { name, redirect_uris: redirects, logout_uris: lines("app-logouts"), public: $("app-public").checked, policy: $("app-policy").value };
   const result = await withReauth(prompt, (password) => call("/auth/oidc/clients", "POST", withPassword(body, password)));
   if (!result) return;
   if (!result.ok) {
@@ -77,8 +79,7 @@ async function addApp() {
     showError(result, { focus: { bad_request: ["app-name", "app-redirects", "app-logouts"] } });
     return;
   }
-  for (const id of ["app-name", "app-redirects", "app-logouts"]) $(id).value = "";
-  $("app-public").checked = false;
+  $("app-add").reset();
   $("app-add-details").open = false;
   say(`App “${result.data.name}” added.`, true);
   showAppCredentials(result.data);
