@@ -180,20 +180,22 @@ where
         // A browser app's origin the provider allows (OIDC endpoints only).
         let cors = cors::allowed(&self.state, &req);
         let preflight = cors.as_ref().and_then(|(o, m)| cors::preflight(&req, o, m));
-        let result = match (preflight, cors) {
-            (Some(answer), _) => Ok(answer),
-            (None, Some((origin, _))) if method != poem::http::Method::OPTIONS => {
-                let result = Box::pin(self.dispatch(req)).await;
-                let mut resp = result.unwrap_or_else(error_response);
-                cors::allow(&mut resp, origin);
-                Ok(resp)
-            }
-            _ => self.dispatch(req).await,
+        let readable_by = match (&preflight, cors) {
+            (None, Some((origin, _))) if method != poem::http::Method::OPTIONS => Some(origin),
+            _ => None,
+        };
+        let result = match preflight {
+            Some(answer) => Ok(answer),
+            None => self.dispatch(req).await,
         };
         let mut resp = result.unwrap_or_else(error_response);
         self.latency.observe(route, &method, started.elapsed());
         if resp.status().is_client_error() || resp.status().is_server_error() {
             resp = Box::pin(ensure_json_error(resp)).await;
+        }
+        // After the error body is settled, so an error is readable too.
+        if let Some(origin) = readable_by {
+            cors::allow(&mut resp, origin);
         }
         if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
             let allow = route.and_then(|r| self.routes.allow_at(r));

@@ -386,6 +386,12 @@ impl Provider<'_> {
             self.store.flush().await?;
             return Err(OAuthError::grant("the sign-in behind this token has ended"));
         }
+        // The app's requirement now, not when the grant was made: raising
+        // it ends the weaker grants' refreshes (the app signs in again).
+        if crate::base::amr::Assurance::of(&grant.amr) < app.policy {
+            let why = format!("this app now requires a {} sign-in", app.policy.as_str());
+            return Err(OAuthError::grant(&why));
+        }
         let next = refresh::mint(grant_id);
         match self
             .store

@@ -425,3 +425,18 @@ async fn revoking_a_refresh_token_ends_its_grant() {
         Vec::<String>::new()
     );
 }
+
+#[tokio::test]
+async fn the_id_token_says_the_level_and_a_raised_requirement_stops_weaker_refreshes() {
+    let (kit, session) = kit().await;
+    let code = code(&kit, &session, NOW).await;
+    let mut events = Events::new();
+    let first = redeem(&kit, &code, NOW, &mut events).await.unwrap();
+    assert_eq!(claims(&first.id_token)["acr"], "two_factor", "pwd + otp");
+    // The owner raises photos' requirement to a passkey.
+    let mut stored = kit.store.oidc_client("photos").unwrap().unwrap();
+    stored.policy = crate::base::amr::Assurance::Passkey;
+    kit.store.put_oidc_client(&stored).unwrap();
+    let refreshed = refresh(&kit, &first.refresh_token, NOW + 100, &mut events).await;
+    refused(refreshed, "now requires a passkey sign-in");
+}
