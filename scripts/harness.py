@@ -343,20 +343,25 @@ class EchoUpstream(http.server.BaseHTTPRequestHandler):
     JSON (the path, Remote-User, Remote-Session and every header)."""
 
     def do_GET(self):
-        body = json.dumps({
+        send_json(self, {
             "path": self.path,
             "remote_user": self.headers.get("Remote-User"),
             "remote_session": self.headers.get("Remote-Session"),
             "headers": dict(self.headers.items()),
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        })
 
     def log_message(self, *args):
         pass
+
+
+def send_json(handler, value, status=200):
+    """Answers a request of an http.server handler with `value` as JSON."""
+    body = json.dumps(value).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def free_port():

@@ -55,7 +55,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from browser_test import PASSWORD, Page, browser
-from harness import Checks, hash_password, request, start_server
+from harness import Checks, hash_password, request, send_json, start_server
 
 SPA = Path(__file__).resolve().parent / "spa"
 LIBRARY = SPA / "node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js"
@@ -76,12 +76,7 @@ class SpaServer:
             def do_GET(self):
                 if self.path.split("?")[0] != "/config.json":
                     return super().do_GET()
-                body = json.dumps(spa.config).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, spa.config)
 
             def log_message(self, *args):
                 pass
