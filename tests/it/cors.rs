@@ -151,7 +151,9 @@ async fn the_app_reads_discovery_jwks_and_its_token_errors() {
     assert!(exposed.contains("www-authenticate"), "{exposed}");
     // An error the framework answers (a method the endpoint lacks) is
     // readable too: its JSON body keeps the header.
-    let r = s.send(s.http.put(s.url("/oidc/token")).header("origin", SPA)).await;
+    let r = s
+        .send(s.http.put(s.url("/oidc/token")).header("origin", SPA))
+        .await;
     assert_eq!(r.status, 405);
     readable_by(&r, SPA);
 }
