@@ -12,6 +12,7 @@
 
 use super::sessions::{Passport, Sessions};
 use super::{AuthError, AuthResult};
+use crate::base::amr::Assurance;
 use crate::base::rules::Policy;
 
 /// The credentials a forward-auth request carried.
@@ -51,12 +52,13 @@ pub fn admit(
 
 /// Whether a session's sign-in is strong enough for `policy`.
 fn meets(passport: &Passport, policy: Policy) -> bool {
-    match policy {
-        Policy::Bypass | Policy::OneFactor => true,
-        Policy::TwoFactor => passport.second_factor,
-        Policy::Passkey => passport.passkey,
-        Policy::Deny => false,
-    }
+    let needed = match policy {
+        Policy::Bypass | Policy::OneFactor => Assurance::OneFactor,
+        Policy::TwoFactor => Assurance::TwoFactor,
+        Policy::Passkey => Assurance::Passkey,
+        Policy::Deny => return false,
+    };
+    passport.assurance >= needed
 }
 
 /// The first credential that names a live session strong enough for

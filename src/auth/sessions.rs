@@ -20,7 +20,7 @@ use super::events::{Event, Events, Kind, Seen};
 use super::refresh;
 use super::tokens::{AccessClaims, JwtKeys};
 use super::{AuthError, AuthResult, Client};
-use crate::base::amr::Amr;
+use crate::base::amr::{Amr, Assurance};
 use crate::base::secret::ct_eq;
 use crate::base::secret::SecretString;
 use crate::storage::sessions::{Lifetime, Rotation, Session, TOUCH_INTERVAL};
@@ -67,15 +67,13 @@ pub struct TokenPair {
 #[derive(Debug, Clone)]
 pub struct Passport {
     pub session_id: String,
-    /// The session signed in with a second factor (`otp` or `hwk`).
-    pub second_factor: bool,
-    /// The session signed in with a passkey (`hwk`).
-    pub passkey: bool,
+    /// How strong the session's sign-in was.
+    pub assurance: Assurance,
 }
 
 /// Whether an `amr` list holds a second factor.
 pub fn has_second_factor(amr: &[Amr]) -> bool {
-    amr.iter().any(|m| m.is_second_factor())
+    Assurance::of(amr) >= Assurance::TwoFactor
 }
 
 /// Why a request ends a session (the detail of its `session_revoked`).
@@ -311,8 +309,8 @@ impl Sessions<'_> {
         proof: impl Fn(&str) -> bool,
     ) -> AuthResult<Option<Passport>> {
         let seen = self.store.with_live_session_gate(sid, now, |gate| {
-            let factors = (has_second_factor(&gate.amr), gate.amr.contains(&Amr::Hwk));
-            proof(&gate.cookie_hash).then_some((gate.last_seen_at, factors))
+            let assurance = Assurance::of(&gate.amr);
+            proof(&gate.cookie_hash).then_some((gate.last_seen_at, assurance))
         });
         let seen = match seen {
             Ok(seen) => seen,
@@ -323,7 +321,7 @@ impl Sessions<'_> {
             Err(e) if e.is_undecodable() => None,
             Err(e) => return Err(e.into()),
         };
-        let Some((last_seen_at, (second_factor, passkey))) = seen.flatten() else {
+        let Some((last_seen_at, assurance)) = seen.flatten() else {
             return Ok(None);
         };
         if now - last_seen_at >= TOUCH_INTERVAL {
@@ -331,8 +329,7 @@ impl Sessions<'_> {
         }
         Ok(Some(Passport {
             session_id: sid.to_string(),
-            second_factor,
-            passkey,
+            assurance,
         }))
     }
 
