@@ -10,7 +10,7 @@ use super::login::LoginFlow;
 use super::oidc::provider::{Provider, SigningKeys};
 use super::passkeys::{Ceremonies, Passkeys, RelyingParty};
 use super::password::CredentialChecker;
-use super::password_login::{startup_problem, PasswordLogin};
+use super::password_login::{heal_at_start, startup_problem, PasswordLogin};
 use super::sessions::{SessionPolicy, Sessions};
 use super::tokens::JwtKeys;
 use super::totp;
@@ -64,10 +64,14 @@ impl AuthCore {
     /// when nothing could sign in (`AUTH_PASSWORD_LOGIN=off` with no usable
     /// passkey), rather than locking the owner out at the first login.
     pub fn new(config: &Config, keys: &Keys, store: Store, clock: &Clock) -> Result<Self, String> {
-        if let Some(problem) =
-            startup_problem(config, &store).map_err(|e| format!("storage error: {e}"))?
-        {
+        let storage_err = |e: StoreError| format!("storage error: {e}");
+        if let Some(problem) = startup_problem(config, &store).map_err(storage_err)? {
             return Err(problem);
+        }
+        if heal_at_start(config, &store).map_err(storage_err)? {
+            tracing::warn!(
+                "password sign-in was off, but no passkey can sign in here: it is on again"
+            );
         }
         Self::build(config, keys, store, clock)
     }

@@ -60,10 +60,13 @@ impl PasswordLogin<'_> {
     }
 
     /// Turns password sign-in on or off for the proof's session. Off needs
-    /// a passkey that can sign in (`NoPasskey`); on is refused while the
-    /// environment holds it off (`PasswordLoginByEnv`). A change is flushed
-    /// and recorded (`password_login_changed`); asking for the state it is
-    /// already in changes nothing.
+    /// a passkey that can sign in (`NoPasskey`), checked under the lock a
+    /// passkey's removal takes, so the two cannot cross; it ends every open
+    /// `mfa_token` and every other session (whatever a password started is
+    /// over). On is refused while the environment holds it off
+    /// (`PasswordLoginByEnv`). A change is flushed and recorded
+    /// (`password_login_changed`); asking for the state it is already in
+    /// changes nothing.
     pub async fn set(
         &self,
         proof: &RecentSignIn,
@@ -73,21 +76,53 @@ impl PasswordLogin<'_> {
         if on && self.env_off {
             return Err(AuthError::Conflict(FactorConflict::PasswordLoginByEnv));
         }
-        if !on && !self.passkeys.can_sign_in()? {
-            return Err(AuthError::Conflict(FactorConflict::NoPasskey));
-        }
-        if self.store.password_login_off()? != on {
-            return self.state();
-        }
-        self.store.set_password_login_off(!on)?;
+        let revoked = {
+            let _no_removal_meanwhile = self.passkeys.ceremonies.lock_uses();
+            if !on && !self.passkeys.can_sign_in()? {
+                return Err(AuthError::Conflict(FactorConflict::NoPasskey));
+            }
+            if self.store.password_login_off()? != on {
+                return self.state();
+            }
+            self.store.set_password_login_off(!on)?;
+            match on {
+                true => 0,
+                false => {
+                    self.store.clear_mfa_challenges()?;
+                    self.store
+                        .delete_sessions_except(Some(proof.session_id()))?
+                }
+            }
+        };
         self.store.flush().await?;
         events.push(
             Event::new(Kind::PasswordLoginChanged, proof.client())
                 .session(proof.session_id())
                 .detail(format!("enabled={on}")),
         );
+        if revoked > 0 {
+            let detail = format!("reason=password_login_changed count={revoked}");
+            events.push(Event::new(Kind::SessionRevoked, proof.client()).detail(detail));
+        }
         self.state()
     }
+}
+
+/// At start-up: the page's switch turned back on when no passkey can sign
+/// in any more (passkeys off on this address, or their records unreadable),
+/// rather than leaving only the recovery codes (or nothing) as a way in.
+/// True when it did (the caller says so in the log).
+pub fn heal_at_start(config: &Config, store: &Store) -> Result<bool, StoreError> {
+    if config.password_login_off || !store.password_login_off()? {
+        return Ok(false);
+    }
+    let passkeys_off = matches!(config.webauthn_rp_id, RpId::Off(_));
+    if !passkeys_off && !store.passkeys()?.is_empty() {
+        return Ok(false);
+    }
+    store.set_password_login_off(false)?;
+    store.flush_blocking()?;
+    Ok(true)
 }
 
 /// Why a server told `AUTH_PASSWORD_LOGIN=off` must not start (nothing
@@ -116,7 +151,7 @@ pub fn startup_problem(config: &Config, store: &Store) -> Result<Option<String>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testkit::{add_passkey, recent, Kit};
+    use crate::auth::testkit::{add_passkey, principal, recent, Kit};
 
     #[tokio::test]
     async fn the_switch_turns_off_only_with_a_passkey_and_is_recorded_once() {
@@ -152,6 +187,52 @@ mod tests {
             ["enabled=false", "enabled=true"],
             "one event per change"
         );
+    }
+
+    #[tokio::test]
+    async fn turning_passwords_off_ends_the_other_sessions_and_open_mfa_tokens() {
+        let kit = Kit::new(5);
+        add_passkey(&kit);
+        let other = principal(&kit).await;
+        let token = kit
+            .factors()
+            .start_challenge(true, kit.now())
+            .await
+            .unwrap();
+        let proof = recent(&kit).await;
+        let mut events = Events::new();
+        kit.password_login()
+            .set(&proof, false, &mut events)
+            .await
+            .unwrap();
+        let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["password_login_changed", "session_revoked"]);
+        assert!(kit
+            .store
+            .live_session(&other.session.id, kit.now())
+            .unwrap()
+            .is_none());
+        assert!(kit
+            .store
+            .live_session(proof.session_id(), kit.now())
+            .unwrap()
+            .is_some());
+        let spent = kit.factors().live_challenge(&token, kit.now());
+        assert!(matches!(spent, Err(AuthError::InvalidToken)));
+    }
+
+    #[tokio::test]
+    async fn a_switch_no_passkey_can_answer_is_turned_back_on_at_start() {
+        let kit = Kit::new(5);
+        add_passkey(&kit);
+        kit.store.set_password_login_off(true).unwrap();
+        assert!(
+            !heal_at_start(&kit.config, &kit.store).unwrap(),
+            "a passkey"
+        );
+        kit.store.remove_passkey(b"key0").unwrap();
+        assert!(heal_at_start(&kit.config, &kit.store).unwrap());
+        assert!(kit.password_login().state().unwrap().on);
     }
 
     #[tokio::test]

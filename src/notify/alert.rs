@@ -97,6 +97,10 @@ impl Alert {
             "oidc_client_removed" => "app removed",
             "token_created" => "API token created",
             "token_revoked" => "API token revoked",
+            "password_login_changed" if self.detail.contains("enabled=true") => {
+                "password sign-in turned back on"
+            }
+            "password_login_changed" => "password sign-in turned off: passkeys only",
             TEST_KIND => "test alert",
             other => other,
         };
@@ -114,7 +118,8 @@ impl Alert {
                 | "totp_disabled"
                 | "passkey_clone_suspected"
                 | "oidc_code_reuse"
-        ) || self.new_ip == Some(true)
+        ) || (self.kind == "password_login_changed" && self.detail.contains("enabled=true"))
+            || self.new_ip == Some(true)
             || self.new_user_agent == Some(true)
     }
 
@@ -228,5 +233,10 @@ mod tests {
             .message()
             .starts_with("From: the server's command line"));
         assert_eq!(alert.title(), "soloauth: keys rotated");
+        let weaker = Alert::from_host("password_login_changed", "enabled=true by=cli", 1, "s");
+        assert_eq!(weaker.title(), "soloauth: password sign-in turned back on");
+        assert!(weaker.urgent(), "a weakening is looked at now");
+        let stronger = Alert::from_host("password_login_changed", "enabled=false", 1, "s");
+        assert!(!stronger.urgent() && stronger.title().contains("passkeys only"));
     }
 }

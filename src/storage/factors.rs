@@ -155,6 +155,12 @@ impl Store {
         batch.remove(PENDING);
         batch.remove(RECOVERY);
         self.factors.apply_batch(batch)?;
+        self.clear_mfa_challenges()
+    }
+
+    /// Ends every open MFA challenge (every `mfa_token` stops working).
+    /// Unflushed.
+    pub fn clear_mfa_challenges(&self) -> Result<(), StoreError> {
         Ok(self.mfa_challenges.clear()?)
     }
 

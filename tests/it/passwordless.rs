@@ -105,6 +105,8 @@ async fn with_passwords_off_only_a_passkey_signs_in_and_a_recovery_code_is_the_w
     let enrolled = enroll(&s, &t.access, &s.clock).await;
     let mut key = authenticator();
     let key_id = register(&s, &t.access, &mut key, "Phone").await;
+    let other = signed_in_with(&s, &mut key).await;
+    let (pending, _) = asks_for_more(&s, password_only()).await;
 
     let r = switch(&s, &t.access, false).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -113,8 +115,23 @@ async fn with_passwords_off_only_a_passkey_signs_in_and_a_recovery_code_is_the_w
         json!({"password_login": false, "password_login_from_env": false})
     );
     let mine = me(&s, &t.access).await;
-    assert_eq!(mine["factors"], json!(["totp", "passkey"]));
+    assert_eq!(mine["factors"], json!(["passkey"]));
     assert_eq!(mine["password_login"], false);
+    assert_eq!(
+        s.get("/auth/me", Some(&other.access)).await.status,
+        401,
+        "turning passwords off ends every other session"
+    );
+    let code_now = json!({"code": code(&enrolled.secret, s.clock.now())});
+    let r = code_step(&s, &pending, code_now).await;
+    assert_eq!(
+        r.error(),
+        "password_login_off",
+        "an earlier mfa_token: {}",
+        r.body
+    );
+    let r = login_start(&s, json!({ "mfa_token": pending })).await;
+    assert_eq!(r.error(), "password_login_off", "{}", r.body);
 
     // Every password step is refused the same way, and none counts: more
     // tries than the lockout allows, and the right password is still not
@@ -168,7 +185,12 @@ async fn with_passwords_off_only_a_passkey_signs_in_and_a_recovery_code_is_the_w
         "{kinds:?}"
     );
     let r = s.post("/auth/login", back, None).await;
-    assert_eq!(r.error(), "invalid_code", "spent: {}", r.body);
+    assert_eq!(
+        r.error(),
+        "invalid_credentials",
+        "spent (answered as a wrong password: nothing told): {}",
+        r.body
+    );
     let wrong =
         json!({"username": "admin", "password": "nope", "recovery_code": enrolled.codes[1]});
     let r = s.post("/auth/login", wrong, None).await;
@@ -221,7 +243,7 @@ async fn the_environment_turns_passwords_off_only_once_a_passkey_can_sign_in() {
     let s = Server::start().await;
     let t = s.login().await;
     let mut key = authenticator();
-    register(&s, &t.access, &mut key, "Phone").await;
+    let key_id = register(&s, &t.access, &mut key, "Phone").await;
     let mut s = s.restart_with(&off).await;
     let r = s.post("/auth/login", password_only(), None).await;
     assert_eq!(r.error(), "password_login_off", "{}", r.body);
@@ -232,6 +254,10 @@ async fn the_environment_turns_passwords_off_only_once_a_passkey_can_sign_in() {
     assert_eq!(mine["factors"], json!(["passkey"]));
     let r = switch(&s, &by_key.access, true).await;
     assert_eq!(r.error(), "password_login_managed_by_env", "{}", r.body);
+    let r = s
+        .delete(&format!("/auth/passkeys/{key_id}"), Some(&by_key.access))
+        .await;
+    assert_eq!(r.error(), "last_passkey", "{}", r.body);
 
     // reset-passkeys: the switch back on, and a warning that the variable
     // would now keep the server from starting.

@@ -153,17 +153,22 @@ impl LoginFlow<'_> {
     /// What protects a sign-in now, as `/auth/me` lists it: the password
     /// (while password sign-in is on), TOTP, passkeys. Recovery codes,
     /// a backup, are not listed.
+    /// With password sign-in off only passkeys are listed: a TOTP code
+    /// only ever follows the password.
     pub fn account_factors(&self) -> AuthResult<Vec<Factor>> {
-        let password = self.password_login.state()?.on.then_some(Factor::Password);
+        let on = self.password_login.state()?.on;
+        let password = on.then_some(Factor::Password);
         let second = self.second_factors()?.into_iter();
-        let second = second.filter(|f| *f != Factor::RecoveryCode);
+        let second = second.filter(|f| *f == Factor::Passkey || (on && *f == Factor::Totp));
         Ok(password.into_iter().chain(second).collect())
     }
 
     /// The first step: username and password, and optionally a TOTP code
     /// (when TOTP is on) or a recovery code, to sign in in one step. With
     /// password sign-in off, only the password with a recovery code is
-    /// taken; anything else is `PasswordLoginOff`, before any check.
+    /// taken (while codes remain); anything else is `PasswordLoginOff`,
+    /// before any check. On that path a wrong password and a wrong code
+    /// get one answer, so it tells nothing about the password.
     pub async fn password_step(
         &self,
         client: &Client,
@@ -173,8 +178,10 @@ impl LoginFlow<'_> {
     ) -> AuthResult<Outcome> {
         let filled = |c: Option<SecretString>| c.filter(|c| !c.expose_secret().trim().is_empty());
         let recovery_code = filled(step.recovery_code);
-        if recovery_code.is_none() {
-            self.password_login.ensure_on()?;
+        let off = !self.password_login.state()?.on;
+        let no_codes = self.factors.status()?.recovery_codes_remaining == 0;
+        if off && (recovery_code.is_none() || no_codes) {
+            return Err(AuthError::PasswordLoginOff);
         }
         let first = self
             .lockout
@@ -184,6 +191,10 @@ impl LoginFlow<'_> {
                 let credential = Credential::Password { username, password };
                 let pwd = self.check(Stage::Start, credential, client, now, own);
                 let pwd = pwd.await?;
+                // Switched off while the password was being checked.
+                if recovery_code.is_none() {
+                    self.password_login.ensure_on()?;
+                }
                 let second = match recovery_code {
                     Some(code) => Credential::RecoveryCode(code),
                     None => {
@@ -203,7 +214,11 @@ impl LoginFlow<'_> {
                 let second = self.check(Stage::AfterPassword, second, client, now, own);
                 Ok(FirstStep::Done(vec![pwd, second.await?]))
             });
-        match first.await? {
+        let first = match first.await {
+            Err(AuthError::InvalidCode) if off => Err(AuthError::InvalidCredentials),
+            other => other,
+        };
+        match first? {
             FirstStep::Challenge(mfa_token, factors) => {
                 events.push(Event::new(Kind::MfaRequired, client));
                 Ok(Outcome::SecondFactorNeeded {
@@ -231,6 +246,7 @@ impl LoginFlow<'_> {
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Outcome> {
+        self.password_login.ensure_on()?;
         let (remember, checked) = self
             .lockout
             .guarded(client, Attempt::LoginTotp, now, events, async |own| {
@@ -262,7 +278,10 @@ impl LoginFlow<'_> {
             .check_rate(client, Attempt::PasskeyStart, events)?;
         self.lockout.check_open(client, now, events)?;
         let after_password = match mfa_token {
-            Some(token) => Some(self.factors.live_challenge(token, now)?),
+            Some(token) => {
+                self.password_login.ensure_on()?;
+                Some(self.factors.live_challenge(token, now)?)
+            }
             None => None,
         };
         self.passkeys.start_login(after_password, now)
@@ -288,10 +307,11 @@ impl LoginFlow<'_> {
                 let ceremony = self.passkeys.take_login(challenge_id, now)?;
                 let ceremony_key = ceremony.after_password;
                 let (stage, remember) = match &ceremony_key {
-                    Some(key) => (
-                        Stage::AfterPassword,
-                        self.factors.attempt_challenge(key, now)?,
-                    ),
+                    Some(key) => {
+                        self.password_login.ensure_on()?;
+                        let remember = self.factors.attempt_challenge(key, now)?;
+                        (Stage::AfterPassword, remember)
+                    }
                     None => (Stage::Start, remember),
                 };
                 let credential = Credential::Passkey { ceremony, answer };

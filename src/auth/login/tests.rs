@@ -292,11 +292,20 @@ async fn with_passwords_off_only_the_password_and_a_recovery_code_sign_in() {
     add_passkey(&kit);
     let proof = recent(&kit).await;
     let switch = kit.password_login();
+    let mfa_token = password_first(&kit, &mut Events::new()).await;
     switch.set(&proof, false, &mut Events::new()).await.unwrap();
     assert_eq!(
         kit.login().account_factors().unwrap(),
-        [Factor::Totp, Factor::Passkey]
+        [Factor::Passkey],
+        "a code only follows the password"
     );
+    // A token the password step gave before the switch is void.
+    let code = Credential::RecoveryCode(secret(&codes[1]));
+    let late = kit
+        .login()
+        .second_step(&client(), &mfa_token, code, kit.now(), &mut Events::new())
+        .await;
+    assert!(matches!(late, Err(AuthError::PasswordLoginOff)));
     // Refused before any check, and never counted: the lockout allows 2.
     let mut events = Events::new();
     for password in [PASSWORD, "wrong", "wrong"] {
@@ -338,5 +347,28 @@ async fn with_passwords_off_only_the_password_and_a_recovery_code_sign_in() {
         .login()
         .password_step(&client(), again, kit.now(), &mut events)
         .await;
-    assert!(matches!(spent, Err(AuthError::InvalidCode)), "spent once");
+    assert!(
+        matches!(spent, Err(AuthError::InvalidCredentials)),
+        "spent once; a wrong code answers as a wrong password would"
+    );
+}
+
+#[tokio::test]
+async fn with_passwords_off_and_no_recovery_code_left_nothing_checks_the_password() {
+    let kit = Kit::new(1);
+    add_passkey(&kit);
+    let proof = recent(&kit).await;
+    let switch = kit.password_login();
+    switch.set(&proof, false, &mut Events::new()).await.unwrap();
+    let mut events = Events::new();
+    for _ in 0..3 {
+        let mut guess = step("guess", None);
+        guess.recovery_code = Some(secret("AAAAA-AAAAA"));
+        let refused = kit
+            .login()
+            .password_step(&client(), guess, kit.now(), &mut events)
+            .await;
+        assert!(matches!(refused, Err(AuthError::PasswordLoginOff)));
+    }
+    assert!(events.is_empty(), "{:?}", kinds(&events));
 }

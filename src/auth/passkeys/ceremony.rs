@@ -209,7 +209,7 @@ impl Ceremonies {
     }
 
     /// Held while a passkey is checked and its use written, or removed.
-    pub(super) fn lock_uses(&self) -> MutexGuard<'_, ()> {
+    pub(in crate::auth) fn lock_uses(&self) -> MutexGuard<'_, ()> {
         lock(&self.uses)
     }
 }
