@@ -33,7 +33,8 @@ function explain({ status, error, message, retryAfter: wait }, passkey) {
     case "invalid_token": return passkey ? "This sign-in expired or was already used." : "Your session has ended. Sign in again.";
     case "invalid_challenge": return "This passkey request expired or was already used. Try again.";
     case "passkey_already_registered": return "This passkey is already registered here.";
-    case "passkeys_unavailable": return sentence(message);
+    case "passkeys_unavailable": case "no_passkey": case "last_passkey": case "password_login_managed_by_env":
+    case "password_login_off": return sentence(message);
     case "bad_request": if (message) return sentence(inWords(message)); break;
     default: if (message) return message;
   }
@@ -70,11 +71,12 @@ export async function busy(form, work) {
 }
 
 // Shows one of the page's three views, the cursor in its first field (or
-// on "Sign in with a passkey" when it comes first).
+// on the passkey's button when it comes first).
 export function show(view) {
   for (const id of ["signin", "mfa", "account"]) $(id).hidden = id !== view;
   const signin = $("signin").classList.contains("passkey-first") ? "passkey-login" : "username";
-  const focus = { signin, mfa: $("mfa-recovery").hidden ? "code" : "recovery-code" }[view];
+  const mfa = ["mfa-key-go", "code", "recovery-code"].find((id) => !$(id).closest("#mfa [hidden]"));
+  const focus = { signin, mfa }[view];
   if (focus) $(focus).focus();
 }
 
