@@ -221,7 +221,13 @@ pub fn check_command() -> ExitCode {
         }
         match Store::open(&config.data_dir) {
             // Unreadable apps are left out of the list; the count is a hint.
-            Ok(store) => page_apps = store.oidc_clients().map_or(0, |apps| apps.len()),
+            Ok(store) => {
+                page_apps = store.oidc_clients().map_or(0, |apps| apps.len());
+                match crate::auth::password_login::startup_problem(&config, &store) {
+                    Ok(problem) => problems.extend(problem),
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
             Err(e) => problems.push(e.to_string()),
         }
     }

@@ -98,6 +98,7 @@ impl Failure {
             | AuthError::ReauthRequired
             | AuthError::SecondFactorRequired
             | AuthError::PasskeyRequired
+            | AuthError::PasswordLoginOff
             | AuthError::Forbidden
             | AuthError::Locked { .. }
             | AuthError::RateLimited { .. }

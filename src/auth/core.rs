@@ -10,6 +10,7 @@ use super::login::LoginFlow;
 use super::oidc::provider::{Provider, SigningKeys};
 use super::passkeys::{Ceremonies, Passkeys, RelyingParty};
 use super::password::CredentialChecker;
+use super::password_login::{startup_problem, PasswordLogin};
 use super::sessions::{SessionPolicy, Sessions};
 use super::tokens::JwtKeys;
 use super::totp;
@@ -43,6 +44,8 @@ pub struct AuthCore {
     /// Passkey ceremonies: registrations waiting, the key sign-in
     /// challenges are sealed with, the sign-in challenges already used.
     pub ceremonies: Ceremonies,
+    /// `AUTH_PASSWORD_LOGIN=off`: only a passkey signs in.
+    pub password_login_off: bool,
     /// The OIDC provider's settings, issuer and signing keys.
     pub oidc: OidcConfig,
     pub oidc_issuer: String,
@@ -57,9 +60,26 @@ run `soloauth reset-totp` (TOTP off, recovery codes void) and enroll again.";
 
 impl AuthCore {
     /// Builds the core from validated config, resolved secrets and an open
-    /// store. Refuses to start when stored secrets cannot be decrypted,
-    /// rather than locking the owner out at the first login.
+    /// store. Refuses to start when stored secrets cannot be decrypted, or
+    /// when nothing could sign in (`AUTH_PASSWORD_LOGIN=off` with no usable
+    /// passkey), rather than locking the owner out at the first login.
     pub fn new(config: &Config, keys: &Keys, store: Store, clock: &Clock) -> Result<Self, String> {
+        if let Some(problem) =
+            startup_problem(config, &store).map_err(|e| format!("storage error: {e}"))?
+        {
+            return Err(problem);
+        }
+        Self::build(config, keys, store, clock)
+    }
+
+    /// [`AuthCore::new`] without the check of who could sign in (unit
+    /// tests set the store up after).
+    pub(super) fn build(
+        config: &Config,
+        keys: &Keys,
+        store: Store,
+        clock: &Clock,
+    ) -> Result<Self, String> {
         let credentials = CredentialChecker::new(
             config.admin_username.clone(),
             keys.admin_password_hash.clone(),
@@ -123,6 +143,7 @@ impl AuthCore {
             },
             relying_party: RelyingParty::new(&config.webauthn_rp_id, &config.public_origin),
             ceremonies: Ceremonies::default(),
+            password_login_off: config.password_login_off,
             oidc_keys,
             oidc: config.oidc.clone(),
             oidc_issuer: config.public_url.trim_end_matches('/').to_string(),
@@ -159,6 +180,17 @@ impl AuthCore {
             rp: &self.relying_party,
             ceremonies: &self.ceremonies,
             username: self.credentials.username(),
+            totp_from_env: self.env_totp.is_some(),
+            password_login_env_off: self.password_login_off,
+        }
+    }
+
+    /// Whether a password may sign in (the passwordless switch).
+    pub fn password_login(&self) -> PasswordLogin<'_> {
+        PasswordLogin {
+            store: &self.store,
+            env_off: self.password_login_off,
+            passkeys: self.passkeys(),
         }
     }
 
@@ -205,6 +237,7 @@ impl AuthCore {
             sessions: self.sessions(),
             factors: self.factors(),
             passkeys: self.passkeys(),
+            password_login: self.password_login(),
             lockout: self.lockout(),
         }
     }

@@ -15,6 +15,12 @@ pub enum FactorConflict {
     NothingPending,
     #[error("TOTP is set by AUTH_TOTP_SECRET; change it in the environment")]
     ManagedByEnv,
+    #[error("add a passkey first: with password sign-in off, only a passkey signs in")]
+    NoPasskey,
+    #[error("password sign-in is off: turn it back on before removing the last passkey")]
+    LastPasskey,
+    #[error("AUTH_PASSWORD_LOGIN=off keeps password sign-in off; change it in the environment")]
+    PasswordLoginByEnv,
 }
 
 /// Why a passkey was refused.
@@ -53,6 +59,11 @@ pub enum AuthError {
     SecondFactorRequired,
     #[error("this app needs a sign-in with a passkey")]
     PasskeyRequired,
+    #[error(
+        "password sign-in is off for this account: sign in with a passkey (every passkey \
+         lost: the password with a recovery code)"
+    )]
+    PasswordLoginOff,
     #[error("access to this app is denied")]
     Forbidden,
     #[error("too many failed attempts; try again later")]

@@ -59,6 +59,8 @@ pub enum Kind {
     OidcClientRemoved,
     TokenCreated,
     TokenRevoked,
+    /// Password sign-in turned on or off (`enabled=…`).
+    PasswordLoginChanged,
     // Counted only (too frequent or too ordinary to store).
     MfaRequired,
     MfaSuccess,
@@ -110,6 +112,7 @@ impl Kind {
             Kind::OidcClientRemoved => "oidc_client_removed",
             Kind::TokenCreated => "token_created",
             Kind::TokenRevoked => "token_revoked",
+            Kind::PasswordLoginChanged => "password_login_changed",
             Kind::MfaRequired => "mfa_required",
             Kind::MfaSuccess => "mfa_success",
             Kind::Locked => "locked",
@@ -133,7 +136,7 @@ impl Kind {
 
 /// Every audited kind (one per name): what the event log keeps and sign-in
 /// alerts may be about.
-pub const AUDITED: [Kind; 22] = [
+pub const AUDITED: [Kind; 23] = [
     Kind::LoginSuccess,
     Kind::LoginFailure,
     Kind::MfaFailure,
@@ -156,6 +159,7 @@ pub const AUDITED: [Kind; 22] = [
     Kind::OidcClientRemoved,
     Kind::TokenCreated,
     Kind::TokenRevoked,
+    Kind::PasswordLoginChanged,
 ];
 
 /// Whether a sign-in's address and user agent were seen at earlier

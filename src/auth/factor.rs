@@ -45,6 +45,16 @@ impl Factor {
     }
 
     /// Whether a sign-in at `stage` takes this factor next.
+    /// The factor's name in the API (`mfa_required`'s `factors`, `/auth/me`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Factor::Password => "password",
+            Factor::Totp => "totp",
+            Factor::RecoveryCode => "recovery_code",
+            Factor::Passkey => "passkey",
+        }
+    }
+
     pub fn accepted_at(self, stage: Stage) -> bool {
         match (self, stage) {
             (Factor::Password | Factor::Passkey, Stage::Start) => true,

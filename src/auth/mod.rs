@@ -14,7 +14,8 @@
 //! - [`factor`]: the factors a sign-in is made of and the credentials
 //!   that prove them, dispatched in the login flow;
 //! - [`sessions`], [`factors`], [`passkeys`], [`api_tokens`]: sessions, the
-//!   second factor, passkeys and API tokens;
+//!   second factor, passkeys and API tokens; [`password_login`]: password
+//!   sign-in on or off (the passwordless account);
 //! - [`forward`]: forward auth's verdict for a request under a rule;
 //! - [`oidc`]: the OpenID Connect provider; [`oidc_apps`]: the apps the
 //!   owner adds and removes;
@@ -37,6 +38,7 @@ pub mod oidc;
 pub mod oidc_apps;
 pub mod passkeys;
 pub mod password;
+pub mod password_login;
 pub mod recent;
 pub mod recovery;
 pub mod refresh;

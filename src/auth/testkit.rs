@@ -29,18 +29,29 @@ pub struct Kit {
     _dir: tempfile::TempDir,
     pub core: AuthCore,
     pub clock: Clock,
+    /// The configuration the core was built from.
+    pub config: Config,
 }
 
 impl Kit {
     /// A fresh kit whose lockout allows `max_failed` failures per address.
     pub fn new(max_failed: u32) -> Kit {
+        let max_failed = max_failed.to_string();
+        Kit::with_env(&[("AUTH_MAX_FAILED_ATTEMPTS", &max_failed)])
+    }
+
+    /// A fresh kit under these environment variables (rate limits off).
+    /// The core is built without the start-up checks of the store's
+    /// contents (a test sets up what it checks).
+    pub fn with_env(vars: &[(&str, &str)]) -> Kit {
         let (dir, store) = crate::storage::temp_store();
         let clock = Clock::manual(NOW);
-        let max_failed = max_failed.to_string();
         let config = Config::from_lookup(&|name| match name {
-            "AUTH_MAX_FAILED_ATTEMPTS" => Some(max_failed.clone()),
             "AUTH_RATE_PER_MINUTE" | "AUTH_RATE_BURST" => Some("1000".into()),
-            _ => None,
+            _ => vars
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string()),
         })
         .unwrap();
         let keys = Keys {
@@ -50,11 +61,12 @@ impl Kit {
             encryption_keys: vec![SecretString::from(fernet::Fernet::generate_key())],
             generated_password: None,
         };
-        let core = AuthCore::new(&config, &keys, store, &clock).unwrap();
+        let core = AuthCore::build(&config, &keys, store, &clock).unwrap();
         Kit {
             _dir: dir,
             core,
             clock,
+            config,
         }
     }
 
@@ -113,6 +125,24 @@ pub async fn by_password(kit: &Kit) -> RecentSignIn {
         )
         .await
         .unwrap()
+}
+
+/// Registers a passkey record straight in the store (it cannot sign in:
+/// its key is no key), for the decisions that only ask whether one exists.
+pub fn add_passkey(kit: &Kit) {
+    let n = kit.store.passkeys().unwrap().len();
+    let id = format!("key{n}");
+    let stored = crate::storage::passkeys::StoredPasskey {
+        id: id.clone(),
+        name: id.clone(),
+        created_at: kit.now(),
+        last_used_at: None,
+        public_key: String::new(),
+        state: String::new(),
+        transports: 0,
+        backed_up: false,
+    };
+    assert!(kit.store.add_passkey(id.as_bytes(), &stored).unwrap());
 }
 
 /// A client at a documentation address.

@@ -10,7 +10,7 @@ use crate::auth::events::AUDITED;
 use crate::base::secret::{ExposeSecret, SecretString};
 
 /// The events alerted about when `AUTH_NOTIFY_EVENTS` is not set.
-pub const DEFAULT_EVENTS: [&str; 8] = [
+pub const DEFAULT_EVENTS: [&str; 9] = [
     "login_success",
     "lockout",
     "refresh_reuse",
@@ -19,6 +19,7 @@ pub const DEFAULT_EVENTS: [&str; 8] = [
     "passkey_added",
     "token_created",
     "keys_rotated",
+    "password_login_changed",
 ];
 
 /// The body an alert is sent as.

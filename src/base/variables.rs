@@ -276,7 +276,7 @@ pub const VARIABLES: &[Variable] = &[
     plain(
         "AUTH_NOTIFY_EVENTS",
         "`login_success,lockout,refresh_reuse,recovery_code_used,totp_disabled,passkey_added,\
-         token_created,keys_rotated`",
+         token_created,keys_rotated,password_login_changed`",
         "the event kinds to alert about, comma-separated, or `all`",
     ),
     plain(
@@ -289,6 +289,13 @@ pub const VARIABLES: &[Variable] = &[
         "AUTH_BACKUP_KEEP",
         "`7`",
         "how many snapshots are kept in `DATA/backups/`, the newest, 1 to 1000",
+    ),
+    plain(
+        "AUTH_PASSWORD_LOGIN",
+        "`on`",
+        "`off`: only a passkey signs in; every password step is refused (`password_login_off`), \
+         except the password with a recovery code, the way back when every passkey is lost. \
+         Start-up fails while no passkey is registered",
     ),
 ];
 

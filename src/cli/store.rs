@@ -173,7 +173,8 @@ pub fn reset_totp_command() -> ExitCode {
 
 /// `soloauth reset-passkeys`.
 pub fn reset_passkeys_command() -> ExitCode {
-    with_store(|_, store, recorded| {
+    with_store(|config, store, recorded| {
+        let password_was_off = store.password_login_off().map_err(storage_error)?;
         let removed = store.clear_passkeys().map_err(storage_error)?;
         let n = store.delete_sessions_except(None).map_err(storage_error)?;
         if removed > 0 {
@@ -184,10 +185,21 @@ pub fn reset_passkeys_command() -> ExitCode {
                 &format!("count={removed} by=cli"),
             )?;
         }
-        Ok(format!(
-            "{removed} passkey(s) removed, {n} session(s) revoked; sign in with the password \
-             (and TOTP) and add passkeys again"
-        ))
+        if password_was_off {
+            let detail = "enabled=true by=cli";
+            record_cli_event(store, recorded, Kind::PasswordLoginChanged, detail)?;
+        }
+        let mut message = format!(
+            "{removed} passkey(s) removed, {n} session(s) revoked, password sign-in on; sign in \
+             with the password (and TOTP) and add passkeys again"
+        );
+        if config.password_login_off {
+            message.push_str(
+                "\nwarning: AUTH_PASSWORD_LOGIN=off is set: remove it, or the server will not \
+                 start (no passkey is left to sign in with)",
+            );
+        }
+        Ok(message)
     })
 }
 

@@ -34,6 +34,11 @@ pub struct ErrorBody {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
+    /// Only with `mfa_required`: what the second step takes, some of
+    /// `totp`, `recovery_code` and `passkey`.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub factors: Option<Vec<String>>,
 }
 
 /// Everything that can go wrong in a request.
@@ -51,6 +56,8 @@ pub enum ApiError {
     MfaRequired {
         mfa_token: SecretString,
         expires_in: i64,
+        /// What the second step takes (`totp`, `recovery_code`, `passkey`).
+        factors: Vec<&'static str>,
     },
     #[error("cross-site request refused: Origin does not match the public URL")]
     Csrf,
@@ -78,6 +85,7 @@ fn refusal(err: &AuthError) -> (&'static str, StatusCode, Option<u64>) {
         AuthError::ReauthRequired => ("reauth_required", StatusCode::FORBIDDEN, None),
         AuthError::SecondFactorRequired => ("second_factor_required", StatusCode::FORBIDDEN, None),
         AuthError::PasskeyRequired => ("passkey_required", StatusCode::FORBIDDEN, None),
+        AuthError::PasswordLoginOff => ("password_login_off", StatusCode::FORBIDDEN, None),
         AuthError::Forbidden => ("forbidden", StatusCode::FORBIDDEN, None),
         AuthError::Locked { retry_after } => {
             ("account_locked", StatusCode::LOCKED, Some(*retry_after))
@@ -142,21 +150,24 @@ impl ApiError {
 
     /// The JSON body for this error.
     pub fn body(&self) -> ErrorBody {
-        let (mfa_token, expires_in) = match self {
+        let (mfa_token, expires_in, factors) = match self {
             ApiError::MfaRequired {
                 mfa_token,
                 expires_in,
+                factors,
             } => (
                 Some(mfa_token.expose_secret().to_string()),
                 Some(*expires_in),
+                Some(factors.iter().map(|f| f.to_string()).collect()),
             ),
-            _ => (None, None),
+            _ => (None, None, None),
         };
         ErrorBody {
             error: self.code().to_string(),
             message: self.to_string(),
             mfa_token,
             expires_in,
+            factors,
         }
     }
 
@@ -249,6 +260,9 @@ impl From<AuthError> for ApiError {
                         "totp_not_enabled"
                     }
                     FactorConflict::ManagedByEnv => "totp_managed_by_env",
+                    FactorConflict::NoPasskey => "no_passkey",
+                    FactorConflict::LastPasskey => "last_passkey",
+                    FactorConflict::PasswordLoginByEnv => "password_login_managed_by_env",
                 },
                 message: conflict.to_string(),
             },
@@ -310,13 +324,13 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         403,
-        "mfa_required (with mfa_token), csrf or reauth_required",
+        "mfa_required (with mfa_token and factors), password_login_off, csrf or reauth_required",
     ),
     (404, "not_found"),
     (408, "request_timeout: the body did not arrive within 10 s"),
     (
         409,
-        "enrollment state conflict, passkeys_unavailable or passkey_already_registered",
+        "enrollment state conflict, passkeys_unavailable, passkey_already_registered, no_passkey, last_passkey or password_login_managed_by_env",
     ),
     (413, "payload_too_large"),
     (423, "account_locked (with Retry-After)"),
@@ -400,10 +414,14 @@ mod tests {
         let err = ApiError::MfaRequired {
             mfa_token: SecretString::from("t0ken".to_string()),
             expires_in: 300,
+            factors: vec!["passkey"],
         };
         assert!(!format!("{err:?}").contains("t0ken"), "Debug is redacted");
         let body = err.body();
         assert_eq!(body.error, "mfa_required");
         assert_eq!(body.mfa_token.as_deref(), Some("t0ken"));
+        assert_eq!(body.factors, Some(vec!["passkey".to_string()]));
+        let other = ApiError::Csrf.body();
+        assert!(other.factors.is_none() && other.mfa_token.is_none());
     }
 }

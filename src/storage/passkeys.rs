@@ -4,7 +4,9 @@
 //! signature counter, user verification, backup) in the WebAuthn library's
 //! own binary encoding, plus what the owner sees: a name and dates. Nothing
 //! in it is secret: the private key never leaves the authenticator. The one
-//! account's WebAuthn user handle (random, not the username) lives in `meta`.
+//! account's WebAuthn user handle (random, not the username) lives in `meta`,
+//! and so does the owner's switch that turns password sign-in off (which
+//! only makes sense with passkeys, and goes with them).
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +15,8 @@ use super::{Store, StoreError};
 
 /// The `meta` key of the account's WebAuthn user handle.
 const USER_HANDLE: &str = "webauthn_user_handle";
+/// The `meta` key of the page's switch: `true` when password sign-in is off.
+const PASSWORD_LOGIN_OFF: &str = "password_login_off";
 
 /// One registered passkey.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -79,12 +83,31 @@ impl Store {
         Ok(self.passkeys.remove(raw_id)?.is_some())
     }
 
-    /// Removes every passkey and the user handle; returns how many there were.
+    /// Removes every passkey and the user handle, and turns password
+    /// sign-in back on; returns how many passkeys there were.
     pub fn clear_passkeys(&self) -> Result<usize, StoreError> {
         let count = self.passkeys.len();
         self.passkeys.clear()?;
         self.meta.remove(USER_HANDLE)?;
+        self.meta.remove(PASSWORD_LOGIN_OFF)?;
         Ok(count)
+    }
+
+    /// Whether the owner turned password sign-in off (on the page).
+    pub fn password_login_off(&self) -> Result<bool, StoreError> {
+        Ok(self.meta.read::<bool>(PASSWORD_LOGIN_OFF)?.unwrap_or(false))
+    }
+
+    /// Turns password sign-in off (`true`) or back on. Unflushed.
+    pub fn set_password_login_off(&self, off: bool) -> Result<(), StoreError> {
+        match off {
+            true => self.meta.put(PASSWORD_LOGIN_OFF, &true),
+            false => self
+                .meta
+                .remove(PASSWORD_LOGIN_OFF)
+                .map(|_| ())
+                .map_err(Into::into),
+        }
     }
 
     /// The account's WebAuthn user handle, made by `fresh` the first time.
@@ -166,6 +189,20 @@ mod tests {
         assert_eq!(store.passkey(b"a").unwrap(), None, "not revived");
         assert_eq!(store.clear_passkeys().unwrap(), 1);
         assert!(store.passkeys().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_password_switch_is_kept_and_resetting_passkeys_turns_passwords_back_on() {
+        let (_dir, store) = store();
+        assert!(!store.password_login_off().unwrap());
+        store.add_passkey(b"a", &passkey("a", 1)).unwrap();
+        store.set_password_login_off(true).unwrap();
+        assert!(store.password_login_off().unwrap());
+        store.set_password_login_off(false).unwrap();
+        assert!(!store.password_login_off().unwrap());
+        store.set_password_login_off(true).unwrap();
+        assert_eq!(store.clear_passkeys().unwrap(), 1);
+        assert!(!store.password_login_off().unwrap());
     }
 
     #[test]

@@ -124,7 +124,9 @@ async fn me_and_sessions_describe_the_caller() {
     assert_eq!(
         me.body,
         json!({"username": "admin", "totp_enabled": false, "recovery_codes_remaining": 0,
-               "session_id": second.sid, "amr": ["pwd"], "passkeys": 0})
+               "session_id": second.sid, "amr": ["pwd"], "passkeys": 0,
+               "factors": ["password"], "password_login": true,
+               "password_login_from_env": false})
     );
     let list = s.get("/auth/sessions", Some(&second.access)).await.body;
     let list = list.as_array().unwrap();

@@ -19,6 +19,7 @@ mod login;
 mod oidc;
 mod oidc_policy;
 mod passkeys;
+mod passwordless;
 mod process;
 mod refresh;
 mod rules;

@@ -16,7 +16,7 @@ use crate::common::{
 };
 
 /// The test server's public URL is the default, `http://localhost:8001`.
-fn authenticator() -> SoftAuthenticator {
+pub(crate) fn authenticator() -> SoftAuthenticator {
     SoftAuthenticator::new("localhost", "http://localhost:8001")
 }
 
@@ -54,11 +54,11 @@ pub(crate) async fn register(
     r.body["id"].as_str().unwrap().to_string()
 }
 
-async fn login_start(api: &Api, body: Value) -> Reply {
+pub(crate) async fn login_start(api: &Api, body: Value) -> Reply {
     api.post("/auth/passkeys/login/start", body, None).await
 }
 
-async fn login_finish(api: &Api, id: &str, cred: Value) -> Reply {
+pub(crate) async fn login_finish(api: &Api, id: &str, cred: Value) -> Reply {
     let body = json!({"challenge_id": id, "credential": cred});
     api.post("/auth/passkeys/login/finish", body, None).await
 }
@@ -69,6 +69,13 @@ async fn passkey_login(api: &Api, key: &mut SoftAuthenticator) -> Reply {
     assert_eq!(r.status, 200, "{}", r.body);
     let (id, options) = ceremony(&r);
     login_finish(api, &id, key.get(&options)).await
+}
+
+/// Signs in with the passkey alone; panics unless 200.
+pub(crate) async fn signed_in_with(api: &Api, key: &mut SoftAuthenticator) -> Tokens {
+    let r = passkey_login(api, key).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    Tokens::from(&r.body)
 }
 
 async fn amr(api: &Api, access: &str) -> Value {
@@ -302,8 +309,8 @@ async fn challenges_are_single_use_bound_and_expire_in_five_minutes() {
     assert_eq!(login_finish(&s, &id, key.get(&options)).await.status, 200);
 
     // A registration ceremony: once, and only for the session that started it.
-    let t = s.login().await;
-    let other = s.login().await;
+    let t = signed_in_with(&s, &mut key).await;
+    let other = signed_in_with(&s, &mut key).await;
     let mut second = authenticator();
     let (id, options) = register_start(&s, &t.access).await;
     let created = second.create(&options);

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::common::authenticator::SoftAuthenticator;
 use crate::common::Server;
-use crate::passkeys::register;
+use crate::passkeys::{register, signed_in_with};
 
 const UNDECODABLE: &[u8] = b"{\"name\": \"half a rec";
 
@@ -54,7 +54,8 @@ async fn an_undecodable_passkey_answers_503_to_its_rename_and_use_and_stays() {
     });
 
     let s = s.restart().await;
-    let t = s.login().await;
+    // A passkey is a second factor now: the laptop's signs in alone.
+    let t = signed_in_with(&s, &mut laptop).await;
     let rename = format!("/auth/passkeys/{phone_id}");
     let r = s
         .patch(&rename, json!({"name": "Pixel"}), Some(&t.access))

@@ -1,12 +1,15 @@
 //! The login flow: the one place that decides a sign-in.
 //!
-//! A sign-in is a first step (the password), an optional second step (a
-//! TOTP code, a recovery code or a passkey, against the `mfa_token` the
-//! first step gave), and finishing into a session. A passkey that verified
-//! its user is a whole sign-in on its own: something held and something
-//! known or been (`amr` `hwk` + `mfa`). Refresh and re-authentication (a
-//! sensitive action asking for the password again, `auth::recent`) are
-//! decided here too.
+//! A sign-in is a first step (the password), a second step when the
+//! account has a second factor (a TOTP code, a recovery code or a passkey,
+//! against the `mfa_token` the first step gave: a registered passkey is a
+//! second factor even with TOTP off), and finishing into a session. A
+//! passkey that verified its user is a whole sign-in on its own: something
+//! held and something known or been (`amr` `hwk` + `mfa`). With password
+//! sign-in off (`auth::password_login`) only that signs in, and the
+//! password with a recovery code in one step is the way back. Refresh and
+//! re-authentication (a sensitive action asking for the password again,
+//! `auth::recent`) are decided here too.
 //!
 //! Every credential is checked in one place, [`LoginFlow::check`]: one
 //! `match` over [`Credential`], at the [`Stage`] the sign-in stands (see
@@ -31,6 +34,7 @@ use crate::auth::factors::{Factors, MFA_TTL};
 use crate::auth::lockout::Lockout;
 use crate::auth::passkeys::{Answer, Passkeys};
 use crate::auth::password::CredentialChecker;
+use crate::auth::password_login::PasswordLogin;
 use crate::auth::sessions::{RefreshRefused, Sessions, TokenPair};
 use crate::auth::{AuthError, AuthResult, Client};
 use crate::base::amr;
@@ -42,6 +46,9 @@ pub struct PasswordStep {
     pub password: SecretString,
     /// A current TOTP code, to sign in in one step when TOTP is on.
     pub totp_code: Option<SecretString>,
+    /// A recovery code, to sign in in one step: the way back when every
+    /// passkey is lost (taken even with password sign-in off).
+    pub recovery_code: Option<SecretString>,
     /// Cookies that outlive the browser session ("remember me").
     pub remember: bool,
 }
@@ -54,17 +61,19 @@ pub enum Outcome {
         totp_enabled: bool,
     },
     /// The password was right; a second factor is needed, within
-    /// `expires_in` seconds, against this single-use token.
+    /// `expires_in` seconds, against this single-use token: one of
+    /// `factors`.
     SecondFactorNeeded {
         mfa_token: SecretString,
         expires_in: i64,
+        factors: Vec<Factor>,
     },
 }
 
 /// The first step's verdict, before a session exists.
 enum FirstStep {
     Done(Vec<Checked>),
-    Challenge(SecretString),
+    Challenge(SecretString, Vec<Factor>),
 }
 
 /// The login flow over its services.
@@ -73,6 +82,7 @@ pub struct LoginFlow<'a> {
     pub sessions: Sessions<'a>,
     pub factors: Factors<'a>,
     pub passkeys: Passkeys<'a>,
+    pub password_login: PasswordLogin<'a>,
     pub lockout: Lockout<'a>,
 }
 
@@ -120,7 +130,40 @@ impl LoginFlow<'_> {
         }
     }
 
-    /// The first step: username and password (and, optionally, a TOTP code).
+    /// The second factors the account has, in the order the answer lists
+    /// them: none when a password alone signs in.
+    fn second_factors(&self) -> AuthResult<Vec<Factor>> {
+        let status = self.factors.status()?;
+        let passkey = self.passkeys.can_sign_in()?;
+        if !status.totp_enabled && !passkey {
+            return Ok(Vec::new());
+        }
+        let has = [
+            (Factor::Totp, status.totp_enabled),
+            (Factor::RecoveryCode, status.recovery_codes_remaining > 0),
+            (Factor::Passkey, passkey),
+        ];
+        Ok(has
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(f, _)| f)
+            .collect())
+    }
+
+    /// What protects a sign-in now, as `/auth/me` lists it: the password
+    /// (while password sign-in is on), TOTP, passkeys. Recovery codes,
+    /// a backup, are not listed.
+    pub fn account_factors(&self) -> AuthResult<Vec<Factor>> {
+        let password = self.password_login.state()?.on.then_some(Factor::Password);
+        let second = self.second_factors()?.into_iter();
+        let second = second.filter(|f| *f != Factor::RecoveryCode);
+        Ok(password.into_iter().chain(second).collect())
+    }
+
+    /// The first step: username and password, and optionally a TOTP code
+    /// (when TOTP is on) or a recovery code, to sign in in one step. With
+    /// password sign-in off, only the password with a recovery code is
+    /// taken; anything else is `PasswordLoginOff`, before any check.
     pub async fn password_step(
         &self,
         client: &Client,
@@ -128,6 +171,11 @@ impl LoginFlow<'_> {
         now: i64,
         events: &mut Events,
     ) -> AuthResult<Outcome> {
+        let filled = |c: Option<SecretString>| c.filter(|c| !c.expose_secret().trim().is_empty());
+        let recovery_code = filled(step.recovery_code);
+        if recovery_code.is_none() {
+            self.password_login.ensure_on()?;
+        }
         let first = self
             .lockout
             .guarded(client, Attempt::Login, now, events, async |own| {
@@ -136,27 +184,32 @@ impl LoginFlow<'_> {
                 let credential = Credential::Password { username, password };
                 let pwd = self.check(Stage::Start, credential, client, now, own);
                 let pwd = pwd.await?;
-                if !self.factors.status()?.totp_enabled {
-                    return Ok(FirstStep::Done(vec![pwd]));
-                }
-                let code = step
-                    .totp_code
-                    .filter(|c| !c.expose_secret().trim().is_empty());
-                let Some(code) = code else {
-                    return Ok(FirstStep::Challenge(
-                        self.factors.start_challenge(step.remember, now).await?,
-                    ));
+                let second = match recovery_code {
+                    Some(code) => Credential::RecoveryCode(code),
+                    None => {
+                        let factors = self.second_factors()?;
+                        if factors.is_empty() {
+                            return Ok(FirstStep::Done(vec![pwd]));
+                        }
+                        let code =
+                            filled(step.totp_code).filter(|_| factors.contains(&Factor::Totp));
+                        let Some(code) = code else {
+                            let token = self.factors.start_challenge(step.remember, now).await?;
+                            return Ok(FirstStep::Challenge(token, factors));
+                        };
+                        Credential::Totp(code)
+                    }
                 };
-                let otp = Credential::Totp(code);
-                let otp = self.check(Stage::AfterPassword, otp, client, now, own);
-                Ok(FirstStep::Done(vec![pwd, otp.await?]))
+                let second = self.check(Stage::AfterPassword, second, client, now, own);
+                Ok(FirstStep::Done(vec![pwd, second.await?]))
             });
         match first.await? {
-            FirstStep::Challenge(mfa_token) => {
+            FirstStep::Challenge(mfa_token, factors) => {
                 events.push(Event::new(Kind::MfaRequired, client));
                 Ok(Outcome::SecondFactorNeeded {
                     mfa_token,
                     expires_in: MFA_TTL,
+                    factors,
                 })
             }
             FirstStep::Done(proven) => {
@@ -325,248 +378,4 @@ impl LoginFlow<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::testkit::{client, enroll, secret, secret_code, Kit, PASSWORD};
-    use crate::base::amr::Amr;
-
-    fn kinds(events: &Events) -> Vec<&'static str> {
-        events.iter().map(|e| e.kind.as_str()).collect()
-    }
-
-    fn step(password: &str, code: Option<SecretString>) -> PasswordStep {
-        PasswordStep {
-            username: secret("admin"),
-            password: secret(password),
-            totp_code: code,
-            remember: true,
-        }
-    }
-
-    /// Signs in with the password alone (TOTP off).
-    async fn sign_in(kit: &Kit) -> TokenPair {
-        let mut events = Events::new();
-        let outcome = kit
-            .login()
-            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-            .await;
-        signed_in(outcome.unwrap()).0
-    }
-
-    /// The password step with TOTP on: the token for the second step.
-    async fn password_first(kit: &Kit, events: &mut Events) -> SecretString {
-        let first = kit
-            .login()
-            .password_step(&client(), step(PASSWORD, None), kit.now(), events)
-            .await;
-        match first.unwrap() {
-            Outcome::SecondFactorNeeded { mfa_token, .. } => mfa_token,
-            Outcome::SignedIn { .. } => panic!("signed in without the second factor"),
-        }
-    }
-
-    fn signed_in(outcome: Outcome) -> (TokenPair, bool) {
-        match outcome {
-            Outcome::SignedIn { pair, totp_enabled } => (*pair, totp_enabled),
-            Outcome::SecondFactorNeeded { .. } => panic!("a second factor was asked for"),
-        }
-    }
-
-    #[tokio::test]
-    async fn the_password_alone_signs_in_without_totp() {
-        let kit = Kit::new(5);
-        let mut events = Events::new();
-        let outcome = kit
-            .login()
-            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-            .await;
-        let (pair, totp_enabled) = signed_in(outcome.unwrap());
-        assert_eq!(pair.session.amr, [Amr::Pwd]);
-        assert!(!totp_enabled);
-        assert_eq!(kinds(&events), ["login_success"]);
-        assert_eq!(events[0].session.as_deref(), Some(pair.session.id.as_str()));
-    }
-
-    #[tokio::test]
-    async fn wrong_passwords_are_events_and_lock_the_address() {
-        let kit = Kit::new(2);
-        let mut events = Events::new();
-        for _ in 0..2 {
-            let refused = kit
-                .login()
-                .password_step(&client(), step("wrong", None), kit.now(), &mut events)
-                .await;
-            assert!(matches!(refused, Err(AuthError::InvalidCredentials)));
-        }
-        assert_eq!(
-            kinds(&events),
-            ["login_failure", "login_failure", "lockout"]
-        );
-        let mut events = Events::new();
-        let locked = kit
-            .login()
-            .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-            .await;
-        assert!(matches!(locked, Err(AuthError::Locked { .. })));
-        assert_eq!(kinds(&events), ["locked"]);
-    }
-
-    #[tokio::test]
-    async fn with_totp_the_password_asks_for_a_second_step() {
-        let kit = Kit::new(5);
-        let (totp_secret, codes) = enroll(&kit).await;
-        let login = kit.login();
-        let mut events = Events::new();
-        let mfa_token = password_first(&kit, &mut events).await;
-        assert_eq!(kinds(&events), ["mfa_required"]);
-        // A typo is forgiven: the token stays for the right code.
-        let wrong = || {
-            let wrong = (0..1_000_000)
-                .map(|n| format!("{n:06}"))
-                .find(|c| crate::auth::totp::check(&totp_secret, c, kit.now(), None).is_none());
-            Credential::Totp(SecretString::from(wrong.unwrap()))
-        };
-        let (now, me) = (kit.now(), client());
-        let refused = login.second_step(&me, &mfa_token, wrong(), now, &mut events);
-        assert!(matches!(refused.await, Err(AuthError::InvalidCode)));
-        let code = Credential::Totp(secret_code(&totp_secret, kit.now()));
-        let right = login.second_step(&me, &mfa_token, code, now, &mut events);
-        signed_in(right.await.unwrap());
-        let code = Credential::Totp(secret_code(&totp_secret, kit.now() + 30));
-        let again = login.second_step(&me, &mfa_token, code, now + 30, &mut events);
-        assert!(
-            matches!(again.await, Err(AuthError::InvalidToken)),
-            "a right code spends it"
-        );
-        // Three wrong codes spend a token: the right one comes too late.
-        let mfa_token = password_first(&kit, &mut events).await;
-        for _ in 0..3 {
-            let refused = login.second_step(&me, &mfa_token, wrong(), now, &mut events);
-            assert!(matches!(refused.await, Err(AuthError::InvalidCode)));
-        }
-        let code = Credential::Totp(secret_code(&totp_secret, kit.now() + 60));
-        let late = login.second_step(&me, &mfa_token, code, now + 60, &mut events);
-        assert!(
-            matches!(late.await, Err(AuthError::InvalidToken)),
-            "the third spent it"
-        );
-        let failures = events.iter().filter(|e| e.kind.as_str() == "mfa_failure");
-        assert_eq!(
-            failures.count(),
-            4,
-            "every wrong code counts toward the lockout"
-        );
-        // A recovery code finishes a fresh attempt.
-        let mut events = Events::new();
-        let mfa_token = password_first(&kit, &mut events).await;
-        let code = Credential::RecoveryCode(secret(&codes[0]));
-        let done = login
-            .second_step(&client(), &mfa_token, code, kit.now(), &mut events)
-            .await;
-        let (pair, totp_enabled) = signed_in(done.unwrap());
-        assert_eq!(pair.session.amr, [Amr::Pwd, Amr::Otp]);
-        assert!(totp_enabled);
-        assert_eq!(
-            kinds(&events),
-            [
-                "mfa_required",
-                "recovery_code_used",
-                "mfa_success",
-                "login_success"
-            ]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_code_with_the_password_signs_in_in_one_step() {
-        let kit = Kit::new(5);
-        let (totp_secret, _) = enroll(&kit).await;
-        let mut events = Events::new();
-        let code = secret_code(&totp_secret, kit.now());
-        let outcome = kit
-            .login()
-            .password_step(
-                &client(),
-                step(PASSWORD, Some(code)),
-                kit.now(),
-                &mut events,
-            )
-            .await;
-        let (pair, _) = signed_in(outcome.unwrap());
-        assert_eq!(pair.session.amr, [Amr::Pwd, Amr::Otp]);
-        assert_eq!(kinds(&events), ["mfa_success", "login_success"]);
-    }
-
-    #[tokio::test]
-    async fn a_sign_in_is_flushed_once_whichever_code_finishes_it() {
-        let kit = Kit::new(5);
-        let (totp_secret, codes) = enroll(&kit).await;
-        // A sign-in after failures, so forgetting them writes too.
-        let mut events = Events::new();
-        let wrong = kit
-            .login()
-            .password_step(&client(), step("wrong", None), kit.now(), &mut events)
-            .await;
-        assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
-        let code = secret_code(&totp_secret, kit.now());
-        let before = kit.store.flush_count();
-        let one_step = kit
-            .login()
-            .password_step(
-                &client(),
-                step(PASSWORD, Some(code)),
-                kit.now(),
-                &mut events,
-            )
-            .await;
-        signed_in(one_step.unwrap());
-        assert_eq!(kit.store.flush_count() - before, 1, "password and code");
-        for recovery in [true, false] {
-            kit.clock.advance(30);
-            let code = match recovery {
-                true => Credential::RecoveryCode(secret(&codes[0])),
-                false => Credential::Totp(secret_code(&totp_secret, kit.now())),
-            };
-            let mfa_token = password_first(&kit, &mut events).await;
-            let before = kit.store.flush_count();
-            let second = kit
-                .login()
-                .second_step(&client(), &mfa_token, code, kit.now(), &mut events)
-                .await;
-            signed_in(second.unwrap());
-            assert_eq!(kit.store.flush_count() - before, 1, "recovery: {recovery}");
-        }
-    }
-
-    #[tokio::test]
-    async fn refresh_rotates_and_reuse_after_the_grace_period_revokes() {
-        let kit = Kit::new(5);
-        let login = kit.login();
-        let first = sign_in(&kit).await;
-        let mut events = Events::new();
-        let next = login
-            .refresh(&client(), &first.refresh_token, kit.now(), &mut events)
-            .await
-            .unwrap();
-        let raced = login
-            .refresh(&client(), &first.refresh_token, kit.now() + 10, &mut events)
-            .await;
-        assert!(matches!(raced, Err(AuthError::InvalidToken)));
-        let reused = login
-            .refresh(&client(), &first.refresh_token, kit.now() + 11, &mut events)
-            .await;
-        assert!(matches!(reused, Err(AuthError::TokenReused)));
-        assert_eq!(
-            kinds(&events),
-            ["refreshed", "refresh_refused", "refresh_reuse"]
-        );
-        assert_eq!(
-            events[2].session.as_deref(),
-            Some(first.session.id.as_str())
-        );
-        assert!(kit
-            .sessions()
-            .authenticate(&next.access_token, kit.now() + 11)
-            .is_err());
-    }
-}
+mod tests;

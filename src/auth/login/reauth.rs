@@ -14,8 +14,9 @@ impl LoginFlow<'_> {
     /// The proof that `principal` may take a sensitive action at `now`: its
     /// session signed in less than `reauth_seconds` ago, or `password` is
     /// right (checked like a login: rate limit, lockout, events; a password
-    /// given is always checked). Otherwise `ReauthRequired`: an access
-    /// token alone, stolen from a cookie, cannot add a factor.
+    /// given is always checked, unless password sign-in is off:
+    /// `PasswordLoginOff`). Otherwise `ReauthRequired`: an access token
+    /// alone, stolen from a cookie, cannot add a factor.
     pub async fn recent_sign_in(
         &self,
         principal: &Principal,
@@ -30,6 +31,7 @@ impl LoginFlow<'_> {
             }
             None => return Err(AuthError::ReauthRequired),
             Some(password) => {
+                self.password_login.ensure_on()?;
                 let username = self.credentials.username();
                 let credential = Credential::Password { username, password };
                 let check = async |own: &mut Events| {

@@ -42,7 +42,7 @@ use webauthn_rp::{
     NonDiscoverableAuthenticationServerState, PublicKeyCredentialCreationOptions, Registration,
 };
 
-use super::error::PasskeyRefusal;
+use super::error::{FactorConflict, PasskeyRefusal};
 use super::events::{Event, Events, Kind};
 use super::recent::RecentSignIn;
 use super::{AuthError, AuthResult, Client};
@@ -139,6 +139,10 @@ pub struct Passkeys<'a> {
     pub ceremonies: &'a Ceremonies,
     /// The account name shown by authenticators.
     pub username: &'a str,
+    /// `AUTH_TOTP_SECRET` is set: TOTP is on whatever the store says.
+    pub totp_from_env: bool,
+    /// `AUTH_PASSWORD_LOGIN=off`: the last passkey stays.
+    pub password_login_env_off: bool,
 }
 
 type StoredKey = CompressedPubKey<[u8; 32], [u8; 32], [u8; 48], Vec<u8>>;
@@ -147,6 +151,12 @@ impl Passkeys<'_> {
     /// `Ok` when passkeys can be used here; else why not.
     pub fn check_available(&self) -> AuthResult<()> {
         self.rp.rp_id().map(|_| ())
+    }
+
+    /// Whether a passkey can sign in: passkeys work here and one is
+    /// registered.
+    pub fn can_sign_in(&self) -> AuthResult<bool> {
+        Ok(self.check_available().is_ok() && !self.store.passkeys()?.is_empty())
     }
 
     /// Every registered passkey, oldest first.
@@ -241,15 +251,28 @@ impl Passkeys<'_> {
                 .map_err(AuthError::internal)?,
             backed_up: matches!(dynamic.backup, Backup::Exists),
         };
+        let first_second_factor = self.store.passkeys()?.is_empty()
+            && !self.totp_from_env
+            && self.store.totp_active()?.is_none();
         if !self.store.add_passkey(&raw_id, &stored)? {
             return Err(AuthError::Passkey(PasskeyRefusal::AlreadyRegistered));
         }
+        // The account's first second factor: every other session signed
+        // in with the password alone, as enabling TOTP ends them.
+        let revoked = match first_second_factor {
+            true => self.store.delete_sessions_except(Some(session))?,
+            false => 0,
+        };
         self.store.flush().await?;
         events.push(
             Event::new(Kind::PasskeyAdded, client)
                 .session(session)
                 .detail(format!("passkey={}", stored.id)),
         );
+        if revoked > 0 {
+            let detail = format!("reason=passkey_added count={revoked}");
+            events.push(Event::new(Kind::SessionRevoked, client).detail(detail));
+        }
         Ok(stored.into())
     }
 
@@ -266,7 +289,8 @@ impl Passkeys<'_> {
         Ok(self.store.passkey(&raw)?.map(PasskeyInfo::from))
     }
 
-    /// Removes a passkey; false when there is none with this id.
+    /// Removes a passkey; false when there is none with this id. The last
+    /// one stays while password sign-in is off (`LastPasskey`).
     pub async fn remove(
         &self,
         proof: &RecentSignIn,
@@ -279,6 +303,17 @@ impl Passkeys<'_> {
         };
         let removed = {
             let _no_use_meanwhile = self.ceremonies.lock_uses();
+            let password_off = self.password_login_env_off || self.store.password_login_off()?;
+            let this = B64.encode(&raw);
+            let others = self
+                .store
+                .passkeys()?
+                .iter()
+                .filter(|p| p.id != this)
+                .count();
+            if password_off && others == 0 && self.store.passkey(&raw)?.is_some() {
+                return Err(AuthError::Conflict(FactorConflict::LastPasskey));
+            }
             self.store.remove_passkey(&raw)?
         };
         if !removed {

@@ -1,7 +1,8 @@
 //! The one account and how its factors present themselves: the username,
 //! the issuer authenticator apps show for TOTP, and the relying-party ID
 //! passkeys are bound to (from the public host unless set; see
-//! [`crate::base::rp_id`]).
+//! [`crate::base::rp_id`]), and whether a password may sign in at all
+//! (`AUTH_PASSWORD_LOGIN`).
 
 use crate::base::config::reader::Reader;
 use crate::base::rp_id::{self, RpId};
@@ -11,6 +12,8 @@ pub(super) struct Account {
     pub admin_username: String,
     pub totp_issuer: String,
     pub webauthn_rp_id: RpId,
+    /// `AUTH_PASSWORD_LOGIN=off`: only a passkey signs in.
+    pub password_login_off: bool,
 }
 
 /// Reads and checks the account settings; `public_host` is the host of the
@@ -35,10 +38,23 @@ pub(super) fn read(r: &mut Reader, public_host: &str) -> Account {
             RpId::Off(String::new())
         }
     };
+    let password_login_off = match r
+        .text("AUTH_PASSWORD_LOGIN", "on")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "on" => false,
+        "off" => true,
+        other => {
+            r.problem(format!("AUTH_PASSWORD_LOGIN={other:?} is not on or off"));
+            false
+        }
+    };
     Account {
         admin_username,
         totp_issuer,
         webauthn_rp_id,
+        password_login_off,
     }
 }
 
@@ -66,6 +82,26 @@ mod tests {
         assert_eq!(
             config.webauthn_rp_id,
             RpId::Domain("auth.example.com".into())
+        );
+    }
+
+    #[test]
+    fn password_login_is_on_unless_turned_off_and_a_typo_is_named() {
+        assert!(!load(&[]).unwrap().password_login_off);
+        assert!(
+            load(&[("AUTH_PASSWORD_LOGIN", "OFF")])
+                .unwrap()
+                .password_login_off
+        );
+        assert!(
+            !load(&[("AUTH_PASSWORD_LOGIN", "on")])
+                .unwrap()
+                .password_login_off
+        );
+        let problems = load(&[("AUTH_PASSWORD_LOGIN", "no")]).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("AUTH_PASSWORD_LOGIN")),
+            "{problems:?}"
         );
     }
 }

@@ -95,6 +95,9 @@ pub struct Config {
     pub rules: Rules,
     /// The relying-party ID passkeys are bound to, or why they are off.
     pub webauthn_rp_id: RpId,
+    /// `AUTH_PASSWORD_LOGIN=off`: every password step is refused (see
+    /// `auth::password_login`).
+    pub password_login_off: bool,
     /// The OpenID Connect provider: the owner's claims, a given key, the
     /// apps from the environment.
     pub oidc: OidcConfig,
@@ -186,6 +189,7 @@ impl Config {
             session_max_age: limits.session_max_age,
             rules,
             webauthn_rp_id: account.webauthn_rp_id,
+            password_login_off: account.password_login_off,
             oidc,
             notify: operation.notify,
             backup_interval_hours: operation.backup_interval_hours,

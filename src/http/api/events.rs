@@ -26,8 +26,9 @@ pub struct EventInfo {
     /// `totp_disabled`, `recovery_codes_regenerated`, `keys_rotated`,
     /// `passkey_added`, `passkey_removed`, `passkey_login`,
     /// `passkey_clone_suspected`, `oidc_authorized`, `oidc_code_reuse`,
-    /// `oidc_client_added`, `oidc_client_removed`, `token_created` or
-    /// `token_revoked` (every audited kind; a test keeps this list whole).
+    /// `oidc_client_added`, `oidc_client_removed`, `token_created`,
+    /// `token_revoked` or `password_login_changed` (every audited kind; a
+    /// test keeps this list whole).
     kind: String,
     ip: String,
     detail: String,

@@ -33,6 +33,9 @@ pub struct LoginBody {
     password: SecretInput,
     /// A current TOTP code, to log in in one step when TOTP is on.
     totp_code: Option<SecretInput>,
+    /// A recovery code, to log in in one step (spent): the way back when
+    /// every passkey is lost, taken even with password sign-in off.
+    recovery_code: Option<SecretInput>,
     /// Keep me signed in (default `true`; form: `remember=on`). With
     /// `false`, every cookie ends with the browser session.
     remember: Option<Remember>,
@@ -196,9 +199,11 @@ pub(super) fn answer(
         Outcome::SecondFactorNeeded {
             mfa_token,
             expires_in,
+            factors,
         } => Err(ApiError::MfaRequired {
             mfa_token,
             expires_in,
+            factors: factors.iter().map(|f| f.as_str()).collect(),
         }),
     }
 }
@@ -209,9 +214,13 @@ pub struct LoginApi {
 
 #[OpenApi(tag = "ApiTags::Login")]
 impl LoginApi {
-    /// Log in with username and password. With TOTP on, add `totp_code` to
-    /// log in in one step; without it the answer is `403 mfa_required` with an
-    /// `mfa_token` for `POST /auth/login/totp`.
+    /// Log in with username and password. With a second factor (TOTP or a
+    /// passkey) the answer is `403 mfa_required` with an `mfa_token` and the
+    /// `factors` the second step takes: a code for `POST /auth/login/totp`,
+    /// or a passkey (`/auth/passkeys/login/start` with the token). With TOTP
+    /// on, `totp_code` logs in in one step; a `recovery_code` always does
+    /// (and spends it). With password sign-in off, only the password with a
+    /// `recovery_code` is taken: anything else is `403 password_login_off`.
     #[oai(path = "/auth/login", method = "post")]
     async fn login(
         &self,
@@ -225,6 +234,7 @@ impl LoginApi {
             username: body.username.0,
             password: body.password.0,
             totp_code: body.totp_code.map(|c| c.0),
+            recovery_code: body.recovery_code.map(|c| c.0),
             remember: body.remember.is_none_or(|r| r.0),
         };
         let login = state.auth.login();

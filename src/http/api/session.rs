@@ -1,5 +1,6 @@
-//! `GET /auth/me`, `GET /auth/sessions`, `DELETE /auth/sessions` (every
-//! other session) and `DELETE /auth/sessions/{id}`.
+//! `GET /auth/me`, `PUT /auth/password-login` (the passwordless switch),
+//! `GET /auth/sessions`, `DELETE /auth/sessions` (every other session) and
+//! `DELETE /auth/sessions/{id}`.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::{decide, Auth, Caller, MeAuth};
+use super::{decide, sensitive, Auth, Caller, MeAuth, SecretInput};
 use crate::auth::sessions::SessionEnd;
 use crate::auth::Client;
 use crate::base::amr::Amr;
@@ -33,9 +34,36 @@ pub struct MeResponse {
     amr: Vec<String>,
     /// How many passkeys are registered.
     passkeys: u32,
+    /// What protects a sign-in now: some of `password` (while password
+    /// sign-in is on), `totp`, `passkey`.
+    factors: Vec<String>,
+    /// Whether a password can sign in (with the second factor, if any).
+    password_login: bool,
+    /// True when `AUTH_PASSWORD_LOGIN=off` holds password sign-in off.
+    password_login_from_env: bool,
     /// With an API token: its id (then `session_id` is empty, `amr` too).
     #[oai(skip_serializing_if_is_none)]
     token_id: Option<String>,
+}
+
+/// `PUT /auth/password-login` body.
+#[derive(Object)]
+pub struct PasswordLoginBody {
+    /// `false`: only a passkey signs in (needs one registered); `true`:
+    /// the password signs in again.
+    enabled: bool,
+    /// The current password; leave it out within `AUTH_REAUTH_SECONDS` of
+    /// signing in (while password sign-in is off, sign in with a passkey).
+    #[oai(nullable)]
+    password: Option<SecretInput>,
+}
+
+/// Whether a password can sign in.
+#[derive(Object)]
+pub struct PasswordLoginResponse {
+    password_login: bool,
+    /// True when `AUTH_PASSWORD_LOGIN=off` holds it off.
+    password_login_from_env: bool,
 }
 
 /// One login session.
@@ -75,6 +103,8 @@ impl SessionApi {
     #[oai(path = "/auth/me", method = "get")]
     async fn me(&self, auth: MeAuth) -> ApiResult<Json<MeResponse>> {
         let factors = self.state.auth.factors().status()?;
+        let account = self.state.auth.login().account_factors()?;
+        let switch = self.state.auth.password_login().state()?;
         let caller = match auth {
             MeAuth::Bearer(b) => b.0,
             MeAuth::Cookie(c) => Caller::Session(c.0),
@@ -90,7 +120,36 @@ impl SessionApi {
             session_id,
             amr,
             passkeys: u32::try_from(self.state.auth.store.passkeys()?.len()).unwrap_or(u32::MAX),
+            factors: account.iter().map(|f| f.as_str().to_string()).collect(),
+            password_login: switch.on,
+            password_login_from_env: switch.from_env,
             token_id,
+        }))
+    }
+
+    /// Turn password sign-in off (only a passkey signs in; the password
+    /// with a recovery code stays the way back) or on again. Needs a
+    /// recent sign-in or the `password`, as adding a factor does. Off with
+    /// no passkey is `409 no_passkey`; on while `AUTH_PASSWORD_LOGIN=off`
+    /// is `409 password_login_managed_by_env`.
+    #[oai(path = "/auth/password-login", method = "put")]
+    async fn set_password_login(
+        &self,
+        auth: Auth,
+        client: Client,
+        body: Json<PasswordLoginBody>,
+    ) -> ApiResult<Json<PasswordLoginResponse>> {
+        let state = &self.state;
+        let switch = state.auth.password_login();
+        let Json(PasswordLoginBody { enabled, password }) = body;
+        let password = password.map(|p| p.0);
+        let now = sensitive(state, &auth, &client, password, async |proof, events| {
+            switch.set(proof, enabled, events).await
+        })
+        .await?;
+        Ok(Json(PasswordLoginResponse {
+            password_login: now.on,
+            password_login_from_env: now.from_env,
         }))
     }
 

@@ -131,6 +131,11 @@ impl Api {
         self.send(with_json(req, &body)).await
     }
 
+    pub async fn put(&self, path: &str, body: Value, bearer: Option<&str>) -> Reply {
+        let req = self.request(Method::PUT, path, bearer);
+        self.send(with_json(req, &body)).await
+    }
+
     pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
         self.send(self.request(Method::DELETE, path, bearer)).await
     }

@@ -17,8 +17,8 @@ pub use api::{authorize, client, event_kinds, series, verify, Api, Reply, Tokens
 pub use binary::{binary, data_dir, known, release_binary, serve, start_binary, succeed, Process};
 pub use jar::Jar;
 pub use mfa::{
-    begin, code, code_step, confirm, disable, one_step_login, password_step, recovery_codes,
-    regenerate, setup, sign_in_and_enroll, try_confirm, wrong_code,
+    begin, code, code_step, confirm, disable, enroll, one_step_login, password_step,
+    recovery_codes, regenerate, setup, sign_in_and_enroll, try_confirm, wrong_code,
 };
 pub use server::{behind_proxy, Server};
 
