@@ -67,28 +67,31 @@ export async function signedIn(justSignedIn = false) {
   await loadAccount();
 }
 
-$("signin").addEventListener("submit", (event) => {
+// The password step (with a recovery code: the way back when every passkey
+// is lost); resolves to true when password sign-in is off.
+async function passwordStep() {
+  say("");
+  const body = { username: $("username").value, password: $("password").value, remember: $("remember").checked };
+  if (!$("lost").hidden) body.recovery_code = $("lost-code").value.trim();
+  const result = await send("/auth/login", "POST", body);
+  // A wrong recovery code is typed again, with the password kept.
+  if (result.error !== "invalid_code") $("password").value = "";
+  $("lost-code").value = "";
+  if (result.ok) await signedIn(true);
+  else if (result.error === "mfa_required") toSecondStep(result.data);
+  else if (result.error !== "password_login_off") showError(result, { focus: result.error === "invalid_code" ? "lost-code" : "password" });
+  return result.error === "password_login_off";
+}
+
+$("signin").addEventListener("submit", async (event) => {
   event.preventDefault();
-  busy(event.target, async () => {
-    say("");
-    const body = { username: $("username").value, password: $("password").value, remember: $("remember").checked };
-    if (!$("lost").hidden) body.recovery_code = $("lost-code").value.trim();
-    const result = await send("/auth/login", "POST", body);
-    // A wrong recovery code is typed again, with the password kept.
-    if (result.error !== "invalid_code") $("password").value = "";
-    $("lost-code").value = "";
-    if (result.ok) return signedIn(true);
-    if (result.error === "mfa_required") return toSecondStep(result.data);
-    if (result.error === "password_login_off") {
-      layout("off");
-      show("signin");
-      say(passkey.supported
-        ? "Password sign-in is off for this account: sign in with a passkey."
-        : "Password sign-in is off for this account, and this browser cannot use passkeys: open this page in one that can.");
-      return;
-    }
-    showError(result, { focus: result.error === "invalid_code" ? "lost-code" : "password" });
-  });
+  if (!(await busy(event.target, passwordStep))) return;
+  // Once the buttons work again, so that the passkey's takes the cursor.
+  layout("off");
+  show("signin");
+  say(passkey.supported
+    ? "Password sign-in is off for this account: sign in with a passkey."
+    : "Password sign-in is off for this account, and this browser cannot use passkeys: open this page in one that can.");
 });
 
 $("lost-open").addEventListener("click", () => {
