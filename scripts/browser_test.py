@@ -252,8 +252,16 @@ def reauth_check(driver, binary):
         p.click("password-login")
         msg = said(p, "a while ago")
         check("with it off, turning it back on asks for a new passkey sign-in, not the password",
-              "sign in again with your passkey" in msg and not p.el("password-login-reauth").is_displayed()
-              and not p.el("password-login").is_selected(), msg)
+              "sign in again with your passkey" in msg and "turn password sign-in on" in msg
+              and not p.el("password-login-reauth").is_displayed() and not p.el("password-login").is_selected(), msg)
+        p.tab("tokens")
+        p.open("token-add-details")
+        p.type("token-name", "Backup")
+        p.click(css="#token-add button[type=submit]")
+        msg = said(p, "make a token")
+        check("and so do the other sensitive actions (making a token)",
+              "to make a token, sign out and sign in again with your passkey" in msg
+              and not p.el("token-reauth").is_displayed() and not token_items(driver), msg)
         p.collect_log()
         # With the server gone, the page says so instead of pretending.
         server.stop()

@@ -3,16 +3,16 @@
 // adding a passkey; and what still signs in if every passkey is lost.
 
 import { call, withPassword } from "./api.js";
-import { $, reauthPrompt, reloadAccount, say, showError, withReauth } from "./ui.js";
+import { $, passwordCanConfirm, reauthPrompt, reloadAccount, say, showError, withReauth } from "./ui.js";
 
 const toggle = $("password-login");
 const prompt = reauthPrompt("password-login-reauth", "password-login-area", "change password sign-in");
-let on = true;
 
 // The switch as /auth/me describes the account (`me`).
 export function showPasswordLogin(me) {
   prompt.close();
-  on = me.password_login;
+  const on = me.password_login;
+  passwordCanConfirm(on);
   toggle.checked = on;
   toggle.disabled = me.password_login_from_env || (on && !me.passkeys);
   $("password-login-says").textContent = me.password_login_from_env ? "Off: set by AUTH_PASSWORD_LOGIN=off on the server."
@@ -27,7 +27,7 @@ export function showPasswordLogin(me) {
 // What still signs in when every passkey is lost.
 function ifLost(me) {
   const n = me.recovery_codes_remaining;
-  if (on && me.totp_enabled) return "Your password and a code from your authenticator app still sign you in.";
+  if (me.password_login && me.totp_enabled) return "Your password and a code from your authenticator app still sign you in.";
   if (n) return `Sign in with your password and a recovery code (${n} left).`;
   return "With no recovery code left, only someone with shell access to the server can let you in: "
     + "soloauth reset-passkeys removes the passkeys and turns password sign-in back on.";
@@ -37,13 +37,11 @@ toggle.addEventListener("change", async () => {
   const enabled = toggle.checked;
   toggle.checked = !enabled; // until the server agrees
   toggle.disabled = true;
-  const change = (password) => call("/auth/password-login", "PUT", withPassword({ enabled }, password));
-  // With password sign-in off, the password cannot confirm it is you: a new passkey sign-in can.
-  const result = on ? await withReauth(prompt, change, `turn password sign-in ${enabled ? "on" : "off"}`) : await change();
+  const result = await withReauth(prompt, (password) => call("/auth/password-login", "PUT", withPassword({ enabled }, password)),
+    `turn password sign-in ${enabled ? "on" : "off"}`);
   toggle.disabled = false;
   if (!result) return;
-  if (result.error === "reauth_required") say("You signed in a while ago: sign out, sign in again with your passkey, then turn password sign-in on.");
-  else if (!result.ok) showError(result);
+  if (!result.ok) showError(result);
   else say(enabled ? "Password sign-in is on again." : "Password sign-in is off: from now on, sign in with a passkey.", true);
   await reloadAccount();
 });

@@ -127,6 +127,7 @@ export function reauthPrompt(id, hide, what) {
   const prompt = {
     form,
     field,
+    what,
     // Shows the prompt; resolves to the password given, or null.
     ask(reason) {
       settle(null);
@@ -153,6 +154,11 @@ export function reauthPrompt(id, hide, what) {
   return prompt;
 }
 
+// While password sign-in is off, the password cannot confirm it is you: a
+// new passkey sign-in can (password-login.js says which, from /auth/me).
+let passwordConfirms = true;
+export function passwordCanConfirm(on) { passwordConfirms = on; }
+
 // Runs `action(password)`, a sensitive call that returns its answer; the
 // first try goes without a password. Answered reauth_required, `prompt`
 // asks for it (`reason`: what for, if not what the prompt says) and the
@@ -161,6 +167,10 @@ export function reauthPrompt(id, hide, what) {
 export async function withReauth(prompt, action, reason = "") {
   let result = await action(undefined);
   if (result.error !== "reauth_required") return result;
+  if (!passwordConfirms) {
+    say(`You signed in a while ago: to ${reason || prompt.what}, sign out and sign in again with your passkey (password sign-in is off).`);
+    return null;
+  }
   say("");
   for (;;) {
     const password = await prompt.ask(reason);
