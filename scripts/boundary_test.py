@@ -380,6 +380,7 @@ def replay(server, stolen, public_client):
         ("POST", "/auth/passkeys/register/start", {}),
         ("POST", "/auth/tokens", {"name": "planted by the app"}),
         ("POST", "/auth/totp/setup", {}),
+        ("PUT", "/auth/password-login", {"enabled": False}),
         ("POST", "/auth/oidc/clients", {"name": "Planted", "redirect_uris": ["https://evil.example/cb"],
                                         "public": True}),
         ("GET", "/auth/me", None),
@@ -513,7 +514,7 @@ def compromised_app(driver, binary, pw_hash):
               sorted(app.cookies) == ["soloauth_session"], sorted(app.cookies))
 
         replays = app.replays or {}
-        check("the app replayed the session cookie it was sent", len(replays) == 9, sorted(replays))
+        check("the app replayed the session cookie it was sent", len(replays) == 10, sorted(replays))
         for call, answers in replays.items():
             if call == "GET /auth/verify":
                 continue
