@@ -86,7 +86,7 @@ async function passwordStep() {
 $("signin").addEventListener("submit", async (event) => {
   event.preventDefault();
   if (!(await busy(event.target, passwordStep))) return;
-  // Once the buttons work again, so that the passkey's takes the cursor.
+  // Laid out once busy() gave the buttons back: a disabled one cannot take the cursor.
   layout("off");
   show("signin");
   say(passkey.supported
