@@ -25,7 +25,7 @@ async function start() {
   if (result.ok) { await signedIn(); return; }
   show("signin");
   if (result.status === 0) showError(result);
-  else if (needTwoFactor) say(`${appName} needs a sign-in with a second factor: your password, then a code from your authenticator app.`);
+  else if (needTwoFactor) say(`${appName} needs a sign-in with a second factor: your password, then a code or a passkey.`);
   else if (needPasskey) say(passkeys
     ? `${appName} needs a sign-in with a passkey. No passkey yet? Sign in with your password, then add one.`
     : `${appName} needs a sign-in with a passkey, and this browser cannot use passkeys: open this page in one that can.`);

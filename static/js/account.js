@@ -1,4 +1,4 @@
-// The signed-in view: the overview (who, how the account is protected, the
+// The signed-in view: the overview (who, what signing in takes, the
 // sessions, the last sign-in), signing out (here or everywhere), and the
 // screen shown instead when an app needs a second factor, or a passkey,
 // this session lacks; and loadAccount, which shows it and loads every section.
@@ -9,6 +9,7 @@ import { appName, meetsNeed, needFactor, needPasskey } from "./page.js";
 import { select } from "./tabs.js";
 import { setupPrompt, showTotp } from "./totp.js";
 import { addPasskey, loadPasskeys, suggestedName } from "./passkeys.js";
+import { showPasswordLogin } from "./password-login.js";
 import { forgetAppCredentials, loadApps } from "./apps.js";
 import { forgetToken, loadTokens } from "./tokens.js";
 import { loadSessions } from "./sessions.js";
@@ -26,10 +27,11 @@ export async function loadAccount() {
   const keyText = keys ? ` ${plural(keys, "passkey")} can sign you in with two factors.` : "";
   $("factor-status").textContent = me.totp_enabled
     ? `Two-factor authentication is on. ${plural(n, "recovery code")} left.${keyText}`
-    : keys ? `Authenticator-app codes are off: the password alone still signs in.${keyText}` : "Two-factor authentication is off.";
-  const factors = ["Password", me.totp_enabled && "authenticator app", keys && plural(keys, "passkey")].filter(Boolean);
-  $("protection").textContent = factors.length > 1 ? factors.join(" + ") : "Password alone: no second factor";
+    : keys ? `Authenticator-app codes are off: ${keys === 1 ? "your passkey is" : `your ${keys} passkeys are`} the second factor.`
+      : "Two-factor authentication is off.";
+  $("protection").textContent = signingInTakes(me.factors);
   showTotp(me);
+  showPasswordLogin(me);
   // An app needs a second factor, or a passkey: the two-factor card alone,
   // with the need's own screen and its next step.
   const need = needFactor && !meetsNeed(me);
@@ -52,6 +54,13 @@ export async function loadAccount() {
 }
 
 onAccountReload(loadAccount);
+
+// What a sign-in takes now, from /auth/me's `factors` ("Your password and a code or a passkey").
+function signingInTakes(factors) {
+  if (!factors.includes("password")) return "A passkey (password sign-in is off)";
+  const second = [factors.includes("totp") && "a code", factors.includes("passkey") && "a passkey"].filter(Boolean);
+  return second.length ? `Your password and ${second.join(" or ")}` : "Your password alone: no second factor";
+}
 
 // The newest sign-in of another session ("Safari on iPhone · 192.168.1.23 · 2 h ago"), else this one's.
 function lastSignIn(sessions, events) {

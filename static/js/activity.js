@@ -41,6 +41,8 @@ const kinds = {
   passkey_added: (d, from) => [`Added a passkey${from}`],
   passkey_removed: (d, from) => [d.count ? `Removed ${plural(Number(d.count), "passkey")}${cli(d)}` : `Removed a passkey${from}`],
   passkey_login: (d, from) => [`Used a passkey${from}`],
+  password_login_changed: (d, from) => d.enabled === "false" ? [`Turned password sign-in off${from}`]
+    : [`Turned password sign-in back on${d.by ? cli(d) : from}`, "password on"],
   passkey_clone_suspected: (d, from) => [`A passkey's counter went backwards${from} (a copied passkey?): refused`, "alarm"],
   oidc_authorized: (d, from) => [`Signed in to ${client(d)}${from}`],
   oidc_code_reuse: (d) => [`${client(d)} used a sign-in code twice: its sign-in was ended`, "alarm"],
@@ -49,7 +51,7 @@ const kinds = {
   token_created: (d, from) => [`Made an API token${from}`],
   token_revoked: (d, from) => [`Revoked an API token${from}`],
 };
-const badgeClass = { "new address": "warn", "new device": "warn", "few left": "warn", lockout: "bad", alarm: "bad", "two-factor off": "bad" };
+const badgeClass = { "new address": "warn", "new device": "warn", "few left": "warn", lockout: "bad", alarm: "bad", "two-factor off": "bad", "password on": "warn" };
 
 // `detail` ("reason=credentials via=login") as an object.
 const parse = (detail) => Object.fromEntries((detail || "").split(" ").map((w) => w.split("=")).filter((p) => p.length === 2));

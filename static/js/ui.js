@@ -33,7 +33,8 @@ function explain({ status, error, message, retryAfter: wait }, passkey) {
     case "invalid_token": return passkey ? "This sign-in expired or was already used." : "Your session has ended. Sign in again.";
     case "invalid_challenge": return "This passkey request expired or was already used. Try again.";
     case "passkey_already_registered": return "This passkey is already registered here.";
-    case "passkeys_unavailable": return sentence(message);
+    case "passkeys_unavailable": case "no_passkey": case "last_passkey": case "password_login_managed_by_env":
+    case "password_login_off": return sentence(message);
     case "bad_request": if (message) return sentence(inWords(message)); break;
     default: if (message) return message;
   }
@@ -70,11 +71,12 @@ export async function busy(form, work) {
 }
 
 // Shows one of the page's three views, the cursor in its first field (or
-// on "Sign in with a passkey" when it comes first).
+// on the passkey's button when it comes first).
 export function show(view) {
   for (const id of ["signin", "mfa", "account"]) $(id).hidden = id !== view;
   const signin = $("signin").classList.contains("passkey-first") ? "passkey-login" : "username";
-  const focus = { signin, mfa: $("mfa-recovery").hidden ? "code" : "recovery-code" }[view];
+  const mfa = ["mfa-key-go", "code", "recovery-code"].find((id) => !$(id).closest("#mfa [hidden]"));
+  const focus = { signin, mfa }[view];
   if (focus) $(focus).focus();
 }
 
@@ -125,6 +127,7 @@ export function reauthPrompt(id, hide, what) {
   const prompt = {
     form,
     field,
+    what,
     // Shows the prompt; resolves to the password given, or null.
     ask(reason) {
       settle(null);
@@ -151,6 +154,11 @@ export function reauthPrompt(id, hide, what) {
   return prompt;
 }
 
+// While password sign-in is off, the password cannot confirm it is you: a
+// new passkey sign-in can (password-login.js says which, from /auth/me).
+let passwordConfirms = true;
+export function passwordCanConfirm(on) { passwordConfirms = on; }
+
 // Runs `action(password)`, a sensitive call that returns its answer; the
 // first try goes without a password. Answered reauth_required, `prompt`
 // asks for it (`reason`: what for, if not what the prompt says) and the
@@ -159,6 +167,10 @@ export function reauthPrompt(id, hide, what) {
 export async function withReauth(prompt, action, reason = "") {
   let result = await action(undefined);
   if (result.error !== "reauth_required") return result;
+  if (!passwordConfirms) {
+    say(`You signed in a while ago: to ${reason || prompt.what}, sign out and sign in again with your passkey (password sign-in is off).`);
+    return null;
+  }
   say("");
   for (;;) {
     const password = await prompt.ask(reason);
