@@ -72,14 +72,20 @@ export async function signedIn(justSignedIn = false) {
 async function passwordStep() {
   say("");
   const body = { username: $("username").value, password: $("password").value, remember: $("remember").checked };
-  if (!$("lost").hidden) body.recovery_code = $("lost-code").value.trim();
+  const lost = !$("lost").hidden;
+  if (lost) body.recovery_code = $("lost-code").value.trim();
   const result = await send("/auth/login", "POST", body);
-  // A wrong recovery code is typed again, with the password kept.
-  if (result.error !== "invalid_code") $("password").value = "";
+  // The way back answers a wrong password and a wrong code alike: both are
+  // typed again, the password kept to check.
+  const wrongWayBack = lost && ["invalid_code", "invalid_credentials"].includes(result.error);
+  if (!wrongWayBack) $("password").value = "";
   $("lost-code").value = "";
   if (result.ok) await signedIn(true);
   else if (result.error === "mfa_required") toSecondStep(result.data);
-  else if (result.error !== "password_login_off") showError(result, { focus: result.error === "invalid_code" ? "lost-code" : "password" });
+  else if (wrongWayBack) {
+    say("The password or the recovery code is wrong: check both and try again.");
+    $("lost-code").focus();
+  } else if (result.error !== "password_login_off") showError(result, { focus: "password" });
   return result.error === "password_login_off";
 }
 
