@@ -1582,16 +1582,7 @@ def dashboard_check(driver, binary):
 
         # TOTP on, from the page; two apps and a token, as the page asks
         # for them (a recent sign-in: no password asked).
-        p.click("enroll-start")
-        p.visible("enroll")
-        p.wait.until(lambda _: p.el("qr").get_attribute("naturalWidth") not in (None, "0"))
-        secret = p.el("secret").text.replace(" ", "")
-        step = int(time.time()) // 30
-        p.type("enroll-code", totp(secret, step))
-        p.click(css="#enroll button[type=submit]")
-        p.visible("codes")
-        codes = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#codes-list li")]
-        p.click("codes-done")
+        secret, step, codes = enroll_totp(p)
         for name, uri in [("Photos", "https://photos.example.com/auth/callback"),
                           ("Notes", "https://notes.example.com/oauth/callback")]:
             page_post(driver, "/auth/oidc/clients", {"name": name, "redirect_uris": [uri]})
