@@ -21,17 +21,24 @@ checks that:
      client) does too, for the hosts the token names and no other;
   6. with AUTH_ACCESS_TTL_SECONDS=10, an app's XHR-style request with the
      cookies a browser still holds (Max-Age honoured) passes 15 s after login;
-  7. after logout, the same cookies are refused again.
+  7. after logout, the same cookies are refused again;
+  8. last, a software passkey (scripts/softkey.py) is registered and signs in
+     alone, and the session cookie of that sign-in gets a browser navigation
+     and an API call to the `passkey` host through to the upstream, with
+     Remote-User. (Last, because the account's first passkey makes the
+     password a first step only and revokes the password's sessions.)
 
 The three proxies run side by side, so the 15 s wait is paid once.
 
 Needs `traefik`, `caddy` and `nginx` on PATH (or in /usr/bin, /usr/sbin), loopback
-only; stdlib only (and scripts/harness.py). Every config and data file lives in a
-temporary directory.
+only; the standard library, scripts/harness.py, and scripts/softkey.py with the
+`cryptography` package. Every config and data file lives in a temporary directory.
 
 soloauth binds a port of its own choosing (harness.start_server). Its public
 URL, AUTH_PUBLIC_URL, only ever appears in the login redirect's Location,
-which nobody follows here, so it is a fixed http://auth.localtest. The proxies
+which nobody follows here, and in the passkey's origin and RP ID (the
+software passkey reports what a browser on that page would), so it is a
+fixed http://auth.localtest. The proxies
 cannot report a port they chose: each gets a free port, and another one if it
 finds that port taken in the meantime (harness.on_free_port).
 
@@ -53,6 +60,7 @@ import time
 import urllib.parse
 
 import harness
+import softkey
 
 PASSWORD = "proxy-test correct horse battery"
 PUBLIC_URL = "http://auth.localtest"
@@ -61,6 +69,11 @@ ACCESS_COOKIE = "soloauth_access"
 # A short access token, so "after it expired" is seconds away.
 ACCESS_TTL = 10
 EXPIRY_WAIT = 15
+# Sign-ins and refreshes share a per-address token bucket (5 at once, 10 a
+# minute by default). The run makes 4 password sign-ins, 3 refreshes and a
+# passkey sign-in (2 requests) from 127.0.0.1 within about 20 s, more than the
+# default lets through (the passkey's would get 429): a burst that holds them all.
+RATE_BURST = 20
 # home./away. are told apart by the client address the proxy reports (here
 # loopback): the first rule matches it, the second never does.
 RULES = ("bypass app.localtest/public/*; deny closed.localtest; two_factor admin.localtest; "
@@ -396,6 +409,67 @@ def after_expiry(name, port, server, refresh, jar):
           f"API HTTP {status} {body[:200]!r}; browser HTTP {status_b}")
 
 
+def post(server, path, body=None, token=None):
+    """POST to soloauth itself: `body` as JSON, or no body at all; with a
+    Bearer `token` if given. Returns (status, headers, the decoded JSON, or
+    the body's first 300 bytes when it is not JSON)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        body = json.dumps(body)
+    status, headers, raw = harness.request(server.base, "POST", path, headers, body)
+    try:
+        return status, headers, json.loads(raw or b"null")
+    except ValueError:
+        return status, headers, raw[:300]
+
+
+def passkey_sign_in(server):
+    """Registers a software passkey from a fresh password sign-in, then signs
+    in with the passkey alone, as a browser does; returns that sign-in's
+    cookies. RuntimeError when a step fails."""
+    key = softkey.SoftAuthenticator(urllib.parse.urlsplit(PUBLIC_URL).hostname, PUBLIC_URL)
+    access = harness.login(server.base, "admin", PASSWORD)[0]["access_token"]
+    status, _, started = post(server, "/auth/passkeys/register/start", token=access)
+    if status != 200:
+        raise RuntimeError(f"passkeys/register/start: HTTP {status} {started!r}")
+    status, _, added = post(server, "/auth/passkeys/register/finish",
+                            {"challenge_id": started["challenge_id"], "name": "proxy test",
+                             "credential": key.create(started["options"])}, token=access)
+    check("passkey: a software passkey registers (201)",
+          status == 201 and isinstance(added, dict) and added.get("id") == key.credential_id(),
+          f"HTTP {status} {added!r}")
+
+    status, _, started = post(server, "/auth/passkeys/login/start")
+    if status != 200:
+        raise RuntimeError(f"passkeys/login/start: HTTP {status} {started!r}")
+    status, headers, body = post(server, "/auth/passkeys/login/finish",
+                                 {"challenge_id": started["challenge_id"],
+                                  "credential": key.get(started["options"])})
+    if status != 200:
+        raise RuntimeError(f"passkeys/login/finish: HTTP {status} {body!r}")
+    jar = browser_cookies(headers)
+    status, me = harness.api(server.base, "/auth/me", token=body["access_token"])
+    check("passkey: it signs in alone (200, amr hwk+mfa, session cookie)",
+          status == 200 and me.get("amr") == ["hwk", "mfa"] and SESSION_COOKIE in jar,
+          f"/auth/me HTTP {status} {me!r}; cookies {sorted(jar)}")
+    return jar
+
+
+def passkey_checks(name, port, jar):
+    """The `passkey` host lets in the session a passkey signed in, with the
+    cookie an app receives (the session cookie alone)."""
+    vault = {"Host": f"vault.localtest:{port}", "Cookie": cookie_header(jar, (SESSION_COOKIE,))}
+    path = "/secrets?x=1"
+    for how, accept in (("a browser navigation", "text/html,application/xhtml+xml,*/*;q=0.8"),
+                        ("an API call", "application/json")):
+        status, _, body = request(port, "GET", path, dict(vault, Accept=accept))
+        seen = upstream_saw(body)
+        check(f"{name}: a passkey app lets in a passkey's session ({how}) -> 200, Remote-User admin",
+              status == 200 and seen.get("remote_user") == "admin" and seen.get("path") == path,
+              f"HTTP {status} {body[:300]!r}")
+
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
@@ -412,9 +486,10 @@ def main():
                 AUTH_TRUSTED_PROXIES="127.0.0.1/32",
                 AUTH_COOKIE_SECURE="false",
                 AUTH_ACCESS_TTL_SECONDS=str(ACCESS_TTL),
+                AUTH_RATE_BURST=str(RATE_BURST),
                 AUTH_RULES=RULES)
             procs.append(server)
-            running = []
+            running, started = [], []
             for name, start in PROXIES:
                 workdir = os.path.join(tmp, name)
                 os.mkdir(workdir)
@@ -425,6 +500,7 @@ def main():
                     check(f"{name}: start", False, str(e))
                     continue
                 procs.append(proc)
+                started.append((name, port))
                 try:
                     running.append((name, port, *before_expiry(name, port, server)))
                 except (RuntimeError, OSError, ValueError, KeyError) as e:
@@ -437,6 +513,17 @@ def main():
                     after_expiry(name, port, server, refresh, jar)
                 except (RuntimeError, OSError, ValueError, KeyError) as e:
                     check(f"{name}: test run", False, repr(e))
+            # Last: the first passkey ends password-only sign-in (and sessions).
+            try:
+                jar = passkey_sign_in(server)
+            except (RuntimeError, OSError, ValueError, KeyError) as e:
+                check("passkey: registered, then signs in alone", False, repr(e))
+                jar = None
+            for name, port in started if jar else ():
+                try:
+                    passkey_checks(name, port, jar)
+                except (RuntimeError, OSError, ValueError, KeyError) as e:
+                    check(f"{name}: test run (passkey)", False, repr(e))
         except (RuntimeError, OSError, subprocess.SubprocessError) as e:
             check("setup", False, str(e))
         finally:

