@@ -403,6 +403,11 @@ def page_me(driver):
         ".then((r) => (r.ok ? r.json() : null)).then(done, () => done(null));")
 
 
+def page_amr(driver):
+    """The page's session's `amr`, sorted ([] when signed out)."""
+    return sorted((page_me(driver) or {}).get("amr", []))
+
+
 def passkey_items(driver):
     return driver.find_elements(By.CSS_SELECTOR, "#passkeys li")
 
@@ -478,8 +483,8 @@ def passkey_check(driver, binary):
         p.el("username").clear()  # no username: the passkey says who
         p.click("passkey-login")
         p.visible("account")
-        amr = (page_me(driver) or {}).get("amr", [])
-        check("a passkey alone signs in, as two factors (amr hwk + mfa)", sorted(amr) == ["hwk", "mfa"], amr)
+        amr = page_amr(driver)
+        check("a passkey alone signs in, as two factors (amr hwk + mfa)", amr == ["hwk", "mfa"], amr)
         p.wait.until(lambda _: "last used" in p.el("passkeys").text)
         check("the passkey shows when it was last used", "not used yet" not in p.el("passkeys").text)
         driver.execute_script("arguments[0].scrollIntoView()", p.el("passkeys-card"))
@@ -500,9 +505,9 @@ def passkey_check(driver, binary):
         p.shot("15-two-factor-passkey")
         p.click("mfa-passkey")
         p.visible("account")
-        amr = (page_me(driver) or {}).get("amr", [])
+        amr = page_amr(driver)
         check("the password, then a passkey instead of a code, signs in (amr pwd + hwk)",
-              sorted(amr) == ["hwk", "pwd"], amr)
+              amr == ["hwk", "pwd"], amr)
 
         # Removing asks first; "no" keeps it.
         p.click(css="#passkeys button[aria-label='Remove Laptop fingerprint']")
@@ -533,8 +538,8 @@ def passkey_check(driver, binary):
         p.visible("signin")
         p.click("passkey-login")
         p.visible("account")
-        amr = (page_me(driver) or {}).get("amr", [])
-        check("and signing in with it", sorted(amr) == ["hwk", "mfa"], amr)
+        amr = page_amr(driver)
+        check("and signing in with it", amr == ["hwk", "mfa"], amr)
         driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": scripts.pop()})
         p.collect_log()
 
@@ -668,17 +673,18 @@ def verify_vault(server, driver, vault):
     return status, headers.get("Location")
 
 
-def fits_phone(driver, id_):
-    """At a phone's size: whether the page needs no sideways scrolling and
+def check_fits_phone(driver, id_, description):
+    """Checks that at a phone's size the page needs no sideways scrolling and
     the element `id_` (the main action) shows whole, as wide as its card's text."""
     phone_size(driver, True)
     try:
-        return driver.execute_script("""
+        phone = driver.execute_script("""
             const e = document.getElementById(arguments[0]), r = e.getBoundingClientRect();
             return {scroll: document.documentElement.scrollWidth <= innerWidth, shown: r.width > 0 && r.left >= 0
                     && r.right <= innerWidth, width: Math.round(r.width), window: innerWidth};""", id_)
     finally:
         phone_size(driver, False)
+    check(description, phone["scroll"] and phone["shown"], phone)
 
 
 def passkey_needed_check(driver, binary):
@@ -721,9 +727,7 @@ def passkey_needed_check(driver, binary):
                     if p.el(i).is_displayed()]
         check("and the dashboard does not repeat below it", not repeated, repeated)
         check("and the page does not bounce back to the vault", driver.current_url == need, driver.current_url)
-        phone = fits_phone(driver, "need-pk-passkey")
-        check("on a phone the passkey-needed screen fits, its main action whole",
-              phone["scroll"] and phone["shown"], phone)
+        check_fits_phone(driver, "need-pk-passkey", "on a phone the passkey-needed screen fits, its main action whole")
         p.shot("27-passkey-needed")
         contrast_checks(p, "the passkey-needed screen")
 
@@ -754,8 +758,7 @@ def passkey_needed_check(driver, binary):
         check("and puts 'Sign in with a passkey' first, as its main action",
               first and p.el("passkey-login").is_displayed() and "secondary" not in p.el("passkey-login").get_attribute("class")
               and driver.switch_to.active_element == p.el("passkey-login"))
-        phone = fits_phone(driver, "passkey-login")
-        check("on a phone too", phone["scroll"] and phone["shown"], phone)
+        check_fits_phone(driver, "passkey-login", "on a phone too")
         p.shot("28-passkey-needed-sign-in")
         contrast_checks(p, "the sign-in screen when an app needs a passkey")
 
@@ -1155,8 +1158,7 @@ def passwordless_check(driver, binary):
               switch.is_selected() and p.el("password-login-says").text.startswith("On: ")
               and lost.text.startswith("Lost every passkey? With no recovery code left")
               and "soloauth reset-passkeys" in lost.text and "warning" in lost.get_attribute("class"), lost.text)
-        phone = fits_phone(driver, "password-login-area")
-        check("on a phone the switch and its words fit", phone["scroll"] and phone["shown"], phone)
+        check_fits_phone(driver, "password-login-area", "on a phone the switch and its words fit")
         driver.execute_script("arguments[0].scrollIntoView()", p.el("passkeys-card"))
         p.shot("29-password-sign-in-switch")
         contrast_checks(p, "the passkeys card with the Password sign-in switch")
@@ -1170,14 +1172,13 @@ def passwordless_check(driver, binary):
               and not p.el("mfa-switch").is_displayed() and not p.el("mfa-passkey").is_displayed()
               and "secondary" not in go.get_attribute("class") and driver.switch_to.active_element == go
               and p.el("mfa").find_element(By.TAG_NAME, "h2").text == "Confirm with your passkey", p.el("mfa").text)
-        phone = fits_phone(driver, "mfa-key-go")
-        check("on a phone the passkey step fits, its main action whole", phone["scroll"] and phone["shown"], phone)
+        check_fits_phone(driver, "mfa-key-go", "on a phone the passkey step fits, its main action whole")
         p.shot("30-passkey-second-step")
         contrast_checks(p, "the passkey second step")
         p.click("mfa-key-go")
         p.visible("account")
-        amr = (page_me(driver) or {}).get("amr", [])
-        check("the passkey finishes the sign-in (amr pwd + hwk)", sorted(amr) == ["hwk", "pwd"], amr)
+        amr = page_amr(driver)
+        check("the passkey finishes the sign-in (amr pwd + hwk)", amr == ["hwk", "pwd"], amr)
         p.collect_log()
 
         # (b) Password sign-in off.
@@ -1209,14 +1210,13 @@ def passwordless_check(driver, binary):
               first_on_card(driver, "passkey-login", "lost-open") and "secondary" not in key.get_attribute("class")
               and not p.el("password").is_displayed() and p.el("lost-open").is_displayed()
               and driver.switch_to.active_element == key, p.el("signin").text)
-        phone = fits_phone(driver, "passkey-login")
-        check("on a phone too", phone["scroll"] and phone["shown"], phone)
+        check_fits_phone(driver, "passkey-login", "on a phone too")
         p.shot("31-password-sign-in-off")
         contrast_checks(p, "the sign-in screen with password sign-in off")
         p.click("passkey-login")
         p.visible("account")
-        amr = (page_me(driver) or {}).get("amr", [])
-        check("the passkey alone signs in (amr hwk + mfa)", sorted(amr) == ["hwk", "mfa"], amr)
+        amr = page_amr(driver)
+        check("the passkey alone signs in (amr hwk + mfa)", amr == ["hwk", "mfa"], amr)
 
         # (c) The way back: the password and a recovery code.
         secret, step, codes = enroll_totp(p)
@@ -1238,8 +1238,7 @@ def passwordless_check(driver, binary):
               first_on_card(driver, "passkey-login", "password", "lost-code")
               and "secondary" in submit.get_attribute("class") and submit.text == "Sign in with a recovery code"
               and "secondary" not in p.el("passkey-login").get_attribute("class"), submit.text)
-        phone = fits_phone(driver, "lost-code")
-        check("on a phone it fits", phone["scroll"] and phone["shown"], phone)
+        check_fits_phone(driver, "lost-code", "on a phone it fits")
         p.shot("32-lost-every-passkey")
         contrast_checks(p, "the 'Lost every passkey?' form")
         p.type("password", PASSWORD)
@@ -1252,8 +1251,8 @@ def passwordless_check(driver, binary):
         p.type("lost-code", codes[0])
         p.click(css="#signin button[type=submit]")
         p.visible("account")
-        amr = (page_me(driver) or {}).get("amr", [])
-        check("the password and a recovery code sign in, in one step (amr pwd + otp)", sorted(amr) == ["otp", "pwd"], amr)
+        amr = page_amr(driver)
+        check("the password and a recovery code sign in, in one step (amr pwd + otp)", amr == ["otp", "pwd"], amr)
         p.tab("activity")
         p.wait.until(lambda _: "Used a recovery code" in p.el("events").text)
         used = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#events > li") if "recovery code" in li.text]
@@ -1334,8 +1333,8 @@ def oidc_passkey_check(driver, binary):
         p.type("code", totp(totp_secret, max(step + 1, int(time.time()) // 30)))
         p.click(css="#mfa button[type=submit]")
         p.visible("account")
-        amr = (page_me(driver) or {}).get("amr", [])
-        check("signed in with the password and a code (amr pwd + otp)", sorted(amr) == ["otp", "pwd"], amr)
+        amr = page_amr(driver)
+        check("signed in with the password and a code (amr pwd + otp)", amr == ["otp", "pwd"], amr)
 
         driver.get(vault.origin + "/")
         p.click("sign-in")

@@ -12,7 +12,7 @@ use soloauth::base::clock::rfc3339;
 use crate::common::authenticator::SoftAuthenticator;
 use crate::common::{
     binary, code, code_step, event_kinds, known, one_step_login, password_step, sign_in_and_enroll,
-    succeed, Api, Reply, Server, Tokens, PASSWORD,
+    succeed, verify, Api, Reply, Server, Tokens, PASSWORD,
 };
 
 /// The test server's public URL is the default, `http://localhost:8001`.
@@ -624,27 +624,22 @@ async fn ask(
     bearer: Option<&str>,
     html: bool,
 ) -> Reply {
-    let mut req = s
-        .http
-        .get(s.url("/auth/verify"))
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", host)
-        .header("x-forwarded-uri", "/")
-        .header(
-            "accept",
-            if html {
-                "text/html"
-            } else {
-                "application/json"
-            },
-        );
-    if let Some(access) = cookie {
-        req = req.header("cookie", format!("soloauth_access={access}"));
-    }
-    if let Some(token) = bearer {
-        req = req.bearer_auth(token);
-    }
-    s.send(req).await
+    let cookie = cookie.map(|access| format!("soloauth_access={access}"));
+    let bearer = bearer.map(|token| format!("Bearer {token}"));
+    let accept = if html {
+        "text/html"
+    } else {
+        "application/json"
+    };
+    let mut headers = vec![
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", host),
+        ("x-forwarded-uri", "/"),
+        ("accept", accept),
+    ];
+    headers.extend(cookie.as_deref().map(|c| ("cookie", c)));
+    headers.extend(bearer.as_deref().map(|b| ("authorization", b)));
+    verify(s, &headers).await
 }
 
 #[tokio::test]

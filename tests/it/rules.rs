@@ -26,17 +26,15 @@ async fn server(trusted: &str, extra: &[(&str, &str)]) -> Server {
 
 /// Traefik asking about `host` + `uri`, with `accept` and maybe a session.
 async fn ask(s: &Server, host: &str, uri: &str, accept: &str, session: Option<&Tokens>) -> Reply {
-    let mut req = s
-        .http
-        .get(s.url("/auth/verify"))
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", host)
-        .header("x-forwarded-uri", uri)
-        .header("accept", accept);
-    if let Some(t) = session {
-        req = req.header("cookie", format!("soloauth_access={}", t.access));
-    }
-    s.send(req).await
+    let cookie = session.map(|t| format!("soloauth_access={}", t.access));
+    let mut headers = vec![
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", host),
+        ("x-forwarded-uri", uri),
+        ("accept", accept),
+    ];
+    headers.extend(cookie.as_deref().map(|c| ("cookie", c)));
+    verify(s, &headers).await
 }
 
 /// nginx asking (`X-Original-URL`).
@@ -418,18 +416,16 @@ async fn a_forwarded_uri_over_8_kib_is_denied_rules_or_not() {
 /// Traefik asking about `host`/ for a client at `xff` (its own address
 /// appended last, as proxies do).
 async fn ask_from(s: &Server, host: &str, xff: &str, session: Option<&Tokens>) -> Reply {
-    let mut req = s
-        .http
-        .get(s.url("/auth/verify"))
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", host)
-        .header("x-forwarded-uri", "/")
-        .header("x-forwarded-for", xff)
-        .header("accept", JSON);
-    if let Some(t) = session {
-        req = req.header("cookie", format!("soloauth_access={}", t.access));
-    }
-    s.send(req).await
+    let cookie = session.map(|t| format!("soloauth_access={}", t.access));
+    let mut headers = vec![
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", host),
+        ("x-forwarded-uri", "/"),
+        ("x-forwarded-for", xff),
+        ("accept", JSON),
+    ];
+    headers.extend(cookie.as_deref().map(|c| ("cookie", c)));
+    verify(s, &headers).await
 }
 
 #[tokio::test]

@@ -24,23 +24,25 @@ fn step(password: &str, code: Option<SecretString>) -> PasswordStep {
 /// Signs in with the password alone (TOTP off).
 async fn sign_in(kit: &Kit) -> TokenPair {
     let mut events = Events::new();
-    let outcome = kit
-        .login()
-        .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-        .await;
+    let outcome = try_step(kit, step(PASSWORD, None), &mut events).await;
     signed_in(outcome.unwrap()).0
 }
 
 /// The password step with TOTP on: the token for the second step.
 async fn password_first(kit: &Kit, events: &mut Events) -> SecretString {
-    let first = kit
-        .login()
-        .password_step(&client(), step(PASSWORD, None), kit.now(), events)
-        .await;
+    let first = try_step(kit, step(PASSWORD, None), events).await;
     match first.unwrap() {
         Outcome::SecondFactorNeeded { mfa_token, .. } => mfa_token,
         Outcome::SignedIn { .. } => panic!("signed in without the second factor"),
     }
+}
+
+/// The password step, as `client()` takes it now.
+async fn try_step(kit: &Kit, step: PasswordStep, events: &mut Events) -> AuthResult<Outcome> {
+    let now = kit.now();
+    kit.login()
+        .password_step(&client(), step, now, events)
+        .await
 }
 
 fn signed_in(outcome: Outcome) -> (TokenPair, bool) {
@@ -54,10 +56,7 @@ fn signed_in(outcome: Outcome) -> (TokenPair, bool) {
 async fn the_password_alone_signs_in_without_totp() {
     let kit = Kit::new(5);
     let mut events = Events::new();
-    let outcome = kit
-        .login()
-        .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-        .await;
+    let outcome = try_step(&kit, step(PASSWORD, None), &mut events).await;
     let (pair, totp_enabled) = signed_in(outcome.unwrap());
     assert_eq!(pair.session.amr, [Amr::Pwd]);
     assert!(!totp_enabled);
@@ -70,10 +69,7 @@ async fn wrong_passwords_are_events_and_lock_the_address() {
     let kit = Kit::new(2);
     let mut events = Events::new();
     for _ in 0..2 {
-        let refused = kit
-            .login()
-            .password_step(&client(), step("wrong", None), kit.now(), &mut events)
-            .await;
+        let refused = try_step(&kit, step("wrong", None), &mut events).await;
         assert!(matches!(refused, Err(AuthError::InvalidCredentials)));
     }
     assert_eq!(
@@ -81,10 +77,7 @@ async fn wrong_passwords_are_events_and_lock_the_address() {
         ["login_failure", "login_failure", "lockout"]
     );
     let mut events = Events::new();
-    let locked = kit
-        .login()
-        .password_step(&client(), step(PASSWORD, None), kit.now(), &mut events)
-        .await;
+    let locked = try_step(&kit, step(PASSWORD, None), &mut events).await;
     assert!(matches!(locked, Err(AuthError::Locked { .. })));
     assert_eq!(kinds(&events), ["locked"]);
 }
@@ -161,15 +154,7 @@ async fn a_code_with_the_password_signs_in_in_one_step() {
     let (totp_secret, _) = enroll(&kit).await;
     let mut events = Events::new();
     let code = secret_code(&totp_secret, kit.now());
-    let outcome = kit
-        .login()
-        .password_step(
-            &client(),
-            step(PASSWORD, Some(code)),
-            kit.now(),
-            &mut events,
-        )
-        .await;
+    let outcome = try_step(&kit, step(PASSWORD, Some(code)), &mut events).await;
     let (pair, _) = signed_in(outcome.unwrap());
     assert_eq!(pair.session.amr, [Amr::Pwd, Amr::Otp]);
     assert_eq!(kinds(&events), ["mfa_success", "login_success"]);
@@ -181,22 +166,11 @@ async fn a_sign_in_is_flushed_once_whichever_code_finishes_it() {
     let (totp_secret, codes) = enroll(&kit).await;
     // A sign-in after failures, so forgetting them writes too.
     let mut events = Events::new();
-    let wrong = kit
-        .login()
-        .password_step(&client(), step("wrong", None), kit.now(), &mut events)
-        .await;
+    let wrong = try_step(&kit, step("wrong", None), &mut events).await;
     assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
     let code = secret_code(&totp_secret, kit.now());
     let before = kit.store.flush_count();
-    let one_step = kit
-        .login()
-        .password_step(
-            &client(),
-            step(PASSWORD, Some(code)),
-            kit.now(),
-            &mut events,
-        )
-        .await;
+    let one_step = try_step(&kit, step(PASSWORD, Some(code)), &mut events).await;
     signed_in(one_step.unwrap());
     assert_eq!(kit.store.flush_count() - before, 1, "password and code");
     for recovery in [true, false] {
@@ -251,10 +225,7 @@ async fn refresh_rotates_and_reuse_after_the_grace_period_revokes() {
 /// The second step's factors the password step offered.
 async fn offered(kit: &Kit, code: Option<SecretString>) -> Vec<Factor> {
     let mut events = Events::new();
-    let first = kit
-        .login()
-        .password_step(&client(), step(PASSWORD, code), kit.now(), &mut events)
-        .await;
+    let first = try_step(kit, step(PASSWORD, code), &mut events).await;
     match first.unwrap() {
         Outcome::SecondFactorNeeded { factors, .. } => factors,
         Outcome::SignedIn { .. } => Vec::new(),
@@ -309,10 +280,7 @@ async fn with_passwords_off_only_the_password_and_a_recovery_code_sign_in() {
     // Refused before any check, and never counted: the lockout allows 2.
     let mut events = Events::new();
     for password in [PASSWORD, "wrong", "wrong"] {
-        let refused = kit
-            .login()
-            .password_step(&client(), step(password, None), kit.now(), &mut events)
-            .await;
+        let refused = try_step(&kit, step(password, None), &mut events).await;
         assert!(matches!(refused, Err(AuthError::PasswordLoginOff)));
     }
     assert!(events.is_empty(), "{:?}", kinds(&events));
@@ -331,10 +299,7 @@ async fn with_passwords_off_only_the_password_and_a_recovery_code_sign_in() {
     // The way back: the password with a recovery code, in one step.
     let mut back = step(PASSWORD, None);
     back.recovery_code = Some(secret(&codes[0]));
-    let outcome = kit
-        .login()
-        .password_step(&client(), back, kit.now(), &mut events)
-        .await;
+    let outcome = try_step(&kit, back, &mut events).await;
     let (pair, _) = signed_in(outcome.unwrap());
     assert_eq!(pair.session.amr, [Amr::Pwd, Amr::Otp]);
     assert_eq!(
@@ -343,10 +308,7 @@ async fn with_passwords_off_only_the_password_and_a_recovery_code_sign_in() {
     );
     let mut again = step(PASSWORD, None);
     again.recovery_code = Some(secret(&codes[0]));
-    let spent = kit
-        .login()
-        .password_step(&client(), again, kit.now(), &mut events)
-        .await;
+    let spent = try_step(&kit, again, &mut events).await;
     assert!(
         matches!(spent, Err(AuthError::InvalidCredentials)),
         "spent once; a wrong code answers as a wrong password would"
@@ -364,10 +326,7 @@ async fn with_passwords_off_and_no_recovery_code_left_nothing_checks_the_passwor
     for _ in 0..3 {
         let mut guess = step("guess", None);
         guess.recovery_code = Some(secret("AAAAA-AAAAA"));
-        let refused = kit
-            .login()
-            .password_step(&client(), guess, kit.now(), &mut events)
-            .await;
+        let refused = try_step(&kit, guess, &mut events).await;
         assert!(matches!(refused, Err(AuthError::PasswordLoginOff)));
     }
     assert!(events.is_empty(), "{:?}", kinds(&events));
