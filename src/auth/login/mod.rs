@@ -151,10 +151,8 @@ impl LoginFlow<'_> {
     }
 
     /// What protects a sign-in now, as `/auth/me` lists it: the password
-    /// (while password sign-in is on), TOTP, passkeys. Recovery codes,
-    /// a backup, are not listed.
-    /// With password sign-in off only passkeys are listed: a TOTP code
-    /// only ever follows the password.
+    /// and TOTP (while password sign-in is on: a code only ever follows the
+    /// password), passkeys. Recovery codes, a backup, are not listed.
     pub fn account_factors(&self) -> AuthResult<Vec<Factor>> {
         let on = self.password_login.state()?.on;
         let password = on.then_some(Factor::Password);
@@ -179,8 +177,8 @@ impl LoginFlow<'_> {
         let filled = |c: Option<SecretString>| c.filter(|c| !c.expose_secret().trim().is_empty());
         let recovery_code = filled(step.recovery_code);
         let off = !self.password_login.state()?.on;
-        let no_codes = self.factors.status()?.recovery_codes_remaining == 0;
-        if off && (recovery_code.is_none() || no_codes) {
+        if off && (recovery_code.is_none() || self.factors.status()?.recovery_codes_remaining == 0)
+        {
             return Err(AuthError::PasswordLoginOff);
         }
         let first = self
@@ -191,13 +189,11 @@ impl LoginFlow<'_> {
                 let credential = Credential::Password { username, password };
                 let pwd = self.check(Stage::Start, credential, client, now, own);
                 let pwd = pwd.await?;
-                // Switched off while the password was being checked.
-                if recovery_code.is_none() {
-                    self.password_login.ensure_on()?;
-                }
                 let second = match recovery_code {
                     Some(code) => Credential::RecoveryCode(code),
                     None => {
+                        // Switched off while the password was being checked.
+                        self.password_login.ensure_on()?;
                         let factors = self.second_factors()?;
                         if factors.is_empty() {
                             return Ok(FirstStep::Done(vec![pwd]));
